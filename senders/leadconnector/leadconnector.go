@@ -1,0 +1,183 @@
+package leadconnector
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"punctual/senders"
+)
+
+// DefaultBaseURL is LeadConnector's API.
+const DefaultBaseURL = "https://services.leadconnectorhq.com"
+
+// DefaultVersion is the API version sent in the Version header.
+const DefaultVersion = "2021-04-15"
+
+// DefaultTimeout bounds a request.
+const DefaultTimeout = 15 * time.Second
+
+// OpSendMessage is the operation, as APIError.Operation names it.
+const OpSendMessage = "send_message"
+
+// SendMessageRequest is the body of POST /conversations/messages.
+type SendMessageRequest struct {
+	Type                   string          `json:"type"`
+	SubType                json.RawMessage `json:"subType,omitempty"`
+	ContactID              string          `json:"contactId"`
+	AppointmentID          string          `json:"appointmentId,omitempty"`
+	Attachments            []string        `json:"attachments,omitzero"`
+	EmailFrom              string          `json:"emailFrom,omitempty"`
+	EmailCc                []string        `json:"emailCc,omitzero"`
+	EmailBcc               []string        `json:"emailBcc,omitzero"`
+	HTML                   string          `json:"html,omitempty"`
+	Message                string          `json:"message,omitempty"`
+	Subject                string          `json:"subject,omitempty"`
+	ReplyMessageID         string          `json:"replyMessageId,omitempty"`
+	TemplateID             string          `json:"templateId,omitempty"`
+	ThreadID               string          `json:"threadId,omitempty"`
+	ScheduledTimestamp     json.Number     `json:"scheduledTimestamp,omitempty"`
+	ConversationProviderID string          `json:"conversationProviderId,omitempty"`
+	EmailTo                string          `json:"emailTo,omitempty"`
+	CustomSubtypeID        string          `json:"customSubtypeId,omitempty"`
+	EmailReplyMode         string          `json:"emailReplyMode,omitempty"`
+	FromNumber             string          `json:"fromNumber,omitempty"`
+	ToNumber               string          `json:"toNumber,omitempty"`
+	Forward                *Forward        `json:"forward,omitempty"`
+	Status                 string          `json:"status,omitempty"`
+	UsesNativeSchedulingAI *bool           `json:"usesNativeSchedulingAi,omitempty"`
+	OptimizationPeriod     string          `json:"optimizationPeriod,omitempty"`
+
+	// Extra holds fields this type does not define; they are sent as given.
+	Extra senders.Extra `json:"-"`
+}
+
+// Forward is the forwarding configuration of an email.
+type Forward struct {
+	IsForwarded             bool   `json:"isForwarded"`
+	ForwardWholeThread      *bool  `json:"forwardWholeThread,omitempty"`
+	MessageID               string `json:"messageId,omitempty"`
+	EmailMessageID          string `json:"emailMessageId,omitempty"`
+	SourceContactID         string `json:"sourceContactId,omitempty"`
+	SourceConversationID    string `json:"sourceConversationId,omitempty"`
+	ToEmail                 string `json:"toEmail,omitempty"`
+	RecipientContactID      string `json:"recipientContactId,omitempty"`
+	RecipientConversationID string `json:"recipientConversationId,omitempty"`
+
+	Extra senders.Extra `json:"-"`
+}
+
+// MarshalJSON writes the known fields and the Extra ones.
+func (r SendMessageRequest) MarshalJSON() ([]byte, error) {
+	type plain SendMessageRequest
+	return senders.MarshalObject(plain(r), r.Extra)
+}
+
+// UnmarshalJSON reads the known fields and keeps the others in Extra.
+func (r *SendMessageRequest) UnmarshalJSON(data []byte) error {
+	type plain SendMessageRequest
+	return senders.UnmarshalObject(data, (*plain)(r), &r.Extra)
+}
+
+// MarshalJSON writes the known fields and the Extra ones.
+func (f Forward) MarshalJSON() ([]byte, error) {
+	type plain Forward
+	return senders.MarshalObject(plain(f), f.Extra)
+}
+
+// UnmarshalJSON reads the known fields and keeps the others in Extra.
+func (f *Forward) UnmarshalJSON(data []byte) error {
+	type plain Forward
+	return senders.UnmarshalObject(data, (*plain)(f), &f.Extra)
+}
+
+// SendMessageResponse is LeadConnector's answer to POST /conversations/messages.
+type SendMessageResponse struct {
+	ConversationID string `json:"conversationId"`
+	// MessageID is the main message id.
+	MessageID string `json:"messageId"`
+	// MessageIDs replaces MessageID for Google Business Messages.
+	MessageIDs []string `json:"messageIds,omitempty"`
+	// EmailMessageID is the email's message id, for Email only.
+	EmailMessageID string `json:"emailMessageId,omitempty"`
+	// Msg is an additional message, for workflow messages.
+	Msg         string          `json:"msg,omitempty"`
+	Status      string          `json:"status,omitempty"`
+	ForwardData json.RawMessage `json:"forwardData,omitempty"`
+}
+
+var (
+	text     = senders.String{}
+	textList = senders.Array{Items: senders.String{}}
+)
+
+// SendMessageSchema is the request schema of POST /conversations/messages:
+// the documented fields and those of HighLevel's published OpenAPI file.
+var SendMessageSchema senders.Schema = senders.Object{
+	Required: []string{"type", "contactId"},
+	Properties: map[string]senders.Schema{
+		"type":                   senders.String{Enum: []string{"SMS", "RCS", "Email", "WhatsApp", "IG", "FB", "Custom", "Live_Chat", "TIKTOK"}},
+		"subType":                senders.AnyOf{senders.String{}, senders.Object{}},
+		"contactId":              text,
+		"appointmentId":          text,
+		"attachments":            textList,
+		"emailFrom":              text,
+		"emailCc":                textList,
+		"emailBcc":               textList,
+		"html":                   text,
+		"message":                text,
+		"subject":                text,
+		"replyMessageId":         text,
+		"templateId":             text,
+		"threadId":               text,
+		"scheduledTimestamp":     senders.Number{},
+		"conversationProviderId": text,
+		"emailTo":                text,
+		"customSubtypeId":        text,
+		"emailReplyMode":         senders.String{Enum: []string{"reply", "reply_all"}},
+		"fromNumber":             text,
+		"toNumber":               text,
+		"status":                 senders.String{Enum: []string{"delivered", "failed", "pending", "read"}},
+		"usesNativeSchedulingAi": senders.Boolean{},
+		"optimizationPeriod":     senders.String{Enum: []string{"24h", "48h", "72h"}},
+		"forward": senders.Object{
+			Required: []string{"isForwarded"},
+			Properties: map[string]senders.Schema{
+				"isForwarded":             senders.Boolean{},
+				"forwardWholeThread":      senders.Boolean{},
+				"messageId":               text,
+				"emailMessageId":          text,
+				"sourceContactId":         text,
+				"sourceConversationId":    text,
+				"toEmail":                 text,
+				"recipientContactId":      text,
+				"recipientConversationId": text,
+			},
+		},
+	},
+}
+
+// Client calls LeadConnector's API. It is safe for concurrent use.
+type Client struct {
+	t *senders.Transport
+}
+
+// New returns a Client for baseURL (DefaultBaseURL for LeadConnector
+// itself) that sends version (DefaultVersion when empty) in the Version header.
+func New(baseURL, version string, opts ...senders.Option) (*Client, error) {
+	if version == "" {
+		version = DefaultVersion
+	}
+	opts = append([]senders.Option{senders.WithHeader("Version", version)}, opts...)
+	t, err := senders.NewTransport(senders.LeadConnector, baseURL, DefaultTimeout, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{t: t}, nil
+}
+
+// SendMessage calls POST /conversations/messages.
+func (c *Client) SendMessage(ctx context.Context, token string, req *SendMessageRequest) (*senders.Response[SendMessageResponse], error) {
+	return senders.Call[SendMessageResponse](ctx, c.t, OpSendMessage, http.MethodPost, "/conversations/messages", nil, token, req)
+}

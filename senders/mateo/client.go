@@ -1,0 +1,86 @@
+package mateo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"punctual/senders"
+)
+
+// DefaultBaseURL is Mateo's API.
+const DefaultBaseURL = "https://integration.getmateo.com/api/v1"
+
+// DefaultTimeout bounds a request: Mateo times requests out at 2 s on its
+// side, and the rest is room for the network.
+const DefaultTimeout = 5 * time.Second
+
+// Operations, as APIError.Operation names them.
+const (
+	OpSendMessage        = "send_message"
+	OpUpdateConversation = "update_conversation"
+)
+
+// Client calls Mateo's API. It is safe for concurrent use.
+type Client struct {
+	t *senders.Transport
+}
+
+// New returns a Client for baseURL (DefaultBaseURL for Mateo itself).
+func New(baseURL string, opts ...senders.Option) (*Client, error) {
+	t, err := senders.NewTransport(senders.Mateo, baseURL, DefaultTimeout, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{t: t}, nil
+}
+
+// SendMessage calls POST /send_message. A 409 answer (an *APIError) means
+// Mateo already has a message with req.ID.
+func (c *Client) SendMessage(ctx context.Context, token string, req *SendMessageRequest) (*senders.Response[SendMessageResponse], error) {
+	return senders.Call[SendMessageResponse](ctx, c.t, OpSendMessage, http.MethodPost, "/send_message", nil, token, req)
+}
+
+// UpdateConversation calls PATCH /conversation?id=eq.{id} with the other
+// fields of u as the body, and returns the updated conversation. Mateo
+// answering with no conversation is an error wrapping senders.ErrNotFound.
+func (c *Client) UpdateConversation(ctx context.Context, token string, u *ConversationUpdate) (*senders.Response[Conversation], error) {
+	query := url.Values{"id": {"eq." + u.ID}}
+	r, err := senders.Call[json.RawMessage](ctx, c.t, OpUpdateConversation, http.MethodPatch, "/conversation", query, token, conversationBody(*u))
+	if err != nil {
+		return nil, err
+	}
+	out := &senders.Response[Conversation]{StatusCode: r.StatusCode, Body: r.Body}
+	// PostgREST answers with the object, or with an array of the updated rows.
+	data := bytes.TrimSpace(r.Body)
+	if len(data) > 0 && data[0] == '[' {
+		var rows []Conversation
+		_ = json.Unmarshal(data, &rows)
+		if len(rows) == 0 && json.Valid(data) {
+			return nil, fmt.Errorf("mateo %s: no conversation with id %s: %w", OpUpdateConversation, u.ID, senders.ErrNotFound)
+		}
+		if len(rows) > 0 {
+			out.Value = rows[0]
+		}
+		return out, nil
+	}
+	_ = json.Unmarshal(data, &out.Value)
+	return out, nil
+}
+
+// conversationBody is a ConversationUpdate without its id, which goes into
+// the query.
+type conversationBody ConversationUpdate
+
+func (b conversationBody) MarshalJSON() ([]byte, error) {
+	type plain struct {
+		InboxID    string    `json:"inbox_id,omitempty"`
+		AssigneeID N[string] `json:"assignee_id,omitzero"`
+		Status     string    `json:"status,omitempty"`
+	}
+	return senders.MarshalObject(plain{b.InboxID, b.AssigneeID, b.Status}, b.Extra)
+}

@@ -1,0 +1,220 @@
+package mateo
+
+import (
+	"encoding/json"
+
+	"punctual/senders"
+)
+
+// N is a field that may be absent, null or set.
+type N[T any] = senders.Nullable[T]
+
+// SendMessageRequest is the body of POST /send_message. Fields that Mateo
+// allows to be null are Nullable: a null the user gave is sent as null.
+type SendMessageRequest struct {
+	From               string             `json:"from"`
+	ID                 N[string]          `json:"id,omitzero"`
+	ConversationID     N[string]          `json:"conversation_id,omitzero"`
+	ConversationStatus N[string]          `json:"conversation_status,omitzero"`
+	To                 N[[]Recipient]     `json:"to,omitzero"`
+	Cc                 N[[]Recipient]     `json:"cc,omitzero"`
+	Bcc                N[[]Recipient]     `json:"bcc,omitzero"`
+	Subject            N[string]          `json:"subject,omitzero"`
+	HTML               N[string]          `json:"html,omitzero"`
+	Text               N[string]          `json:"text,omitzero"`
+	Content            N[json.RawMessage] `json:"content,omitzero"`
+	SendAfter          N[string]          `json:"send_after,omitzero"`
+	PlaceholderValues  N[[]string]        `json:"placeholder_values,omitzero"`
+	ReplyToMessageID   N[string]          `json:"reply_to_message_id,omitzero"`
+	Attachments        N[[]string]        `json:"attachments,omitzero"`
+	TemplateID         N[string]          `json:"template_id,omitzero"`
+	ReviewChannelID    N[string]          `json:"review_channel_id,omitzero"`
+	MarketingChannelID N[string]          `json:"marketing_channel_id,omitzero"`
+	Actions            N[[]Action]        `json:"actions,omitzero"`
+	Footer             N[string]          `json:"footer,omitzero"`
+
+	// Extra holds fields this type does not define; they are sent as given.
+	Extra senders.Extra `json:"-"`
+}
+
+// Recipient is a to, cc or bcc recipient. A postal recipient has ContactID
+// and no Handle (Mateo enforces it: it knows the channel's type).
+type Recipient struct {
+	// Handle is a string or an array of strings.
+	Handle                     N[json.RawMessage] `json:"handle,omitzero"`
+	CountryCodes               []string           `json:"country_codes,omitzero"`
+	FullName                   N[string]          `json:"full_name,omitzero"`
+	ContactID                  N[string]          `json:"contact_id,omitzero"`
+	ExternalContactID          N[string]          `json:"external_contact_id,omitzero"`
+	SecondaryExternalContactID N[string]          `json:"secondary_external_contact_id,omitzero"`
+
+	Extra senders.Extra `json:"-"`
+}
+
+// Action is a button of a message: a quick reply, a call to action or a list.
+type Action struct {
+	Data    N[string] `json:"data,omitzero"`
+	Text    string    `json:"text"`
+	Type    string    `json:"type"`
+	Subtype N[string] `json:"subtype,omitzero"`
+
+	Extra senders.Extra `json:"-"`
+}
+
+// ConversationUpdate is the payload of mateo:update_conversation: ID goes
+// into the query, the other fields into the body of PATCH /conversation.
+type ConversationUpdate struct {
+	ID         string    `json:"id"`
+	InboxID    string    `json:"inbox_id,omitempty"`
+	AssigneeID N[string] `json:"assignee_id,omitzero"`
+	Status     string    `json:"status,omitempty"`
+
+	Extra senders.Extra `json:"-"`
+}
+
+// MarshalJSON writes the known fields and the Extra ones.
+func (r SendMessageRequest) MarshalJSON() ([]byte, error) {
+	type plain SendMessageRequest
+	return senders.MarshalObject(plain(r), r.Extra)
+}
+
+// UnmarshalJSON reads the known fields and keeps the others in Extra.
+func (r *SendMessageRequest) UnmarshalJSON(data []byte) error {
+	type plain SendMessageRequest
+	return senders.UnmarshalObject(data, (*plain)(r), &r.Extra)
+}
+
+// MarshalJSON writes the known fields and the Extra ones.
+func (r Recipient) MarshalJSON() ([]byte, error) {
+	type plain Recipient
+	return senders.MarshalObject(plain(r), r.Extra)
+}
+
+// UnmarshalJSON reads the known fields and keeps the others in Extra.
+func (r *Recipient) UnmarshalJSON(data []byte) error {
+	type plain Recipient
+	return senders.UnmarshalObject(data, (*plain)(r), &r.Extra)
+}
+
+// MarshalJSON writes the known fields and the Extra ones.
+func (a Action) MarshalJSON() ([]byte, error) {
+	type plain Action
+	return senders.MarshalObject(plain(a), a.Extra)
+}
+
+// UnmarshalJSON reads the known fields and keeps the others in Extra.
+func (a *Action) UnmarshalJSON(data []byte) error {
+	type plain Action
+	return senders.UnmarshalObject(data, (*plain)(a), &a.Extra)
+}
+
+// MarshalJSON writes the known fields and the Extra ones.
+func (u ConversationUpdate) MarshalJSON() ([]byte, error) {
+	type plain ConversationUpdate
+	return senders.MarshalObject(plain(u), u.Extra)
+}
+
+// UnmarshalJSON reads the known fields and keeps the others in Extra.
+func (u *ConversationUpdate) UnmarshalJSON(data []byte) error {
+	type plain ConversationUpdate
+	return senders.UnmarshalObject(data, (*plain)(u), &u.Extra)
+}
+
+// SendMessageResponse is Mateo's answer to POST /send_message.
+type SendMessageResponse struct {
+	Conversation Conversation        `json:"conversation"`
+	Message      Message             `json:"message"`
+	Recipients   []RecipientResponse `json:"recipients"`
+	Actions      []ActionResponse    `json:"actions"`
+}
+
+// Conversation is Mateo's conversation object.
+type Conversation struct {
+	ID                            string            `json:"id"`
+	CreatedAt                     string            `json:"created_at"`
+	UpdatedAt                     string            `json:"updated_at"`
+	OrganisationID                string            `json:"organisation_id"`
+	Subject                       *string           `json:"subject"`
+	AssigneeID                    *string           `json:"assignee_id"`
+	Unread                        *bool             `json:"unread"`
+	ChannelID                     string            `json:"channel_id"`
+	ContactID                     *string           `json:"contact_id"`
+	ExternalID                    *string           `json:"external_id"`
+	IsSpam                        bool              `json:"is_spam"`
+	InboxID                       string            `json:"inbox_id"`
+	LatestMessageID               *string           `json:"latest_message_id"`
+	LatestInboundMessageID        *string           `json:"latest_inbound_message_id"`
+	LatestMessageCreatedAt        *string           `json:"latest_message_created_at"`
+	LatestInboundMessageCreatedAt *string           `json:"latest_inbound_message_created_at"`
+	Tags                          json.RawMessage   `json:"tags"`
+	Files                         []json.RawMessage `json:"files,omitempty"`
+	ChannelType                   string            `json:"channel_type"`
+	Status                        string            `json:"status"`
+}
+
+// Message is Mateo's message object.
+type Message struct {
+	ID                   string          `json:"id"`
+	CreatedAt            string          `json:"created_at"`
+	UpdatedAt            string          `json:"updated_at"`
+	OrganisationID       string          `json:"organisation_id"`
+	ConversationID       string          `json:"conversation_id"`
+	IsInbound            bool            `json:"is_inbound"`
+	Subject              *string         `json:"subject"`
+	Blurb                *string         `json:"blurb"`
+	AuthorID             *string         `json:"author_id"`
+	Content              json.RawMessage `json:"content"`
+	RawContent           *string         `json:"raw_content"`
+	Status               string          `json:"status"`
+	AttachmentCount      *float64        `json:"attachment_count"`
+	ReplyToMessageID     *string         `json:"reply_to_message_id"`
+	ExternalFiles        json.RawMessage `json:"external_files"`
+	ExternalID           *string         `json:"external_id"`
+	TemplateID           *string         `json:"template_id"`
+	ReviewChannelID      *string         `json:"review_channel_id"`
+	AuthorType           *string         `json:"author_type"`
+	Forwarded            *bool           `json:"forwarded"`
+	ForwardedMessageText *string         `json:"forwarded_message_text"`
+	SendAfter            *string         `json:"send_after"`
+	Footer               *string         `json:"footer"`
+	SendoutID            *string         `json:"sendout_id"`
+	CampaignID           *string         `json:"campaign_id"`
+	SentAt               *string         `json:"sent_at"`
+	Timestamp            *string         `json:"timestamp"`
+	Location             json.RawMessage `json:"location"`
+	LocationMetadata     json.RawMessage `json:"location_metadata"`
+	Contacts             json.RawMessage `json:"contacts"`
+	Files                json.RawMessage `json:"files"`
+	HeaderMediaFilename  *string         `json:"header_media_filename"`
+}
+
+// RecipientResponse is a recipient of a sent message, with its delivery status.
+type RecipientResponse struct {
+	ID             string  `json:"id"`
+	CreatedAt      string  `json:"created_at"`
+	UpdatedAt      string  `json:"updated_at"`
+	OrganisationID string  `json:"organisation_id"`
+	ConversationID string  `json:"conversation_id"`
+	MessageID      string  `json:"message_id"`
+	ContactID      *string `json:"contact_id"`
+	Handle         string  `json:"handle"`
+	FullName       *string `json:"full_name"`
+	IsOrganisation *bool   `json:"is_organisation"`
+	Role           string  `json:"role"`
+	Status         string  `json:"status"`
+}
+
+// ActionResponse is an action of a sent message.
+type ActionResponse struct {
+	ID             string  `json:"id"`
+	CreatedAt      string  `json:"created_at"`
+	UpdatedAt      string  `json:"updated_at"`
+	OrganisationID string  `json:"organisation_id"`
+	ConversationID string  `json:"conversation_id"`
+	MessageID      string  `json:"message_id"`
+	Text           string  `json:"text"`
+	Data           *string `json:"data"`
+	Clicked        bool    `json:"clicked"`
+	Type           string  `json:"type"`
+	Subtype        string  `json:"subtype"`
+}

@@ -1,0 +1,95 @@
+package senders
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Extra holds the fields of a JSON object that its Go struct does not
+// define. Providers add fields; a payload's unknown fields are passed
+// through untouched.
+type Extra map[string]json.RawMessage
+
+// MarshalObject marshals known, a struct value whose type has no MarshalJSON
+// of its own, and appends the fields of extra that known does not define.
+func MarshalObject(known any, extra Extra) ([]byte, error) {
+	b, err := json.Marshal(known)
+	if err != nil || len(extra) == 0 {
+		return b, err
+	}
+	names := knownFields(reflect.TypeOf(known))
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		if !names[strings.ToLower(k)] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	buf := bytes.NewBuffer(b[:len(b)-1])
+	for _, k := range keys {
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		name, _ := json.Marshal(k)
+		buf.Write(name)
+		buf.WriteByte(':')
+		if err := json.Compact(buf, extra[k]); err != nil {
+			return nil, err
+		}
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// UnmarshalObject decodes data into known, a pointer to a struct whose type
+// has no UnmarshalJSON of its own, and keeps the fields it does not define
+// in extra.
+func UnmarshalObject(data []byte, known any, extra *Extra) error {
+	if err := json.Unmarshal(data, known); err != nil {
+		return err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	names := knownFields(reflect.TypeOf(known).Elem())
+	*extra = nil
+	for k, v := range all {
+		if names[strings.ToLower(k)] {
+			continue
+		}
+		if *extra == nil {
+			*extra = Extra{}
+		}
+		(*extra)[k] = v
+	}
+	return nil
+}
+
+var fieldCache sync.Map // reflect.Type -> map[string]bool
+
+// knownFields returns the lower-cased JSON names of t's fields, as
+// encoding/json matches them.
+func knownFields(t reflect.Type) map[string]bool {
+	if names, ok := fieldCache.Load(t); ok {
+		return names.(map[string]bool)
+	}
+	names := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names[strings.ToLower(name)] = true
+	}
+	fieldCache.Store(t, names)
+	return names
+}

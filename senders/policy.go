@@ -1,0 +1,95 @@
+package senders
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Errors that retrying will not fix.
+var (
+	// ErrInvalidRequest marks a request that could not be built or encoded.
+	ErrInvalidRequest = errors.New("invalid request")
+	// ErrNotFound marks a request about something the provider does not have.
+	ErrNotFound = errors.New("not found")
+)
+
+// Outcome is what a provider's answer means for a send.
+type Outcome int
+
+// The outcomes of a send.
+const (
+	// Success: the provider accepted the request.
+	Success Outcome = iota
+	// Duplicate: the provider already has this message (Mateo's 409 on a
+	// message id); the send is done.
+	Duplicate
+	// Retry: a transient failure; try again with backoff, spending an attempt.
+	Retry
+	// Wait: rate limited; try again after the wait without spending an attempt.
+	Wait
+	// Permanent: the request will not succeed as it is; do not try again.
+	Permanent
+)
+
+func (o Outcome) String() string {
+	return [...]string{"success", "duplicate", "retry", "wait", "permanent"}[o]
+}
+
+// Policy classifies every answer of every provider, in one place.
+type Policy struct {
+	// RetryStatuses are the HTTP statuses retried with backoff. Every other
+	// 4xx is permanent; 429 is always a rate-limit wait.
+	RetryStatuses []int
+	// RetryServerErrors retries every 5xx, listed or not.
+	RetryServerErrors bool
+	// DefaultWait is the wait after a 429 whose answer names none.
+	DefaultWait time.Duration
+}
+
+// DefaultPolicy is the retry policy of the project's contract: 408, 425 and
+// every 5xx retried, 429 waited out, Mateo's 409 on a message id a
+// duplicate, any other 4xx permanent.
+func DefaultPolicy() Policy {
+	return Policy{
+		RetryStatuses:     []int{http.StatusRequestTimeout, http.StatusTooEarly, 500, 502, 503, 504},
+		RetryServerErrors: true,
+		DefaultWait:       time.Second,
+	}
+}
+
+// Classify says what err, returned by a provider client, means, and how
+// long to wait at least before the next try (0: as the backoff says).
+func (p Policy) Classify(err error) (Outcome, time.Duration) {
+	if err == nil {
+		return Success, 0
+	}
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr):
+		return p.classifyStatus(apiErr)
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrNotFound):
+		return Permanent, 0
+	default: // connection errors, timeouts, cancellation
+		return Retry, 0
+	}
+}
+
+func (p Policy) classifyStatus(e *APIError) (Outcome, time.Duration) {
+	switch {
+	case e.StatusCode < 300:
+		return Success, 0
+	case e.StatusCode == http.StatusConflict && e.Provider == Mateo && e.Operation == "send_message":
+		return Duplicate, 0
+	case e.StatusCode == http.StatusTooManyRequests:
+		if e.RetryAfter > 0 {
+			return Wait, e.RetryAfter
+		}
+		return Wait, p.DefaultWait
+	case slices.Contains(p.RetryStatuses, e.StatusCode), p.RetryServerErrors && e.StatusCode >= 500:
+		return Retry, e.RetryAfter
+	default:
+		return Permanent, 0
+	}
+}

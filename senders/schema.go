@@ -1,0 +1,225 @@
+package senders
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Schema checks a JSON value decoded with json.Decoder.UseNumber against a
+// provider's documented request schema. Unknown object fields are allowed:
+// providers add fields, and the worker passes them through.
+type Schema interface {
+	// check appends one *FieldError per problem found at path.
+	check(path string, v any, errs *[]error)
+	// describe names the accepted JSON types: "a string", "an array".
+	describe() string
+}
+
+// FieldError is a value that breaks a documented schema rule.
+type FieldError struct {
+	// Path is the JSON path of the value: payload.to[2].contact_id.
+	Path string
+	// Reason says what is wrong: `not a UUID: "42"`.
+	Reason string
+
+	mismatch bool // the value is of a type the schema does not accept
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Reason }
+
+// Validate decodes data as one JSON value and checks it against s, naming
+// every problem by its JSON path below root. The error joins one
+// *FieldError per problem, or is a single *FieldError for invalid JSON.
+func Validate(s Schema, root string, data []byte) error {
+	v, err := decodeJSON(data)
+	if err != nil {
+		return &FieldError{Path: root, Reason: "invalid JSON: " + err.Error()}
+	}
+	var errs []error
+	s.check(root, v, &errs)
+	return errors.Join(errs...)
+}
+
+func decodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON value")
+	}
+	return v, nil
+}
+
+// String accepts a JSON string, optionally limited to Enum values or to
+// those matching Pattern (then Format names the form in errors: "UUID").
+type String struct {
+	Enum    []string
+	Pattern *regexp.Regexp
+	Format  string
+}
+
+func (s String) describe() string { return "a string" }
+
+func (s String) check(path string, v any, errs *[]error) {
+	str, ok := v.(string)
+	switch {
+	case !ok:
+		*errs = append(*errs, typeError(path, s, v))
+	case s.Enum != nil && !slices.Contains(s.Enum, str):
+		*errs = append(*errs, &FieldError{Path: path, Reason: fmt.Sprintf("must be one of %s: %q", strings.Join(s.Enum, ", "), str)})
+	case s.Pattern != nil && !s.Pattern.MatchString(str):
+		*errs = append(*errs, &FieldError{Path: path, Reason: fmt.Sprintf("not a %s: %q", s.Format, str)})
+	}
+}
+
+// Number accepts a JSON number.
+type Number struct{}
+
+func (Number) describe() string { return "a number" }
+
+func (n Number) check(path string, v any, errs *[]error) {
+	if _, ok := v.(json.Number); !ok {
+		*errs = append(*errs, typeError(path, n, v))
+	}
+}
+
+// Boolean accepts true and false.
+type Boolean struct{}
+
+func (Boolean) describe() string { return "a boolean" }
+
+func (b Boolean) check(path string, v any, errs *[]error) {
+	if _, ok := v.(bool); !ok {
+		*errs = append(*errs, typeError(path, b, v))
+	}
+}
+
+// Array accepts a JSON array whose items all match Items.
+type Array struct{ Items Schema }
+
+func (a Array) describe() string { return "an array" }
+
+func (a Array) check(path string, v any, errs *[]error) {
+	items, ok := v.([]any)
+	if !ok {
+		*errs = append(*errs, typeError(path, a, v))
+		return
+	}
+	for i, item := range items {
+		a.Items.check(path+"["+strconv.Itoa(i)+"]", item, errs)
+	}
+}
+
+// Object accepts a JSON object whose Properties match their schemas and
+// that has every Required field. Other fields are allowed.
+type Object struct {
+	Properties map[string]Schema
+	Required   []string
+}
+
+func (o Object) describe() string { return "an object" }
+
+func (o Object) check(path string, v any, errs *[]error) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		*errs = append(*errs, typeError(path, o, v))
+		return
+	}
+	for _, name := range o.Required {
+		if _, ok := obj[name]; !ok {
+			*errs = append(*errs, &FieldError{Path: path + "." + name, Reason: "required"})
+		}
+	}
+	names := make([]string, 0, len(obj))
+	for name := range obj {
+		names = append(names, name)
+	}
+	slices.Sort(names) // errors in a stable order
+	for _, name := range names {
+		if s, ok := o.Properties[name]; ok {
+			s.check(path+"."+name, obj[name], errs)
+		}
+	}
+}
+
+// AnyOf accepts a value that matches one of its schemas.
+type AnyOf []Schema
+
+func (a AnyOf) describe() string {
+	names := make([]string, len(a))
+	for i, s := range a {
+		names[i] = s.describe()
+	}
+	return strings.Join(names, " or ")
+}
+
+func (a AnyOf) check(path string, v any, errs *[]error) {
+	var first []error
+	for _, s := range a {
+		var e []error
+		s.check(path, v, &e)
+		if len(e) == 0 {
+			return
+		}
+		// Report the problems of the alternative of the value's own type.
+		if first == nil || !isTypeError(e) {
+			first = e
+		}
+	}
+	if isTypeError(first) {
+		first = []error{typeError(path, a, v)}
+	}
+	*errs = append(*errs, first...)
+}
+
+// OrNull accepts null or a value matching its schema.
+func OrNull(s Schema) Schema { return AnyOf{s, null{}} }
+
+type null struct{}
+
+func (null) describe() string { return "null" }
+
+func (n null) check(path string, v any, errs *[]error) {
+	if v != nil {
+		*errs = append(*errs, typeError(path, n, v))
+	}
+}
+
+func typeError(path string, s Schema, v any) error {
+	return &FieldError{path, fmt.Sprintf("must be %s, got %s", s.describe(), jsonType(v)), true}
+}
+
+func isTypeError(errs []error) bool {
+	if len(errs) != 1 {
+		return false
+	}
+	fe, ok := errs[0].(*FieldError)
+	return ok && fe.mismatch
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	default:
+		return "an object"
+	}
+}

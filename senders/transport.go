@@ -1,0 +1,169 @@
+package senders
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Version is the project's version, named in every request's User-Agent.
+const Version = "0.1.0"
+
+// maxBody bounds how much of a successful answer is read.
+const maxBody = 16 << 20
+
+// Transport sends the JSON requests of one provider: base URL, bearer
+// token, the headers every request carries, a bounded read of the answer
+// and the *APIError of a non-2xx answer. The provider clients are built on it.
+type Transport struct {
+	provider  string
+	base      *url.URL
+	client    *http.Client
+	userAgent string
+	header    http.Header
+}
+
+// Option configures a Transport.
+type Option func(*Transport)
+
+// WithHTTPClient sends requests through c instead of the transport's own client.
+func WithHTTPClient(c *http.Client) Option { return func(t *Transport) { t.client = c } }
+
+// WithTimeout bounds each request, answer included.
+func WithTimeout(d time.Duration) Option { return func(t *Transport) { t.client.Timeout = d } }
+
+// WithUserAgent replaces the default User-Agent, "punctual/VERSION".
+func WithUserAgent(ua string) Option { return func(t *Transport) { t.userAgent = ua } }
+
+// WithHeader adds a header to every request.
+func WithHeader(key, value string) Option { return func(t *Transport) { t.header.Set(key, value) } }
+
+// NewTransport returns a Transport for provider at baseURL, which must pass
+// CheckBaseURL. Requests time out after timeout unless an option says otherwise.
+func NewTransport(provider, baseURL string, timeout time.Duration, opts ...Option) (*Transport, error) {
+	base, err := CheckBaseURL(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	pool := http.DefaultTransport.(*http.Transport).Clone()
+	pool.MaxIdleConns = 512
+	pool.MaxIdleConnsPerHost = 256
+	t := &Transport{
+		provider:  provider,
+		base:      base,
+		client:    &http.Client{Transport: pool, Timeout: timeout},
+		userAgent: "punctual/" + Version,
+		header:    http.Header{},
+	}
+	for _, opt := range opts {
+		opt(t)
+	}
+	return t, nil
+}
+
+// CheckBaseURL parses a provider base URL. It must be https, or plain http
+// to a loopback host: tokens never cross a network in clear text. It may
+// carry no credentials, query or fragment.
+func CheckBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("not a URL: %q", raw)
+	case u.Host == "":
+		return nil, fmt.Errorf("no host in %q", raw)
+	case u.User != nil:
+		return nil, errors.New("credentials do not belong in the URL")
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("query or fragment in %q", raw)
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		return nil, fmt.Errorf("plain http to the non-loopback host %q would send tokens in clear text: use https", u.Hostname())
+	default:
+		return nil, fmt.Errorf("scheme %q: use https", u.Scheme)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Response is a provider's 2xx answer.
+type Response[T any] struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Body is the answer's body as the provider sent it.
+	Body json.RawMessage
+	// Value is the body decoded. A 2xx answer means the provider took the
+	// request, so a body that does not decode leaves Value partly or wholly
+	// zero rather than failing a send that happened.
+	Value T
+}
+
+// Call sends body as JSON with method to the base URL's path and query, with
+// token as the bearer credential, and returns the 2xx answer. A non-2xx
+// answer is an *APIError naming op; a request that cannot be built wraps
+// ErrInvalidRequest.
+func Call[T any](ctx context.Context, t *Transport, op, method, path string, query url.Values, token string, body any) (*Response[T], error) {
+	status, data, err := t.do(ctx, op, method, path, query, token, body)
+	if err != nil {
+		return nil, err
+	}
+	r := &Response[T]{StatusCode: status, Body: data}
+	_ = json.Unmarshal(data, &r.Value)
+	return r, nil
+}
+
+func (t *Transport) do(ctx context.Context, op, method, path string, query url.Values, token string, body any) (int, []byte, error) {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w: %w", t.provider, op, ErrInvalidRequest, err)
+	}
+	u := *t.base
+	u.Path += path
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(payload))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w: %w", t.provider, op, ErrInvalidRequest, err)
+	}
+	for k, v := range t.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", t.userAgent)
+
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", t.provider, op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		if err != nil {
+			return 0, nil, fmt.Errorf("%s %s: reading the answer: %w", t.provider, op, err)
+		}
+		return resp.StatusCode, data, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %d answer: %w", t.provider, op, resp.StatusCode, err)
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody) // let the connection be reused
+	return 0, nil, newAPIError(t.provider, op, resp, data, time.Now())
+}
