@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"punctual/config"
+	"punctual/producer"
+	"punctual/tasks"
+)
+
+// open returns a producer configured from the environment.
+func open() (*producer.Producer, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := cfg.RedisConnOpt()
+	if err != nil {
+		return nil, err
+	}
+	return producer.New(conn, producer.WithMaxRetry(cfg.MaxRetry), producer.WithRetention(cfg.ResultRetention)), nil
+}
+
+func sendCommand() *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "send [--wait] ENVELOPE_JSON|-",
+		Short: "Schedule one send; prints its task id and state",
+		Example: `  enqueue send '{"type":"mateo:send_message","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}'
+  enqueue send --wait - < examples/mateo-send-message.json`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data := []byte(args[0])
+			if args[0] == "-" {
+				var err error
+				if data, err = io.ReadAll(cmd.InOrStdin()); err != nil {
+					return fmt.Errorf("reading the envelope: %w", err)
+				}
+			}
+			env, err := tasks.ParseEnvelope(data)
+			if err != nil {
+				return usageError{fmt.Errorf("invalid envelope:\n%s", indent(err.Error()))}
+			}
+			p, err := open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			ctx := cmd.Context()
+			res, err := p.Enqueue(ctx, env)
+			if err != nil {
+				return err
+			}
+			state := res.State
+			if res.Duplicate {
+				state = "duplicate"
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.ID, state)
+			if !wait {
+				return nil
+			}
+			return waitFor(ctx, p, res.ID, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the send is done or archived, then print its status")
+	return cmd
+}
+
+// waitFor polls a task until it is completed or archived and prints its status.
+func waitFor(ctx context.Context, p *producer.Producer, id string, w io.Writer) error {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s, err := p.Status(ctx, id)
+		if err != nil {
+			return err
+		}
+		if s.State == "completed" || s.State == "archived" {
+			printStatus(w, s)
+			if s.State == "archived" {
+				return errors.New("the send failed: " + s.LastError)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func statusCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "status TASK_ID",
+		Short:   "Show a task's state, attempts, last error and provider response",
+		Example: `  enqueue status 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d`,
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			s, err := p.Status(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			printStatus(cmd.OutOrStdout(), s)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+func printStatus(w io.Writer, s *producer.Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
+	row("id", s.ID)
+	row("type", s.Type)
+	row("queue", s.Queue)
+	row("state", s.State)
+	row("account", s.Account)
+	row("due", timeOr(s.Due, "at once"))
+	if !s.ExpiresAt.IsZero() {
+		row("expires", timeOr(s.ExpiresAt, ""))
+	}
+	row("attempts failed", fmt.Sprintf("%d of at most %d retries", s.Retried, s.MaxRetry))
+	if s.LastError != "" {
+		row("last error", s.LastError)
+		row("last failed", timeOr(s.LastFailedAt, ""))
+	}
+	if !s.NextProcessAt.IsZero() && (s.State == "scheduled" || s.State == "retry") {
+		row("next attempt", timeOr(s.NextProcessAt, ""))
+	}
+	if !s.CompletedAt.IsZero() {
+		row("completed", timeOr(s.CompletedAt, ""))
+	}
+	if s.Result != nil {
+		dup := ""
+		if s.Result.Duplicate {
+			dup = " (duplicate: the provider already had it)"
+		}
+		row("answer", fmt.Sprintf("%s %d%s", s.Result.Provider, s.Result.Status, dup))
+		row("response", string(s.Result.Response))
+	}
+	_ = tw.Flush()
+}
+
+func timeOr(t time.Time, zero string) string {
+	if t.IsZero() {
+		return zero
+	}
+	return t.Local().Format(time.RFC3339Nano)
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// exactArgs is cobra.ExactArgs whose error is a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}

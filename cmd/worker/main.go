@@ -1,0 +1,84 @@
+// Command worker sends scheduled messages: it takes due tasks from Redis
+// and calls Mateo and LeadConnector, until SIGINT or SIGTERM.
+//
+//	worker                         configured by environment variables (see README)
+//	worker --dev [ENVELOPE_FILE...]  embedded Redis and provider sandbox; the
+//	                               envelope files are sent a few seconds apart
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"punctual/config"
+	"punctual/logging"
+	"punctual/worker"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dev := flag.Bool("dev", false, "run with an embedded Redis and a provider sandbox: nothing is kept, nothing leaves the machine")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: worker [--dev [ENVELOPE_FILE...]]\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 && !*dev {
+		return fmt.Errorf("envelope files are for --dev; use enqueue to send them to a real worker")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	environ := environment()
+	var d *devMode
+	if *dev {
+		var err error
+		if d, err = startDev(environ); err != nil {
+			return err
+		}
+		defer d.close()
+	}
+	cfg, err := config.LoadFrom(environ)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	w, err := worker.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if d != nil {
+		if err := d.ready(ctx, cfg, log, flag.Args()); err != nil {
+			return err
+		}
+	}
+	return w.Run(ctx)
+}
+
+// environment returns the process environment as a map.
+func environment() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		for i := range kv {
+			if kv[i] == '=' {
+				env[kv[:i]] = kv[i+1:]
+				break
+			}
+		}
+	}
+	return env
+}

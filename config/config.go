@@ -1,0 +1,268 @@
+// Package config reads the configuration of the worker and the enqueue CLI
+// from environment variables, and validates it with errors that name the
+// variable and what is wrong with it. Every secret has a _FILE form, for
+// Docker and Kubernetes secrets.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/hibiken/asynq"
+
+	"punctual/senders"
+)
+
+// DefaultRedisURL is the Redis used when none is configured.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// Config is the configuration, as the environment gives it. Load parses and
+// validates it; the methods give its parts in the forms the program uses.
+type Config struct {
+	// RedisURL is redis://[user:password@]host:port/db, or rediss:// for
+	// TLS. Default DefaultRedisURL.
+	RedisURL     string `env:"REDIS_URL"`
+	RedisURLFile string `env:"REDIS_URL_FILE,file"`
+	// RedisClusterAddrs are host:port seeds of a Redis Cluster, used instead of REDIS_URL.
+	RedisClusterAddrs []string `env:"REDIS_CLUSTER_ADDRS"`
+	// RedisSentinelAddrs are host:port of Redis Sentinels watching RedisSentinelMaster.
+	RedisSentinelAddrs  []string `env:"REDIS_SENTINEL_ADDRS"`
+	RedisSentinelMaster string   `env:"REDIS_SENTINEL_MASTER"`
+	// RedisUsername and RedisPassword authenticate to a Cluster or behind
+	// Sentinel (REDIS_URL carries its own).
+	RedisUsername     string `env:"REDIS_USERNAME"`
+	RedisPassword     string `env:"REDIS_PASSWORD"`
+	RedisPasswordFile string `env:"REDIS_PASSWORD_FILE,file"`
+
+	// MateoBaseURL is Mateo's API.
+	MateoBaseURL string `env:"MATEO_BASE_URL" envDefault:"https://integration.getmateo.com/api/v1"`
+	// MateoToken is the token of Mateo account "default".
+	MateoToken     string `env:"MATEO_TOKEN"`
+	MateoTokenFile string `env:"MATEO_TOKEN_FILE,file"`
+	// MateoAccounts are more Mateo accounts: name=token,name2=token2.
+	MateoAccounts     string `env:"MATEO_ACCOUNTS"`
+	MateoAccountsFile string `env:"MATEO_ACCOUNTS_FILE,file"`
+
+	// LeadConnectorBaseURL is LeadConnector's API.
+	LeadConnectorBaseURL string `env:"LEADCONNECTOR_BASE_URL" envDefault:"https://services.leadconnectorhq.com"`
+	// LeadConnectorVersion is sent in the Version header.
+	LeadConnectorVersion      string `env:"LEADCONNECTOR_VERSION" envDefault:"2021-04-15"`
+	LeadConnectorToken        string `env:"LEADCONNECTOR_TOKEN"`
+	LeadConnectorTokenFile    string `env:"LEADCONNECTOR_TOKEN_FILE,file"`
+	LeadConnectorAccounts     string `env:"LEADCONNECTOR_ACCOUNTS"`
+	LeadConnectorAccountsFile string `env:"LEADCONNECTOR_ACCOUNTS_FILE,file"`
+
+	// WorkerConcurrency is how many sends a worker makes at once. Default 64.
+	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"64"`
+	// WorkerQueues are the queues a worker takes tasks from, with their
+	// weights: name=weight,... Default mateo=2,leadconnector=2,bulk=1.
+	WorkerQueues string `env:"WORKER_QUEUES" envDefault:"mateo=2,leadconnector=2,bulk=1"`
+	// ShutdownTimeout bounds how long a stopping worker lets in-flight sends
+	// finish. Default 10s.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+
+	// MaxRetry is how many times a failed send is retried; set on each task
+	// when it is enqueued. Default 25.
+	MaxRetry int `env:"MAX_RETRY" envDefault:"25"`
+	// ResultRetention is how long a completed task is kept with the
+	// provider's answer, for dedupe and `enqueue status`. Default 168h (7 days).
+	ResultRetention time.Duration `env:"RESULT_RETENTION" envDefault:"168h"`
+	// RateLimits are the provider limits: provider[:account]=N/period+...,
+	// or off. Default DefaultRateLimits, the published limits.
+	RateLimits string `env:"RATE_LIMITS" envDefault:"mateo=2/s+10000/24h,leadconnector=100/10s+200000/24h"`
+
+	// HTTPAddr is where the worker serves /healthz, /readyz and /metrics. Default :8080.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// LogFormat is json or console. Default json.
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+}
+
+// Load reads the configuration from the environment and validates it.
+func Load() (*Config, error) {
+	return LoadFrom(nil)
+}
+
+// LoadFrom reads the configuration from environ (the process environment
+// when nil) and validates it.
+func LoadFrom(environ map[string]string) (*Config, error) {
+	opts := env.Options{}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	c, err := env.ParseAsWithOptions[Config](opts)
+	if err != nil {
+		return nil, explain(err)
+	}
+	if err := c.readSecretFiles(); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// readSecretFiles moves each secret read from its _FILE form into its
+// variable's field.
+func (c *Config) readSecretFiles() error {
+	var errs []error
+	for _, secret := range []struct {
+		name            string
+		value, fromFile *string
+	}{
+		{"REDIS_URL", &c.RedisURL, &c.RedisURLFile},
+		{"REDIS_PASSWORD", &c.RedisPassword, &c.RedisPasswordFile},
+		{"MATEO_TOKEN", &c.MateoToken, &c.MateoTokenFile},
+		{"MATEO_ACCOUNTS", &c.MateoAccounts, &c.MateoAccountsFile},
+		{"LEADCONNECTOR_TOKEN", &c.LeadConnectorToken, &c.LeadConnectorTokenFile},
+		{"LEADCONNECTOR_ACCOUNTS", &c.LeadConnectorAccounts, &c.LeadConnectorAccountsFile},
+	} {
+		if *secret.fromFile == "" {
+			continue
+		}
+		if *secret.value != "" {
+			errs = append(errs, fmt.Errorf("%s: set it or %s_FILE, not both", secret.name, secret.name))
+			continue
+		}
+		*secret.value, *secret.fromFile = strings.TrimSpace(*secret.fromFile), ""
+	}
+	return errors.Join(errs...)
+}
+
+// explain rewrites the errors of caarlos0/env to name the variable.
+func explain(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	t := reflect.TypeFor[Config]()
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		var fe env.LoadFileContentError
+		switch {
+		case errors.As(e, &pe):
+			f, _ := t.FieldByName(pe.Name)
+			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			errs = append(errs, fmt.Errorf("%s: not a valid %s", name, kindOf(pe.Type)))
+		case errors.As(e, &fe):
+			errs = append(errs, fmt.Errorf("%s: cannot read %q: %w", fe.Key, fe.Filename, errors.Unwrap(fe.Err)))
+		default:
+			errs = append(errs, e)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func kindOf(t reflect.Type) string {
+	if t == reflect.TypeFor[time.Duration]() {
+		return "duration (such as 30s, 5m, 168h)"
+	}
+	if t.Kind() == reflect.Int {
+		return "whole number"
+	}
+	return t.String()
+}
+
+// Validate checks every variable and the combinations of them, and returns
+// all the problems found, each naming its variable.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(name string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	if _, err := c.RedisConnOpt(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LeadConnectorVersion == "" {
+		add("LEADCONNECTOR_VERSION", errors.New("must not be empty"))
+	}
+	_, err := senders.CheckBaseURL(c.MateoBaseURL)
+	add("MATEO_BASE_URL", err)
+	_, err = senders.CheckBaseURL(c.LeadConnectorBaseURL)
+	add("LEADCONNECTOR_BASE_URL", err)
+	if _, err := c.Accounts(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.WorkerConcurrency < 1 {
+		add("WORKER_CONCURRENCY", fmt.Errorf("must be at least 1, got %d", c.WorkerConcurrency))
+	}
+	_, err = ParseQueues(c.WorkerQueues)
+	add("WORKER_QUEUES", err)
+	if c.ShutdownTimeout <= 0 {
+		add("SHUTDOWN_TIMEOUT", fmt.Errorf("must be positive, got %s", c.ShutdownTimeout))
+	}
+	if c.MaxRetry < 0 {
+		add("MAX_RETRY", fmt.Errorf("must not be negative, got %d", c.MaxRetry))
+	}
+	if c.ResultRetention <= 0 {
+		add("RESULT_RETENTION", fmt.Errorf("must be positive, got %s", c.ResultRetention))
+	}
+	_, err = ParseRateLimits(c.RateLimits)
+	add("RATE_LIMITS", err)
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("LOG_LEVEL", fmt.Errorf("must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		add("LOG_FORMAT", fmt.Errorf("must be json or console, got %q", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// RedisConnOpt returns the asynq connection of REDIS_URL, or of the Cluster
+// or Sentinel when those are configured.
+func (c *Config) RedisConnOpt() (asynq.RedisConnOpt, error) {
+	switch {
+	case len(c.RedisClusterAddrs) > 0 && len(c.RedisSentinelAddrs) > 0:
+		return nil, errors.New("REDIS_CLUSTER_ADDRS and REDIS_SENTINEL_ADDRS: set one, not both")
+	case len(c.RedisClusterAddrs) > 0 && c.RedisURL != "":
+		return nil, errors.New("REDIS_CLUSTER_ADDRS and REDIS_URL: set one, not both")
+	case len(c.RedisSentinelAddrs) > 0 && c.RedisURL != "":
+		return nil, errors.New("REDIS_SENTINEL_ADDRS and REDIS_URL: set one, not both")
+	case len(c.RedisClusterAddrs) > 0:
+		return asynq.RedisClusterClientOpt{Addrs: c.RedisClusterAddrs, Username: c.RedisUsername, Password: c.RedisPassword}, nil
+	case len(c.RedisSentinelAddrs) > 0:
+		if c.RedisSentinelMaster == "" {
+			return nil, errors.New("REDIS_SENTINEL_MASTER: required with REDIS_SENTINEL_ADDRS")
+		}
+		return asynq.RedisFailoverClientOpt{
+			MasterName: c.RedisSentinelMaster, SentinelAddrs: c.RedisSentinelAddrs,
+			Username: c.RedisUsername, Password: c.RedisPassword,
+		}, nil
+	}
+	raw := c.RedisURL
+	if raw == "" {
+		raw = DefaultRedisURL
+	}
+	opt, err := ParseRedisURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return opt, nil
+}
+
+// Accounts returns the tokens of MATEO_TOKEN, MATEO_ACCOUNTS,
+// LEADCONNECTOR_TOKEN and LEADCONNECTOR_ACCOUNTS.
+func (c *Config) Accounts() (Accounts, error) {
+	a := Accounts{}
+	var errs []error
+	for _, p := range []struct{ provider, tokenVar, token, listVar, list string }{
+		{senders.Mateo, "MATEO_TOKEN", c.MateoToken, "MATEO_ACCOUNTS", c.MateoAccounts},
+		{senders.LeadConnector, "LEADCONNECTOR_TOKEN", c.LeadConnectorToken, "LEADCONNECTOR_ACCOUNTS", c.LeadConnectorAccounts},
+	} {
+		if err := a.add(p.provider, p.token, p.list); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.listVar, err))
+		}
+	}
+	return a, errors.Join(errs...)
+}

@@ -1,0 +1,189 @@
+package config
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"punctual/senders"
+	"punctual/tasks"
+)
+
+// ParseRedisURL reads redis://[user:password@]host:port/db or rediss://
+// (TLS). Its errors never repeat the URL, which may hold a password.
+func ParseRedisURL(raw string) (asynq.RedisClientOpt, error) {
+	var opt asynq.RedisClientOpt
+	u, err := url.Parse(raw)
+	if err != nil {
+		return opt, errors.New("not a URL of the form redis://[user:password@]host:port/db")
+	}
+	switch u.Scheme {
+	case "redis":
+	case "rediss":
+		opt.TLSConfig = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	default:
+		return opt, fmt.Errorf("scheme %q: use redis:// or rediss://", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return opt, errors.New("no host")
+	}
+	port := u.Port()
+	if port == "" {
+		port = "6379"
+	}
+	opt.Addr = net.JoinHostPort(u.Hostname(), port)
+	if u.User != nil {
+		opt.Username = u.User.Username()
+		opt.Password, _ = u.User.Password()
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		n, err := strconv.Atoi(db)
+		if err != nil || n < 0 {
+			return opt, fmt.Errorf("database %q is not a number", db)
+		}
+		opt.DB = n
+	}
+	return opt, nil
+}
+
+// Accounts are the tokens of each provider's accounts.
+type Accounts map[string]map[string]string
+
+// Token returns the token of a provider's account.
+func (a Accounts) Token(provider, account string) (string, bool) {
+	t, ok := a[provider][account]
+	return t, ok
+}
+
+// Names returns a provider's account names, sorted.
+func (a Accounts) Names(provider string) []string {
+	var names []string
+	for name := range a[provider] {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// add reads a provider's default token and its name=token list. Its errors
+// name entries by position and name, never by their token.
+func (a Accounts) add(provider, token, list string) error {
+	tokens := map[string]string{}
+	if token != "" {
+		tokens["default"] = token
+	}
+	var errs []error
+	for i, entry := range strings.Split(list, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, tok, found := strings.Cut(entry, "=")
+		name, tok = strings.TrimSpace(name), strings.TrimSpace(tok)
+		switch {
+		case !found || tok == "":
+			errs = append(errs, fmt.Errorf("entry %d (%q): no token (want name=token)", i+1, name))
+		case !tasks.IsName(name):
+			errs = append(errs, fmt.Errorf("entry %d: account name is not letters, digits, _ . - (at most 64)", i+1))
+		case tokens[name] != "":
+			errs = append(errs, fmt.Errorf("entry %d (%q): account given twice", i+1, name))
+		default:
+			tokens[name] = tok
+		}
+	}
+	if len(tokens) > 0 {
+		a[provider] = tokens
+	}
+	return errors.Join(errs...)
+}
+
+// ParseQueues reads name=weight,name2=weight2 into asynq's queue weights.
+func ParseQueues(s string) (map[string]int, error) {
+	queues := map[string]int{}
+	for i, entry := range strings.Split(s, ",") {
+		name, weight, found := strings.Cut(strings.TrimSpace(entry), "=")
+		n, err := strconv.Atoi(strings.TrimSpace(weight))
+		name = strings.TrimSpace(name)
+		switch {
+		case !found || err != nil || n < 1:
+			return nil, fmt.Errorf("entry %d %q: want name=weight with a whole weight of at least 1", i+1, entry)
+		case !tasks.IsName(name):
+			return nil, fmt.Errorf("entry %d: queue name %q is not letters, digits, _ . - (at most 64)", i+1, name)
+		case queues[name] != 0:
+			return nil, fmt.Errorf("entry %d: queue %q given twice", i+1, name)
+		}
+		queues[name] = n
+	}
+	return queues, nil
+}
+
+// Rate is a number of requests per period.
+type Rate struct {
+	Count  int
+	Period time.Duration
+}
+
+// RateLimits are the limits per provider ("mateo") and per account
+// ("mateo:acme"); nil means limiting is off.
+type RateLimits map[string][]Rate
+
+// ParseRateLimits reads provider[:account]=N/period+N/period,... where a
+// period is a duration (10s, 24h) or a bare unit (s, m, h, d); "off" turns
+// limiting off.
+func ParseRateLimits(s string) (RateLimits, error) {
+	if strings.TrimSpace(s) == "off" {
+		return nil, nil
+	}
+	limits := RateLimits{}
+	for i, entry := range strings.Split(s, ",") {
+		scope, rates, found := strings.Cut(strings.TrimSpace(entry), "=")
+		provider, account, _ := strings.Cut(scope, ":")
+		switch {
+		case !found:
+			return nil, fmt.Errorf("entry %d %q: want provider[:account]=N/period", i+1, entry)
+		case provider != senders.Mateo && provider != senders.LeadConnector:
+			return nil, fmt.Errorf("entry %d: unknown provider %q (mateo or leadconnector)", i+1, provider)
+		case strings.Contains(scope, ":") && !tasks.IsName(account):
+			return nil, fmt.Errorf("entry %d: account name %q is not letters, digits, _ . -", i+1, account)
+		case limits[scope] != nil:
+			return nil, fmt.Errorf("entry %d: %q given twice", i+1, scope)
+		}
+		for _, r := range strings.Split(rates, "+") {
+			rate, err := parseRate(r)
+			if err != nil {
+				return nil, fmt.Errorf("entry %d (%s): %w", i+1, scope, err)
+			}
+			limits[scope] = append(limits[scope], rate)
+		}
+	}
+	return limits, nil
+}
+
+func parseRate(s string) (Rate, error) {
+	count, period, found := strings.Cut(strings.TrimSpace(s), "/")
+	n, err := strconv.Atoi(count)
+	if !found || err != nil || n < 1 {
+		return Rate{}, fmt.Errorf("%q: want N/period with N at least 1", s)
+	}
+	if period != "" && strings.IndexAny(period[:1], "0123456789") < 0 {
+		period = "1" + period
+	}
+	if days, ok := strings.CutSuffix(period, "d"); ok {
+		if d, err := strconv.Atoi(days); err == nil {
+			period = strconv.Itoa(d*24) + "h"
+		}
+	}
+	d, err := time.ParseDuration(period)
+	if err != nil || d <= 0 {
+		return Rate{}, fmt.Errorf("%q: period %q is not a duration such as s, 10s, 24h, d", s, period)
+	}
+	return Rate{Count: n, Period: d}, nil
+}

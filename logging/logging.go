@@ -1,0 +1,49 @@
+// Package logging builds the zap logger of the binaries, and the adapter
+// that sends asynq's own log lines through it.
+package logging
+
+import (
+	"fmt"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// New returns a logger writing to stderr at level (debug, info, warn,
+// error) in format (json or console).
+func New(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	if format == "console" {
+		cfg = zap.NewDevelopmentConfig()
+		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+		cfg.EncoderConfig.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+	} else {
+		cfg.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.DisableStacktrace = true
+	cfg.Sampling = nil
+	return cfg.Build()
+}
+
+// Asynq adapts a zap logger to asynq.Logger.
+type Asynq struct{ L *zap.SugaredLogger }
+
+// Debug logs at debug level.
+func (a Asynq) Debug(args ...any) { a.L.Debug(args...) }
+
+// Info logs at info level.
+func (a Asynq) Info(args ...any) { a.L.Info(args...) }
+
+// Warn logs at warn level.
+func (a Asynq) Warn(args ...any) { a.L.Warn(args...) }
+
+// Error logs at error level.
+func (a Asynq) Error(args ...any) { a.L.Error(args...) }
+
+// Fatal logs at fatal level and exits.
+func (a Asynq) Fatal(args ...any) { a.L.Fatal(args...) }

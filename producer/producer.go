@@ -1,0 +1,172 @@
+// Package producer is the Go API an app embeds to schedule sends: it
+// validates envelopes exactly as the enqueue CLI does (one implementation,
+// in package tasks), enqueues them into Redis with their due time, and
+// reports on them.
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"punctual/tasks"
+)
+
+// ErrNotFound is returned for a task id that no queue holds.
+var ErrNotFound = errors.New("no such task")
+
+// Producer enqueues sends. It is safe for concurrent use.
+type Producer struct {
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	opts      tasks.Options
+}
+
+// Option configures a Producer.
+type Option func(*tasks.Options)
+
+// WithMaxRetry sets how many times a failed send is retried. Default 25.
+func WithMaxRetry(n int) Option { return func(o *tasks.Options) { o.MaxRetry = n } }
+
+// WithRetention sets how long a completed task is kept with its result.
+// Default 7 days.
+func WithRetention(d time.Duration) Option { return func(o *tasks.Options) { o.Retention = d } }
+
+// WithTimeout bounds one attempt of a send. Default 1 minute.
+func WithTimeout(d time.Duration) Option { return func(o *tasks.Options) { o.Timeout = d } }
+
+func options(opts []Option) tasks.Options {
+	o := tasks.Options{MaxRetry: 25, Retention: 7 * 24 * time.Hour, Timeout: time.Minute}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// New returns a Producer connected to Redis through conn. Close it when done.
+func New(conn asynq.RedisConnOpt, opts ...Option) *Producer {
+	return &Producer{client: asynq.NewClient(conn), inspector: asynq.NewInspector(conn), opts: options(opts)}
+}
+
+// NewFromClient returns a Producer on an existing go-redis client, which
+// stays the caller's to close.
+func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
+	return &Producer{client: asynq.NewClientFromRedisClient(c), inspector: asynq.NewInspectorFromRedisClient(c), opts: options(opts)}
+}
+
+// Close closes the Redis connections the Producer opened.
+func (p *Producer) Close() error {
+	return errors.Join(p.client.Close(), p.inspector.Close())
+}
+
+// Enqueued says what Enqueue did.
+type Enqueued struct {
+	// ID is the task id.
+	ID string `json:"id"`
+	// Queue is the queue it is in.
+	Queue string `json:"queue"`
+	// State is its state now: scheduled, pending, completed...
+	State string `json:"state"`
+	// Duplicate is true when a task with this id already existed; nothing
+	// new was enqueued.
+	Duplicate bool `json:"duplicate"`
+	// ProcessAt is when it is due, to the second.
+	ProcessAt time.Time `json:"process_at"`
+}
+
+// Enqueue validates e and enqueues its send. An envelope whose task id
+// already exists is not an error: Enqueued.Duplicate says so.
+func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
+	task, err := tasks.NewTask(e, p.opts)
+	if err != nil {
+		return nil, err
+	}
+	info, err := p.client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		existing, ierr := p.inspector.GetTaskInfo(e.QueueName(), e.TaskID())
+		if ierr != nil {
+			return &Enqueued{ID: e.TaskID(), Queue: e.QueueName(), State: "unknown", Duplicate: true}, nil
+		}
+		return &Enqueued{ID: existing.ID, Queue: existing.Queue, State: existing.State.String(), Duplicate: true, ProcessAt: existing.NextProcessAt}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	return &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: info.NextProcessAt}, nil
+}
+
+// EnqueueJSON parses one JSON envelope and enqueues it.
+func (p *Producer) EnqueueJSON(ctx context.Context, data []byte) (*Enqueued, error) {
+	e, err := tasks.ParseEnvelope(data)
+	if err != nil {
+		return nil, err
+	}
+	return p.Enqueue(ctx, e)
+}
+
+// Status is what is known of a task.
+type Status struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Queue   string `json:"queue"`
+	State   string `json:"state"`
+	Account string `json:"account"`
+	// Due is when the send may start; zero for "at once".
+	Due time.Time `json:"due,omitzero"`
+	// ExpiresAt is when it is given up.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Retried and MaxRetry count the attempts that failed and those allowed.
+	Retried  int `json:"retried"`
+	MaxRetry int `json:"max_retry"`
+	// LastError is the error of the last failed attempt.
+	LastError    string    `json:"last_error,omitempty"`
+	LastFailedAt time.Time `json:"last_failed_at,omitzero"`
+	// NextProcessAt is when it is next taken, for scheduled and retry tasks.
+	NextProcessAt time.Time `json:"next_process_at,omitzero"`
+	CompletedAt   time.Time `json:"completed_at,omitzero"`
+	// Result is the provider's answer, once completed.
+	Result *tasks.Result `json:"result,omitempty"`
+}
+
+// Status looks the task id up in every queue.
+func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
+	queues, err := p.inspector.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	for _, q := range queues {
+		info, err := p.inspector.GetTaskInfo(q, id)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("status: %w", err)
+		}
+		return statusOf(info), nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+}
+
+func statusOf(info *asynq.TaskInfo) *Status {
+	s := &Status{
+		ID: info.ID, Type: info.Type, Queue: info.Queue, State: info.State.String(),
+		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr,
+		LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt,
+	}
+	var p tasks.Payload
+	if json.Unmarshal(info.Payload, &p) == nil {
+		s.Account, s.Due, s.ExpiresAt = p.Account, p.Due, p.ExpiresAt
+	}
+	if len(info.Result) > 0 {
+		var r tasks.Result
+		if json.Unmarshal(info.Result, &r) == nil {
+			s.Result = &r
+		}
+	}
+	return s
+}

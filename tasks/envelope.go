@@ -1,0 +1,229 @@
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"punctual/senders"
+)
+
+// DefaultAccount is the account of an envelope that names none.
+const DefaultAccount = "default"
+
+// Envelope is one send as producers submit it: a line of a batch file, the
+// argument of `enqueue send`, the input of the Go producer.
+type Envelope struct {
+	// Type is one of Types.
+	Type string `json:"type"`
+	// Account names a credential configured on the worker; DefaultAccount when empty.
+	Account string `json:"account,omitempty"`
+	// Key is an idempotency key: the task id is derived from it.
+	Key string `json:"key,omitempty"`
+	// Queue is the asynq queue; the provider's queue when empty.
+	Queue string `json:"queue,omitempty"`
+	// ProcessAt is the due time; it wins over the time in the payload.
+	ProcessAt time.Time `json:"process_at,omitzero"`
+	// ExpiresAt is when a send that has not succeeded is given up.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Payload is the provider's own request body.
+	Payload json.RawMessage `json:"payload"`
+}
+
+var (
+	namePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	envelopeKeys = []string{"type", "account", "key", "queue", "process_at", "expires_at", "payload"}
+)
+
+// IsName reports whether s can name an account or a queue: letters, digits
+// and _ . - (not first), at most 64.
+func IsName(s string) bool { return namePattern.MatchString(s) }
+
+// maxKey bounds an idempotency key.
+const maxKey = 512
+
+// ParseEnvelope reads one JSON envelope and validates it. Its errors name
+// the field and the reason: `payload.to[2].contact_id: not a UUID: "42"`.
+func ParseEnvelope(data []byte) (*Envelope, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("not valid UTF-8")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	var e Envelope
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		raw := fields[name]
+		var err error
+		switch name {
+		case "type":
+			err = decodeString(raw, &e.Type)
+		case "account":
+			err = decodeString(raw, &e.Account)
+		case "key":
+			err = decodeString(raw, &e.Key)
+		case "queue":
+			err = decodeString(raw, &e.Queue)
+		case "process_at":
+			err = decodeTime(raw, &e.ProcessAt)
+		case "expires_at":
+			err = decodeTime(raw, &e.ExpiresAt)
+		case "payload":
+			e.Payload = raw
+		default:
+			err = fmt.Errorf("unknown field (an envelope has %s)", strings.Join(envelopeKeys, ", "))
+		}
+		if err != nil {
+			errs = append(errs, &senders.FieldError{Path: name, Reason: err.Error()})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func decodeString(raw json.RawMessage, dst *string) error {
+	if json.Unmarshal(raw, dst) != nil {
+		return errors.New("must be a string")
+	}
+	return nil
+}
+
+func decodeTime(raw json.RawMessage, dst *time.Time) error {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return errors.New("must be an RFC 3339 time string")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("not an RFC 3339 time: %q", s)
+	}
+	*dst = t
+	return nil
+}
+
+// Validate checks the envelope and its payload against the provider's
+// documented schema.
+func (e *Envelope) Validate() error {
+	k, ok := kinds[e.Type]
+	if !ok {
+		if e.Type == "" {
+			return &senders.FieldError{Path: "type", Reason: "required"}
+		}
+		return &senders.FieldError{Path: "type", Reason: fmt.Sprintf("unknown type %q (one of %s)", e.Type, strings.Join(Types, ", "))}
+	}
+	var errs []error
+	if e.Account != "" && !IsName(e.Account) {
+		errs = append(errs, &senders.FieldError{Path: "account", Reason: fmt.Sprintf("not a name (letters, digits, _ . -; at most 64): %q", e.Account)})
+	}
+	if e.Queue != "" && !IsName(e.Queue) {
+		errs = append(errs, &senders.FieldError{Path: "queue", Reason: fmt.Sprintf("not a name (letters, digits, _ . -; at most 64): %q", e.Queue)})
+	}
+	if len(e.Key) > maxKey {
+		errs = append(errs, &senders.FieldError{Path: "key", Reason: fmt.Sprintf("longer than %d bytes", maxKey)})
+	}
+	if !e.ExpiresAt.IsZero() && !e.ProcessAt.IsZero() && !e.ExpiresAt.After(e.ProcessAt) {
+		errs = append(errs, &senders.FieldError{Path: "expires_at", Reason: "not after process_at"})
+	}
+	if len(bytes.TrimSpace(e.Payload)) == 0 {
+		errs = append(errs, &senders.FieldError{Path: "payload", Reason: "required"})
+	} else if err := senders.Validate(k.schema, "payload", e.Payload); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Envelope) account() string {
+	if e.Account == "" {
+		return DefaultAccount
+	}
+	return e.Account
+}
+
+// QueueName returns the envelope's queue: Queue, or its provider's queue.
+func (e *Envelope) QueueName() string {
+	if e.Queue != "" {
+		return e.Queue
+	}
+	return kinds[e.Type].provider
+}
+
+// TaskID returns the task id derived from the envelope's key, or "" when it
+// has none (asynq then makes one up).
+func (e *Envelope) TaskID() string {
+	if e.Key == "" {
+		return ""
+	}
+	return uuid.NewSHA1(taskIDSpace, []byte(e.Type+"\x00"+e.account()+"\x00"+e.Key)).String()
+}
+
+// Options are the settings of the tasks NewTask makes.
+type Options struct {
+	// MaxRetry is how many times a failed send is retried.
+	MaxRetry int
+	// Retention is how long a completed task is kept with its result.
+	Retention time.Duration
+	// Timeout bounds one attempt.
+	Timeout time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// NewTask validates e and returns its asynq task, with its queue, id, due
+// time, retry, timeout and retention set.
+func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	k := kinds[e.Type]
+	body, due, err := k.prepare(e)
+	if err != nil {
+		return nil, err
+	}
+	if !e.ProcessAt.IsZero() {
+		due = e.ProcessAt
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(now()) {
+		return nil, &senders.FieldError{Path: "expires_at", Reason: "already passed"}
+	}
+	if !e.ExpiresAt.IsZero() && !due.IsZero() && !e.ExpiresAt.After(due) {
+		return nil, &senders.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
+	}
+	payload, err := json.Marshal(Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: body})
+	if err != nil {
+		return nil, err
+	}
+	opts := []asynq.Option{asynq.Queue(e.QueueName()), asynq.MaxRetry(o.MaxRetry), asynq.Retention(o.Retention)}
+	if o.Timeout > 0 {
+		opts = append(opts, asynq.Timeout(o.Timeout))
+	}
+	if id := e.TaskID(); id != "" {
+		opts = append(opts, asynq.TaskID(id))
+	}
+	if due.After(now()) {
+		// asynq keeps whole seconds: the worker holds an early task back
+		// until its exact due time.
+		opts = append(opts, asynq.ProcessAt(due))
+	}
+	return asynq.NewTask(e.Type, payload, opts...), nil
+}

@@ -1,0 +1,141 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"punctual/senders"
+)
+
+// maxHold is how long the handler holds a task that asynq handed out before
+// its due time (asynq schedules in whole seconds); a task due later than
+// that goes back to the schedule without spending an attempt.
+const maxHold = 2 * time.Second
+
+// Tokens gives the token of a provider's account.
+type Tokens interface {
+	Token(provider, account string) (token string, ok bool)
+}
+
+// Handler sends due tasks of every type to their provider. Build it with
+// its dependencies and Register it.
+type Handler struct {
+	Mateo         MateoSender
+	LeadConnector LeadConnectorSender
+	Tokens        Tokens
+	Policy        senders.Policy
+	Logger        *zap.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Register wires h to every task type of mux. It fails when a dependency is missing.
+func Register(mux *asynq.ServeMux, h *Handler) error {
+	switch {
+	case h.Mateo == nil:
+		return errors.New("tasks: no Mateo sender")
+	case h.LeadConnector == nil:
+		return errors.New("tasks: no LeadConnector sender")
+	case h.Tokens == nil:
+		return errors.New("tasks: no tokens")
+	case h.Logger == nil:
+		return errors.New("tasks: no logger")
+	}
+	for _, t := range Types {
+		mux.Handle(t, h)
+	}
+	return nil
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// ProcessTask sends one task: not before its due time, not after it
+// expires, and with the outcome the policy gives its answer.
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	id, _ := asynq.GetTaskID(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	log := h.Logger.With(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
+	k, ok := kinds[t.Type()]
+	var p Payload
+	if err := json.Unmarshal(t.Payload(), &p); !ok || err != nil {
+		log.Error("malformed task", zap.Error(err))
+		return permanentError{fmt.Errorf("malformed %s task: %v", t.Type(), err)}
+	}
+	log = log.With(zap.String("account", p.Account))
+
+	now := h.now()
+	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
+		log.Warn("expired before it could be sent", zap.Time("expires_at", p.ExpiresAt))
+		return permanentError{fmt.Errorf("expired: not sent by %s", p.ExpiresAt.Format(time.RFC3339))}
+	}
+	if early := p.Due.Sub(now); early > 0 {
+		if early > maxHold {
+			return &WaitError{Wait: early, Err: fmt.Errorf("due at %s", p.Due.Format(time.RFC3339Nano))}
+		}
+		timer := time.NewTimer(early)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
+	}
+	token, ok := h.Tokens.Token(k.provider, p.Account)
+	if !ok {
+		log.Error("no token for the account")
+		return permanentError{fmt.Errorf("no %s token for account %q on this worker", k.provider, p.Account)}
+	}
+
+	start := time.Now()
+	ans, err := k.send(ctx, h, token, p.Body)
+	outcome, wait := h.Policy.Classify(err)
+	log = log.With(zap.Duration("latency", time.Since(start)))
+	var apiErr *senders.APIError
+	if errors.As(err, &apiErr) {
+		log = log.With(zap.Int("status", apiErr.StatusCode))
+		ans = answer{status: apiErr.StatusCode, body: apiErr.Body}
+	}
+	switch outcome {
+	case senders.Success, senders.Duplicate:
+		dup := outcome == senders.Duplicate
+		res, _ := json.Marshal(Result{Provider: k.provider, Status: ans.status, Duplicate: dup, Response: jsonOrString(ans.body)})
+		if _, werr := t.ResultWriter().Write(res); werr != nil {
+			log.Warn("could not store the result", zap.Error(werr))
+		}
+		if dup {
+			log.Info("already sent: the provider has this message")
+		} else {
+			log.Info("sent", zap.Int("status", ans.status), zap.String("provider_id", ans.id))
+		}
+		return nil
+	case senders.Wait:
+		log.Info("rate limited", zap.Duration("wait", wait), zap.Error(err))
+		return &WaitError{Wait: wait, Err: err}
+	case senders.Retry:
+		log.Warn("send failed; will retry", zap.Error(err))
+		return err
+	default:
+		log.Error("send failed permanently", zap.Error(err))
+		return permanentError{err}
+	}
+}
+
+// jsonOrString keeps a body as JSON, or as a JSON string when it is not JSON.
+func jsonOrString(body []byte) json.RawMessage {
+	if len(body) == 0 || json.Valid(body) {
+		return body
+	}
+	s, _ := json.Marshal(string(body))
+	return s
+}
