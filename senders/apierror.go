@@ -3,6 +3,7 @@ package senders
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -119,8 +120,8 @@ func text(raw json.RawMessage) string {
 // when the answer names no wait.
 func RetryAfter(status int, h http.Header, now time.Time) time.Duration {
 	if v := h.Get("Retry-After"); v != "" {
-		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-			return time.Duration(secs * float64(time.Second))
+		if d, ok := seconds(v); ok {
+			return d
 		}
 		if t, err := http.ParseTime(v); err == nil {
 			return max(t.Sub(now), 0)
@@ -128,14 +129,27 @@ func RetryAfter(status int, h http.Header, now time.Time) time.Duration {
 	}
 	limited := status == http.StatusTooManyRequests
 	if v := h.Get("Ratelimit-Reset"); v != "" && (limited || h.Get("Ratelimit-Remaining") == "0") {
-		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-			return time.Duration(secs * float64(time.Second))
+		if d, ok := seconds(v); ok {
+			return d
 		}
 	}
 	if v := h.Get("X-Ratelimit-Interval-Milliseconds"); v != "" && limited {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms >= 0 {
-			return time.Duration(ms) * time.Millisecond
+			return time.Duration(min(ms, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond
 		}
 	}
 	return 0
+}
+
+// seconds reads a wait given in seconds. A wait longer than a Duration holds
+// is the longest Duration, not one that overflows to a negative.
+func seconds(v string) (time.Duration, bool) {
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || secs < 0 || math.IsNaN(secs) || math.IsInf(secs, 0) {
+		return 0, false
+	}
+	if secs >= math.MaxInt64/float64(time.Second) {
+		return math.MaxInt64, true
+	}
+	return time.Duration(secs * float64(time.Second)), true
 }

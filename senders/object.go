@@ -24,7 +24,7 @@ func MarshalObject(known any, extra Extra) ([]byte, error) {
 	names := knownFields(reflect.TypeOf(known))
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
-		if !names[strings.ToLower(k)] {
+		if !names[k] {
 			keys = append(keys, k)
 		}
 	}
@@ -47,19 +47,20 @@ func MarshalObject(known any, extra Extra) ([]byte, error) {
 
 // UnmarshalObject decodes data into known, a pointer to a struct whose type
 // has no UnmarshalJSON of its own, and keeps the fields it does not define
-// in extra.
+// in extra. Names match exactly: encoding/json would also fill a field from
+// a member spelled in another case ("Subject" for "subject"), which the
+// schemas treat as an unknown field to pass through as it is.
 func UnmarshalObject(data []byte, known any, extra *Extra) error {
-	if err := json.Unmarshal(data, known); err != nil {
-		return err
-	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {
 		return err
 	}
 	names := knownFields(reflect.TypeOf(known).Elem())
+	own := make(map[string]json.RawMessage, len(all))
 	*extra = nil
 	for k, v := range all {
-		if names[strings.ToLower(k)] {
+		if names[k] {
+			own[k] = v
 			continue
 		}
 		if *extra == nil {
@@ -67,13 +68,16 @@ func UnmarshalObject(data []byte, known any, extra *Extra) error {
 		}
 		(*extra)[k] = v
 	}
-	return nil
+	data, err := json.Marshal(own)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, known)
 }
 
 var fieldCache sync.Map // reflect.Type -> map[string]bool
 
-// knownFields returns the lower-cased JSON names of t's fields, as
-// encoding/json matches them.
+// knownFields returns the JSON names of t's fields.
 func knownFields(t reflect.Type) map[string]bool {
 	if names, ok := fieldCache.Load(t); ok {
 		return names.(map[string]bool)
@@ -88,7 +92,7 @@ func knownFields(t reflect.Type) map[string]bool {
 		if name == "" {
 			name = f.Name
 		}
-		names[strings.ToLower(name)] = true
+		names[name] = true
 	}
 	fieldCache.Store(t, names)
 	return names

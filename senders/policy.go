@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -34,7 +35,11 @@ const (
 )
 
 func (o Outcome) String() string {
-	return [...]string{"success", "duplicate", "retry", "wait", "permanent"}[o]
+	names := [...]string{"success", "duplicate", "retry", "wait", "permanent"}
+	if o < 0 || int(o) >= len(names) {
+		return "outcome(" + strconv.Itoa(int(o)) + ")"
+	}
+	return names[o]
 }
 
 // Policy classifies every answer of every provider, in one place.

@@ -172,11 +172,11 @@ func (a AnyOf) check(path string, v any, errs *[]error) {
 			return
 		}
 		// Report the problems of the alternative of the value's own type.
-		if first == nil || !isTypeError(e) {
+		if first == nil || !isTypeError(e, path) {
 			first = e
 		}
 	}
-	if isTypeError(first) {
+	if isTypeError(first, path) {
 		first = []error{typeError(path, a, v)}
 	}
 	*errs = append(*errs, first...)
@@ -199,12 +199,15 @@ func typeError(path string, s Schema, v any) error {
 	return &FieldError{path, fmt.Sprintf("must be %s, got %s", s.describe(), jsonType(v)), true}
 }
 
-func isTypeError(errs []error) bool {
+// isTypeError reports whether errs is only that the value at path is of a
+// type the schema does not accept; a mismatch deeper down, in an item or a
+// field, means the value itself has the right type.
+func isTypeError(errs []error, path string) bool {
 	if len(errs) != 1 {
 		return false
 	}
 	fe, ok := errs[0].(*FieldError)
-	return ok && fe.mismatch
+	return ok && fe.mismatch && fe.Path == path
 }
 
 func jsonType(v any) string {

@@ -71,18 +71,19 @@ func NewTransport(provider, baseURL string, timeout time.Duration, opts ...Optio
 
 // CheckBaseURL parses a provider base URL. It must be https, or plain http
 // to a loopback host: tokens never cross a network in clear text. It may
-// carry no credentials, query or fragment.
+// carry no credentials, query or fragment. Its errors do not quote the URL,
+// which may hold a secret.
 func CheckBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	switch {
-	case err != nil:
-		return nil, fmt.Errorf("not a URL: %q", raw)
+	case err != nil: // a *url.Error, which quotes the URL: keep only its reason
+		return nil, fmt.Errorf("not a URL: %w", errors.Unwrap(err))
 	case u.Host == "":
-		return nil, fmt.Errorf("no host in %q", raw)
+		return nil, errors.New("no host: want https://host[/path]")
 	case u.User != nil:
 		return nil, errors.New("credentials do not belong in the URL")
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("query or fragment in %q", raw)
+		return nil, errors.New("a query or fragment does not belong in the URL")
 	case u.Scheme == "https":
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 	case u.Scheme == "http":

@@ -147,7 +147,7 @@ type Conversation struct {
 	LatestMessageCreatedAt        *string           `json:"latest_message_created_at"`
 	LatestInboundMessageCreatedAt *string           `json:"latest_inbound_message_created_at"`
 	Tags                          json.RawMessage   `json:"tags"`
-	Files                         []json.RawMessage `json:"files,omitempty"`
+	Files                         []json.RawMessage `json:"files"`
 	ChannelType                   string            `json:"channel_type"`
 	Status                        string            `json:"status"`
 }

@@ -1,0 +1,205 @@
+package senders_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"punctual/senders"
+	"punctual/senders/internal/sendertest"
+)
+
+func TestCheckBaseURL(t *testing.T) {
+	t.Parallel()
+	accepted := []struct{ raw, want string }{
+		{"https://integration.getmateo.com/api/v1", "https://integration.getmateo.com/api/v1"},
+		{"https://integration.getmateo.com/api/v1/", "https://integration.getmateo.com/api/v1"},
+		{"https://services.leadconnectorhq.com", "https://services.leadconnectorhq.com"},
+		{"HTTPS://services.leadconnectorhq.com:8443", "https://services.leadconnectorhq.com:8443"},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"http://127.0.0.2/mateo", "http://127.0.0.2/mateo"},
+		{"http://localhost:3000/api/", "http://localhost:3000/api"},
+		{"http://[::1]:9000", "http://[::1]:9000"},
+	}
+	for _, tt := range accepted {
+		t.Run(tt.raw, func(t *testing.T) {
+			t.Parallel()
+			u, err := senders.CheckBaseURL(tt.raw)
+			if err != nil {
+				t.Fatalf("CheckBaseURL(%q) = %v", tt.raw, err)
+			}
+			if u.String() != tt.want {
+				t.Errorf("CheckBaseURL(%q) = %s, want %s", tt.raw, u, tt.want)
+			}
+		})
+	}
+
+	const secret = "s3cret"
+	refused := []struct{ raw, want string }{
+		{"http://example.com", `plain http to the non-loopback host "example.com" would send tokens in clear text: use https`},
+		{"http://localhost.example.com", `plain http to the non-loopback host "localhost.example.com" would send tokens in clear text: use https`},
+		{"http://10.0.0.1:8080", `plain http to the non-loopback host "10.0.0.1" would send tokens in clear text: use https`},
+		{"http://0.0.0.0:8080", `plain http to the non-loopback host "0.0.0.0" would send tokens in clear text: use https`},
+		{"https://user:" + secret + "@example.com", "credentials do not belong in the URL"},
+		{"http://user:" + secret + "@localhost:8080", "credentials do not belong in the URL"},
+		{"https://" + secret + "@example.com", "credentials do not belong in the URL"},
+		{"https://user:" + secret + "@exa mple.com", `not a URL: invalid character " " in host name`},
+		{"https://user:" + secret + "@example.com:port", `not a URL: invalid port ":port" after host`},
+		{"://example.com", "not a URL: missing protocol scheme"},
+		{"user:" + secret + "@example.com", "no host: want https://host[/path]"},
+		{"example.com", "no host: want https://host[/path]"},
+		{"", "no host: want https://host[/path]"},
+		{"https://example.com/api?access_token=" + secret, "a query or fragment does not belong in the URL"},
+		{"https://example.com/api#" + secret, "a query or fragment does not belong in the URL"},
+		{"ftp://example.com", `scheme "ftp": use https`},
+		{"ws://localhost", `scheme "ws": use https`},
+	}
+	for _, tt := range refused {
+		t.Run(tt.raw, func(t *testing.T) {
+			t.Parallel()
+			u, err := senders.CheckBaseURL(tt.raw)
+			if err == nil {
+				t.Fatalf("CheckBaseURL(%q) = %s, want an error", tt.raw, u)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("CheckBaseURL(%q) = %q, want %q", tt.raw, err, tt.want)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error quotes the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestNewTransportRefusesBaseURL(t *testing.T) {
+	t.Parallel()
+	if tr, err := senders.NewTransport(senders.Mateo, "http://example.com", time.Second); err == nil {
+		t.Errorf("NewTransport = %v, want an error", tr)
+	}
+}
+
+type reply struct {
+	ID   string `json:"id"`
+	Left int    `json:"left"`
+}
+
+// setup returns a transport to a server that answers a, at base path /api/v1/.
+func setup(t *testing.T, a sendertest.Answer, opts ...senders.Option) (*senders.Transport, *sendertest.Recorder) {
+	t.Helper()
+	rec := sendertest.NewRecorder(t, a)
+	tr, err := senders.NewTransport(senders.Mateo, rec.URL+"/api/v1/", time.Second, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, rec
+}
+
+func TestCallRequest(t *testing.T) {
+	t.Parallel()
+	tr, rec := setup(t, sendertest.Answer{Status: 200, Body: `{}`})
+	body := map[string]any{"b": []int{1, 2}, "a": nil, "html": "<p>&</p>"}
+	query := url.Values{"id": {"eq.3c90c3cc-0d44-4b50-8888-8dd25736052a"}, "select": {"id,status"}}
+	if _, err := senders.Call[reply](context.Background(), tr, "op", http.MethodPatch, "/conversation", query, "tok", body); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.Only(t)
+	if got.Method != http.MethodPatch || got.Path != "/api/v1/conversation" {
+		t.Errorf("request = %s %s, want PATCH /api/v1/conversation", got.Method, got.Path)
+	}
+	if want := "id=eq.3c90c3cc-0d44-4b50-8888-8dd25736052a&select=id%2Cstatus"; got.RawQuery != want {
+		t.Errorf("query = %q, want %q", got.RawQuery, want)
+	}
+	sendertest.AssertHeaders(t, got.Header, "tok")
+	sendertest.JSONEqual(t, got.Body, `{"a":null,"b":[1,2],"html":"<p>&</p>"}`)
+}
+
+func TestCallOptions(t *testing.T) {
+	t.Parallel()
+	tr, rec := setup(t, sendertest.Answer{Status: 200},
+		senders.WithUserAgent("acme-scheduler/2"),
+		senders.WithHeader("X-Tenant", "acme"),
+		senders.WithHeader("Authorization", "Basic bm90OnRoaXM="),
+	)
+	if _, err := senders.Call[reply](context.Background(), tr, "op", http.MethodPost, "/x", nil, "tok", struct{}{}); err != nil {
+		t.Fatal(err)
+	}
+	h := rec.Only(t).Header
+	for k, want := range map[string]string{"User-Agent": "acme-scheduler/2", "X-Tenant": "acme", "Authorization": "Bearer tok"} {
+		if got := h.Values(k); len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %q, want [%q]", k, got, want)
+		}
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestCallWithHTTPClient(t *testing.T) {
+	t.Parallel()
+	var used bool
+	client := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		used = true
+		return &http.Response{StatusCode: 202, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})}
+	tr, err := senders.NewTransport(senders.LeadConnector, "https://services.leadconnectorhq.com", time.Second, senders.WithHTTPClient(client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := senders.Call[reply](context.Background(), tr, "op", http.MethodPost, "/x", nil, "tok", struct{}{})
+	if err != nil || !used || r.StatusCode != 202 {
+		t.Errorf("Call = %+v, %v; client used: %t", r, err, used)
+	}
+}
+
+func TestCallAnswer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   reply
+	}{
+		{"200", 200, `{"id":"m1","left":3,"more":true}`, reply{"m1", 3}},
+		{"201", 201, `{"id":"m2"}`, reply{ID: "m2"}},
+		{"204 no body", 204, ``, reply{}},
+		// The provider took the request: an answer that does not decode is no reason to send again.
+		{"not JSON", 200, `<html>ok</html>`, reply{}},
+		{"other shape", 200, `{"id":7}`, reply{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tr, _ := setup(t, sendertest.Answer{Status: tt.status, Body: tt.body})
+			r, err := senders.Call[reply](context.Background(), tr, "op", http.MethodPost, "/x", nil, "tok", struct{}{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.StatusCode != tt.status || string(r.Body) != tt.body || r.Value != tt.want {
+				t.Errorf("Response = %d %q %+v, want %d %q %+v", r.StatusCode, r.Body, r.Value, tt.status, tt.body, tt.want)
+			}
+		})
+	}
+}
+
+func TestCallUnencodableBody(t *testing.T) {
+	t.Parallel()
+	tr, rec := setup(t, sendertest.Answer{Status: 200})
+	_, err := senders.Call[reply](context.Background(), tr, "send_message", http.MethodPost, "/x", nil, "tok", map[string]any{"c": make(chan int)})
+	if !errors.Is(err, senders.ErrInvalidRequest) {
+		t.Fatalf("error = %v, want ErrInvalidRequest", err)
+	}
+	if !strings.HasPrefix(err.Error(), "mateo send_message: invalid request: ") {
+		t.Errorf("error = %q, want it to name the provider and operation", err)
+	}
+	if got, _ := senders.DefaultPolicy().Classify(err); got != senders.Permanent {
+		t.Errorf("Classify = %s, want permanent", got)
+	}
+	if n := len(rec.Requests()); n != 0 {
+		t.Errorf("the server received %d requests, want none", n)
+	}
+}
