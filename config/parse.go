@@ -47,7 +47,8 @@ func ParseRedisURL(raw string) (asynq.RedisClientOpt, error) {
 	if db := strings.Trim(u.Path, "/"); db != "" {
 		n, err := strconv.Atoi(db)
 		if err != nil || n < 0 {
-			return opt, fmt.Errorf("database %q is not a number", db)
+			// Not quoted: a password with an unescaped / ends up here.
+			return opt, errors.New("the database (the path after host:port) is not a whole number")
 		}
 		opt.DB = n
 	}
@@ -89,6 +90,9 @@ func (a Accounts) add(provider, token, list string) error {
 		name, tok, found := strings.Cut(entry, "=")
 		name, tok = strings.TrimSpace(name), strings.TrimSpace(tok)
 		switch {
+		case (!found || tok == "") && !tasks.IsName(name):
+			// Not a name: it may be a token given with a wrong separator.
+			errs = append(errs, fmt.Errorf("entry %d: want name=token", i+1))
 		case !found || tok == "":
 			errs = append(errs, fmt.Errorf("entry %d (%q): no token (want name=token)", i+1, name))
 		case !tasks.IsName(name):
@@ -173,7 +177,7 @@ func parseRate(s string) (Rate, error) {
 	if !found || err != nil || n < 1 {
 		return Rate{}, fmt.Errorf("%q: want N/period with N at least 1", s)
 	}
-	if period != "" && strings.IndexAny(period[:1], "0123456789") < 0 {
+	if period != "" && strings.IndexAny(period[:1], "0123456789.") < 0 {
 		period = "1" + period
 	}
 	if days, ok := strings.CutSuffix(period, "d"); ok {

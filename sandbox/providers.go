@@ -102,7 +102,7 @@ func (s *Server) mateoUpdateConversation(w http.ResponseWriter, r *http.Request)
 	body := readBody(r)
 	id, ok := strings.CutPrefix(r.URL.Query().Get("id"), "eq.")
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || !ok {
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil || !ok { // null is no object
 		writeError(w, senders.Mateo, http.StatusBadRequest, "PGRST100", errors.Join(err, errors.New("want a JSON object and the query id=eq.{id}")).Error())
 		return
 	}

@@ -51,6 +51,7 @@ type Faults struct {
 
 // Answer is a scripted answer: Script makes the next requests get these.
 type Answer struct {
+	// Status is the HTTP status; 0 is 200.
 	Status int
 	Header http.Header
 	Body   string
@@ -223,6 +224,9 @@ func (s *Server) scripted(w http.ResponseWriter, r *http.Request) bool {
 	if w.Header().Get("Content-Type") == "" {
 		w.Header().Set("Content-Type", "application/json")
 	}
+	if a.Status == 0 {
+		a.Status = http.StatusOK
+	}
 	w.WriteHeader(a.Status)
 	_, _ = io.WriteString(w, a.Body)
 	return true
@@ -307,16 +311,18 @@ func (s *Server) limited(w http.ResponseWriter, r *http.Request, provider string
 		win.dailyCount++
 	}
 	remaining, dailyRemaining := max(limit.Count-win.count, 0), max(limit.Daily-win.dailyCount, 0)
-	reset := win.start.Add(limit.Period).Sub(now)
-	if limit.Daily > 0 && win.dailyCount >= limit.Daily {
-		reset = win.day.Add(24 * time.Hour).Sub(now)
+	// Mateo's one set of headers describes the window with the least room
+	// left: the daily one when it is the only one or has no more room.
+	mateoLimit, mateoRemaining, reset := limit.Count, remaining, win.start.Add(limit.Period).Sub(now)
+	if limit.Daily > 0 && (limit.Count == 0 || dailyRemaining <= remaining) {
+		mateoLimit, mateoRemaining, reset = limit.Daily, dailyRemaining, win.day.Add(24*time.Hour).Sub(now)
 	}
 	s.mu.Unlock()
 
 	h := w.Header()
 	if provider == senders.Mateo {
-		h.Set("Ratelimit-Limit", strconv.Itoa(limit.Count))
-		h.Set("Ratelimit-Remaining", strconv.Itoa(remaining))
+		h.Set("Ratelimit-Limit", strconv.Itoa(mateoLimit))
+		h.Set("Ratelimit-Remaining", strconv.Itoa(mateoRemaining))
 		h.Set("Ratelimit-Reset", strconv.Itoa(int((reset+time.Second-1)/time.Second)))
 	} else {
 		h.Set("X-Ratelimit-Max", strconv.Itoa(limit.Count))
