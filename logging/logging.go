@@ -3,6 +3,7 @@
 package logging
 
 import (
+	"context"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -47,3 +48,10 @@ func (a Asynq) Error(args ...any) { a.L.Error(args...) }
 
 // Fatal logs at fatal level and exits.
 func (a Asynq) Fatal(args ...any) { a.L.Fatal(args...) }
+
+// Redis adapts a zap logger to go-redis's logger, whose lines (connection
+// pool retries) are debug detail next to the errors callers return.
+type Redis struct{ L *zap.SugaredLogger }
+
+// Printf logs at debug level.
+func (r Redis) Printf(_ context.Context, format string, v ...any) { r.L.Debugf(format, v...) }

@@ -38,7 +38,18 @@ type Backoff struct {
 }
 
 // RetryDelay is an asynq.RetryDelayFunc: n is the number of retries so far.
+// asynq schedules a retry in whole Unix seconds, rounded down, so the delay
+// is stretched to end on a second boundary: a retry never starts early.
 func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	now := time.Now()
+	at := now.Add(b.delay(n, err))
+	if at.Truncate(time.Second).Before(at) {
+		at = at.Truncate(time.Second).Add(time.Second)
+	}
+	return at.Sub(now)
+}
+
+func (b Backoff) delay(n int, err error) time.Duration {
 	var wait *WaitError
 	if errors.As(err, &wait) {
 		return wait.Wait

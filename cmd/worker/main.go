@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"punctual/config"
 	"punctual/logging"
 	"punctual/worker"
@@ -57,6 +59,7 @@ func run() error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	redis.SetLogger(logging.Redis{L: log.Named("redis").Sugar()})
 	w, err := worker.New(cfg, log)
 	if err != nil {
 		return err

@@ -1,0 +1,174 @@
+package tasks
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const from = `"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"`
+
+func TestParseEnvelopeRejectsBadInputNamingTheField(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, input, want string }{
+		{"not JSON", `{"type":`, "not a JSON object"},
+		{"not an object", `[1]`, "not a JSON object"},
+		{"invalid UTF-8", "{\"type\":\"mateo:send_message\",\"payload\":{" + from + ",\"text\":\"\xff\"}}", "not valid UTF-8"},
+		{"unknown field", `{"type":"mateo:send_message","payload":{` + from + `},"sendAt":"x"}`, "sendAt: unknown field"},
+		{"missing type", `{"payload":{}}`, "type: required"},
+		{"unknown type", `{"type":"mateo:send_fax","payload":{}}`, `type: unknown type "mateo:send_fax"`},
+		{"type not a string", `{"type":1,"payload":{}}`, "type: must be a string"},
+		{"missing payload", `{"type":"mateo:send_message"}`, "payload: required"},
+		{"payload not an object", `{"type":"mateo:send_message","payload":[]}`, "payload: must be an object, got an array"},
+		{"bad process_at", `{"type":"mateo:send_message","process_at":"tomorrow","payload":{` + from + `}}`, `process_at: not an RFC 3339 time: "tomorrow"`},
+		{"expires before process_at", `{"type":"mateo:send_message","process_at":"2030-01-02T00:00:00Z","expires_at":"2030-01-01T00:00:00Z","payload":{` + from + `}}`, "expires_at: not after process_at"},
+		{"bad account", `{"type":"mateo:send_message","account":"a=b","payload":{` + from + `}}`, `account: not a name`},
+		{"bad queue", `{"type":"mateo:send_message","queue":"a b","payload":{` + from + `}}`, `queue: not a name`},
+		{"long key", `{"type":"mateo:send_message","key":"` + strings.Repeat("k", 513) + `","payload":{` + from + `}}`, "key: longer than 512 bytes"},
+		{"payload path", `{"type":"mateo:send_message","payload":{` + from + `,"to":[{},{},{"contact_id":"42"}]}}`, `payload.to[2].contact_id: not a UUID: "42"`},
+		{"mateo from required", `{"type":"mateo:send_message","payload":{}}`, "payload.from: required"},
+		{"leadconnector required", `{"type":"leadconnector:send_message","payload":{"type":"SMS"}}`, "payload.contactId: required"},
+		{"update id required", `{"type":"mateo:update_conversation","payload":{"status":"open"}}`, "payload.id: required"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseEnvelope([]byte(c.input))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+var mateoUUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// build parses an envelope and returns its task payload.
+func build(t *testing.T, envelope string, now time.Time) (Payload, map[string]any) {
+	t.Helper()
+	e, err := ParseEnvelope([]byte(envelope))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := NewTask(e, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Payload
+	if err := json.Unmarshal(task.Payload(), &p); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(p.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	return p, body
+}
+
+func TestNewTaskTakesTheDueTimeOutOfTheBody(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name, envelope, timeField string
+		due                       time.Time
+	}{
+		{"send_after", `{"type":"mateo:send_message","payload":{` + from + `,"send_after":"2026-11-21T18:00:00.250+01:00"}}`,
+			"send_after", time.Date(2026, 11, 21, 17, 0, 0, 250e6, time.UTC)},
+		{"send_after without seconds", `{"type":"mateo:send_message","payload":{` + from + `,"send_after":"2026-11-21T18:30Z"}}`,
+			"send_after", time.Date(2026, 11, 21, 18, 30, 0, 0, time.UTC)},
+		{"process_at wins", `{"type":"mateo:send_message","process_at":"2026-11-21T13:00:00Z","payload":{` + from + `,"send_after":"2026-11-21T18:00:00Z"}}`,
+			"send_after", time.Date(2026, 11, 21, 13, 0, 0, 0, time.UTC)},
+		{"scheduledTimestamp", `{"type":"leadconnector:send_message","payload":{"type":"SMS","contactId":"c1","scheduledTimestamp":1795262400.5}}`,
+			"scheduledTimestamp", time.Unix(1795262400, 500e6).UTC()},
+		{"no time", `{"type":"leadconnector:send_message","payload":{"type":"SMS","contactId":"c1"}}`,
+			"scheduledTimestamp", time.Time{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			p, body := build(t, c.envelope, now)
+			if !p.Due.Equal(c.due) {
+				t.Errorf("due %s, want %s", p.Due, c.due)
+			}
+			if _, ok := body[c.timeField]; ok {
+				t.Errorf("the body still has %s: %v", c.timeField, body)
+			}
+			if p.Account != DefaultAccount {
+				t.Errorf("account %q, want %q", p.Account, DefaultAccount)
+			}
+		})
+	}
+}
+
+func TestNewTaskGivesEveryMateoMessageAnID(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	keyed := `{"type":"mateo:send_message","account":"acme","key":"order-1","payload":{` + from + `}}`
+	_, a := build(t, keyed, now)
+	_, b := build(t, keyed, now)
+	_, other := build(t, `{"type":"mateo:send_message","account":"other","key":"order-1","payload":{`+from+`}}`, now)
+	_, random1 := build(t, `{"type":"mateo:send_message","payload":{`+from+`,"id":null}}`, now)
+	_, random2 := build(t, `{"type":"mateo:send_message","payload":{`+from+`}}`, now)
+	_, given := build(t, `{"type":"mateo:send_message","payload":{`+from+`,"id":"ffffffff-ffff-ffff-ffff-ffffffffffff"}}`, now)
+
+	for _, body := range []map[string]any{a, other, random1, random2} {
+		if id, _ := body["id"].(string); !mateoUUID.MatchString(id) {
+			t.Errorf("id %q does not match Mateo's UUID pattern", id)
+		}
+	}
+	if a["id"] != b["id"] {
+		t.Errorf("the same key gave ids %v and %v", a["id"], b["id"])
+	}
+	if a["id"] == other["id"] || random1["id"] == random2["id"] {
+		t.Error("different envelopes got the same message id")
+	}
+	if given["id"] != "ffffffff-ffff-ffff-ffff-ffffffffffff" {
+		t.Errorf("a given id was replaced: %v", given["id"])
+	}
+}
+
+func TestNewTaskChecksExpiry(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ name, envelope, want string }{
+		{"already passed", `{"type":"mateo:send_message","expires_at":"2026-11-21T11:00:00Z","payload":{` + from + `}}`, "expires_at: already passed"},
+		{"before send_after", `{"type":"mateo:send_message","expires_at":"2026-11-21T13:00:00Z","payload":{` + from + `,"send_after":"2026-11-21T14:00:00Z"}}`, "expires_at: not after the due time"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e, err := ParseEnvelope([]byte(c.envelope))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = NewTask(e, Options{Now: func() time.Time { return now }})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestTaskIDIsDerivedFromKeyAccountAndType(t *testing.T) {
+	t.Parallel()
+	base := Envelope{Type: TypeMateoSendMessage, Account: "acme", Key: "k"}
+	same, otherAccount, otherType, noKey := base, base, base, base
+	otherAccount.Account = "beta"
+	otherType.Type = TypeLeadConnectorSendMessage
+	noKey.Key = ""
+	if base.TaskID() != same.TaskID() || base.TaskID() == "" {
+		t.Errorf("same envelope, ids %q and %q", base.TaskID(), same.TaskID())
+	}
+	if base.TaskID() == otherAccount.TaskID() || base.TaskID() == otherType.TaskID() {
+		t.Error("the id does not depend on account and type")
+	}
+	if noKey.TaskID() != "" {
+		t.Errorf("no key, id %q; want asynq's own", noKey.TaskID())
+	}
+	defaulted := Envelope{Type: TypeMateoSendMessage, Key: "k"}
+	explicit := Envelope{Type: TypeMateoSendMessage, Account: DefaultAccount, Key: "k"}
+	if defaulted.TaskID() != explicit.TaskID() {
+		t.Error("an absent account and the default account give different ids")
+	}
+}

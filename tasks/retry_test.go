@@ -1,0 +1,52 @@
+package tasks
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"punctual/senders"
+)
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	b := Backoff{Base: 2 * time.Second, Max: time.Minute}
+	cases := []struct {
+		name     string
+		n        int
+		err      error
+		min, max time.Duration
+	}{
+		{"first retry", 0, errors.New("boom"), time.Second, 3 * time.Second},
+		{"grows", 3, errors.New("boom"), 8 * time.Second, 17 * time.Second},
+		{"capped", 30, errors.New("boom"), 30 * time.Second, 61 * time.Second},
+		{"provider asked for longer", 0, &senders.APIError{StatusCode: 503, RetryAfter: 10 * time.Second}, 10 * time.Second, 11 * time.Second},
+		{"rate-limit wait", 9, &WaitError{Wait: 1500 * time.Millisecond, Err: errors.New("429")}, 1500 * time.Millisecond, 2500 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			for range 50 {
+				start := time.Now()
+				d := b.RetryDelay(c.n, c.err, nil)
+				if d < c.min || d > c.max {
+					t.Fatalf("delay %s, want %s to %s", d, c.min, c.max)
+				}
+				// asynq keeps whole seconds: the retry time must be one.
+				if at := start.Add(d); at.Sub(at.Round(time.Second)).Abs() > 5*time.Millisecond {
+					t.Fatalf("retry at %s is not on a second boundary", at.Format(time.RFC3339Nano))
+				}
+			}
+		})
+	}
+}
+
+func TestIsFailure(t *testing.T) {
+	t.Parallel()
+	if IsFailure(&WaitError{Wait: time.Second, Err: errors.New("429")}) {
+		t.Error("a rate-limit wait counts as a failure")
+	}
+	if !IsFailure(errors.New("503")) {
+		t.Error("an error does not count as a failure")
+	}
+}

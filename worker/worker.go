@@ -1,0 +1,149 @@
+// Package worker runs the sending side: an asynq server whose handlers send
+// due tasks to Mateo and LeadConnector with the configured accounts,
+// retry policy and queues, until its context ends.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"punctual/config"
+	"punctual/logging"
+	"punctual/senders"
+	"punctual/senders/leadconnector"
+	"punctual/senders/mateo"
+	"punctual/tasks"
+)
+
+// Scheduling intervals: asynq checks for due tasks and, when its queues
+// are empty, for new ones. Its defaults (5 s and 1 s) make sends late by
+// seconds; the handler holds a task handed out early until its exact time.
+const (
+	delayedTaskCheckInterval = 250 * time.Millisecond
+	taskCheckInterval        = 100 * time.Millisecond
+)
+
+// Default backoff of retried sends.
+var defaultBackoff = tasks.Backoff{Base: 2 * time.Second, Max: time.Hour}
+
+// Worker sends due tasks.
+type Worker struct {
+	srv      *asynq.Server
+	mux      *asynq.ServeMux
+	log      *zap.Logger
+	conn     asynq.RedisConnOpt
+	httpAddr string
+}
+
+// New builds a worker from a validated configuration.
+func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
+	conn, err := cfg.RedisConnOpt()
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := cfg.Accounts()
+	if err != nil {
+		return nil, err
+	}
+	queues, err := config.ParseQueues(cfg.WorkerQueues)
+	if err != nil {
+		return nil, fmt.Errorf("WORKER_QUEUES: %w", err)
+	}
+	mc, err := mateo.New(cfg.MateoBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("MATEO_BASE_URL: %w", err)
+	}
+	lc, err := leadconnector.New(cfg.LeadConnectorBaseURL, cfg.LeadConnectorVersion)
+	if err != nil {
+		return nil, fmt.Errorf("LEADCONNECTOR_BASE_URL: %w", err)
+	}
+	for _, p := range []string{senders.Mateo, senders.LeadConnector} {
+		if names := accounts.Names(p); len(names) > 0 {
+			log.Info("accounts", zap.String("provider", p), zap.Strings("names", names))
+		} else {
+			log.Warn("no accounts: its sends will fail", zap.String("provider", p))
+		}
+	}
+	mux := asynq.NewServeMux()
+	h := &tasks.Handler{Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: senders.DefaultPolicy(), Logger: log}
+	if err := tasks.Register(mux, h); err != nil {
+		return nil, err
+	}
+	srv := asynq.NewServer(conn, asynq.Config{
+		Concurrency:              cfg.WorkerConcurrency,
+		Queues:                   queues,
+		RetryDelayFunc:           defaultBackoff.RetryDelay,
+		IsFailure:                tasks.IsFailure,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: delayedTaskCheckInterval,
+		TaskCheckInterval:        taskCheckInterval,
+		Logger:                   logging.Asynq{L: log.Named("asynq").Sugar()},
+	})
+	return &Worker{srv: srv, mux: mux, log: log, conn: conn, httpAddr: cfg.HTTPAddr}, nil
+}
+
+// Run takes and sends tasks until ctx ends, then stops taking tasks, lets
+// in-flight sends finish (bounded by SHUTDOWN_TIMEOUT) and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	health, err := w.serveHealth()
+	if err != nil {
+		return err
+	}
+	defer health.Close()
+	if err := w.srv.Start(w.mux); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	w.log.Info("worker started")
+	<-ctx.Done()
+	w.log.Info("stopping: finishing in-flight sends")
+	w.srv.Shutdown()
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// serveHealth serves /healthz (the process is alive) and /readyz (Redis
+// answers) on HTTP_ADDR.
+func (w *Worker) serveHealth() (io.Closer, error) {
+	l, err := net.Listen("tcp", w.httpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	rdb, ok := w.conn.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("worker: unexpected Redis client")
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(rw, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			http.Error(rw, "redis: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(rw, "ok\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	w.log.Info("serving health checks", zap.String("addr", l.Addr().String()))
+	return closers{srv, rdb}, nil
+}
+
+type closers []io.Closer
+
+func (c closers) Close() error {
+	var errs []error
+	for _, x := range c {
+		errs = append(errs, x.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,299 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap/zaptest"
+
+	"punctual/config"
+	"punctual/internal/redistest"
+	"punctual/producer"
+	"punctual/sandbox"
+	"punctual/tasks"
+	"punctual/worker"
+)
+
+const (
+	mateoToken = "test-mateo-token"
+	acmeToken  = "test-mateo-acme-token"
+	lcToken    = "test-lc-token"
+)
+
+type env struct {
+	producer  *producer.Producer
+	sandbox   *sandbox.Server
+	inspector *asynq.Inspector
+}
+
+// setup runs a worker against a fresh redis-server and a sandbox provider.
+func setup(t *testing.T, extra map[string]string) *env {
+	t.Helper()
+	conn := redistest.Start(t)
+	sb := sandbox.New(sandbox.Config{
+		MateoTokens:         map[string]string{mateoToken: "default", acmeToken: "acme"},
+		LeadConnectorTokens: map[string]string{lcToken: "default"},
+	})
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	environ := map[string]string{
+		"REDIS_URL":              "redis://" + conn.Addr + "/0",
+		"MATEO_BASE_URL":         srv.URL + "/api/v1",
+		"MATEO_TOKEN":            mateoToken,
+		"MATEO_ACCOUNTS":         "acme=" + acmeToken,
+		"LEADCONNECTOR_BASE_URL": srv.URL,
+		"LEADCONNECTOR_TOKEN":    lcToken,
+		"WORKER_CONCURRENCY":     "4",
+		"SHUTDOWN_TIMEOUT":       "2s",
+		"HTTP_ADDR":              "127.0.0.1:0",
+	}
+	for k, v := range extra {
+		environ[k] = v
+	}
+	cfg, err := config.LoadFrom(environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := w.Run(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	p := producer.New(conn, producer.WithMaxRetry(3))
+	t.Cleanup(func() { _ = p.Close() })
+	ins := asynq.NewInspector(conn)
+	t.Cleanup(func() { _ = ins.Close() })
+	return &env{producer: p, sandbox: sb, inspector: ins}
+}
+
+// enqueue submits a JSON envelope and returns its task id.
+func (e *env) enqueue(t *testing.T, envelope string) string {
+	t.Helper()
+	res, err := e.producer.EnqueueJSON(context.Background(), []byte(envelope))
+	if err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	return res.ID
+}
+
+// waitState polls the task until it reaches state, and returns its status.
+func (e *env) waitState(t *testing.T, id, state string, within time.Duration) *producer.Status {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		s, err := e.producer.Status(context.Background(), id)
+		if err == nil && s.State == state {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s not %s within %s: %+v (err %v)", id, state, within, s, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// requests waits for n requests at the sandbox and returns them.
+func (e *env) requests(t *testing.T, n int, within time.Duration) []sandbox.Request {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		reqs := e.sandbox.Requests()
+		if len(reqs) >= n {
+			return reqs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests within %s, want %d", len(reqs), within, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func jsonEqual(t *testing.T, got []byte, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("body is not JSON: %v: %s", err, got)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("body:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestScheduledSendArrivesExactlyAndNotEarly(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	due := time.Now().Add(1500 * time.Millisecond).Truncate(time.Millisecond)
+	id := e.enqueue(t, `{"type":"mateo:send_message","account":"acme","payload":{
+		"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a",
+		"id":"7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6",
+		"to":[{"handle":"ana@example.com","full_name":null,"x_new_field":1}],
+		"text":"Hi","subject":null,"future_field":{"a":[1,2]},
+		"send_after":"`+due.Format(time.RFC3339Nano)+`"}}`)
+
+	req := e.requests(t, 1, 5*time.Second)[0]
+	if req.At.Before(due) {
+		t.Errorf("request arrived at %s, %s before its due time", req.At.Format(time.RFC3339Nano), due.Sub(req.At))
+	}
+	if late := req.At.Sub(due); late > time.Second {
+		t.Errorf("request arrived %s late", late)
+	}
+	if req.Method != http.MethodPost || req.Path != "/api/v1/send_message" || req.Query != "" {
+		t.Errorf("request %s %s?%s, want POST /api/v1/send_message", req.Method, req.Path, req.Query)
+	}
+	for name, want := range map[string]string{
+		"Authorization": "Bearer " + acmeToken,
+		"Content-Type":  "application/json",
+		"Accept":        "application/json",
+	} {
+		if got := req.Header.Get(name); got != want {
+			t.Errorf("header %s = %q, want %q", name, got, want)
+		}
+	}
+	if ua := req.Header.Get("User-Agent"); !strings.HasPrefix(ua, "punctual/") {
+		t.Errorf("User-Agent %q does not name the project", ua)
+	}
+	// send_after is gone: the worker owns the schedule; nulls and unknown fields are kept.
+	jsonEqual(t, req.Body, `{
+		"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a",
+		"id":"7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6",
+		"to":[{"handle":"ana@example.com","full_name":null,"x_new_field":1}],
+		"text":"Hi","subject":null,"future_field":{"a":[1,2]}}`)
+
+	s := e.waitState(t, id, "completed", 2*time.Second)
+	if s.Result == nil || s.Result.Status != 200 || s.Result.Provider != "mateo" || s.Result.Duplicate {
+		t.Fatalf("result %+v, want a mateo 200", s.Result)
+	}
+	var resp struct {
+		Message struct{ ID string } `json:"message"`
+	}
+	if err := json.Unmarshal(s.Result.Response, &resp); err != nil || resp.Message.ID != "7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6" {
+		t.Errorf("stored response names message %q (%v), want the sent id", resp.Message.ID, err)
+	}
+}
+
+func TestEachOperationSendsTheDocumentedRequest(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, envelope       string
+		method, path, query  string
+		token, version, body string
+	}{
+		{
+			name: "mateo send_message gets a message id",
+			envelope: `{"type":"mateo:send_message","key":"k-1","payload":{
+				"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":["+4915112345678"],"country_codes":["DE"]}],
+				"text":"Hi","actions":[{"text":"Yes","type":"quick_reply","data":null}]}}`,
+			method: "POST", path: "/api/v1/send_message", token: mateoToken,
+			body: `{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":["+4915112345678"],"country_codes":["DE"]}],
+				"text":"Hi","actions":[{"text":"Yes","type":"quick_reply","data":null}],"id":"` + keyMessageID(t, "k-1") + `"}`,
+		},
+		{
+			name: "mateo update_conversation",
+			envelope: `{"type":"mateo:update_conversation","payload":{"id":"9b2f6c3e-1d4a-4e8b-9c7d-2a5f8e1b3c6d",
+				"inbox_id":"3c90c3cc-0d44-4b50-8888-8dd25736052a","assignee_id":null,"status":"closed"}}`,
+			method: "PATCH", path: "/api/v1/conversation", query: "id=eq.9b2f6c3e-1d4a-4e8b-9c7d-2a5f8e1b3c6d", token: mateoToken,
+			body: `{"inbox_id":"3c90c3cc-0d44-4b50-8888-8dd25736052a","assignee_id":null,"status":"closed"}`,
+		},
+		{
+			name: "leadconnector send_message",
+			envelope: `{"type":"leadconnector:send_message","payload":{"type":"Email","contactId":"abc123def456",
+				"emailTo":"ana@example.com","subject":"Hello","html":"<p>Hi</p>","emailCc":["cc@example.com"],
+				"scheduledTimestamp":` + unixNow() + `}}`,
+			method: "POST", path: "/conversations/messages", token: lcToken, version: "2021-04-15",
+			body: `{"type":"Email","contactId":"abc123def456","emailTo":"ana@example.com","subject":"Hello",
+				"html":"<p>Hi</p>","emailCc":["cc@example.com"]}`,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, nil)
+			id := e.enqueue(t, c.envelope)
+			req := e.requests(t, 1, 5*time.Second)[0]
+			if req.Method != c.method || req.Path != c.path || req.Query != c.query {
+				t.Errorf("request %s %s?%s, want %s %s?%s", req.Method, req.Path, req.Query, c.method, c.path, c.query)
+			}
+			if got := req.Header.Get("Authorization"); got != "Bearer "+c.token {
+				t.Errorf("Authorization %q", got)
+			}
+			if got := req.Header.Get("Version"); got != c.version {
+				t.Errorf("Version header %q, want %q", got, c.version)
+			}
+			jsonEqual(t, req.Body, c.body)
+			s := e.waitState(t, id, "completed", 2*time.Second)
+			if s.Result == nil || s.Result.Status != 200 {
+				t.Errorf("result %+v", s.Result)
+			}
+		})
+	}
+}
+
+func TestHealthEndpoints(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	setup(t, map[string]string{"HTTP_ADDR": addr})
+	for _, path := range []string{"/healthz", "/readyz"} {
+		var resp *http.Response
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if resp, err = http.Get("http://" + addr + path); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+			t.Errorf("GET %s: %d %q, want 200 ok", path, resp.StatusCode, body)
+		}
+	}
+}
+
+func keyMessageID(t *testing.T, key string) string {
+	t.Helper()
+	task, err := tasks.NewTask(&tasks.Envelope{Type: tasks.TypeMateoSendMessage, Key: key,
+		Payload: json.RawMessage(`{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}`)}, tasks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Body struct{ ID string } `json:"body"`
+	}
+	if err := json.Unmarshal(task.Payload(), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Body.ID
+}
+
+func unixNow() string {
+	b, _ := json.Marshal(time.Now().Unix())
+	return string(b)
+}
