@@ -9,9 +9,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"punctual/logging"
 )
 
 // usageError is bad input: exit status 2.
@@ -22,6 +27,12 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func main() {
+	redis.SetLogger(logging.Redis{L: zap.NewNop().Sugar()})
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes the command line args and returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:           "enqueue",
 		Short:         "Schedule Mateo and LeadConnector sends and follow them",
@@ -30,12 +41,17 @@ func main() {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(sendCommand(), statusCommand())
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "enqueue:", err)
-		var usage usageError
-		if errors.As(err, &usage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintln(stderr, "enqueue:", err)
+	if errors.As(err, &usageError{}) {
+		return 2
+	}
+	return 1
 }

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"punctual/config"
+	"punctual/internal/redistest"
+	"punctual/sandbox"
+	"punctual/worker"
+)
+
+const envelope = `{"type":"mateo:send_message","key":"cli-1","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"Hi","send_after":"2030-01-01T00:00:00Z"}}`
+
+// cli runs the command line and returns its exit status and output.
+func cli(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// useRedis points the CLI at a fresh Redis and returns its URL.
+func useRedis(t *testing.T) string {
+	url := "redis://" + redistest.Start(t).Addr + "/0"
+	t.Setenv("REDIS_URL", url)
+	return url
+}
+
+var idState = regexp.MustCompile(`^([0-9a-f-]{36}) (\w+)\n$`)
+
+func TestSendThenStatus(t *testing.T) {
+	useRedis(t)
+	code, out, errOut := cli(t, "", "send", envelope)
+	m := idState.FindStringSubmatch(out)
+	if code != 0 || m == nil || m[2] != "scheduled" {
+		t.Fatalf("send: exit %d, out %q, err %q; want an id and scheduled", code, out, errOut)
+	}
+	id := m[1]
+
+	code, out, _ = cli(t, envelope, "send", "-")
+	if code != 0 || out != id+" duplicate\n" {
+		t.Errorf("second send: exit %d, out %q; want %q", code, out, id+" duplicate\n")
+	}
+
+	code, out, errOut = cli(t, "", "status", id)
+	if code != 0 {
+		t.Fatalf("status: exit %d, %s", code, errOut)
+	}
+	for _, want := range []string{"id:", id, "state:", "scheduled", "account:", "default", "due:", "2030-01-01"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestExitStatuses(t *testing.T) {
+	useRedis(t)
+	cases := []struct {
+		name    string
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{"invalid envelope", []string{"send", `{"type":"mateo:send_message","payload":{"from":"x"}}`}, 2, `payload.from: not a UUID: "x"`},
+		{"no argument", []string{"send"}, 2, "accepts 1 arg"},
+		{"unknown flag", []string{"send", "--nope", "{}"}, 2, "unknown flag"},
+		{"unknown task", []string{"status", "no-such-task"}, 1, "no such task"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := cli(t, "", c.args...)
+			if code != c.code || !strings.Contains(errOut, c.wantErr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut, c.code, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestRedisUnreachableExits1(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+	code, _, errOut := cli(t, "", "send", envelope)
+	if code != 1 || !strings.Contains(errOut, "connection refused") {
+		t.Errorf("exit %d, stderr %q; want 1 and the connection error", code, errOut)
+	}
+}
+
+func TestBadConfigurationNamesTheVariable(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://user:s3cret@host:port/0")
+	code, _, errOut := cli(t, "", "status", "x")
+	if code != 1 || !strings.Contains(errOut, "REDIS_URL") || strings.Contains(errOut, "s3cret") {
+		t.Errorf("exit %d, stderr %q; want 1, REDIS_URL named and the password not shown", code, errOut)
+	}
+}
+
+func TestSendWaitShowsTheProviderAnswer(t *testing.T) {
+	redisURL := useRedis(t)
+	srv := httptest.NewServer(sandbox.New(sandbox.Config{MateoTokens: map[string]string{"tok": "default"}}))
+	t.Cleanup(srv.Close)
+	cfg, err := config.LoadFrom(map[string]string{
+		"REDIS_URL": redisURL, "MATEO_BASE_URL": srv.URL + "/api/v1", "MATEO_TOKEN": "tok", "HTTP_ADDR": "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	file := filepath.Join(t.TempDir(), "envelope.json")
+	if err := os.WriteFile(file, []byte(strings.Replace(envelope, `,"send_after":"2030-01-01T00:00:00Z"`, "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(file)
+	code, out, errOut := cli(t, string(data), "send", "--wait", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"completed", "answer:", "mateo 200", `"message":`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
