@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -99,7 +100,11 @@ func LoadFrom(environ map[string]string) (*Config, error) {
 	if err != nil {
 		return nil, explain(err)
 	}
-	if err := c.readSecretFiles(); err != nil {
+	lookup := os.LookupEnv
+	if environ != nil {
+		lookup = func(k string) (string, bool) { v, ok := environ[k]; return v, ok }
+	}
+	if err := c.readSecretFiles(lookup); err != nil {
 		return nil, err
 	}
 	if err := c.Validate(); err != nil {
@@ -109,8 +114,8 @@ func LoadFrom(environ map[string]string) (*Config, error) {
 }
 
 // readSecretFiles moves each secret read from its _FILE form into its
-// variable's field.
-func (c *Config) readSecretFiles() error {
+// variable's field; lookup tells which variables are set.
+func (c *Config) readSecretFiles(lookup func(string) (string, bool)) error {
 	var errs []error
 	for _, secret := range []struct {
 		name            string
@@ -123,10 +128,14 @@ func (c *Config) readSecretFiles() error {
 		{"LEADCONNECTOR_TOKEN", &c.LeadConnectorToken, &c.LeadConnectorTokenFile},
 		{"LEADCONNECTOR_ACCOUNTS", &c.LeadConnectorAccounts, &c.LeadConnectorAccountsFile},
 	} {
-		if *secret.fromFile == "" {
+		if path, _ := lookup(secret.name + "_FILE"); path == "" {
 			continue
 		}
-		if *secret.value != "" {
+		switch {
+		case strings.TrimSpace(*secret.fromFile) == "":
+			errs = append(errs, fmt.Errorf("%s_FILE: the file is empty", secret.name))
+			continue
+		case *secret.value != "":
 			errs = append(errs, fmt.Errorf("%s: set it or %s_FILE, not both", secret.name, secret.name))
 			continue
 		}
@@ -239,6 +248,12 @@ func (c *Config) RedisConnOpt() (asynq.RedisConnOpt, error) {
 			MasterName: c.RedisSentinelMaster, SentinelAddrs: c.RedisSentinelAddrs,
 			Username: c.RedisUsername, Password: c.RedisPassword,
 		}, nil
+	}
+	switch {
+	case c.RedisUsername != "" || c.RedisPassword != "":
+		return nil, errors.New("REDIS_USERNAME and REDIS_PASSWORD: for Cluster or Sentinel only; REDIS_URL carries its own")
+	case c.RedisSentinelMaster != "":
+		return nil, errors.New("REDIS_SENTINEL_MASTER: needs REDIS_SENTINEL_ADDRS")
 	}
 	raw := c.RedisURL
 	if raw == "" {

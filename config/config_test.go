@@ -181,6 +181,8 @@ func TestRedisURLErrors(t *testing.T) {
 		{"no host", "redis://ana:s3cret@:6379/0", "no host"},
 		// An unescaped / ends the host: what follows must not be echoed.
 		{"unescaped slash in password", "redis://ana:1234/s3cret@redis.internal:6379/0", "database"},
+		// An unescaped ? ends the password: the rest must not be ignored.
+		{"unescaped question mark in password", "redis://ana:12?s3cret@redis.internal:6379/0", "query options are not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -229,6 +231,16 @@ func TestRedisTopology(t *testing.T) {
 			name:    "cluster and REDIS_URL",
 			environ: map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:7000", "REDIS_URL": "redis://:s3cret@redis.internal:6379/0"},
 			errs:    []string{"REDIS_CLUSTER_ADDRS", "REDIS_URL"},
+		},
+		{
+			name:    "password beside REDIS_URL",
+			environ: map[string]string{"REDIS_URL": "redis://redis.internal:6379/0", "REDIS_PASSWORD": "s3cret"},
+			errs:    []string{"REDIS_PASSWORD", "REDIS_URL carries its own"},
+		},
+		{
+			name:    "master without sentinels",
+			environ: map[string]string{"REDIS_SENTINEL_MASTER": "mymaster"},
+			errs:    []string{"REDIS_SENTINEL_MASTER: needs REDIS_SENTINEL_ADDRS"},
 		},
 		{
 			name:    "sentinel and REDIS_URL",
@@ -290,6 +302,10 @@ func TestSecretFiles(t *testing.T) {
 			if strings.Count(err.Error(), "not both") != 1 {
 				t.Errorf("error %q: want one problem", err)
 			}
+		})
+		t.Run(tc.name+"/empty file", func(t *testing.T) {
+			t.Parallel()
+			loadError(t, environ(map[string]string{tc.name + "_FILE": writeFile(t, " \n")}), []string{tc.name + "_FILE: the file is empty"})
 		})
 		t.Run(tc.name+"/missing file", func(t *testing.T) {
 			t.Parallel()
@@ -579,6 +595,9 @@ func TestParseRateLimits(t *testing.T) {
 		{"off with blanks", " off ", nil},
 		{"per account", "mateo=2/s,mateo:acme=5/s", config.RateLimits{
 			senders.Mateo: {{2, time.Second}}, senders.Mateo + ":acme": {{5, time.Second}},
+		}},
+		{"spaces", " mateo = 2/s , leadconnector=1/s", config.RateLimits{
+			senders.Mateo: {{2, time.Second}}, senders.LeadConnector: {{1, time.Second}},
 		}},
 		{"account only", "leadconnector:acme.eu=10/m", config.RateLimits{senders.LeadConnector + ":acme.eu": {{10, time.Minute}}}},
 		{"blanks", " mateo=2/s , leadconnector=1/s ", config.RateLimits{

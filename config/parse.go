@@ -35,6 +35,9 @@ func ParseRedisURL(raw string) (asynq.RedisClientOpt, error) {
 	if u.Hostname() == "" {
 		return opt, errors.New("no host")
 	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return opt, errors.New("query options are not supported (a ? or # in the password must be percent-encoded)")
+	}
 	port := u.Port()
 	if port == "" {
 		port = "6379"
@@ -149,6 +152,7 @@ func ParseRateLimits(s string) (RateLimits, error) {
 	limits := RateLimits{}
 	for i, entry := range strings.Split(s, ",") {
 		scope, rates, found := strings.Cut(strings.TrimSpace(entry), "=")
+		scope = strings.TrimSpace(scope)
 		provider, account, _ := strings.Cut(scope, ":")
 		switch {
 		case !found:

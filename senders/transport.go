@@ -34,8 +34,14 @@ type Transport struct {
 // Option configures a Transport.
 type Option func(*Transport)
 
-// WithHTTPClient sends requests through c instead of the transport's own client.
-func WithHTTPClient(c *http.Client) Option { return func(t *Transport) { t.client = c } }
+// WithHTTPClient sends requests through a copy of c instead of the
+// transport's own client; give WithTimeout after it to change its timeout.
+func WithHTTPClient(c *http.Client) Option {
+	return func(t *Transport) {
+		cp := *c
+		t.client = &cp
+	}
+}
 
 // WithTimeout bounds each request, answer included.
 func WithTimeout(d time.Duration) Option { return func(t *Transport) { t.client.Timeout = d } }

@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"punctual/config"
 	"punctual/internal/redistest"
@@ -34,6 +37,7 @@ type env struct {
 	producer  *producer.Producer
 	sandbox   *sandbox.Server
 	inspector *asynq.Inspector
+	logs      *observer.ObservedLogs
 }
 
 // setup runs a worker against a fresh redis-server and a sandbox provider.
@@ -64,7 +68,9 @@ func setup(t *testing.T, extra map[string]string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(cfg, zaptest.NewLogger(t))
+	core, logs := observer.New(zapcore.DebugLevel)
+	log := zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) })))
+	w, err := worker.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +88,7 @@ func setup(t *testing.T, extra map[string]string) *env {
 	t.Cleanup(func() { _ = p.Close() })
 	ins := asynq.NewInspector(conn)
 	t.Cleanup(func() { _ = ins.Close() })
-	return &env{producer: p, sandbox: sb, inspector: ins}
+	return &env{producer: p, sandbox: sb, inspector: ins, logs: logs}
 }
 
 // enqueue submits a JSON envelope and returns its task id.
@@ -247,6 +253,36 @@ func TestEachOperationSendsTheDocumentedRequest(t *testing.T) {
 				t.Errorf("result %+v", s.Result)
 			}
 		})
+	}
+}
+
+func TestLogsNameTheTaskAndNeverTheTokenOrTheBody(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	const body = "BODY-TEXT-4711"
+	e.sandbox.Script(sandbox.Answer{Status: http.StatusServiceUnavailable, Body: `{"message":"down"}`})
+	id := e.enqueue(t, `{"type":"mateo:send_message","account":"acme","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"`+body+`"}}`)
+	e.waitState(t, id, "completed", 5*time.Second)
+
+	var taskLines int
+	for _, entry := range e.logs.All() {
+		fields := entry.ContextMap()
+		line, _ := json.Marshal(fields)
+		if text := entry.Message + string(line); strings.Contains(text, acmeToken) || strings.Contains(text, body) {
+			t.Errorf("log line reveals a secret or the body: %s %s", entry.Message, line)
+		}
+		if fields["task_id"] != id {
+			continue
+		}
+		taskLines++
+		for _, key := range []string{"type", "account", "attempt"} {
+			if _, ok := fields[key]; !ok {
+				t.Errorf("log line %q about the task lacks %s: %s", entry.Message, key, line)
+			}
+		}
+	}
+	if taskLines < 2 { // the failed attempt and the send
+		t.Errorf("%d log lines about the task, want the failure and the send", taskLines)
 	}
 }
 
