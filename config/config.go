@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,15 @@ type Config struct {
 	// MaxRetry is how many times a failed send is retried; set on each task
 	// when it is enqueued. Default 25.
 	MaxRetry int `env:"MAX_RETRY" envDefault:"25"`
+	// RetryStatuses are the HTTP statuses retried with backoff: codes and
+	// 5xx for every server error. Every other 4xx is permanent; 429 is always
+	// waited out. Default 408,425,5xx.
+	RetryStatuses string `env:"RETRY_STATUSES" envDefault:"408,425,5xx"`
+	// RetryBackoffBase is the delay before the first retry; it doubles with
+	// each retry, with jitter. Default 2s.
+	RetryBackoffBase time.Duration `env:"RETRY_BACKOFF_BASE" envDefault:"2s"`
+	// RetryBackoffMax caps the retry delay. Default 1h.
+	RetryBackoffMax time.Duration `env:"RETRY_BACKOFF_MAX" envDefault:"1h"`
 	// ResultRetention is how long a completed task is kept with the
 	// provider's answer, for dedupe and `enqueue status`. Default 168h (7 days).
 	ResultRetention time.Duration `env:"RESULT_RETENTION" envDefault:"168h"`
@@ -212,6 +222,11 @@ func (c *Config) Validate() error {
 	if c.MaxRetry < 0 {
 		add("MAX_RETRY", fmt.Errorf("must not be negative, got %d", c.MaxRetry))
 	}
+	_, err = c.Policy()
+	add("RETRY_STATUSES", err)
+	if c.RetryBackoffBase <= 0 || c.RetryBackoffMax < c.RetryBackoffBase {
+		add("RETRY_BACKOFF_BASE", fmt.Errorf("must be positive and at most RETRY_BACKOFF_MAX, got %s and %s", c.RetryBackoffBase, c.RetryBackoffMax))
+	}
 	if c.ResultRetention <= 0 {
 		add("RESULT_RETENTION", fmt.Errorf("must be positive, got %s", c.ResultRetention))
 	}
@@ -280,4 +295,23 @@ func (c *Config) Accounts() (Accounts, error) {
 		}
 	}
 	return a, errors.Join(errs...)
+}
+
+// Policy returns the retry policy of RETRY_STATUSES.
+func (c *Config) Policy() (senders.Policy, error) {
+	p := senders.DefaultPolicy()
+	p.RetryStatuses, p.RetryServerErrors = nil, false
+	for i, entry := range strings.Split(c.RetryStatuses, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "5xx" {
+			p.RetryServerErrors = true
+			continue
+		}
+		code, err := strconv.Atoi(entry)
+		if err != nil || code < 400 || code > 599 {
+			return p, fmt.Errorf("entry %d %q: want a 4xx or 5xx status, or 5xx", i+1, entry)
+		}
+		p.RetryStatuses = append(p.RetryStatuses, code)
+	}
+	return p, nil
 }

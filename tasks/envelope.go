@@ -209,21 +209,28 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 	if !e.ExpiresAt.IsZero() && !due.IsZero() && !e.ExpiresAt.After(due) {
 		return nil, &senders.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
 	}
-	payload, err := json.Marshal(Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: body})
+	p := Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: body}
+	return Rebuild(e.Type, p, e.TaskID(), e.QueueName(), o, now())
+}
+
+// Rebuild returns the asynq task of type typ with payload p, as NewTask
+// makes it: with id (asynq's own when empty), queue, the options o, and
+// handed to asynq a little before p.Due so that the worker can start it at
+// the exact time.
+func Rebuild(typ string, p Payload, id, queue string, o Options, now time.Time) (*asynq.Task, error) {
+	payload, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
-	opts := []asynq.Option{asynq.Queue(e.QueueName()), asynq.MaxRetry(o.MaxRetry), asynq.Retention(o.Retention)}
+	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(o.MaxRetry), asynq.Retention(o.Retention)}
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))
 	}
-	if id := e.TaskID(); id != "" {
+	if id != "" {
 		opts = append(opts, asynq.TaskID(id))
 	}
-	if due.After(now()) {
-		// asynq keeps whole seconds: the worker holds an early task back
-		// until its exact due time.
-		opts = append(opts, asynq.ProcessAt(due))
+	if at := p.Due.Add(-lead); at.After(now) {
+		opts = append(opts, asynq.ProcessAt(at))
 	}
-	return asynq.NewTask(e.Type, payload, opts...), nil
+	return asynq.NewTask(typ, payload, opts...), nil
 }

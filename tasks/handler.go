@@ -13,10 +13,15 @@ import (
 	"punctual/senders"
 )
 
-// maxHold is how long the handler holds a task that asynq handed out before
-// its due time (asynq schedules in whole seconds); a task due later than
-// that goes back to the schedule without spending an attempt.
-const maxHold = 2 * time.Second
+// Scheduling: asynq keeps due and retry times in whole seconds, rounded
+// down. A task is handed to asynq lead before its exact time and the
+// handler holds it, outside the send slots, until that time; one handed out
+// more than maxHold early goes back to the schedule without spending an
+// attempt.
+const (
+	lead    = 500 * time.Millisecond
+	maxHold = 2 * time.Second
+)
 
 // Tokens gives the token of a provider's account.
 type Tokens interface {
@@ -31,8 +36,15 @@ type Handler struct {
 	Tokens        Tokens
 	Policy        senders.Policy
 	Logger        *zap.Logger
+	// Waits keeps the exact end of the waits providers ask for.
+	Waits Waits
+	// Sends bounds the requests in flight; tasks held for their time do
+	// not count. Unbounded when 0.
+	Sends int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	slots chan struct{}
 }
 
 // Register wires h to every task type of mux. It fails when a dependency is missing.
@@ -46,6 +58,11 @@ func Register(mux *asynq.ServeMux, h *Handler) error {
 		return errors.New("tasks: no tokens")
 	case h.Logger == nil:
 		return errors.New("tasks: no logger")
+	case h.Waits == nil:
+		return errors.New("tasks: no waits")
+	}
+	if h.Sends > 0 {
+		h.slots = make(chan struct{}, h.Sends)
 	}
 	for _, t := range Types {
 		mux.Handle(t, h)
@@ -79,26 +96,31 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		log.Warn("expired before it could be sent", zap.Time("expires_at", p.ExpiresAt))
 		return permanentError{fmt.Errorf("expired: not sent by %s", p.ExpiresAt.Format(time.RFC3339))}
 	}
-	if early := p.Due.Sub(now); early > 0 {
-		if early > maxHold {
-			return &WaitError{Wait: early, Err: fmt.Errorf("due at %s", p.Due.Format(time.RFC3339Nano))}
-		}
-		timer := time.NewTimer(early)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		}
+	notBefore := p.Due
+	if until, err := h.Waits.Until(ctx, id); err != nil {
+		log.Warn("could not read the task's wait", zap.Error(err))
+	} else if until.After(notBefore) {
+		notBefore = until
 	}
+	if early := notBefore.Sub(now); early > maxHold {
+		return &WaitError{Wait: early, Held: true, Err: fmt.Errorf("not before %s", notBefore.Format(time.RFC3339Nano))}
+	}
+	release, err := h.hold(ctx, notBefore)
+	if err != nil {
+		log.Info("cancelled before it was sent")
+		return err
+	}
+	defer release()
 	token, ok := h.Tokens.Token(k.provider, p.Account)
 	if !ok {
 		log.Error("no token for the account")
 		return permanentError{fmt.Errorf("no %s token for account %q on this worker", k.provider, p.Account)}
 	}
 
+	// Once started, a send is not cut off by a cancellation: whether it
+	// reached the provider would be unknown.
 	start := time.Now()
-	ans, err := k.send(ctx, h, token, p.Body)
+	ans, err := k.send(context.WithoutCancel(ctx), h, token, p.Body)
 	outcome, wait := h.Policy.Classify(err)
 	log = log.With(zap.Duration("latency", time.Since(start)))
 	var apiErr *senders.APIError
@@ -119,15 +141,54 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			log.Info("sent", zap.Int("status", ans.status), zap.String("provider_id", ans.id))
 		}
 		return nil
-	case senders.Wait:
-		log.Info("rate limited", zap.Duration("wait", wait), zap.Error(err))
-		return &WaitError{Wait: wait, Err: err}
-	case senders.Retry:
-		log.Warn("send failed; will retry", zap.Error(err))
-		return err
+	case senders.Wait, senders.Retry:
+		w := &WaitError{Wait: wait, Failure: outcome == senders.Retry, Err: err}
+		if wait > 0 {
+			if serr := h.Waits.Set(ctx, id, time.Now().Add(wait)); serr != nil {
+				log.Warn("could not keep the wait; the retry rounds it up to the second", zap.Error(serr))
+			} else {
+				w.Held = true
+			}
+		}
+		if w.Failure {
+			log.Warn("send failed; will retry", zap.Duration("wait", wait), zap.Error(err))
+		} else {
+			log.Info("rate limited", zap.Duration("wait", wait), zap.Error(err))
+		}
+		return w
 	default:
 		log.Error("send failed permanently", zap.Error(err))
 		return permanentError{err}
+	}
+}
+
+// hold waits until notBefore, then for a send slot, and returns the
+// function that frees the slot. A cancellation before then cancels the
+// send: the task ends archived as cancelled.
+func (h *Handler) hold(ctx context.Context, notBefore time.Time) (release func(), err error) {
+	cancelled := func() (func(), error) {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return nil, permanentError{errors.New("cancelled before it was sent")}
+		}
+		return nil, ctx.Err()
+	}
+	if early := time.Until(notBefore); early > 0 {
+		timer := time.NewTimer(early)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return cancelled()
+		}
+	}
+	if h.slots == nil {
+		return func() {}, nil
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return func() { <-h.slots }, nil
+	case <-ctx.Done():
+		return cancelled()
 	}
 }
 

@@ -6,18 +6,22 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-
-	"punctual/senders"
 )
 
-// WaitError asks for the task to be tried again after Wait without spending
-// an attempt: a rate limit, or a task handed out before its due time.
+// WaitError asks for the task to be tried again once Wait has passed: a
+// rate limit, a provider's Retry-After, or a task handed out early.
 type WaitError struct {
+	// Wait is the least time until the next try.
 	Wait time.Duration
+	// Failure counts the try as a failed attempt; a rate-limit wait does not.
+	Failure bool
+	// Held says the worker keeps the wait's exact end (Waits) and holds the
+	// task until then, so asynq may bring it back a little early.
+	Held bool
 	Err  error
 }
 
-func (e *WaitError) Error() string { return "waiting " + e.Wait.String() + ": " + e.Err.Error() }
+func (e *WaitError) Error() string { return e.Err.Error() }
 
 func (e *WaitError) Unwrap() error { return e.Err }
 
@@ -38,36 +42,43 @@ type Backoff struct {
 }
 
 // RetryDelay is an asynq.RetryDelayFunc: n is the number of retries so far.
-// asynq schedules a retry in whole Unix seconds, rounded down, so the delay
-// is stretched to end on a second boundary: a retry never starts early.
+// A wait the worker holds to its exact end comes back lead early; any other
+// wait is stretched to end on a second boundary, since asynq keeps retry
+// times in whole seconds, rounded down. Either way no try starts early.
 func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var wait *WaitError
+	if !errors.As(err, &wait) {
+		return b.backoff(n)
+	}
+	d := wait.Wait
+	if wait.Failure {
+		if backoff := b.backoff(n); backoff > d {
+			return backoff
+		}
+	}
+	if wait.Held {
+		return max(d-lead, 0)
+	}
 	now := time.Now()
-	at := now.Add(b.delay(n, err))
+	at := now.Add(d)
 	if at.Truncate(time.Second).Before(at) {
 		at = at.Truncate(time.Second).Add(time.Second)
 	}
 	return at.Sub(now)
 }
 
-func (b Backoff) delay(n int, err error) time.Duration {
-	var wait *WaitError
-	if errors.As(err, &wait) {
-		return wait.Wait
-	}
+// backoff is the delay after the nth failure: capped, exponential, jittered.
+func (b Backoff) backoff(n int) time.Duration {
 	d := b.Max
 	if n < 32 && b.Base<<n > 0 && b.Base<<n < b.Max {
 		d = b.Base << n
 	}
-	d = d/2 + rand.N(d/2+1) // jitter: between half and all of it
-	var apiErr *senders.APIError
-	if errors.As(err, &apiErr) {
-		d = max(d, apiErr.RetryAfter)
-	}
-	return d
+	return d/2 + rand.N(d/2+1) // jitter: between half and all of it
 }
 
-// IsFailure is an asynq IsFailure function: a WaitError spends no attempt.
+// IsFailure is an asynq IsFailure function: a wait that is no failure
+// spends no attempt.
 func IsFailure(err error) bool {
 	var wait *WaitError
-	return !errors.As(err, &wait)
+	return !errors.As(err, &wait) || wait.Failure
 }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"punctual/senders"
 )
 
 func TestRetryDelay(t *testing.T) {
@@ -20,8 +18,10 @@ func TestRetryDelay(t *testing.T) {
 		{"first retry", 0, errors.New("boom"), time.Second, 3 * time.Second},
 		{"grows", 3, errors.New("boom"), 8 * time.Second, 17 * time.Second},
 		{"capped", 30, errors.New("boom"), 30 * time.Second, 61 * time.Second},
-		{"provider asked for longer", 0, &senders.APIError{StatusCode: 503, RetryAfter: 10 * time.Second}, 10 * time.Second, 11 * time.Second},
-		{"rate-limit wait", 9, &WaitError{Wait: 1500 * time.Millisecond, Err: errors.New("429")}, 1500 * time.Millisecond, 2500 * time.Millisecond},
+		{"provider asked for longer, held", 0, &WaitError{Wait: 10 * time.Second, Failure: true, Held: true, Err: errors.New("503")}, 10*time.Second - lead, 10*time.Second - lead},
+		{"backoff longer than the provider asked", 4, &WaitError{Wait: time.Second, Failure: true, Held: true, Err: errors.New("503")}, 16 * time.Second, 32 * time.Second},
+		{"rate-limit wait, held", 9, &WaitError{Wait: 1500 * time.Millisecond, Held: true, Err: errors.New("429")}, time.Second, time.Second},
+		{"rate-limit wait, not held", 9, &WaitError{Wait: 1500 * time.Millisecond, Err: errors.New("429")}, 1500 * time.Millisecond, 2500 * time.Millisecond},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -32,7 +32,11 @@ func TestRetryDelay(t *testing.T) {
 				if d < c.min || d > c.max {
 					t.Fatalf("delay %s, want %s to %s", d, c.min, c.max)
 				}
-				// asynq keeps whole seconds: the retry time must be one.
+				// asynq keeps whole seconds: a wait not held must end on one.
+				var w *WaitError
+				if !errors.As(c.err, &w) || w.Held {
+					continue
+				}
 				if at := start.Add(d); at.Sub(at.Round(time.Second)).Abs() > 5*time.Millisecond {
 					t.Fatalf("retry at %s is not on a second boundary", at.Format(time.RFC3339Nano))
 				}
@@ -45,6 +49,9 @@ func TestIsFailure(t *testing.T) {
 	t.Parallel()
 	if IsFailure(&WaitError{Wait: time.Second, Err: errors.New("429")}) {
 		t.Error("a rate-limit wait counts as a failure")
+	}
+	if !IsFailure(&WaitError{Wait: time.Second, Failure: true, Err: errors.New("503")}) {
+		t.Error("a retried answer that named a wait does not count as a failure")
 	}
 	if !IsFailure(errors.New("503")) {
 		t.Error("an error does not count as a failure")

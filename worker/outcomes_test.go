@@ -77,9 +77,23 @@ func TestRateLimitWaitHonoursRetryAfterAndSpendsNoAttempt(t *testing.T) {
 	if len(reqs) != 2 {
 		t.Fatalf("%d requests, want 2", len(reqs))
 	}
-	// asynq schedules retries in whole seconds: never early, up to a second late.
-	if gap := reqs[1].At.Sub(reqs[0].At); gap < time.Second || gap > 2500*time.Millisecond {
-		t.Errorf("second try %s after the 429, want Retry-After's 1s (and not much more)", gap)
+	if gap := reqs[1].At.Sub(reqs[0].At); gap < time.Second || gap > 1100*time.Millisecond {
+		t.Errorf("second try %s after the 429, want Retry-After's 1s within 100ms", gap)
+	}
+}
+
+func TestRetryAfterOnAServerErrorIsHonouredAndSpendsAnAttempt(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	e.sandbox.Script(sandbox.Answer{Status: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"3"}}, Body: `{"message":"maintenance"}`})
+	id := e.enqueue(t, plainMessage)
+	if s := e.waitState(t, id, "retry", 3*time.Second); s.Retried != 1 {
+		t.Errorf("a retried 503 spent %d attempts, want 1", s.Retried)
+	}
+	e.waitState(t, id, "completed", 6*time.Second)
+	reqs := e.sandbox.Requests()
+	if gap := reqs[1].At.Sub(reqs[0].At); gap < 3*time.Second || gap > 3100*time.Millisecond {
+		t.Errorf("second try %s after the 503, want Retry-After's 3s within 100ms", gap)
 	}
 }
 

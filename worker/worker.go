@@ -24,23 +24,22 @@ import (
 	"punctual/tasks"
 )
 
-// Scheduling intervals: asynq checks for due tasks and, when its queues
-// are empty, for new ones. Its defaults (5 s and 1 s) make sends late by
-// seconds; the handler holds a task handed out early until its exact time.
+// Scheduling: asynq checks for due tasks and, when its queues are empty,
+// for new ones. Its defaults (5 s and 1 s) make sends late by seconds.
+// Tasks come a little before their time and are held until it, outside
+// the send slots: holdCapacity bounds how many a worker holds at once.
 const (
-	delayedTaskCheckInterval = 250 * time.Millisecond
-	taskCheckInterval        = 100 * time.Millisecond
+	delayedTaskCheckInterval = 100 * time.Millisecond
+	taskCheckInterval        = 50 * time.Millisecond
+	holdCapacity             = 2048
 )
-
-// Default backoff of retried sends.
-var defaultBackoff = tasks.Backoff{Base: 2 * time.Second, Max: time.Hour}
 
 // Worker sends due tasks.
 type Worker struct {
 	srv      *asynq.Server
 	mux      *asynq.ServeMux
 	log      *zap.Logger
-	conn     asynq.RedisConnOpt
+	rdb      redis.UniversalClient
 	httpAddr string
 }
 
@@ -73,27 +72,40 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 			log.Warn("no accounts: its sends will fail", zap.String("provider", p))
 		}
 	}
+	policy, err := cfg.Policy()
+	if err != nil {
+		return nil, fmt.Errorf("RETRY_STATUSES: %w", err)
+	}
+	rdb, ok := conn.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("worker: unexpected Redis client")
+	}
 	mux := asynq.NewServeMux()
-	h := &tasks.Handler{Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: senders.DefaultPolicy(), Logger: log}
+	h := &tasks.Handler{
+		Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: policy, Logger: log,
+		Waits: tasks.RedisWaits{Client: rdb}, Sends: cfg.WorkerConcurrency,
+	}
 	if err := tasks.Register(mux, h); err != nil {
 		return nil, err
 	}
+	backoff := tasks.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax}
 	srv := asynq.NewServer(conn, asynq.Config{
-		Concurrency:              cfg.WorkerConcurrency,
+		Concurrency:              cfg.WorkerConcurrency + holdCapacity,
 		Queues:                   queues,
-		RetryDelayFunc:           defaultBackoff.RetryDelay,
+		RetryDelayFunc:           backoff.RetryDelay,
 		IsFailure:                tasks.IsFailure,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: delayedTaskCheckInterval,
 		TaskCheckInterval:        taskCheckInterval,
 		Logger:                   logging.Asynq{L: log.Named("asynq").Sugar()},
 	})
-	return &Worker{srv: srv, mux: mux, log: log, conn: conn, httpAddr: cfg.HTTPAddr}, nil
+	return &Worker{srv: srv, mux: mux, log: log, rdb: rdb, httpAddr: cfg.HTTPAddr}, nil
 }
 
 // Run takes and sends tasks until ctx ends, then stops taking tasks, lets
 // in-flight sends finish (bounded by SHUTDOWN_TIMEOUT) and returns.
 func (w *Worker) Run(ctx context.Context) error {
+	defer w.rdb.Close()
 	health, err := w.serveHealth()
 	if err != nil {
 		return err
@@ -117,16 +129,12 @@ func (w *Worker) serveHealth() (io.Closer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
 	}
-	rdb, ok := w.conn.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, errors.New("worker: unexpected Redis client")
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(rw, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := rdb.Ping(ctx).Err(); err != nil {
+		if err := w.rdb.Ping(ctx).Err(); err != nil {
 			http.Error(rw, "redis: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -135,15 +143,5 @@ func (w *Worker) serveHealth() (io.Closer, error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	w.log.Info("serving health checks", zap.String("addr", l.Addr().String()))
-	return closers{srv, rdb}, nil
-}
-
-type closers []io.Closer
-
-func (c closers) Close() error {
-	var errs []error
-	for _, x := range c {
-		errs = append(errs, x.Close())
-	}
-	return errors.Join(errs...)
+	return srv, nil
 }

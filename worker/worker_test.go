@@ -3,6 +3,9 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"io"
 	"net"
 	"net/http"
@@ -197,6 +200,35 @@ func TestScheduledSendArrivesExactlyAndNotEarly(t *testing.T) {
 	if err := json.Unmarshal(s.Result.Response, &resp); err != nil || resp.Message.ID != "7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6" {
 		t.Errorf("stored response names message %q (%v), want the sent id", resp.Message.ID, err)
 	}
+}
+
+func TestNoSendStartsEarly(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]string{"WORKER_CONCURRENCY": "16"})
+	const n = 300
+	start := time.Now().Add(time.Second)
+	dues := map[string]time.Time{}
+	for i := range n {
+		due := start.Add(time.Duration(rand.IntN(2500)) * time.Millisecond).Truncate(time.Millisecond)
+		text := fmt.Sprintf("message %d", i)
+		dues[text] = due
+		e.enqueue(t, `{"type":"mateo:send_message","process_at":"`+due.Format(time.RFC3339Nano)+`","payload":{
+			"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"`+text+`"}}`)
+	}
+	var late []time.Duration
+	for _, req := range e.requests(t, n, 10*time.Second) {
+		var body struct{ Text string }
+		if err := json.Unmarshal(req.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		due := dues[body.Text]
+		if req.At.Before(due) {
+			t.Errorf("%s arrived %s early", body.Text, due.Sub(req.At))
+		}
+		late = append(late, req.At.Sub(due))
+	}
+	slices.Sort(late)
+	t.Logf("%d sends: lateness median %s, p99 %s, max %s", n, late[n/2], late[n*99/100], late[n-1])
 }
 
 func TestEachOperationSendsTheDocumentedRequest(t *testing.T) {
