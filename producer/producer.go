@@ -24,7 +24,10 @@ var ErrNotFound = errors.New("no such task")
 type Producer struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
+	holds     tasks.Holds
 	opts      tasks.Options
+	// rdb is the client New opened, closed by Close.
+	rdb redis.UniversalClient
 }
 
 // Option configures a Producer.
@@ -50,18 +53,29 @@ func options(opts []Option) tasks.Options {
 
 // New returns a Producer connected to Redis through conn. Close it when done.
 func New(conn asynq.RedisConnOpt, opts ...Option) *Producer {
-	return &Producer{client: asynq.NewClient(conn), inspector: asynq.NewInspector(conn), opts: options(opts)}
+	rdb := conn.MakeRedisClient().(redis.UniversalClient)
+	p := NewFromClient(rdb, opts...)
+	p.rdb = rdb
+	return p
 }
 
 // NewFromClient returns a Producer on an existing go-redis client, which
 // stays the caller's to close.
 func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
-	return &Producer{client: asynq.NewClientFromRedisClient(c), inspector: asynq.NewInspectorFromRedisClient(c), opts: options(opts)}
+	return &Producer{
+		client:    asynq.NewClientFromRedisClient(c),
+		inspector: asynq.NewInspectorFromRedisClient(c),
+		holds:     tasks.RedisHolds{Client: c},
+		opts:      options(opts),
+	}
 }
 
-// Close closes the Redis connections the Producer opened.
+// Close closes the Redis connection New opened.
 func (p *Producer) Close() error {
-	return errors.Join(p.client.Close(), p.inspector.Close())
+	if p.rdb == nil {
+		return nil
+	}
+	return p.rdb.Close()
 }
 
 // Enqueued says what Enqueue did.
@@ -134,22 +148,12 @@ type Status struct {
 }
 
 // Status looks the task id up in every queue.
-func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
-	queues, err := p.inspector.Queues()
+func (p *Producer) Status(_ context.Context, id string) (*Status, error) {
+	info, err := p.find(id)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
-	for _, q := range queues {
-		info, err := p.inspector.GetTaskInfo(q, id)
-		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("status: %w", err)
-		}
-		return statusOf(info), nil
-	}
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	return statusOf(info), nil
 }
 
 func statusOf(info *asynq.TaskInfo) *Status {

@@ -36,8 +36,9 @@ type Handler struct {
 	Tokens        Tokens
 	Policy        senders.Policy
 	Logger        *zap.Logger
-	// Waits keeps the exact end of the waits providers ask for.
-	Waits Waits
+	// Holds keeps the exact end of the waits providers ask for, and the
+	// cancellations of held tasks.
+	Holds Holds
 	// Sends bounds the requests in flight; tasks held for their time do
 	// not count. Unbounded when 0.
 	Sends int
@@ -58,8 +59,8 @@ func Register(mux *asynq.ServeMux, h *Handler) error {
 		return errors.New("tasks: no tokens")
 	case h.Logger == nil:
 		return errors.New("tasks: no logger")
-	case h.Waits == nil:
-		return errors.New("tasks: no waits")
+	case h.Holds == nil:
+		return errors.New("tasks: no holds")
 	}
 	if h.Sends > 0 {
 		h.slots = make(chan struct{}, h.Sends)
@@ -97,7 +98,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return permanentError{fmt.Errorf("expired: not sent by %s", p.ExpiresAt.Format(time.RFC3339))}
 	}
 	notBefore := p.Due
-	if until, err := h.Waits.Until(ctx, id); err != nil {
+	if until, err := h.Holds.Until(ctx, id); err != nil {
 		log.Warn("could not read the task's wait", zap.Error(err))
 	} else if until.After(notBefore) {
 		notBefore = until
@@ -105,9 +106,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if early := notBefore.Sub(now); early > maxHold {
 		return &WaitError{Wait: early, Held: true, Err: fmt.Errorf("not before %s", notBefore.Format(time.RFC3339Nano))}
 	}
-	release, err := h.hold(ctx, notBefore)
+	release, err := h.hold(ctx, id, notBefore)
 	if err != nil {
-		log.Info("cancelled before it was sent")
+		log.Info("not sent", zap.Error(err))
 		return err
 	}
 	defer release()
@@ -117,10 +118,8 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return permanentError{fmt.Errorf("no %s token for account %q on this worker", k.provider, p.Account)}
 	}
 
-	// Once started, a send is not cut off by a cancellation: whether it
-	// reached the provider would be unknown.
 	start := time.Now()
-	ans, err := k.send(context.WithoutCancel(ctx), h, token, p.Body)
+	ans, err := k.send(ctx, h, token, p.Body)
 	outcome, wait := h.Policy.Classify(err)
 	log = log.With(zap.Duration("latency", time.Since(start)))
 	var apiErr *senders.APIError
@@ -144,7 +143,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	case senders.Wait, senders.Retry:
 		w := &WaitError{Wait: wait, Failure: outcome == senders.Retry, Err: err}
 		if wait > 0 {
-			if serr := h.Waits.Set(ctx, id, time.Now().Add(wait)); serr != nil {
+			if serr := h.Holds.SetUntil(ctx, id, time.Now().Add(wait)); serr != nil {
 				log.Warn("could not keep the wait; the retry rounds it up to the second", zap.Error(serr))
 			} else {
 				w.Held = true
@@ -163,22 +162,23 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 }
 
 // hold waits until notBefore, then for a send slot, and returns the
-// function that frees the slot. A cancellation before then cancels the
-// send: the task ends archived as cancelled.
-func (h *Handler) hold(ctx context.Context, notBefore time.Time) (release func(), err error) {
-	cancelled := func() (func(), error) {
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return nil, permanentError{errors.New("cancelled before it was sent")}
-		}
-		return nil, ctx.Err()
-	}
+// function that frees the slot. A task cancelled while it was held is not
+// sent: it is deleted, as a cancelled scheduled task is.
+func (h *Handler) hold(ctx context.Context, id string, notBefore time.Time) (release func(), err error) {
 	if early := time.Until(notBefore); early > 0 {
 		timer := time.NewTimer(early)
 		defer timer.Stop()
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
-			return cancelled()
+			return nil, ctx.Err()
+		}
+		cancelled, err := h.Holds.Cancelled(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("could not check for a cancellation: %w", err)
+		}
+		if cancelled {
+			return nil, fmt.Errorf("cancelled before it was sent: %w", asynq.RevokeTask)
 		}
 	}
 	if h.slots == nil {
@@ -188,7 +188,7 @@ func (h *Handler) hold(ctx context.Context, notBefore time.Time) (release func()
 	case h.slots <- struct{}{}:
 		return func() { <-h.slots }, nil
 	case <-ctx.Done():
-		return cancelled()
+		return nil, ctx.Err()
 	}
 }
 

@@ -43,20 +43,15 @@ type Backoff struct {
 
 // RetryDelay is an asynq.RetryDelayFunc: n is the number of retries so far.
 // A wait the worker holds to its exact end comes back lead early; any other
-// wait is stretched to end on a second boundary, since asynq keeps retry
+// delay is stretched to end on a second boundary, since asynq keeps retry
 // times in whole seconds, rounded down. Either way no try starts early.
 func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	d, held := b.backoff(n), false
 	var wait *WaitError
-	if !errors.As(err, &wait) {
-		return b.backoff(n)
+	if errors.As(err, &wait) && (!wait.Failure || wait.Wait > d) {
+		d, held = wait.Wait, wait.Held
 	}
-	d := wait.Wait
-	if wait.Failure {
-		if backoff := b.backoff(n); backoff > d {
-			return backoff
-		}
-	}
-	if wait.Held {
+	if held {
 		return max(d-lead, 0)
 	}
 	now := time.Now()

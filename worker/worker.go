@@ -83,7 +83,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	mux := asynq.NewServeMux()
 	h := &tasks.Handler{
 		Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: policy, Logger: log,
-		Waits: tasks.RedisWaits{Client: rdb}, Sends: cfg.WorkerConcurrency,
+		Holds: tasks.RedisHolds{Client: rdb}, Sends: cfg.WorkerConcurrency,
 	}
 	if err := tasks.Register(mux, h); err != nil {
 		return nil, err

@@ -137,3 +137,32 @@ func TestSendWaitShowsTheProviderAnswer(t *testing.T) {
 		}
 	}
 }
+
+func TestListRescheduleCancelRetry(t *testing.T) {
+	useRedis(t)
+	_, out, _ := cli(t, "", "send", envelope)
+	id := strings.Fields(out)[0]
+
+	code, out, errOut := cli(t, "", "reschedule", id, "2031-02-03T04:05:06Z")
+	if code != 0 || out != id+" scheduled 2031-02-03T04:05:06Z\n" {
+		t.Fatalf("reschedule: exit %d, out %q, err %q", code, out, errOut)
+	}
+	code, out, _ = cli(t, "", "list", "--state", "scheduled")
+	if code != 0 || !strings.HasPrefix(out, "ID ") || !strings.Contains(out, id) || !strings.Contains(out, "2031-02-03") {
+		t.Errorf("list: exit %d:\n%s", code, out)
+	}
+	if code, out, _ = cli(t, "", "cancel", id); code != 0 || out != id+" cancelled\n" {
+		t.Errorf("cancel: exit %d, out %q", code, out)
+	}
+	if code, _, errOut = cli(t, "", "status", id); code != 1 || !strings.Contains(errOut, "no such task") {
+		t.Errorf("status after cancel: exit %d, %q", code, errOut)
+	}
+	if code, out, _ = cli(t, "", "retry", "--all-archived"); code != 0 || out != "0 archived tasks sent again\n" {
+		t.Errorf("retry --all-archived: exit %d, out %q", code, out)
+	}
+	for _, args := range [][]string{{"retry"}, {"retry", id, "--all-archived"}, {"reschedule", id, "tomorrow"}, {"list", "--state", "lost"}} {
+		if code, _, errOut = cli(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d (%s), want 2", args, code, errOut)
+		}
+	}
+}

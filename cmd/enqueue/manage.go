@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"punctual/producer"
+)
+
+func cancelCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "cancel TASK_ID",
+		Short:   "Make a scheduled or pending send not happen",
+		Long:    "Make a send that has not started not happen. A send that has started or ended cannot be cancelled (exit 1).",
+		Example: `  enqueue cancel 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d`,
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			if err := p.Cancel(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), args[0], "cancelled")
+			return nil
+		},
+	}
+}
+
+func rescheduleCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "reschedule TASK_ID TIME",
+		Short:   "Move a send that has not started to another time (RFC 3339)",
+		Example: `  enqueue reschedule 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d 2026-11-22T09:30:00+01:00`,
+		Args:    exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			at, err := time.Parse(time.RFC3339Nano, args[1])
+			if err != nil {
+				return usageError{fmt.Errorf("TIME: not an RFC 3339 time: %q", args[1])}
+			}
+			p, err := open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			res, err := p.Reschedule(cmd.Context(), args[0], at)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.ID, res.State, at.Format(time.RFC3339Nano))
+			return nil
+		},
+	}
+}
+
+func listCommand() *cobra.Command {
+	var state, queue string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list [--state STATE] [--queue Q] [--limit N]",
+		Short: "List tasks: every state but completed, or one state",
+		Example: `  enqueue list
+  enqueue list --state archived
+  enqueue list --state scheduled --queue bulk --limit 1000`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if state != "" && !strings.Contains(" "+strings.Join(producer.States, " ")+" ", " "+state+" ") {
+				return usageError{fmt.Errorf("--state: one of %s", strings.Join(producer.States, ", "))}
+			}
+			p, err := open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			list, err := p.List(cmd.Context(), state, queue, limit)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTYPE\tQUEUE\tSTATE\tACCOUNT\tDUE\tRETRIED\tLAST ERROR")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Type, s.Queue, s.State, s.Account,
+					timeOr(s.Due, "-"), s.Retried, oneLine(s.LastError, 80))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(list) == limit {
+				fmt.Fprintf(cmd.ErrOrStderr(), "the first %d; --limit shows more\n", limit)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&state, "state", "", "only tasks in this state: "+strings.Join(producer.States, ", "))
+	cmd.Flags().StringVar(&queue, "queue", "", "only tasks of this queue")
+	cmd.Flags().IntVar(&limit, "limit", 100, "list at most this many tasks")
+	return cmd
+}
+
+func retryCommand() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "retry TASK_ID | --all-archived",
+		Short: "Send archived tasks again",
+		Example: `  enqueue retry 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d
+  enqueue retry --all-archived`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all == (len(args) == 1) || len(args) > 1 {
+				return usageError{errors.New("give one TASK_ID or --all-archived")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			if all {
+				n, err := p.RetryAllArchived(cmd.Context())
+				fmt.Fprintf(cmd.OutOrStdout(), "%d archived tasks sent again\n", n)
+				return err
+			}
+			if err := p.Retry(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), args[0], "pending")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all-archived", false, "send every archived task again")
+	return cmd
+}
+
+// oneLine shortens s to one line of at most n characters.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

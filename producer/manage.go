@@ -1,0 +1,206 @@
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"punctual/tasks"
+)
+
+// ErrTooLate is returned for a change to a task whose send has started or ended.
+var ErrTooLate = errors.New("too late")
+
+// States lists the task states List knows, in their order.
+var States = []string{"scheduled", "pending", "active", "retry", "archived", "completed"}
+
+// find returns the task with id, from whichever queue holds it.
+func (p *Producer) find(id string) (*asynq.TaskInfo, error) {
+	queues, err := p.inspector.Queues()
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range queues {
+		info, err := p.inspector.GetTaskInfo(q, id)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		return info, err
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+}
+
+// Cancel makes a send that has not started not happen: a scheduled,
+// pending or retrying task is deleted, and one a worker is holding for its
+// time is dropped before its request. A send that has started or ended
+// gives ErrTooLate.
+func (p *Producer) Cancel(ctx context.Context, id string) error {
+	for range 3 {
+		info, err := p.find(id)
+		if err != nil {
+			return err
+		}
+		switch info.State {
+		case asynq.TaskStateScheduled, asynq.TaskStatePending, asynq.TaskStateRetry:
+			if err := p.inspector.DeleteTask(info.Queue, id); err == nil {
+				return nil
+			}
+			// It moved on meanwhile: look again.
+		case asynq.TaskStateActive:
+			if err := p.holds.Cancel(ctx, id); err != nil {
+				return err
+			}
+			return p.waitGone(ctx, info.Queue, id)
+		default:
+			return fmt.Errorf("%w: the task is %s", ErrTooLate, info.State)
+		}
+	}
+	return errors.New("cancel: the task keeps changing state; try again")
+}
+
+// waitGone waits for the worker holding a cancelled task to drop it. A task
+// that completes or is archived instead had started its send; one that
+// failed and waits for a retry is deleted.
+func (p *Producer) waitGone(ctx context.Context, queue, id string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		info, err := p.inspector.GetTaskInfo(queue, id)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound):
+			return nil
+		case err != nil:
+			return err
+		case info.State == asynq.TaskStateRetry:
+			return p.inspector.DeleteTask(queue, id)
+		case info.State != asynq.TaskStateActive:
+			return fmt.Errorf("%w: the send had started; the task is %s", ErrTooLate, info.State)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("%w: the send had started and is still running", ErrTooLate)
+		case <-tick.C:
+		}
+	}
+}
+
+// Reschedule moves a send that has not started to at. The task keeps its id.
+func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*Enqueued, error) {
+	info, err := p.find(id)
+	if err != nil {
+		return nil, err
+	}
+	switch info.State {
+	case asynq.TaskStateScheduled, asynq.TaskStatePending, asynq.TaskStateRetry:
+	default:
+		return nil, fmt.Errorf("%w: the task is %s", ErrTooLate, info.State)
+	}
+	var payload tasks.Payload
+	if err := json.Unmarshal(info.Payload, &payload); err != nil {
+		return nil, fmt.Errorf("reschedule: %w", err)
+	}
+	if !payload.ExpiresAt.IsZero() && !payload.ExpiresAt.After(at) {
+		return nil, fmt.Errorf("reschedule: the send expires at %s", payload.ExpiresAt.Format(time.RFC3339))
+	}
+	payload.Due = at.UTC()
+	opts := tasks.Options{MaxRetry: info.MaxRetry, Retention: info.Retention, Timeout: info.Timeout}
+	task, err := tasks.Rebuild(info.Type, payload, id, info.Queue, opts, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := p.inspector.DeleteTask(info.Queue, id); err != nil {
+		return nil, fmt.Errorf("reschedule: %w", err)
+	}
+	enq, err := p.client.EnqueueContext(ctx, task)
+	if err != nil {
+		return nil, fmt.Errorf("reschedule: the task was taken out but not put back (%w); enqueue it again", err)
+	}
+	return &Enqueued{ID: enq.ID, Queue: enq.Queue, State: enq.State.String(), ProcessAt: at}, nil
+}
+
+// List returns up to limit tasks in state (every state but completed when
+// empty) of queue (every queue when empty).
+func (p *Producer) List(ctx context.Context, state, queue string, limit int) ([]*Status, error) {
+	states := []string{state}
+	if state == "" {
+		states = States[:len(States)-1]
+	} else if !slices.Contains(States, state) {
+		return nil, fmt.Errorf("unknown state %q (one of %v)", state, States)
+	}
+	queues := []string{queue}
+	if queue == "" {
+		var err error
+		if queues, err = p.inspector.Queues(); err != nil {
+			return nil, err
+		}
+	}
+	var out []*Status
+	for _, q := range queues {
+		for _, s := range states {
+			if len(out) >= limit {
+				return out, nil
+			}
+			infos, err := p.list(s, q, limit-len(out))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, info := range infos {
+				out = append(out, statusOf(info))
+			}
+		}
+	}
+	return out, ctx.Err()
+}
+
+func (p *Producer) list(state, queue string, n int) ([]*asynq.TaskInfo, error) {
+	list := map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		"scheduled": p.inspector.ListScheduledTasks,
+		"pending":   p.inspector.ListPendingTasks,
+		"active":    p.inspector.ListActiveTasks,
+		"retry":     p.inspector.ListRetryTasks,
+		"archived":  p.inspector.ListArchivedTasks,
+		"completed": p.inspector.ListCompletedTasks,
+	}[state]
+	return list(queue, asynq.PageSize(n))
+}
+
+// Retry sends an archived task (or one waiting for its retry) again now.
+func (p *Producer) Retry(_ context.Context, id string) error {
+	info, err := p.find(id)
+	if err != nil {
+		return err
+	}
+	if info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateRetry {
+		return fmt.Errorf("the task is %s: only archived and retry tasks are retried", info.State)
+	}
+	return p.inspector.RunTask(info.Queue, id)
+}
+
+// RetryAllArchived sends every archived task of every queue again now and
+// returns how many.
+func (p *Producer) RetryAllArchived(_ context.Context) (int, error) {
+	queues, err := p.inspector.Queues()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, q := range queues {
+		n, err := p.inspector.RunAllArchivedTasks(q)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
