@@ -89,7 +89,7 @@ type Enqueued struct {
 	// Duplicate is true when a task with this id already existed; nothing
 	// new was enqueued.
 	Duplicate bool `json:"duplicate"`
-	// ProcessAt is when it is due, to the second.
+	// ProcessAt is when it is due.
 	ProcessAt time.Time `json:"process_at"`
 }
 
@@ -106,12 +106,31 @@ func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, e
 		if ierr != nil {
 			return &Enqueued{ID: e.TaskID(), Queue: e.QueueName(), State: "unknown", Duplicate: true}, nil
 		}
-		return &Enqueued{ID: existing.ID, Queue: existing.Queue, State: existing.State.String(), Duplicate: true, ProcessAt: existing.NextProcessAt}, nil
+		return &Enqueued{ID: existing.ID, Queue: existing.Queue, State: existing.State.String(), Duplicate: true, ProcessAt: dueOf(existing)}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
-	return &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: info.NextProcessAt}, nil
+	return &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: dueOf(info)}, nil
+}
+
+// dueOf returns the exact due time of a task: asynq's own is whole seconds
+// and a little early.
+func dueOf(info *asynq.TaskInfo) time.Time {
+	var p tasks.Payload
+	if json.Unmarshal(info.Payload, &p) == nil && !p.Due.IsZero() {
+		return p.Due
+	}
+	return info.NextProcessAt
+}
+
+// enqueue puts a task into Redis; dup is true when its id already existed.
+func (p *Producer) enqueue(ctx context.Context, task *asynq.Task) (dup bool, err error) {
+	_, err = p.client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return true, nil
+	}
+	return false, err
 }
 
 // EnqueueJSON parses one JSON envelope and enqueues it.

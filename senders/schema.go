@@ -38,16 +38,22 @@ func (e *FieldError) Error() string { return e.Path + ": " + e.Reason }
 // every problem by its JSON path below root. The error joins one
 // *FieldError per problem, or is a single *FieldError for invalid JSON.
 func Validate(s Schema, root string, data []byte) error {
-	v, err := decodeJSON(data)
+	v, err := DecodeJSON(data)
 	if err != nil {
 		return &FieldError{Path: root, Reason: "invalid JSON: " + err.Error()}
 	}
+	return Check(s, root, v)
+}
+
+// Check checks v, a value decoded by DecodeJSON, against s, as Validate does.
+func Check(s Schema, root string, v any) error {
 	var errs []error
 	s.check(root, v, &errs)
 	return errors.Join(errs...)
 }
 
-func decodeJSON(data []byte) (any, error) {
+// DecodeJSON decodes data, one JSON value, keeping numbers as json.Number.
+func DecodeJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any

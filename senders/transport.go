@@ -121,11 +121,11 @@ type Response[T any] struct {
 	Value T
 }
 
-// Call sends body as JSON with method to the base URL's path and query, with
-// token as the bearer credential, and returns the 2xx answer. A non-2xx
-// answer is an *APIError naming op; a request that cannot be built wraps
-// ErrInvalidRequest.
-func Call[T any](ctx context.Context, t *Transport, op, method, path string, query url.Values, token string, body any) (*Response[T], error) {
+// Call sends body, JSON, with method to the base URL's path and query,
+// with token as the bearer credential, and returns the 2xx answer. A
+// non-2xx answer is an *APIError naming op; a request that cannot be built
+// wraps ErrInvalidRequest.
+func Call[T any](ctx context.Context, t *Transport, op, method, path string, query url.Values, token string, body []byte) (*Response[T], error) {
 	status, data, err := t.do(ctx, op, method, path, query, token, body)
 	if err != nil {
 		return nil, err
@@ -135,11 +135,16 @@ func Call[T any](ctx context.Context, t *Transport, op, method, path string, que
 	return r, nil
 }
 
-func (t *Transport) do(ctx context.Context, op, method, path string, query url.Values, token string, body any) (int, []byte, error) {
-	payload, err := json.Marshal(body)
+// Encode marshals a typed request for Call; its error wraps ErrInvalidRequest.
+func Encode(provider, op string, req any) ([]byte, error) {
+	body, err := json.Marshal(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w: %w", t.provider, op, ErrInvalidRequest, err)
+		return nil, fmt.Errorf("%s %s: %w: %w", provider, op, ErrInvalidRequest, err)
 	}
+	return body, nil
+}
+
+func (t *Transport) do(ctx context.Context, op, method, path string, query url.Values, token string, payload []byte) (int, []byte, error) {
 	u := *t.base
 	u.Path += path
 	u.RawQuery = query.Encode()

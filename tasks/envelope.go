@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
@@ -38,6 +39,29 @@ type Envelope struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Payload is the provider's own request body.
 	Payload json.RawMessage `json:"payload"`
+
+	parsed parsedPayload // Payload decoded, by ParseEnvelope
+}
+
+// parsedPayload is an envelope's payload decoded once, with the bytes it
+// was decoded from.
+type parsedPayload struct {
+	from []byte
+	tree any
+}
+
+// payload returns the payload decoded, decoding it unless ParseEnvelope
+// already did for these bytes.
+func (e *Envelope) payload() (any, error) {
+	if e.parsed.from != nil && len(e.parsed.from) == len(e.Payload) && unsafe.SliceData(e.parsed.from) == unsafe.SliceData(e.Payload) {
+		return e.parsed.tree, nil
+	}
+	tree, err := senders.DecodeJSON(e.Payload)
+	if err != nil {
+		return nil, err
+	}
+	e.parsed = parsedPayload{from: e.Payload, tree: tree}
+	return tree, nil
 }
 
 var (
@@ -143,7 +167,9 @@ func (e *Envelope) Validate() error {
 	}
 	if len(bytes.TrimSpace(e.Payload)) == 0 {
 		errs = append(errs, &senders.FieldError{Path: "payload", Reason: "required"})
-	} else if err := senders.Validate(k.schema, "payload", e.Payload); err != nil {
+	} else if tree, err := e.payload(); err != nil {
+		errs = append(errs, &senders.FieldError{Path: "payload", Reason: "invalid JSON: " + err.Error()})
+	} else if err := senders.Check(k.schema, "payload", tree); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -192,7 +218,13 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 		return nil, err
 	}
 	k := kinds[e.Type]
-	body, due, err := k.prepare(e)
+	tree, _ := e.payload() // Validate decoded it
+	body := maps.Clone(tree.(map[string]any))
+	due, err := k.prepare(e, body)
+	if err != nil {
+		return nil, err
+	}
+	encoded, err := encodeJSON(body)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +241,7 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 	if !e.ExpiresAt.IsZero() && !due.IsZero() && !e.ExpiresAt.After(due) {
 		return nil, &senders.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
 	}
-	p := Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: body}
+	p := Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: encoded}
 	return Rebuild(e.Type, p, e.TaskID(), e.QueueName(), o, now())
 }
 
@@ -218,10 +250,7 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 // handed to asynq a little before p.Due so that the worker can start it at
 // the exact time.
 func Rebuild(typ string, p Payload, id, queue string, o Options, now time.Time) (*asynq.Task, error) {
-	payload, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
+	payload := p.encode()
 	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(o.MaxRetry), asynq.Retention(o.Retention)}
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))

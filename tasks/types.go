@@ -1,9 +1,11 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -39,6 +41,39 @@ type Payload struct {
 	Body json.RawMessage `json:"body"`
 }
 
+// encode writes the payload as json.Marshal would, without scanning the
+// body again: it was encoded by this package.
+func (p Payload) encode() []byte {
+	b := make([]byte, 0, len(p.Body)+128)
+	b = append(b, `{"account":`...)
+	b = strconv.AppendQuote(b, p.Account) // a name: letters, digits, _ . -
+	for _, t := range []struct {
+		name string
+		at   time.Time
+	}{{"due", p.Due}, {"expires_at", p.ExpiresAt}} {
+		if !t.at.IsZero() {
+			b = append(b, `,"`+t.name+`":"`...)
+			b = t.at.AppendFormat(b, time.RFC3339Nano)
+			b = append(b, '"')
+		}
+	}
+	b = append(b, `,"body":`...)
+	b = append(b, p.Body...)
+	return append(b, '}')
+}
+
+// encodeJSON encodes v without escaping HTML characters: the providers get
+// the text as the user wrote it.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 // Result is what a completed task keeps as its asynq result.
 type Result struct {
 	// Provider is the provider that answered.
@@ -53,13 +88,13 @@ type Result struct {
 
 // MateoSender is what a worker needs of a Mateo client.
 type MateoSender interface {
-	SendMessage(ctx context.Context, token string, req *mateo.SendMessageRequest) (*senders.Response[mateo.SendMessageResponse], error)
-	UpdateConversation(ctx context.Context, token string, u *mateo.ConversationUpdate) (*senders.Response[mateo.Conversation], error)
+	SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[mateo.SendMessageResponse], error)
+	UpdateConversationJSON(ctx context.Context, token string, payload []byte) (*senders.Response[mateo.Conversation], error)
 }
 
 // LeadConnectorSender is what a worker needs of a LeadConnector client.
 type LeadConnectorSender interface {
-	SendMessage(ctx context.Context, token string, req *leadconnector.SendMessageRequest) (*senders.Response[leadconnector.SendMessageResponse], error)
+	SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[leadconnector.SendMessageResponse], error)
 }
 
 var (
@@ -78,9 +113,9 @@ type answer struct {
 type kind struct {
 	provider string
 	schema   senders.Schema
-	// prepare returns the body to send, without its time field, and the
-	// due time that field named (zero when none).
-	prepare func(e *Envelope) (body []byte, due time.Time, err error)
+	// prepare takes the time field out of a validated payload and returns
+	// the due time it named (zero when none).
+	prepare func(e *Envelope, payload map[string]any) (due time.Time, err error)
 	// send makes the request.
 	send func(ctx context.Context, h *Handler, token string, body []byte) (answer, error)
 }
@@ -91,11 +126,7 @@ var kinds = map[string]kind{
 		schema:   mateo.SendMessageSchema,
 		prepare:  prepareMateoMessage,
 		send: func(ctx context.Context, h *Handler, token string, body []byte) (answer, error) {
-			var req mateo.SendMessageRequest
-			if err := json.Unmarshal(body, &req); err != nil {
-				return answer{}, malformed(err)
-			}
-			r, err := h.Mateo.SendMessage(ctx, token, &req)
+			r, err := h.Mateo.SendMessageJSON(ctx, token, body)
 			if err != nil {
 				return answer{}, err
 			}
@@ -105,13 +136,9 @@ var kinds = map[string]kind{
 	TypeMateoUpdateConversation: {
 		provider: senders.Mateo,
 		schema:   mateo.ConversationUpdateSchema,
-		prepare:  func(e *Envelope) ([]byte, time.Time, error) { return e.Payload, time.Time{}, nil },
+		prepare:  func(*Envelope, map[string]any) (time.Time, error) { return time.Time{}, nil },
 		send: func(ctx context.Context, h *Handler, token string, body []byte) (answer, error) {
-			var u mateo.ConversationUpdate
-			if err := json.Unmarshal(body, &u); err != nil {
-				return answer{}, malformed(err)
-			}
-			r, err := h.Mateo.UpdateConversation(ctx, token, &u)
+			r, err := h.Mateo.UpdateConversationJSON(ctx, token, body)
 			if err != nil {
 				return answer{}, err
 			}
@@ -123,11 +150,7 @@ var kinds = map[string]kind{
 		schema:   leadconnector.SendMessageSchema,
 		prepare:  prepareLeadConnectorMessage,
 		send: func(ctx context.Context, h *Handler, token string, body []byte) (answer, error) {
-			var req leadconnector.SendMessageRequest
-			if err := json.Unmarshal(body, &req); err != nil {
-				return answer{}, malformed(err)
-			}
-			r, err := h.LeadConnector.SendMessage(ctx, token, &req)
+			r, err := h.LeadConnector.SendMessageJSON(ctx, token, body)
 			if err != nil {
 				return answer{}, err
 			}
@@ -136,62 +159,48 @@ var kinds = map[string]kind{
 	},
 }
 
-func malformed(err error) error {
-	return fmt.Errorf("malformed task body: %w: %w", senders.ErrInvalidRequest, err)
-}
-
 // Namespaces of the ids derived from an envelope's key.
 var (
 	taskIDSpace    = uuid.MustParse("6f1d3c1e-2b0a-4f6e-9a57-0c8e5b2d7a41")
 	messageIDSpace = uuid.MustParse("0b7e4a52-93c1-4d2f-8e6a-5f1c2d3b4a69")
 )
 
-// prepareMateoMessage takes send_after out of the body and writes a message
-// id into it when it has none: derived from the key when there is one, so
-// that the same envelope always names the same message.
-func prepareMateoMessage(e *Envelope) ([]byte, time.Time, error) {
-	var req mateo.SendMessageRequest
-	if err := json.Unmarshal(e.Payload, &req); err != nil {
-		return nil, time.Time{}, err
-	}
+// prepareMateoMessage takes send_after out of the payload and writes a
+// message id into it when it has none: derived from the key when there is
+// one, so that the same envelope always names the same message.
+func prepareMateoMessage(e *Envelope, payload map[string]any) (time.Time, error) {
 	var due time.Time
-	if req.SendAfter.Valid {
-		t, err := parseDateTime(req.SendAfter.Value)
+	if s, ok := payload["send_after"].(string); ok {
+		t, err := parseDateTime(s)
 		if err != nil {
-			return nil, time.Time{}, &senders.FieldError{Path: "payload.send_after", Reason: err.Error()}
+			return time.Time{}, &senders.FieldError{Path: "payload.send_after", Reason: err.Error()}
 		}
 		due = t
 	}
-	req.SendAfter = mateo.N[string]{}
-	if !req.ID.Valid {
+	delete(payload, "send_after")
+	if payload["id"] == nil {
 		id := uuid.New()
 		if e.Key != "" {
 			id = uuid.NewSHA1(messageIDSpace, []byte(e.account()+"\x00"+e.Key))
 		}
-		req.ID = senders.Some(id.String())
+		payload["id"] = id.String()
 	}
-	body, err := json.Marshal(req)
-	return body, due, err
+	return due, nil
 }
 
 // prepareLeadConnectorMessage takes scheduledTimestamp (Unix seconds, UTC)
-// out of the body.
-func prepareLeadConnectorMessage(e *Envelope) ([]byte, time.Time, error) {
-	var req leadconnector.SendMessageRequest
-	if err := json.Unmarshal(e.Payload, &req); err != nil {
-		return nil, time.Time{}, err
+// out of the payload.
+func prepareLeadConnectorMessage(_ *Envelope, payload map[string]any) (time.Time, error) {
+	n, ok := payload["scheduledTimestamp"].(json.Number)
+	if !ok {
+		return time.Time{}, nil
 	}
-	var due time.Time
-	if req.ScheduledTimestamp != "" {
-		secs, err := strconv.ParseFloat(req.ScheduledTimestamp.String(), 64)
-		if err != nil {
-			return nil, time.Time{}, &senders.FieldError{Path: "payload.scheduledTimestamp", Reason: "not a number of seconds"}
-		}
-		due = time.UnixMilli(int64(secs * 1000)).UTC()
-		req.ScheduledTimestamp = ""
+	secs, err := strconv.ParseFloat(n.String(), 64)
+	if err != nil || math.IsInf(secs, 0) || math.Abs(secs) > 1e11 {
+		return time.Time{}, &senders.FieldError{Path: "payload.scheduledTimestamp", Reason: "not a Unix time in seconds: " + n.String()}
 	}
-	body, err := json.Marshal(req)
-	return body, due, err
+	delete(payload, "scheduledTimestamp")
+	return time.UnixMilli(int64(secs * 1000)).UTC(), nil
 }
 
 // parseDateTime reads a time in the forms Mateo's date-time pattern allows:

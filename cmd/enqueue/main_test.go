@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -164,5 +166,80 @@ func TestListRescheduleCancelRetry(t *testing.T) {
 		if code, _, errOut = cli(t, "", args...); code != 2 {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, errOut)
 		}
+	}
+}
+
+func TestBatchReportsEveryBadLineAndSkipsDuplicatesOnRerun(t *testing.T) {
+	useRedis(t)
+	good := `{"type":"leadconnector:send_message","payload":{"type":"SMS","contactId":"c%d","message":"Hi"}}`
+	lines := []string{
+		fmt.Sprintf(good, 1),
+		`{"type":"leadconnector:send_message","payload":` + strings.Repeat(" ", 1<<20) + `{}}`,
+		`{"type":"leadconnector:send_message",`,
+		"{\"type\":\"leadconnector:send_message\",\"payload\":{\"type\":\"SMS\",\"contactId\":\"\xff\"}}",
+		`{"type":"leadconnector:send_message","payload":{"type":"SMS","contactId":"c"},"when":"now"}`,
+		`{"type":"leadconnector:send_message","account":7,"payload":{"type":"SMS","contactId":"c"}}`,
+		`{"type":"mateo:send_message","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"contact_id":"42"}]}}`,
+		``,
+		`{"type":"mateo:send_message","process_at":"tomorrow","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}}`,
+		strings.Repeat("[", 20000) + strings.Repeat("]", 20000),
+		fmt.Sprintf(good, 2),
+	}
+	file := filepath.Join(t.TempDir(), "batch.jsonl")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(t.TempDir(), "report.jsonl")
+	code, out, errOut := cli(t, "", "batch", "--report", report, file)
+	if code != 2 || out == "" || !strings.HasPrefix(out, "enqueued 2, duplicate 0, rejected 8; 11 lines") {
+		t.Fatalf("exit %d, out %q, err %q", code, out, errOut)
+	}
+	want := map[int]string{
+		2:  "longer than 1048576 bytes",
+		3:  "not a JSON object",
+		4:  "not valid UTF-8",
+		5:  `when: unknown field`,
+		6:  "account: must be a string",
+		7:  `payload.to[0].contact_id: not a UUID: "42"`,
+		9:  `process_at: not an RFC 3339 time: "tomorrow"`,
+		10: "not a JSON object",
+	}
+	data, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := map[int]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r struct {
+			Line  int
+			Error string
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("report line %q: %v", l, err)
+		}
+		reported[r.Line] = r.Error
+	}
+	for line, reason := range want {
+		if !strings.Contains(reported[line], reason) {
+			t.Errorf("report for line %d: %q, want %q", line, reported[line], reason)
+		}
+		if !strings.Contains(errOut, fmt.Sprintf("line %d: ", line)) {
+			t.Errorf("stderr does not name line %d:\n%s", line, errOut)
+		}
+	}
+	if len(reported) != len(want) {
+		t.Errorf("report has %d lines, want %d: %v", len(reported), len(want), reported)
+	}
+
+	code, out, _ = cli(t, "", "batch", file)
+	if code != 2 || !strings.HasPrefix(out, "enqueued 0, duplicate 2, rejected 8") {
+		t.Errorf("rerun: exit %d, %q", code, out)
+	}
+	code, out, _ = cli(t, fmt.Sprintf(good, 3)+"\n", "batch", "--dry-run", "-")
+	if code != 0 || !strings.HasPrefix(out, "valid (dry run, nothing enqueued) 1, duplicate 0, rejected 0") {
+		t.Errorf("dry run: exit %d, %q", code, out)
+	}
+	if code, _, errOut = cli(t, "", "batch", filepath.Join(t.TempDir(), "missing.jsonl")); code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("missing file: exit %d, %q", code, errOut)
 	}
 }

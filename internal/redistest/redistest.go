@@ -6,6 +6,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -22,53 +23,80 @@ import (
 // Start returns the connection of a fresh, empty Redis for t.
 func Start(t testing.TB) asynq.RedisClientOpt {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("REQUIRE_REDIS_SERVER") == "1" {
-			t.Fatal("redistest: REQUIRE_REDIS_SERVER=1 but no redis-server is installed")
-		}
-		t.Log("redistest: no redis-server installed; using the embedded Redis")
-		s, err := devredis.Start("127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		return asynq.RedisClientOpt{Addr: s.Addr()}
-	}
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("redistest: start redis-server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	opt := asynq.RedisClientOpt{Addr: addr}
-	waitReady(t, addr)
-	return opt
-}
-
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := StartServer(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	if s.Embedded {
+		t.Log("redistest: no redis-server installed; using the embedded Redis")
+	}
+	t.Cleanup(s.Stop)
+	return asynq.RedisClientOpt{Addr: s.Addr}
 }
 
-func waitReady(t testing.TB, addr string) {
+// Server is a running Redis.
+type Server struct {
+	// Addr is its host:port.
+	Addr string
+	// Embedded is true when it is the embedded Redis, not redis-server.
+	Embedded bool
+	// Stop stops it.
+	Stop func()
+}
+
+// StartServer starts a fresh redis-server keeping its files in dir, or the
+// embedded Redis as Start does.
+func StartServer(dir string) (*Server, error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("REQUIRE_REDIS_SERVER") == "1" {
+			return nil, errors.New("redistest: REQUIRE_REDIS_SERVER=1 but no redis-server is installed")
+		}
+		s, err := devredis.Start("127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		return &Server{Addr: s.Addr(), Embedded: true, Stop: s.Close}, nil
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("redistest: start redis-server: %w", err)
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	if err := waitReady(addr); err != nil {
+		stop()
+		return nil, err
+	}
+	return &Server{Addr: addr, Stop: stop}, nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitReady(addr string) error {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	var err error
 	for time.Now().Before(deadline) {
 		if err = c.Ping(context.Background()).Err(); err == nil {
-			return
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatal(fmt.Errorf("redistest: redis-server on %s not ready: %w", addr, err))
+	return fmt.Errorf("redistest: redis-server on %s not ready: %w", addr, err)
 }

@@ -179,5 +179,14 @@ func New(baseURL, version string, opts ...senders.Option) (*Client, error) {
 
 // SendMessage calls POST /conversations/messages.
 func (c *Client) SendMessage(ctx context.Context, token string, req *SendMessageRequest) (*senders.Response[SendMessageResponse], error) {
-	return senders.Call[SendMessageResponse](ctx, c.t, OpSendMessage, http.MethodPost, "/conversations/messages", nil, token, req)
+	body, err := senders.Encode(senders.LeadConnector, OpSendMessage, req)
+	if err != nil {
+		return nil, err
+	}
+	return c.SendMessageJSON(ctx, token, body)
+}
+
+// SendMessageJSON is SendMessage with the request already encoded.
+func (c *Client) SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[SendMessageResponse], error) {
+	return senders.Call[SendMessageResponse](ctx, c.t, OpSendMessage, http.MethodPost, "/conversations/messages", nil, token, body)
 }

@@ -42,15 +42,44 @@ func New(baseURL string, opts ...senders.Option) (*Client, error) {
 // SendMessage calls POST /send_message. A 409 answer (an *APIError) means
 // Mateo already has a message with req.ID.
 func (c *Client) SendMessage(ctx context.Context, token string, req *SendMessageRequest) (*senders.Response[SendMessageResponse], error) {
-	return senders.Call[SendMessageResponse](ctx, c.t, OpSendMessage, http.MethodPost, "/send_message", nil, token, req)
+	body, err := senders.Encode(senders.Mateo, OpSendMessage, req)
+	if err != nil {
+		return nil, err
+	}
+	return c.SendMessageJSON(ctx, token, body)
+}
+
+// SendMessageJSON is SendMessage with the request already encoded.
+func (c *Client) SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[SendMessageResponse], error) {
+	return senders.Call[SendMessageResponse](ctx, c.t, OpSendMessage, http.MethodPost, "/send_message", nil, token, body)
 }
 
 // UpdateConversation calls PATCH /conversation?id=eq.{id} with the other
 // fields of u as the body, and returns the updated conversation. Mateo
 // answering with no conversation is an error wrapping senders.ErrNotFound.
 func (c *Client) UpdateConversation(ctx context.Context, token string, u *ConversationUpdate) (*senders.Response[Conversation], error) {
-	query := url.Values{"id": {"eq." + u.ID}}
-	r, err := senders.Call[json.RawMessage](ctx, c.t, OpUpdateConversation, http.MethodPatch, "/conversation", query, token, conversationBody(*u))
+	payload, err := senders.Encode(senders.Mateo, OpUpdateConversation, u)
+	if err != nil {
+		return nil, err
+	}
+	return c.UpdateConversationJSON(ctx, token, payload)
+}
+
+// UpdateConversationJSON is UpdateConversation with the update already
+// encoded, its id included.
+func (c *Client) UpdateConversationJSON(ctx context.Context, token string, payload []byte) (*senders.Response[Conversation], error) {
+	var fields map[string]json.RawMessage
+	var id string
+	if err := json.Unmarshal(payload, &fields); err != nil || json.Unmarshal(fields["id"], &id) != nil || id == "" {
+		return nil, fmt.Errorf("mateo %s: %w: want a JSON object with the conversation id", OpUpdateConversation, senders.ErrInvalidRequest)
+	}
+	delete(fields, "id")
+	body, err := senders.Encode(senders.Mateo, OpUpdateConversation, fields)
+	if err != nil {
+		return nil, err
+	}
+	query := url.Values{"id": {"eq." + id}}
+	r, err := senders.Call[json.RawMessage](ctx, c.t, OpUpdateConversation, http.MethodPatch, "/conversation", query, token, body)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +90,7 @@ func (c *Client) UpdateConversation(ctx context.Context, token string, u *Conver
 		var rows []Conversation
 		_ = json.Unmarshal(data, &rows)
 		if len(rows) == 0 && json.Valid(data) {
-			return nil, fmt.Errorf("mateo %s: no conversation with id %s: %w", OpUpdateConversation, u.ID, senders.ErrNotFound)
+			return nil, fmt.Errorf("mateo %s: no conversation with id %s: %w", OpUpdateConversation, id, senders.ErrNotFound)
 		}
 		if len(rows) > 0 {
 			out.Value = rows[0]
@@ -70,17 +99,4 @@ func (c *Client) UpdateConversation(ctx context.Context, token string, u *Conver
 	}
 	_ = json.Unmarshal(data, &out.Value)
 	return out, nil
-}
-
-// conversationBody is a ConversationUpdate without its id, which goes into
-// the query.
-type conversationBody ConversationUpdate
-
-func (b conversationBody) MarshalJSON() ([]byte, error) {
-	type plain struct {
-		InboxID    string    `json:"inbox_id,omitempty"`
-		AssigneeID N[string] `json:"assignee_id,omitzero"`
-		Status     string    `json:"status,omitempty"`
-	}
-	return senders.MarshalObject(plain{b.InboxID, b.AssigneeID, b.Status}, b.Extra)
 }

@@ -1,0 +1,100 @@
+package producer_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hibiken/asynq"
+
+	"punctual/internal/redistest"
+	"punctual/producer"
+)
+
+// lines returns n valid envelopes, one per line, none with a key.
+func lines(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{"type":"leadconnector:send_message","payload":{"type":"SMS","contactId":"c%d","message":"Hi %d"}}`+"\n", i, i)
+	}
+	return b.String()
+}
+
+// count returns how many tasks the queue holds.
+func count(t *testing.T, conn asynq.RedisClientOpt) int {
+	t.Helper()
+	ins := asynq.NewInspector(conn)
+	defer ins.Close()
+	info, err := ins.GetQueueInfo("leadconnector")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size
+}
+
+// cancelAfter reads r and cancels the run after n bytes.
+type cancelAfter struct {
+	r      io.Reader
+	n      int64
+	read   atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	if c.read.Load() >= c.n {
+		c.cancel()
+		return 0, io.ErrUnexpectedEOF
+	}
+	p = p[:min(int64(len(p)), c.n-c.read.Load())]
+	k, err := c.r.Read(p)
+	c.read.Add(int64(k))
+	return k, err
+}
+
+func TestBatchInterruptedThenResumedEnqueuesEachLineOnce(t *testing.T) {
+	t.Parallel()
+	conn := redistest.Start(t)
+	p := producer.New(conn)
+	defer p.Close()
+	const n = 2000
+	file := lines(n)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	first, err := p.Batch(ctx, &cancelAfter{r: strings.NewReader(file), n: int64(len(file) / 3), cancel: cancel}, producer.BatchOptions{Concurrency: 8})
+	if err == nil {
+		t.Fatal("the interrupted run reported no error")
+	}
+	if first.Enqueued == 0 || first.Enqueued >= n {
+		t.Fatalf("the interrupted run enqueued %d of %d; want part", first.Enqueued, n)
+	}
+
+	second, err := p.Batch(context.Background(), strings.NewReader(file), producer.BatchOptions{Concurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Enqueued+second.Duplicate != n || second.Duplicate != first.Enqueued || second.Rejected != 0 {
+		t.Errorf("resumed run %+v after %+v; want the rest enqueued and the first part duplicate", second, first)
+	}
+	if got := count(t, conn); got != n {
+		t.Errorf("%d tasks in Redis, want %d", got, n)
+	}
+}
+
+func TestBatchDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
+	conn := redistest.Start(t)
+	p := producer.New(conn)
+	defer p.Close()
+	sum, err := p.Batch(context.Background(), strings.NewReader(lines(50)+"{}\n"), producer.BatchOptions{DryRun: true})
+	if err != nil || sum.Lines != 51 || sum.Rejected != 1 || sum.Enqueued != 50 {
+		t.Fatalf("dry run %+v, %v", sum, err)
+	}
+	ins := asynq.NewInspector(conn)
+	defer ins.Close()
+	if queues, _ := ins.Queues(); len(queues) != 0 {
+		t.Errorf("a dry run created queues %v", queues)
+	}
+}
