@@ -588,31 +588,31 @@ func TestParseRateLimits(t *testing.T) {
 		want     config.RateLimits
 	}{
 		{"default", "mateo=2/s+10000/24h,leadconnector=100/10s+200000/24h", config.RateLimits{
-			senders.Mateo:         {{2, time.Second}, {10000, day}},
-			senders.LeadConnector: {{100, 10 * time.Second}, {200000, day}},
+			senders.Mateo:         {{Count: 2, Period: time.Second}, {Count: 10000, Period: day}},
+			senders.LeadConnector: {{Count: 100, Period: 10 * time.Second}, {Count: 200000, Period: day}},
 		}},
 		{"off", "off", nil},
 		{"off with blanks", " off ", nil},
 		{"per account", "mateo=2/s,mateo:acme=5/s", config.RateLimits{
-			senders.Mateo: {{2, time.Second}}, senders.Mateo + ":acme": {{5, time.Second}},
+			senders.Mateo: {{Count: 2, Period: time.Second}}, senders.Mateo + ":acme": {{Count: 5, Period: time.Second}},
 		}},
 		{"spaces", " mateo = 2/s , leadconnector=1/s", config.RateLimits{
-			senders.Mateo: {{2, time.Second}}, senders.LeadConnector: {{1, time.Second}},
+			senders.Mateo: {{Count: 2, Period: time.Second}}, senders.LeadConnector: {{Count: 1, Period: time.Second}},
 		}},
-		{"account only", "leadconnector:acme.eu=10/m", config.RateLimits{senders.LeadConnector + ":acme.eu": {{10, time.Minute}}}},
+		{"account only", "leadconnector:acme.eu=10/m", config.RateLimits{senders.LeadConnector + ":acme.eu": {{Count: 10, Period: time.Minute}}}},
 		{"blanks", " mateo=2/s , leadconnector=1/s ", config.RateLimits{
-			senders.Mateo: {{2, time.Second}}, senders.LeadConnector: {{1, time.Second}},
+			senders.Mateo: {{Count: 2, Period: time.Second}}, senders.LeadConnector: {{Count: 1, Period: time.Second}},
 		}},
-		{"period s", "mateo=1/s", config.RateLimits{senders.Mateo: {{1, time.Second}}}},
-		{"period 10s", "mateo=1/10s", config.RateLimits{senders.Mateo: {{1, 10 * time.Second}}}},
-		{"period m", "mateo=1/m", config.RateLimits{senders.Mateo: {{1, time.Minute}}}},
-		{"period h", "mateo=1/h", config.RateLimits{senders.Mateo: {{1, time.Hour}}}},
-		{"period 24h", "mateo=1/24h", config.RateLimits{senders.Mateo: {{1, day}}}},
-		{"period d", "mateo=1/d", config.RateLimits{senders.Mateo: {{1, day}}}},
-		{"period 2d", "mateo=1/2d", config.RateLimits{senders.Mateo: {{1, 2 * day}}}},
-		{"period 500ms", "mateo=1/500ms", config.RateLimits{senders.Mateo: {{1, 500 * time.Millisecond}}}},
-		{"period .5s", "mateo=1/.5s", config.RateLimits{senders.Mateo: {{1, 500 * time.Millisecond}}}},
-		{"period 1m30s", "mateo=1/1m30s", config.RateLimits{senders.Mateo: {{1, 90 * time.Second}}}},
+		{"period s", "mateo=1/s", config.RateLimits{senders.Mateo: {{Count: 1, Period: time.Second}}}},
+		{"period 10s", "mateo=1/10s", config.RateLimits{senders.Mateo: {{Count: 1, Period: 10 * time.Second}}}},
+		{"period m", "mateo=1/m", config.RateLimits{senders.Mateo: {{Count: 1, Period: time.Minute}}}},
+		{"period h", "mateo=1/h", config.RateLimits{senders.Mateo: {{Count: 1, Period: time.Hour}}}},
+		{"period 24h", "mateo=1/24h", config.RateLimits{senders.Mateo: {{Count: 1, Period: day}}}},
+		{"period d", "mateo=1/d", config.RateLimits{senders.Mateo: {{Count: 1, Period: day}}}},
+		{"period 2d", "mateo=1/2d", config.RateLimits{senders.Mateo: {{Count: 1, Period: 2 * day}}}},
+		{"period 500ms", "mateo=1/500ms", config.RateLimits{senders.Mateo: {{Count: 1, Period: 500 * time.Millisecond}}}},
+		{"period .5s", "mateo=1/.5s", config.RateLimits{senders.Mateo: {{Count: 1, Period: 500 * time.Millisecond}}}},
+		{"period 1m30s", "mateo=1/1m30s", config.RateLimits{senders.Mateo: {{Count: 1, Period: 90 * time.Second}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"punctual/ratelimit"
 	"punctual/senders"
 	"punctual/tasks"
 )
@@ -133,14 +134,11 @@ func ParseQueues(s string) (map[string]int, error) {
 }
 
 // Rate is a number of requests per period.
-type Rate struct {
-	Count  int
-	Period time.Duration
-}
+type Rate = ratelimit.Rate
 
 // RateLimits are the limits per provider ("mateo") and per account
 // ("mateo:acme"); nil means limiting is off.
-type RateLimits map[string][]Rate
+type RateLimits = ratelimit.Limits
 
 // ParseRateLimits reads provider[:account]=N/period+N/period,... where a
 // period is a duration (10s, 24h) or a bare unit (s, m, h, d); "off" turns

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"punctual/senders"
 	"punctual/tasks"
 )
 
@@ -166,14 +167,22 @@ func (p *Producer) batchLine(ctx context.Context, data []byte, dryRun bool) (dup
 	if e.Key == "" {
 		e.Key = contentKey(data)
 	}
-	task, err := tasks.NewTask(e, p.opts)
-	if err != nil {
-		return false, &invalidError{err}
-	}
 	if dryRun {
+		_, err := tasks.NewTask(e, p.opts)
+		if err != nil {
+			return false, &invalidError{err}
+		}
 		return false, nil
 	}
-	return p.enqueue(ctx, task)
+	task, undo, err := p.build(ctx, e)
+	var fe *senders.FieldError
+	if errors.As(err, &fe) {
+		return false, &invalidError{err}
+	}
+	if err != nil {
+		return false, err
+	}
+	return p.enqueue(ctx, task, undo)
 }
 
 // contentKey derives a key from a line's content: the same line always

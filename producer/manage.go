@@ -48,6 +48,7 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 		switch info.State {
 		case asynq.TaskStateScheduled, asynq.TaskStatePending, asynq.TaskStateRetry:
 			if err := p.inspector.DeleteTask(info.Queue, id); err == nil {
+				p.release(ctx, info)
 				return nil
 			}
 			// It moved on meanwhile: look again.
@@ -55,12 +56,24 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 			if err := p.holds.Cancel(ctx, id); err != nil {
 				return err
 			}
-			return p.waitGone(ctx, info.Queue, id)
+			if err := p.waitGone(ctx, info.Queue, id); err != nil {
+				return err
+			}
+			p.release(ctx, info)
+			return nil
 		default:
 			return fmt.Errorf("%w: the task is %s", ErrTooLate, info.State)
 		}
 	}
 	return errors.New("cancel: the task keeps changing state; try again")
+}
+
+// release frees the rate-limit slot of a cancelled task.
+func (p *Producer) release(ctx context.Context, info *asynq.TaskInfo) {
+	var payload tasks.Payload
+	if p.limiter != nil && json.Unmarshal(info.Payload, &payload) == nil {
+		_ = p.limiter.Release(ctx, tasks.Provider(info.Type), payload.Account, info.ID)
+	}
 }
 
 // waitGone waits for the worker holding a cancelled task to drop it. A task
@@ -111,13 +124,20 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 		return nil, fmt.Errorf("reschedule: the send expires at %s", payload.ExpiresAt.Format(time.RFC3339))
 	}
 	payload.Due = at.UTC()
-	opts := tasks.Options{MaxRetry: info.MaxRetry, Retention: info.Retention, Timeout: info.Timeout}
-	task, err := tasks.Rebuild(info.Type, payload, id, info.Queue, opts, time.Now())
-	if err != nil {
-		return nil, err
-	}
 	if err := p.inspector.DeleteTask(info.Queue, id); err != nil {
 		return nil, fmt.Errorf("reschedule: %w", err)
+	}
+	p.release(ctx, info)
+	opts := tasks.Options{MaxRetry: info.MaxRetry, Retention: info.Retention, Timeout: info.Timeout}
+	if p.limiter != nil {
+		opts.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
+			slot, _, err := p.limiter.Reserve(ctx, provider, account, id, due)
+			return slot, err
+		}
+	}
+	task, err := tasks.Rebuild(info.Type, payload, id, info.Queue, opts, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("reschedule: the task was taken out but not put back (%w); enqueue it again", err)
 	}
 	enq, err := p.client.EnqueueContext(ctx, task)
 	if err != nil {

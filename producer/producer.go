@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"punctual/ratelimit"
 	"punctual/tasks"
 )
 
@@ -25,31 +26,36 @@ type Producer struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	holds     tasks.Holds
+	limiter   *ratelimit.Limiter
 	opts      tasks.Options
 	// rdb is the client New opened, closed by Close.
 	rdb redis.UniversalClient
 }
 
+// settings are what the options set.
+type settings struct {
+	tasks  tasks.Options
+	limits ratelimit.Limits
+}
+
 // Option configures a Producer.
-type Option func(*tasks.Options)
+type Option func(*settings)
 
 // WithMaxRetry sets how many times a failed send is retried. Default 25.
-func WithMaxRetry(n int) Option { return func(o *tasks.Options) { o.MaxRetry = n } }
+func WithMaxRetry(n int) Option { return func(s *settings) { s.tasks.MaxRetry = n } }
 
 // WithRetention sets how long a completed task is kept with its result.
 // Default 7 days.
-func WithRetention(d time.Duration) Option { return func(o *tasks.Options) { o.Retention = d } }
+func WithRetention(d time.Duration) Option { return func(s *settings) { s.tasks.Retention = d } }
 
 // WithTimeout bounds one attempt of a send. Default 1 minute.
-func WithTimeout(d time.Duration) Option { return func(o *tasks.Options) { o.Timeout = d } }
+func WithTimeout(d time.Duration) Option { return func(s *settings) { s.tasks.Timeout = d } }
 
-func options(opts []Option) tasks.Options {
-	o := tasks.Options{MaxRetry: 25, Retention: 7 * 24 * time.Hour, Timeout: time.Minute}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return o
-}
+// WithRateLimits books each send's rate-limit slot when it is enqueued, so
+// that it reaches a worker only when it may go. Give the workers' limits
+// (RATE_LIMITS); without them, the worker books the slot when it first
+// takes the send.
+func WithRateLimits(limits ratelimit.Limits) Option { return func(s *settings) { s.limits = limits } }
 
 // New returns a Producer connected to Redis through conn. Close it when done.
 func New(conn asynq.RedisConnOpt, opts ...Option) *Producer {
@@ -62,12 +68,35 @@ func New(conn asynq.RedisConnOpt, opts ...Option) *Producer {
 // NewFromClient returns a Producer on an existing go-redis client, which
 // stays the caller's to close.
 func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
+	s := settings{tasks: tasks.Options{MaxRetry: 25, Retention: 7 * 24 * time.Hour, Timeout: time.Minute}}
+	for _, opt := range opts {
+		opt(&s)
+	}
 	return &Producer{
 		client:    asynq.NewClientFromRedisClient(c),
 		inspector: asynq.NewInspectorFromRedisClient(c),
 		holds:     tasks.RedisHolds{Client: c},
-		opts:      options(opts),
+		limiter:   ratelimit.New(c, s.limits),
+		opts:      s.tasks,
 	}
+}
+
+// build makes the asynq task of e, booking its rate-limit slot. undo frees
+// a slot booked for a task that was then not enqueued (a duplicate).
+func (p *Producer) build(ctx context.Context, e *tasks.Envelope) (task *asynq.Task, undo func(), err error) {
+	undo = func() {}
+	o := p.opts
+	if p.limiter != nil {
+		o.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
+			slot, booked, err := p.limiter.Reserve(ctx, provider, account, id, due)
+			if booked {
+				undo = func() { _ = p.limiter.Release(ctx, provider, account, id) }
+			}
+			return slot, err
+		}
+	}
+	task, err = tasks.NewTask(e, o)
+	return task, undo, err
 }
 
 // Close closes the Redis connection New opened.
@@ -96,11 +125,14 @@ type Enqueued struct {
 // Enqueue validates e and enqueues its send. An envelope whose task id
 // already exists is not an error: Enqueued.Duplicate says so.
 func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
-	task, err := tasks.NewTask(e, p.opts)
+	task, undo, err := p.build(ctx, e)
 	if err != nil {
 		return nil, err
 	}
 	info, err := p.client.EnqueueContext(ctx, task)
+	if err != nil {
+		undo()
+	}
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		existing, ierr := p.inspector.GetTaskInfo(e.QueueName(), e.TaskID())
 		if ierr != nil {
@@ -125,8 +157,11 @@ func dueOf(info *asynq.TaskInfo) time.Time {
 }
 
 // enqueue puts a task into Redis; dup is true when its id already existed.
-func (p *Producer) enqueue(ctx context.Context, task *asynq.Task) (dup bool, err error) {
+func (p *Producer) enqueue(ctx context.Context, task *asynq.Task, undo func()) (dup bool, err error) {
 	_, err = p.client.EnqueueContext(ctx, task)
+	if err != nil {
+		undo()
+	}
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return true, nil
 	}

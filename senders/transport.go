@@ -113,6 +113,8 @@ func isLoopback(host string) bool {
 type Response[T any] struct {
 	// StatusCode is the HTTP status.
 	StatusCode int
+	// Header is the answer's header: its rate-limit fields tell how much is left.
+	Header http.Header
 	// Body is the answer's body as the provider sent it.
 	Body json.RawMessage
 	// Value is the body decoded. A 2xx answer means the provider took the
@@ -126,11 +128,11 @@ type Response[T any] struct {
 // non-2xx answer is an *APIError naming op; a request that cannot be built
 // wraps ErrInvalidRequest.
 func Call[T any](ctx context.Context, t *Transport, op, method, path string, query url.Values, token string, body []byte) (*Response[T], error) {
-	status, data, err := t.do(ctx, op, method, path, query, token, body)
+	status, header, data, err := t.do(ctx, op, method, path, query, token, body)
 	if err != nil {
 		return nil, err
 	}
-	r := &Response[T]{StatusCode: status, Body: data}
+	r := &Response[T]{StatusCode: status, Header: header, Body: data}
 	_ = json.Unmarshal(data, &r.Value)
 	return r, nil
 }
@@ -144,13 +146,13 @@ func Encode(provider, op string, req any) ([]byte, error) {
 	return body, nil
 }
 
-func (t *Transport) do(ctx context.Context, op, method, path string, query url.Values, token string, payload []byte) (int, []byte, error) {
+func (t *Transport) do(ctx context.Context, op, method, path string, query url.Values, token string, payload []byte) (int, http.Header, []byte, error) {
 	u := *t.base
 	u.Path += path
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(payload))
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w: %w", t.provider, op, ErrInvalidRequest, err)
+		return 0, nil, nil, fmt.Errorf("%s %s: %w: %w", t.provider, op, ErrInvalidRequest, err)
 	}
 	for k, v := range t.header {
 		req.Header[k] = v
@@ -162,20 +164,20 @@ func (t *Transport) do(ctx context.Context, op, method, path string, query url.V
 
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", t.provider, op, err)
+		return 0, nil, nil, fmt.Errorf("%s %s: %w", t.provider, op, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 		if err != nil {
-			return 0, nil, fmt.Errorf("%s %s: reading the answer: %w", t.provider, op, err)
+			return 0, nil, nil, fmt.Errorf("%s %s: reading the answer: %w", t.provider, op, err)
 		}
-		return resp.StatusCode, data, nil
+		return resp.StatusCode, resp.Header, data, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %d answer: %w", t.provider, op, resp.StatusCode, err)
+		return 0, nil, nil, fmt.Errorf("%s %s: %d answer: %w", t.provider, op, resp.StatusCode, err)
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody) // let the connection be reused
-	return 0, nil, newAPIError(t.provider, op, resp, data, time.Now())
+	return 0, nil, nil, newAPIError(t.provider, op, resp, data, time.Now())
 }

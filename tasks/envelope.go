@@ -182,6 +182,9 @@ func (e *Envelope) account() string {
 	return e.Account
 }
 
+// Provider returns the provider of a task type, "" for an unknown type.
+func Provider(typ string) string { return kinds[typ].provider }
+
 // QueueName returns the envelope's queue: Queue, or its provider's queue.
 func (e *Envelope) QueueName() string {
 	if e.Queue != "" {
@@ -209,6 +212,9 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Reserve, when set, books the send's rate-limit slot at or after its
+	// due time and returns the slot's time: the task reaches a worker then.
+	Reserve func(provider, account, taskID string, due time.Time) (time.Time, error)
 }
 
 // NewTask validates e and returns its asynq task, with its queue, id, due
@@ -242,24 +248,36 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 		return nil, &senders.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
 	}
 	p := Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: encoded}
-	return Rebuild(e.Type, p, e.TaskID(), e.QueueName(), o, now())
+	id := e.TaskID()
+	if id == "" {
+		id = uuid.NewString()
+	}
+	return Rebuild(e.Type, p, id, e.QueueName(), o, now())
 }
 
 // Rebuild returns the asynq task of type typ with payload p, as NewTask
-// makes it: with id (asynq's own when empty), queue, the options o, and
-// handed to asynq a little before p.Due so that the worker can start it at
+// makes it: with id, queue, the options o, and handed to asynq a little
+// before p.Due (or its rate-limit slot) so that the worker can start it at
 // the exact time.
 func Rebuild(typ string, p Payload, id, queue string, o Options, now time.Time) (*asynq.Task, error) {
-	payload := p.encode()
-	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(o.MaxRetry), asynq.Retention(o.Retention)}
+	at := p.Due
+	if o.Reserve != nil {
+		from := p.Due
+		if from.Before(now) {
+			from = now
+		}
+		slot, err := o.Reserve(Provider(typ), p.Account, id, from)
+		if err != nil {
+			return nil, err
+		}
+		at = slot
+	}
+	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(o.MaxRetry), asynq.Retention(o.Retention), asynq.TaskID(id)}
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))
 	}
-	if id != "" {
-		opts = append(opts, asynq.TaskID(id))
-	}
-	if at := p.Due.Add(-lead); at.After(now) {
+	if at = at.Add(-lead); at.After(now) {
 		opts = append(opts, asynq.ProcessAt(at))
 	}
-	return asynq.NewTask(typ, payload, opts...), nil
+	return asynq.NewTask(typ, p.encode(), opts...), nil
 }

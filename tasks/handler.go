@@ -23,6 +23,16 @@ const (
 	maxHold = 2 * time.Second
 )
 
+// Limiter books rate-limit slots per provider and account.
+type Limiter interface {
+	// Reserve returns the send's slot at or after at, booking one if needed.
+	Reserve(ctx context.Context, provider, account, taskID string, at time.Time) (slot time.Time, booked bool, err error)
+	// Block keeps the account from sending before until.
+	Block(ctx context.Context, provider, account string, until time.Time) error
+	// BlockedUntil returns when the account's block ends; zero when none.
+	BlockedUntil(ctx context.Context, provider, account string) (time.Time, error)
+}
+
 // Tokens gives the token of a provider's account.
 type Tokens interface {
 	Token(provider, account string) (token string, ok bool)
@@ -39,6 +49,8 @@ type Handler struct {
 	// Holds keeps the exact end of the waits providers ask for, and the
 	// cancellations of held tasks.
 	Holds Holds
+	// Limiter books each send's rate-limit slot; nil limits nothing.
+	Limiter Limiter
 	// Sends bounds the requests in flight; tasks held for their time do
 	// not count. Unbounded when 0.
 	Sends int
@@ -91,6 +103,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return permanentError{fmt.Errorf("malformed %s task: %v", t.Type(), err)}
 	}
 	log = log.With(zap.String("account", p.Account))
+	log.Debug("taken")
 
 	now := h.now()
 	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
@@ -103,6 +116,16 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	} else if until.After(notBefore) {
 		notBefore = until
 	}
+	if h.Limiter != nil {
+		slot, _, err := h.Limiter.Reserve(ctx, k.provider, p.Account, id, notBefore)
+		if err != nil {
+			log.Warn("could not book a rate-limit slot", zap.Error(err))
+			return err
+		}
+		if slot.After(notBefore) {
+			notBefore = slot
+		}
+	}
 	if early := notBefore.Sub(now); early > maxHold {
 		return &WaitError{Wait: early, Held: true, Err: fmt.Errorf("not before %s", notBefore.Format(time.RFC3339Nano))}
 	}
@@ -112,6 +135,17 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	defer release()
+	if h.Limiter != nil {
+		// The provider may have held the account back since the slot was booked.
+		until, err := h.Limiter.BlockedUntil(ctx, k.provider, p.Account)
+		if err != nil {
+			log.Warn("could not check the account's rate limit", zap.Error(err))
+			return err
+		}
+		if wait := time.Until(until); wait > 0 {
+			return &WaitError{Wait: wait, Err: fmt.Errorf("%s account %q held back by its provider until %s", k.provider, p.Account, until.Format(time.RFC3339Nano))}
+		}
+	}
 	token, ok := h.Tokens.Token(k.provider, p.Account)
 	if !ok {
 		log.Error("no token for the account")
@@ -126,6 +160,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if errors.As(err, &apiErr) {
 		log = log.With(zap.Int("status", apiErr.StatusCode))
 		ans = answer{status: apiErr.StatusCode, body: apiErr.Body}
+	}
+	if outcome == senders.Wait {
+		h.block(ctx, log, k.provider, p.Account, wait)
 	}
 	switch outcome {
 	case senders.Success, senders.Duplicate:
@@ -158,6 +195,17 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	default:
 		log.Error("send failed permanently", zap.Error(err))
 		return permanentError{err}
+	}
+}
+
+// block keeps the account from sending for wait: the provider knows better
+// than the local calendar.
+func (h *Handler) block(ctx context.Context, log *zap.Logger, provider, account string, wait time.Duration) {
+	if h.Limiter == nil || wait <= 0 {
+		return
+	}
+	if err := h.Limiter.Block(ctx, provider, account, time.Now().Add(wait)); err != nil {
+		log.Warn("could not hold the account back", zap.Error(err))
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"punctual/config"
 	"punctual/logging"
+	"punctual/ratelimit"
 	"punctual/senders"
 	"punctual/senders/leadconnector"
 	"punctual/senders/mateo"
@@ -80,10 +81,17 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	if !ok {
 		return nil, errors.New("worker: unexpected Redis client")
 	}
+	limits, err := config.ParseRateLimits(cfg.RateLimits)
+	if err != nil {
+		return nil, fmt.Errorf("RATE_LIMITS: %w", err)
+	}
 	mux := asynq.NewServeMux()
 	h := &tasks.Handler{
 		Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: policy, Logger: log,
 		Holds: tasks.RedisHolds{Client: rdb}, Sends: cfg.WorkerConcurrency,
+	}
+	if limiter := ratelimit.New(rdb, limits); limiter != nil {
+		h.Limiter = limiter
 	}
 	if err := tasks.Register(mux, h); err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
@@ -33,47 +34,55 @@ import (
 const (
 	mateoToken = "test-mateo-token"
 	acmeToken  = "test-mateo-acme-token"
+	betaToken  = "test-mateo-beta-token"
 	lcToken    = "test-lc-token"
 )
 
 type env struct {
+	rdb       redis.UniversalClient
 	producer  *producer.Producer
 	sandbox   *sandbox.Server
 	inspector *asynq.Inspector
 	logs      *observer.ObservedLogs
 }
 
-// setup runs a worker against a fresh redis-server and a sandbox provider.
-func setup(t *testing.T, extra map[string]string) *env {
+// setup runs a worker against a fresh redis-server and a sandbox provider
+// whose Mateo enforces mateoLimit, if given.
+func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *env {
 	t.Helper()
 	conn := redistest.Start(t)
-	sb := sandbox.New(sandbox.Config{
-		MateoTokens:         map[string]string{mateoToken: "default", acmeToken: "acme"},
+	cfg := sandbox.Config{
+		MateoTokens:         map[string]string{mateoToken: "default", acmeToken: "acme", betaToken: "beta"},
 		LeadConnectorTokens: map[string]string{lcToken: "default"},
-	})
+	}
+	if len(mateoLimit) > 0 {
+		cfg.MateoLimit = mateoLimit[0]
+	}
+	sb := sandbox.New(cfg)
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	environ := map[string]string{
 		"REDIS_URL":              "redis://" + conn.Addr + "/0",
 		"MATEO_BASE_URL":         srv.URL + "/api/v1",
 		"MATEO_TOKEN":            mateoToken,
-		"MATEO_ACCOUNTS":         "acme=" + acmeToken,
+		"MATEO_ACCOUNTS":         "acme=" + acmeToken + ",beta=" + betaToken,
 		"LEADCONNECTOR_BASE_URL": srv.URL,
 		"LEADCONNECTOR_TOKEN":    lcToken,
 		"WORKER_CONCURRENCY":     "4",
 		"SHUTDOWN_TIMEOUT":       "2s",
 		"HTTP_ADDR":              "127.0.0.1:0",
+		"RATE_LIMITS":            "off",
 	}
 	for k, v := range extra {
 		environ[k] = v
 	}
-	cfg, err := config.LoadFrom(environ)
+	wcfg, err := config.LoadFrom(environ)
 	if err != nil {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) })))
-	w, err := worker.New(cfg, log)
+	w, err := worker.New(wcfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +100,9 @@ func setup(t *testing.T, extra map[string]string) *env {
 	t.Cleanup(func() { _ = p.Close() })
 	ins := asynq.NewInspector(conn)
 	t.Cleanup(func() { _ = ins.Close() })
-	return &env{producer: p, sandbox: sb, inspector: ins, logs: logs}
+	rdb := redis.NewClient(&redis.Options{Addr: conn.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return &env{rdb: rdb, producer: p, sandbox: sb, inspector: ins, logs: logs}
 }
 
 // enqueue submits a JSON envelope and returns its task id.

@@ -27,7 +27,12 @@ func open() (*producer.Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return producer.New(conn, producer.WithMaxRetry(cfg.MaxRetry), producer.WithRetention(cfg.ResultRetention)), nil
+	limits, err := config.ParseRateLimits(cfg.RateLimits)
+	if err != nil {
+		return nil, err
+	}
+	return producer.New(conn, producer.WithMaxRetry(cfg.MaxRetry), producer.WithRetention(cfg.ResultRetention),
+		producer.WithRateLimits(limits)), nil
 }
 
 func sendCommand() *cobra.Command {

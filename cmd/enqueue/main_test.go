@@ -243,3 +243,21 @@ func TestBatchReportsEveryBadLineAndSkipsDuplicatesOnRerun(t *testing.T) {
 		t.Errorf("missing file: exit %d, %q", code, errOut)
 	}
 }
+
+func TestLimitsShowsWaitingSends(t *testing.T) {
+	useRedis(t)
+	t.Setenv("RATE_LIMITS", "mateo=1/s")
+	for i := range 3 {
+		if code, _, errOut := cli(t, "", "send", fmt.Sprintf(`{"type":"mateo:send_message","account":"acme","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"%d"}}`, i)); code != 0 {
+			t.Fatal(errOut)
+		}
+	}
+	code, out, errOut := cli(t, "", "limits")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "PROVIDER") {
+		t.Fatalf("exit %d, out %q, err %q", code, out, errOut)
+	}
+	if f := strings.Fields(lines[1]); len(f) < 4 || f[0] != "mateo" || f[1] != "acme" || (f[2] != "2" && f[2] != "3") {
+		t.Errorf("limits row %q, want mateo acme with 2 or 3 sends waiting", lines[1])
+	}
+}

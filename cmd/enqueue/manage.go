@@ -7,9 +7,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"punctual/config"
 	"punctual/producer"
+	"punctual/ratelimit"
 )
 
 func cancelCommand() *cobra.Command {
@@ -146,4 +149,45 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+func limitsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "limits",
+		Short:   "Show each account's rate limit: sends waiting for their slot, the next one, a provider's hold",
+		Example: `  enqueue limits`,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load()
+			if err != nil {
+				return err
+			}
+			limits, err := config.ParseRateLimits(cfg.RateLimits)
+			if err != nil {
+				return err
+			}
+			conn, err := cfg.RedisConnOpt()
+			if err != nil {
+				return err
+			}
+			rdb := conn.MakeRedisClient().(redis.UniversalClient)
+			defer rdb.Close()
+			l := ratelimit.New(rdb, limits)
+			scopes, err := l.Accounts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "PROVIDER\tACCOUNT\tWAITING\tNEXT SLOT\tHELD BACK UNTIL")
+			for _, scope := range scopes {
+				provider, account, _ := strings.Cut(scope, ":")
+				w, err := l.Waiting(cmd.Context(), provider, account)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", provider, account, w.Sends, timeOr(w.Next, "-"), timeOr(w.BlockedUntil, "-"))
+			}
+			return tw.Flush()
+		},
+	}
 }

@@ -58,25 +58,38 @@ func StartServer(dir string) (*Server, error) {
 		}
 		return &Server{Addr: s.Addr(), Embedded: true, Stop: s.Close}, nil
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
+	// A free port can be taken by another process before redis-server binds
+	// it: then it exits, and another port is tried.
+	for range 5 {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("redistest: start redis-server: %w", err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		stop := func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		switch err := waitReady(addr, exited); {
+		case err == nil:
+			return &Server{Addr: addr, Stop: stop}, nil
+		case errors.Is(err, errExited):
+			continue
+		default:
+			stop()
+			return nil, err
+		}
 	}
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("redistest: start redis-server: %w", err)
-	}
-	stop := func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	if err := waitReady(addr); err != nil {
-		stop()
-		return nil, err
-	}
-	return &Server{Addr: addr, Stop: stop}, nil
+	return nil, errors.New("redistest: redis-server could not bind a free port")
 }
+
+var errExited = errors.New("redis-server exited")
 
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -87,8 +100,9 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func waitReady(addr string) error {
-	c := redis.NewClient(&redis.Options{Addr: addr})
+// waitReady waits for the server at addr to answer, or to exit.
+func waitReady(addr string, exited <-chan struct{}) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	var err error
@@ -96,7 +110,11 @@ func waitReady(addr string) error {
 		if err = c.Ping(context.Background()).Err(); err == nil {
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-exited:
+			return errExited
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	return fmt.Errorf("redistest: redis-server on %s not ready: %w", addr, err)
 }

@@ -83,7 +83,7 @@ func (c *Client) UpdateConversationJSON(ctx context.Context, token string, paylo
 	if err != nil {
 		return nil, err
 	}
-	out := &senders.Response[Conversation]{StatusCode: r.StatusCode, Body: r.Body}
+	out := &senders.Response[Conversation]{StatusCode: r.StatusCode, Header: r.Header, Body: r.Body}
 	// PostgREST answers with the object, or with an array of the updated rows.
 	data := bytes.TrimSpace(r.Body)
 	if len(data) > 0 && data[0] == '[' {
