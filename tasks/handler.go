@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -33,6 +34,22 @@ type Limiter interface {
 	BlockedUntil(ctx context.Context, provider, account string) (time.Time, error)
 }
 
+// Metrics is told what the handler does.
+type Metrics interface {
+	// Sent counts a try's outcome.
+	Sent(provider, operation, account, outcome string)
+	// Answered records how long a provider took; status 0 is no answer.
+	Answered(provider, operation string, status int, took time.Duration)
+	// Waited counts a send put back to wait without spending an attempt.
+	Waited(provider, account, reason string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Sent(_, _, _, _ string)                       {}
+func (noMetrics) Answered(_, _ string, _ int, _ time.Duration) {}
+func (noMetrics) Waited(_, _, _ string)                        {}
+
 // Tokens gives the token of a provider's account.
 type Tokens interface {
 	Token(provider, account string) (token string, ok bool)
@@ -51,6 +68,8 @@ type Handler struct {
 	Holds Holds
 	// Limiter books each send's rate-limit slot; nil limits nothing.
 	Limiter Limiter
+	// Metrics is told what happens; nil counts nothing.
+	Metrics Metrics
 	// Sends bounds the requests in flight; tasks held for their time do
 	// not count. Unbounded when 0.
 	Sends int
@@ -77,6 +96,9 @@ func Register(mux *asynq.ServeMux, h *Handler) error {
 	if h.Sends > 0 {
 		h.slots = make(chan struct{}, h.Sends)
 	}
+	if h.Metrics == nil {
+		h.Metrics = noMetrics{}
+	}
 	for _, t := range Types {
 		mux.Handle(t, h)
 	}
@@ -90,84 +112,135 @@ func (h *Handler) now() time.Time {
 	return time.Now()
 }
 
-// ProcessTask sends one task: not before its due time, not after it
-// expires, and with the outcome the policy gives its answer.
+// ProcessTask sends one task: not before its due time and rate-limit
+// slot, not after it expires, and with the outcome the policy gives its
+// answer.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	id, _ := asynq.GetTaskID(ctx)
-	retried, _ := asynq.GetRetryCount(ctx)
-	log := h.Logger.With(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
-	k, ok := kinds[t.Type()]
-	var p Payload
-	if err := json.Unmarshal(t.Payload(), &p); !ok || err != nil {
-		log.Error("malformed task", zap.Error(err))
-		return permanentError{fmt.Errorf("malformed %s task: %v", t.Type(), err)}
-	}
-	log = log.With(zap.String("account", p.Account))
-	log.Debug("taken")
-
-	now := h.now()
-	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
-		log.Warn("expired before it could be sent", zap.Time("expires_at", p.ExpiresAt))
-		return permanentError{fmt.Errorf("expired: not sent by %s", p.ExpiresAt.Format(time.RFC3339))}
-	}
-	notBefore := p.Due
-	if until, err := h.Holds.Until(ctx, id); err != nil {
-		log.Warn("could not read the task's wait", zap.Error(err))
-	} else if until.After(notBefore) {
-		notBefore = until
-	}
-	if h.Limiter != nil {
-		slot, _, err := h.Limiter.Reserve(ctx, k.provider, p.Account, id, notBefore)
-		if err != nil {
-			log.Warn("could not book a rate-limit slot", zap.Error(err))
-			return err
-		}
-		if slot.After(notBefore) {
-			notBefore = slot
-		}
-	}
-	if early := notBefore.Sub(now); early > maxHold {
-		return &WaitError{Wait: early, Held: true, Err: fmt.Errorf("not before %s", notBefore.Format(time.RFC3339Nano))}
-	}
-	release, err := h.hold(ctx, id, notBefore)
+	j, err := h.job(ctx, t)
 	if err != nil {
-		log.Info("not sent", zap.Error(err))
+		return err
+	}
+	token, release, err := h.ready(ctx, j)
+	if err != nil {
 		return err
 	}
 	defer release()
+	return h.send(ctx, t, j, token)
+}
+
+// job is one try of a task.
+type job struct {
+	id, op string // the task id, and the action of its type: send_message
+	k      kind
+	p      Payload
+	log    *zap.Logger
+}
+
+func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
+	id, _ := asynq.GetTaskID(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	log := h.Logger.With(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
+	_, op, _ := strings.Cut(t.Type(), ":")
+	j := &job{id: id, op: op, log: log}
+	var ok bool
+	j.k, ok = kinds[t.Type()]
+	if err := json.Unmarshal(t.Payload(), &j.p); !ok || err != nil {
+		log.Error("malformed task", zap.Error(err))
+		return nil, permanentError{fmt.Errorf("malformed %s task: %v", t.Type(), err)}
+	}
+	j.log = log.With(zap.String("account", j.p.Account))
+	j.log.Debug("taken")
+	return j, nil
+}
+
+// ready returns the token to send with and frees the send slot once the
+// task may go: not expired, its time and rate-limit slot come (held until
+// then when close, put back to wait otherwise), not cancelled meanwhile,
+// and its account not held back by the provider.
+func (h *Handler) ready(ctx context.Context, j *job) (token string, release func(), err error) {
+	provider, account := j.k.provider, j.p.Account
+	now := h.now()
+	if !j.p.ExpiresAt.IsZero() && !now.Before(j.p.ExpiresAt) {
+		j.log.Warn("expired before it could be sent", zap.Time("expires_at", j.p.ExpiresAt))
+		h.Metrics.Sent(provider, j.op, account, "expired")
+		return "", nil, permanentError{fmt.Errorf("expired: not sent by %s", j.p.ExpiresAt.Format(time.RFC3339))}
+	}
+	notBefore, reason := j.p.Due, "not_due"
+	if until, err := h.Holds.Until(ctx, j.id); err != nil {
+		j.log.Warn("could not read the task's wait", zap.Error(err))
+	} else if until.After(notBefore) {
+		notBefore, reason = until, "provider_hold"
+	}
+	if h.Limiter != nil {
+		slot, _, err := h.Limiter.Reserve(ctx, provider, account, j.id, notBefore)
+		if err != nil {
+			j.log.Warn("could not book a rate-limit slot", zap.Error(err))
+			return "", nil, err
+		}
+		if slot.After(notBefore) {
+			notBefore, reason = slot, "rate_limit"
+		}
+	}
+	if early := notBefore.Sub(now); early > maxHold {
+		h.Metrics.Waited(provider, account, reason)
+		return "", nil, &WaitError{Wait: early, Held: true, Err: fmt.Errorf("not before %s (%s)", notBefore.Format(time.RFC3339Nano), reason)}
+	}
+	release, err = h.hold(ctx, j.id, notBefore)
+	if errors.Is(err, asynq.RevokeTask) {
+		h.Metrics.Sent(provider, j.op, account, "cancelled")
+	}
+	if err != nil {
+		j.log.Info("not sent", zap.Error(err))
+		return "", nil, err
+	}
 	if h.Limiter != nil {
 		// The provider may have held the account back since the slot was booked.
-		until, err := h.Limiter.BlockedUntil(ctx, k.provider, p.Account)
+		until, err := h.Limiter.BlockedUntil(ctx, provider, account)
+		if err == nil && time.Until(until) > 0 {
+			h.Metrics.Waited(provider, account, "provider_hold")
+			err = &WaitError{Wait: time.Until(until), Err: fmt.Errorf("%s account %q held back by its provider until %s", provider, account, until.Format(time.RFC3339Nano))}
+		}
 		if err != nil {
-			log.Warn("could not check the account's rate limit", zap.Error(err))
-			return err
-		}
-		if wait := time.Until(until); wait > 0 {
-			return &WaitError{Wait: wait, Err: fmt.Errorf("%s account %q held back by its provider until %s", k.provider, p.Account, until.Format(time.RFC3339Nano))}
+			release()
+			return "", nil, err
 		}
 	}
-	token, ok := h.Tokens.Token(k.provider, p.Account)
+	token, ok := h.Tokens.Token(provider, account)
 	if !ok {
-		log.Error("no token for the account")
-		return permanentError{fmt.Errorf("no %s token for account %q on this worker", k.provider, p.Account)}
+		release()
+		j.log.Error("no token for the account")
+		h.Metrics.Sent(provider, j.op, account, "failed")
+		return "", nil, permanentError{fmt.Errorf("no %s token for account %q on this worker", provider, account)}
 	}
+	return token, release, nil
+}
 
+// outcomes names the outcomes in metrics.
+var outcomes = map[senders.Outcome]string{
+	senders.Success: "sent", senders.Duplicate: "duplicate", senders.Retry: "retry",
+	senders.Wait: "rate_limited", senders.Permanent: "failed",
+}
+
+// send makes the request and turns the answer into the task's end: a
+// stored result, a retry, a wait or the archive.
+func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string) error {
+	provider, account := j.k.provider, j.p.Account
 	start := time.Now()
-	ans, err := k.send(ctx, h, token, p.Body)
+	ans, err := j.k.send(ctx, h, token, j.p.Body)
+	took := time.Since(start)
 	outcome, wait := h.Policy.Classify(err)
-	log = log.With(zap.Duration("latency", time.Since(start)))
+	log := j.log.With(zap.Duration("latency", took))
 	var apiErr *senders.APIError
 	if errors.As(err, &apiErr) {
 		log = log.With(zap.Int("status", apiErr.StatusCode))
 		ans = answer{status: apiErr.StatusCode, body: apiErr.Body}
 	}
-	if outcome == senders.Wait {
-		h.block(ctx, log, k.provider, p.Account, wait)
-	}
+	h.Metrics.Answered(provider, j.op, ans.status, took)
+	h.Metrics.Sent(provider, j.op, account, outcomes[outcome])
 	switch outcome {
 	case senders.Success, senders.Duplicate:
 		dup := outcome == senders.Duplicate
-		res, _ := json.Marshal(Result{Provider: k.provider, Status: ans.status, Duplicate: dup, Response: jsonOrString(ans.body)})
+		res, _ := json.Marshal(Result{Provider: provider, Status: ans.status, Duplicate: dup, Response: jsonOrString(ans.body)})
 		if _, werr := t.ResultWriter().Write(res); werr != nil {
 			log.Warn("could not store the result", zap.Error(werr))
 		}
@@ -178,9 +251,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		return nil
 	case senders.Wait, senders.Retry:
+		if outcome == senders.Wait {
+			h.block(ctx, log, provider, account, wait)
+			h.Metrics.Waited(provider, account, "rate_limit")
+		}
 		w := &WaitError{Wait: wait, Failure: outcome == senders.Retry, Err: err}
 		if wait > 0 {
-			if serr := h.Holds.SetUntil(ctx, id, time.Now().Add(wait)); serr != nil {
+			if serr := h.Holds.SetUntil(ctx, j.id, time.Now().Add(wait)); serr != nil {
 				log.Warn("could not keep the wait; the retry rounds it up to the second", zap.Error(serr))
 			} else {
 				w.Held = true

@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"punctual/config"
 	"punctual/logging"
+	"punctual/metrics"
 	"punctual/ratelimit"
 	"punctual/senders"
 	"punctual/senders/leadconnector"
@@ -41,6 +44,7 @@ type Worker struct {
 	mux      *asynq.ServeMux
 	log      *zap.Logger
 	rdb      redis.UniversalClient
+	registry *prometheus.Registry
 	httpAddr string
 }
 
@@ -85,10 +89,12 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("RATE_LIMITS: %w", err)
 	}
+	registry := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
 	h := &tasks.Handler{
 		Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: policy, Logger: log,
 		Holds: tasks.RedisHolds{Client: rdb}, Sends: cfg.WorkerConcurrency,
+		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb)),
 	}
 	if limiter := ratelimit.New(rdb, limits); limiter != nil {
 		h.Limiter = limiter
@@ -107,7 +113,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 		TaskCheckInterval:        taskCheckInterval,
 		Logger:                   logging.Asynq{L: log.Named("asynq").Sugar()},
 	})
-	return &Worker{srv: srv, mux: mux, log: log, rdb: rdb, httpAddr: cfg.HTTPAddr}, nil
+	return &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, httpAddr: cfg.HTTPAddr}, nil
 }
 
 // Run takes and sends tasks until ctx ends, then stops taking tasks, lets
@@ -130,8 +136,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// serveHealth serves /healthz (the process is alive) and /readyz (Redis
-// answers) on HTTP_ADDR.
+// serveHealth serves /healthz (the process is alive), /readyz (Redis
+// answers) and /metrics (Prometheus) on HTTP_ADDR.
 func (w *Worker) serveHealth() (io.Closer, error) {
 	l, err := net.Listen("tcp", w.httpAddr)
 	if err != nil {
@@ -148,6 +154,7 @@ func (w *Worker) serveHealth() (io.Closer, error) {
 		}
 		_, _ = io.WriteString(rw, "ok\n")
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	w.log.Info("serving health checks", zap.String("addr", l.Addr().String()))

@@ -1,0 +1,64 @@
+// Package metrics is what the worker tells Prometheus: sends by provider,
+// operation, account and outcome, provider latency, retries and rate-limit
+// waits, and (through asynq's collector) queue sizes and latency.
+package metrics
+
+import (
+	"time"
+
+	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics counts what the worker's handler does. It is safe for concurrent use.
+type Metrics struct {
+	sends   *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	waits   *prometheus.CounterVec
+}
+
+// New registers the worker's metrics, the queue metrics of inspector and
+// the Go runtime's on reg.
+func New(reg prometheus.Registerer, inspector *asynq.Inspector) *Metrics {
+	m := &Metrics{
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "punctual_sends_total",
+			Help: "Tries to send, by provider, operation, account and outcome (sent, duplicate, retry, rate_limited, failed, expired, cancelled).",
+		}, []string{"provider", "operation", "account", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "punctual_provider_request_seconds",
+			Help:    "Time a provider took to answer, by provider, operation and HTTP status class (2xx, 4xx, 5xx, error).",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 15},
+		}, []string{"provider", "operation", "status"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "punctual_waits_total",
+			Help: "Sends put back to wait without spending an attempt, by provider, account and reason (rate_limit, provider_hold, not_due).",
+		}, []string{"provider", "account", "reason"}),
+	}
+	reg.MustRegister(m.sends, m.latency, m.waits,
+		asynqmetrics.NewQueueMetricsCollector(inspector),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Sent counts a try's outcome.
+func (m *Metrics) Sent(provider, operation, account, outcome string) {
+	m.sends.WithLabelValues(provider, operation, account, outcome).Inc()
+}
+
+// Answered records how long a provider took; status 0 is a request that
+// got no answer.
+func (m *Metrics) Answered(provider, operation string, status int, took time.Duration) {
+	class := "error"
+	if status > 0 {
+		class = string(rune('0'+status/100)) + "xx"
+	}
+	m.latency.WithLabelValues(provider, operation, class).Observe(took.Seconds())
+}
+
+// Waited counts a send put back to wait.
+func (m *Metrics) Waited(provider, account, reason string) {
+	m.waits.WithLabelValues(provider, account, reason).Inc()
+}
