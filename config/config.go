@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"reflect"
 	"strconv"
@@ -88,6 +89,14 @@ type Config struct {
 
 	// HTTPAddr is where the worker serves /healthz, /readyz and /metrics. Default :8080.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
+	// MonitorAddr is where the worker serves the asynq web UI, under
+	// /monitor/; off when empty (the default). The UI can delete tasks: off
+	// loopback it needs MonitorPassword.
+	MonitorAddr string `env:"MONITOR_ADDR"`
+	// MonitorUser and MonitorPassword guard the UI with basic auth. Default user admin.
+	MonitorUser         string `env:"MONITOR_USER" envDefault:"admin"`
+	MonitorPassword     string `env:"MONITOR_PASSWORD"`
+	MonitorPasswordFile string `env:"MONITOR_PASSWORD_FILE,file"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 	// LogFormat is json or console. Default json.
@@ -137,6 +146,7 @@ func (c *Config) readSecretFiles(lookup func(string) (string, bool)) error {
 		{"MATEO_ACCOUNTS", &c.MateoAccounts, &c.MateoAccountsFile},
 		{"LEADCONNECTOR_TOKEN", &c.LeadConnectorToken, &c.LeadConnectorTokenFile},
 		{"LEADCONNECTOR_ACCOUNTS", &c.LeadConnectorAccounts, &c.LeadConnectorAccountsFile},
+		{"MONITOR_PASSWORD", &c.MonitorPassword, &c.MonitorPasswordFile},
 	} {
 		if path, _ := lookup(secret.name + "_FILE"); path == "" {
 			continue
@@ -232,6 +242,9 @@ func (c *Config) Validate() error {
 	}
 	_, err = ParseRateLimits(c.RateLimits)
 	add("RATE_LIMITS", err)
+	if c.MonitorAddr != "" && c.MonitorPassword == "" && !loopbackAddr(c.MonitorAddr) {
+		add("MONITOR_ADDR", errors.New("the monitor can delete tasks: bind it to a loopback address or set MONITOR_PASSWORD"))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -314,4 +327,10 @@ func (c *Config) Policy() (senders.Policy, error) {
 		p.RetryStatuses = append(p.RetryStatuses, code)
 	}
 	return p, nil
+}
+
+// loopbackAddr reports whether a listen address host:port is on loopback.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && senders.IsLoopback(host)
 }

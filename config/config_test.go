@@ -708,3 +708,31 @@ func TestSeveralErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestMonitorNeedsAPasswordOffLoopback(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		environ map[string]string
+		wantErr bool
+	}{
+		{"off by default", map[string]string{}, false},
+		{"loopback without a password", map[string]string{"MONITOR_ADDR": "127.0.0.1:8081"}, false},
+		{"localhost without a password", map[string]string{"MONITOR_ADDR": "localhost:8081"}, false},
+		{"every interface without a password", map[string]string{"MONITOR_ADDR": ":8081"}, true},
+		{"every interface with a password", map[string]string{"MONITOR_ADDR": ":8081", "MONITOR_PASSWORD": "s3cret"}, false},
+		{"password from a file", map[string]string{"MONITOR_ADDR": "0.0.0.0:8081", "MONITOR_PASSWORD_FILE": writeFile(t, "s3cret\n")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.wantErr {
+				loadError(t, tc.environ, []string{"MONITOR_ADDR", "MONITOR_PASSWORD"})
+				return
+			}
+			c := load(t, tc.environ)
+			if c.MonitorUser != "admin" {
+				t.Errorf("MONITOR_USER = %q, want admin", c.MonitorUser)
+			}
+		})
+	}
+}

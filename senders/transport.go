@@ -91,7 +91,7 @@ func CheckBaseURL(raw string) (*url.URL, error) {
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, errors.New("a query or fragment does not belong in the URL")
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && IsLoopback(u.Hostname()):
 	case u.Scheme == "http":
 		return nil, fmt.Errorf("plain http to the non-loopback host %q would send tokens in clear text: use https", u.Hostname())
 	default:
@@ -101,7 +101,8 @@ func CheckBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host (a name or an IP) is on loopback.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}

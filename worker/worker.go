@@ -5,6 +5,7 @@ package worker
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
@@ -45,7 +47,8 @@ type Worker struct {
 	log      *zap.Logger
 	rdb      redis.UniversalClient
 	registry *prometheus.Registry
-	httpAddr string
+	cfg      *config.Config
+	conn     asynq.RedisConnOpt
 }
 
 // New builds a worker from a validated configuration.
@@ -113,7 +116,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 		TaskCheckInterval:        taskCheckInterval,
 		Logger:                   logging.Asynq{L: log.Named("asynq").Sugar()},
 	})
-	return &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, httpAddr: cfg.HTTPAddr}, nil
+	return &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn}, nil
 }
 
 // Run takes and sends tasks until ctx ends, then stops taking tasks, lets
@@ -125,6 +128,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	defer health.Close()
+	if w.cfg.MonitorAddr != "" {
+		monitor, err := w.serveMonitor()
+		if err != nil {
+			return err
+		}
+		defer monitor.Close()
+	}
 	if err := w.srv.Start(w.mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -139,7 +149,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // serveHealth serves /healthz (the process is alive), /readyz (Redis
 // answers) and /metrics (Prometheus) on HTTP_ADDR.
 func (w *Worker) serveHealth() (io.Closer, error) {
-	l, err := net.Listen("tcp", w.httpAddr)
+	l, err := net.Listen("tcp", w.cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
 	}
@@ -159,4 +169,40 @@ func (w *Worker) serveHealth() (io.Closer, error) {
 	go func() { _ = srv.Serve(l) }()
 	w.log.Info("serving health checks", zap.String("addr", l.Addr().String()))
 	return srv, nil
+}
+
+// MonitorPath is where the asynq web UI is served on MONITOR_ADDR.
+const MonitorPath = "/monitor"
+
+// serveMonitor serves the asynq web UI on MONITOR_ADDR, behind basic auth
+// when MONITOR_PASSWORD is set.
+func (w *Worker) serveMonitor() (io.Closer, error) {
+	l, err := net.Listen("tcp", w.cfg.MonitorAddr)
+	if err != nil {
+		return nil, fmt.Errorf("MONITOR_ADDR: %w", err)
+	}
+	var h http.Handler = asynqmon.New(asynqmon.Options{RootPath: MonitorPath, RedisConnOpt: w.conn})
+	if w.cfg.MonitorPassword != "" {
+		h = basicAuth(h, w.cfg.MonitorUser, w.cfg.MonitorPassword)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(MonitorPath+"/", h)
+	mux.Handle(MonitorPath, http.RedirectHandler(MonitorPath+"/", http.StatusFound))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	w.log.Info("serving the monitor", zap.String("url", "http://"+l.Addr().String()+MonitorPath+"/"))
+	return srv, nil
+}
+
+// basicAuth lets through the requests that carry user and password.
+func basicAuth(next http.Handler, user, password string) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user))&subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1 {
+			rw.Header().Set("WWW-Authenticate", `Basic realm="punctual monitor"`)
+			http.Error(rw, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
 }

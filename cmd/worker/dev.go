@@ -69,7 +69,7 @@ func startDev(environ map[string]string) (*devMode, error) {
 	for _, k := range []string{"REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS", "REDIS_URL_FILE", "MATEO_TOKEN_FILE", "MATEO_ACCOUNTS_FILE", "LEADCONNECTOR_TOKEN_FILE", "LEADCONNECTOR_ACCOUNTS_FILE", "LEADCONNECTOR_ACCOUNTS"} {
 		delete(environ, k)
 	}
-	for k, v := range map[string]string{"LOG_FORMAT": "console", "HTTP_ADDR": "127.0.0.1:0"} {
+	for k, v := range map[string]string{"LOG_FORMAT": "console", "HTTP_ADDR": "127.0.0.1:0", "MONITOR_ADDR": "127.0.0.1:0"} {
 		if environ[k] == "" {
 			environ[k] = v
 		}
