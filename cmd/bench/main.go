@@ -1,0 +1,284 @@
+// Command bench measures punctual against bare asynq on this machine. The
+// machine may be shared and noisy, so every figure is a ratio against bare
+// asynq measured in the same run, or a count; each row starts its own
+// redis-server on a loopback port. It prints a table and writes the same as
+// JSON to bench-results/latest.json.
+//
+//	go run ./cmd/bench [-quick] [-only NAME] [-cpuprofile FILE]
+//
+// -quick runs smaller counts (a smoke run; its figures are not the
+// targets' figures); -only runs one row; -cpuprofile writes a CPU profile
+// of the bench process, where ours and bare asynq run alike (not of the
+// worker and enqueue binaries of the memory rows). It exits 1 when a row
+// could not be measured, 0 otherwise, targets missed or not.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"punctual/logging"
+)
+
+// Result is one row of the table.
+type Result struct {
+	Name   string `json:"name"`
+	Figure string `json:"figure"`
+	// Measured is ours, Bare the bare asynq reference ("" when none), Value
+	// the ratio of the two or the figure the target is about.
+	Measured string `json:"measured"`
+	Bare     string `json:"bare"`
+	Value    string `json:"value"`
+	Target   string `json:"target"`
+	Pass     bool   `json:"pass"`
+	// Err is why the row could not be measured.
+	Err string `json:"error,omitempty"`
+	// Notes say how the figure was taken and what was seen.
+	Notes []string `json:"notes,omitempty"`
+	// Numbers are the raw figures, in the units their names say.
+	Numbers map[string]float64 `json:"numbers,omitempty"`
+	Seconds float64            `json:"seconds"`
+}
+
+// scale holds the counts of a run.
+type scale struct {
+	Batch           int           `json:"batch"`
+	Worker          int           `json:"worker"`
+	Scheduled       int           `json:"scheduled"`
+	ScheduledSpread time.Duration `json:"scheduled_spread_ns"`
+	WorkerMemory    int           `json:"worker_memory"`
+	RedisMemory     int           `json:"redis_memory"`
+	RedisMemoryHTML int           `json:"redis_memory_html"`
+	CLISmall        int           `json:"cli_small"`
+	CLILarge        int           `json:"cli_large"`
+}
+
+var (
+	fullScale  = scale{200_000, 20_000, 10_000, 10 * time.Second, 20_000, 50_000, 50_000, 100_000, 1_000_000}
+	quickScale = scale{20_000, 4_000, 2_000, 3 * time.Second, 4_000, 5_000, 2_000, 10_000, 100_000}
+)
+
+// env is what every row gets.
+type env struct {
+	scale scale
+	// root is the module's directory, tmp a directory removed at the end.
+	root, tmp string
+}
+
+// row is one line of the table: a function and the bound on its time.
+type row struct {
+	name, figure, target string
+	timeout              time.Duration
+	run                  func(ctx context.Context, e *env) (Result, error)
+}
+
+var rows = []row{
+	{"batch", "enqueue batch rate", "≥ 0.90 × bare", 4 * time.Minute, rowBatch},
+	{"worker", "worker send rate", "≥ 0.80 × bare", 2 * time.Minute, rowWorker},
+	{"scheduled", "scheduled sends: early count, p99 lateness", "0 early, p99 ≤ 100ms", 2 * time.Minute, rowScheduled},
+	{"rate-limited", "sends under provider rate limits", "limits honoured", time.Minute, rowRateLimited},
+	{"worker-memory", "worker peak RSS, concurrency 256", "≤ 150 MiB", 2 * time.Minute, rowWorkerMemory},
+	{"redis-memory", "Redis bytes per scheduled send (364 B)", "≤ 1.00 × bare", 2 * time.Minute, rowRedisMemory},
+	{"redis-memory-html", "Redis bytes per scheduled send (20 KB HTML)", "≤ 0.30 × bare", 3 * time.Minute, rowRedisMemoryHTML},
+	{"cli-memory", "enqueue batch peak RSS, 1M vs 100k lines", "1M ≤ 1.2 × 100k + 8 MiB", 5 * time.Minute, rowCLIMemory},
+}
+
+// deadline bounds the whole run.
+const deadline = 9*time.Minute + 30*time.Second
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == launchFlag {
+		os.Exit(launch(os.Args[2:]))
+	}
+	quick := flag.Bool("quick", false, "smaller counts, for a smoke run")
+	only := flag.String("only", "", "run only this row: "+strings.Join(rowNames(), ", "))
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (ours and bare alike) to this file")
+	flag.Parse()
+	if *cpuProfile != "" {
+		stop, err := profileCPU(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		code := run(*quick, *only)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(run(*quick, *only))
+}
+
+func rowNames() []string {
+	var names []string
+	for _, r := range rows {
+		names = append(names, r.name)
+	}
+	return names
+}
+
+func run(quick bool, only string) int {
+	if only != "" && !slices.Contains(rowNames(), only) {
+		fmt.Fprintf(os.Stderr, "bench: unknown row %q (one of %s)\n", only, strings.Join(rowNames(), ", "))
+		return 2
+	}
+	redis.SetLogger(logging.Redis{L: zap.NewNop().Sugar()})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	tmp, err := os.MkdirTemp("", "punctual-bench")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	e := &env{scale: fullScale, root: root, tmp: tmp}
+	if quick {
+		e.scale = quickScale
+	}
+
+	m := describeMachine(ctx)
+	fmt.Println(m)
+	if quick {
+		fmt.Println("quick run: smaller counts, a smoke test; its figures are not the targets' figures")
+	}
+	start := time.Now()
+	var results []Result
+	failed := false
+	for _, r := range rows {
+		if only != "" && r.name != only {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s...\n", r.name)
+		res := runRow(ctx, e, r)
+		fmt.Fprintf(os.Stderr, "bench: %s done in %.1fs\n", r.name, res.Seconds)
+		failed = failed || res.Err != ""
+		results = append(results, res)
+	}
+	took := time.Since(start)
+	fmt.Println()
+	printTable(results)
+	fmt.Printf("\ntook %s\n", took.Round(time.Second))
+
+	report := struct {
+		Machine machine   `json:"machine"`
+		Quick   bool      `json:"quick"`
+		Scale   scale     `json:"scale"`
+		Started time.Time `json:"started"`
+		Seconds float64   `json:"seconds"`
+		Rows    []Result  `json:"rows"`
+	}{m, quick, e.scale, start.UTC(), took.Seconds(), results}
+	if err := writeJSON(filepath.Join(root, "bench-results", "latest.json"), report); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// runRow runs one row within its time bound; an error becomes a missed row
+// that says why.
+func runRow(ctx context.Context, e *env, r row) Result {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	start := time.Now()
+	res, err := r.run(ctx, e)
+	if err != nil {
+		res = Result{Measured: "error", Err: err.Error(), Notes: res.Notes}
+	}
+	res.Name, res.Figure, res.Target = r.name, r.figure, r.target
+	res.Seconds = time.Since(start).Seconds()
+	return res
+}
+
+func printTable(results []Result) {
+	header := []string{"figure", "measured", "bare asynq", "ratio/value", "target", "pass/miss"}
+	lines := [][]string{header}
+	for _, r := range results {
+		verdict := "miss"
+		if r.Pass {
+			verdict = "pass"
+		}
+		lines = append(lines, []string{r.Name + ": " + r.Figure, r.Measured, orDash(r.Bare), orDash(r.Value), r.Target, verdict})
+	}
+	widths := make([]int, len(header))
+	for _, l := range lines {
+		for i, c := range l {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	for n, l := range lines {
+		cells := make([]string, len(l))
+		for i, c := range l {
+			cells[i] = c + strings.Repeat(" ", widths[i]-len([]rune(c)))
+		}
+		fmt.Println(strings.TrimRight(strings.Join(cells, " | "), " "))
+		if n == 0 {
+			seps := make([]string, len(widths))
+			for i, w := range widths {
+				seps[i] = strings.Repeat("-", w)
+			}
+			fmt.Println(strings.Join(seps, "-|-"))
+		}
+	}
+	fmt.Println()
+	for _, r := range results {
+		if r.Err != "" {
+			fmt.Printf("%s: error: %s\n", r.Name, r.Err)
+		}
+		for _, n := range r.Notes {
+			fmt.Printf("%s: %s\n", r.Name, n)
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeJSON(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// profileCPU starts a CPU profile written to path; stop ends it.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"punctual/internal/redistest"
+)
+
+// redisServer is a fresh redis-server of one row, on a loopback port.
+type redisServer struct {
+	conn asynq.RedisClientOpt
+	rdb  *redis.Client
+	stop func()
+}
+
+// startRedis starts a fresh redis-server keeping its files in a new temp
+// directory. The embedded Redis is refused: its figures would mean nothing.
+func startRedis(e *env) (*redisServer, error) {
+	dir, err := os.MkdirTemp(e.tmp, "redis")
+	if err != nil {
+		return nil, err
+	}
+	s, err := redistest.StartServer(dir)
+	if err != nil {
+		return nil, err
+	}
+	if s.Embedded {
+		s.Stop()
+		return nil, errors.New("no redis-server installed: the bench needs a real one")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr})
+	return &redisServer{
+		conn: asynq.RedisClientOpt{Addr: s.Addr},
+		rdb:  rdb,
+		stop: func() { _ = rdb.Close(); s.Stop(); _ = os.RemoveAll(dir) },
+	}, nil
+}
+
+// url is the server as REDIS_URL.
+func (r *redisServer) url() string { return "redis://" + r.conn.Addr + "/0" }
+
+// flush empties the server, freeing the memory before it returns.
+func (r *redisServer) flush(ctx context.Context) error {
+	return r.rdb.Do(ctx, "FLUSHALL", "SYNC").Err()
+}
+
+// usedMemory returns INFO memory's used_memory, in bytes.
+func (r *redisServer) usedMemory(ctx context.Context) (int64, error) {
+	info, err := r.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("INFO memory has no used_memory")
+}
+
+// usage is the work done so far by Redis and by the bench process.
+type usage struct {
+	// commands counts the commands Redis ran, those run by scripts included.
+	commands int64
+	// redisCPU and selfCPU are the CPU time (user and system) of
+	// redis-server and of this process, where our worker and the sandbox
+	// run, or bare asynq's server.
+	redisCPU, selfCPU time.Duration
+}
+
+// usage samples the work done so far.
+func (r *redisServer) usage(ctx context.Context) (usage, error) {
+	var u usage
+	info, err := r.rdb.Info(ctx, "commandstats", "cpu").Result()
+	if err != nil {
+		return u, err
+	}
+	for line := range strings.Lines(info) {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
+			_, stats, _ := strings.Cut(rest, ":")
+			calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+			n, _ := strconv.ParseInt(calls, 10, 64)
+			u.commands += n
+		}
+		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				secs, _ := strconv.ParseFloat(v, 64)
+				u.redisCPU += time.Duration(secs * float64(time.Second))
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return u, err
+	}
+	u.selfCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return u, nil
+}
+
+// perTask describes the work between two samples, per task.
+func perTask(from, to usage, n int) string {
+	return fmt.Sprintf("%.1f Redis commands, Redis CPU %.0fµs, bench process CPU %.0fµs",
+		float64(to.commands-from.commands)/float64(n),
+		float64((to.redisCPU-from.redisCPU).Microseconds())/float64(n),
+		float64((to.selfCPU-from.selfCPU).Microseconds())/float64(n))
+}
+
+// queueInfo returns the queue's counts; zero ones for a queue not made yet.
+func queueInfo(ins *asynq.Inspector, queue string) (*asynq.QueueInfo, error) {
+	info, err := ins.GetQueueInfo(queue)
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return &asynq.QueueInfo{Queue: queue}, nil
+	}
+	return info, err
+}
+
+// waitFor polls done every 50 ms until it is true, fails, or within passes.
+func waitFor(ctx context.Context, within time.Duration, what string, done func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, err := done()
+		if err != nil {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

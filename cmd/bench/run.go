@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"punctual/config"
+	"punctual/logging"
+	"punctual/producer"
+	"punctual/sandbox"
+	"punctual/worker"
+)
+
+// enqueuers is how many goroutines enqueue at once, on both sides.
+const enqueuers = 16
+
+// parallel calls fn(ctx, i) for i from 0 to n-1 on workers goroutines, and
+// returns the first error, which stops the others.
+func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// enqueueBare enqueues n tasks of bare asynq with payload(i), from
+// enqueuers goroutines.
+func enqueueBare(ctx context.Context, conn asynq.RedisConnOpt, n int, payload func(int) []byte, opts ...asynq.Option) error {
+	c := asynq.NewClient(conn)
+	defer c.Close()
+	return parallel(ctx, n, enqueuers, func(ctx context.Context, i int) error {
+		_, err := c.EnqueueContext(ctx, asynq.NewTask("bench:send", payload(i)), opts...)
+		return err
+	})
+}
+
+// enqueueOurs enqueues the envelopes line(0) to line(n-1) with
+// producer.Batch, streamed, enqueuers at once; each must be enqueued.
+func enqueueOurs(ctx context.Context, conn asynq.RedisConnOpt, n int, line func(int) []byte) error {
+	p := producer.New(conn)
+	defer p.Close()
+	in := pipeLines(n, line)
+	defer in.Close()
+	var rejected error
+	sum, err := p.Batch(ctx, in, producer.BatchOptions{
+		Concurrency: enqueuers,
+		OnReject: func(line int, err error) {
+			if rejected == nil {
+				rejected = &producer.RejectedError{Line: line, Err: err}
+			}
+		},
+	})
+	switch {
+	case err != nil:
+		return err
+	case rejected != nil:
+		return fmt.Errorf("batch rejected a line: %w", rejected)
+	case sum.Enqueued != n:
+		return fmt.Errorf("batch enqueued %d of %d: %+v", sum.Enqueued, n, sum)
+	}
+	return nil
+}
+
+// provider is the sandbox playing both providers at once, with no limits
+// and no faults, counting the requests it answered.
+type provider struct {
+	sb    *sandbox.Server
+	srv   *httptest.Server
+	count atomic.Int64
+}
+
+func startProvider() *provider {
+	p := &provider{sb: sandbox.New(sandbox.Config{})}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.sb.ServeHTTP(w, r)
+		p.count.Add(1)
+	}))
+	return p
+}
+
+func (p *provider) close() { p.srv.Close() }
+
+// workerEnv is the environment of a worker of the given concurrency on r,
+// sending to p. Rate limiting is off: the sandbox has no limits, and these
+// rows measure the worker, not the providers' quotas.
+func workerEnv(r *redisServer, p *provider, concurrency int) map[string]string {
+	return map[string]string{
+		"REDIS_URL":              r.url(),
+		"MATEO_BASE_URL":         p.srv.URL + "/api/v1",
+		"MATEO_TOKEN":            "bench-mateo-token",
+		"LEADCONNECTOR_BASE_URL": p.srv.URL,
+		"LEADCONNECTOR_TOKEN":    "bench-leadconnector-token",
+		"WORKER_CONCURRENCY":     strconv.Itoa(concurrency),
+		"HTTP_ADDR":              "127.0.0.1:0",
+		"LOG_LEVEL":              "error",
+		"RATE_LIMITS":            "off",
+		"SHUTDOWN_TIMEOUT":       "5s",
+	}
+}
+
+// runningWorker is our worker running in this process.
+type runningWorker struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// startWorker builds our worker from environ and runs it until stop.
+func startWorker(environ map[string]string) (*runningWorker, error) {
+	cfg, err := config.LoadFrom(environ)
+	if err != nil {
+		return nil, err
+	}
+	log, err := logging.New(cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rw := &runningWorker{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(rw.done)
+		rw.err = w.Run(ctx)
+	}()
+	return rw, nil
+}
+
+// exited returns an error once the worker has stopped on its own.
+func (w *runningWorker) exited() error {
+	select {
+	case <-w.done:
+		return fmt.Errorf("the worker stopped: %v", w.err)
+	default:
+		return nil
+	}
+}
+
+// stop stops the worker and waits for it.
+func (w *runningWorker) stop() error {
+	w.cancel()
+	<-w.done
+	return w.err
+}
+
+// waitCompleted waits until queue holds n completed tasks, failing at once
+// when one is archived or waits for a retry, or when exited says so.
+func waitCompleted(ctx context.Context, within time.Duration, ins *asynq.Inspector, queue string, n int, exited func() error) error {
+	return waitFor(ctx, within, fmt.Sprintf("%d completed tasks", n), func() (bool, error) {
+		if err := exited(); err != nil {
+			return false, err
+		}
+		info, err := queueInfo(ins, queue)
+		if err != nil {
+			return false, err
+		}
+		if info.Archived+info.Retry > 0 {
+			return false, fmt.Errorf("%d archived and %d retrying tasks: the sends fail", info.Archived, info.Retry)
+		}
+		return info.Completed >= n, nil
+	})
+}
