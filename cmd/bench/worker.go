@@ -300,12 +300,6 @@ func enqueueBareAt(ctx context.Context, conn asynq.RedisConnOpt, due []time.Time
 	})
 }
 
-// rowRateLimited is the place of the rate-limited row: provider rate
-// limiting is not built yet.
-func rowRateLimited(context.Context, *env) (Result, error) {
-	return Result{Measured: "not built", Pass: false}, nil
-}
-
 // rowWorkerMemory measures the peak RSS of the worker binary at
 // concurrency 256 while it sends due-now tasks to the sandbox.
 func rowWorkerMemory(ctx context.Context, e *env) (Result, error) {
