@@ -21,6 +21,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -215,12 +216,27 @@ func (l *Limiter) Accounts(ctx context.Context) ([]string, error) {
 	if l == nil {
 		return nil, nil
 	}
-	var scopes []string
-	iter := l.rdb.Scan(ctx, 0, "punctual:rl:{*}:slots", 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		scopes = append(scopes, k[len("punctual:rl:{"):len(k)-len("}:slots")])
+	var (
+		mu     sync.Mutex
+		scopes []string
+	)
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, "punctual:rl:{*}:slots", 1000).Iterator()
+		for iter.Next(ctx) {
+			k := iter.Val()
+			mu.Lock()
+			scopes = append(scopes, k[len("punctual:rl:{"):len(k)-len("}:slots")])
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if cluster, ok := l.rdb.(*redis.ClusterClient); ok {
+		// A SCAN on a cluster sees one node's keys: scan every master.
+		err = cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, l.rdb)
 	}
 	slices.Sort(scopes)
-	return scopes, iter.Err()
+	return scopes, err
 }

@@ -47,10 +47,11 @@ type env struct {
 }
 
 // setup runs a worker against a fresh redis-server and a sandbox provider
-// whose Mateo enforces mateoLimit, if given.
+// whose Mateo enforces mateoLimit, if given. extra may name another Redis
+// (REDIS_CLUSTER_ADDRS, REDIS_SENTINEL_ADDRS): the worker, the producer and
+// the inspector then all use it.
 func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *env {
 	t.Helper()
-	conn := redistest.Start(t)
 	cfg := sandbox.Config{
 		MateoTokens:         map[string]string{mateoToken: "default", acmeToken: "acme", betaToken: "beta"},
 		LeadConnectorTokens: map[string]string{lcToken: "default"},
@@ -62,7 +63,6 @@ func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	environ := map[string]string{
-		"REDIS_URL":              "redis://" + conn.Addr + "/0",
 		"MATEO_BASE_URL":         srv.URL + "/api/v1",
 		"MATEO_TOKEN":            mateoToken,
 		"MATEO_ACCOUNTS":         "acme=" + acmeToken + ",beta=" + betaToken,
@@ -76,7 +76,14 @@ func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *
 	for k, v := range extra {
 		environ[k] = v
 	}
+	if environ["REDIS_CLUSTER_ADDRS"] == "" && environ["REDIS_SENTINEL_ADDRS"] == "" {
+		environ["REDIS_URL"] = "redis://" + redistest.Start(t).Addr + "/0"
+	}
 	wcfg, err := config.LoadFrom(environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := wcfg.RedisConnOpt()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +107,7 @@ func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *
 	t.Cleanup(func() { _ = p.Close() })
 	ins := asynq.NewInspector(conn)
 	t.Cleanup(func() { _ = ins.Close() })
-	rdb := redis.NewClient(&redis.Options{Addr: conn.Addr})
+	rdb := conn.MakeRedisClient().(redis.UniversalClient)
 	t.Cleanup(func() { _ = rdb.Close() })
 	return &env{rdb: rdb, producer: p, sandbox: sb, inspector: ins, logs: logs}
 }

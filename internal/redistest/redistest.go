@@ -1,7 +1,11 @@
-// Package redistest starts a Redis for a test: a real redis-server on a
-// free loopback port, stopped when the test ends. Where no redis-server is
-// installed it falls back to the embedded Redis and says so, unless
-// REQUIRE_REDIS_SERVER=1, which makes that a failure.
+// Package redistest starts Redis for a test: real redis-server processes on
+// free loopback ports, stopped when the test ends.
+//
+// Start gives a single server. Where no redis-server is installed it falls
+// back to the embedded Redis and says so. StartCluster and StartSentinel
+// give a Redis Cluster and a Sentinel setup, which the embedded Redis
+// cannot play: without redis-server they skip the test. In both cases
+// REQUIRE_REDIS_SERVER=1 makes a missing redis-server a failure.
 package redistest
 
 import (
@@ -11,6 +15,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +27,9 @@ import (
 
 	"punctual/internal/devredis"
 )
+
+// readyTimeout bounds each wait for a server, a cluster or a sentinel.
+const readyTimeout = 15 * time.Second
 
 // Start returns the connection of a fresh, empty Redis for t.
 func Start(t testing.TB) asynq.RedisClientOpt {
@@ -58,63 +69,265 @@ func StartServer(dir string) (*Server, error) {
 		}
 		return &Server{Addr: s.Addr(), Embedded: true, Stop: s.Close}, nil
 	}
-	// A free port can be taken by another process before redis-server binds
-	// it: then it exits, and another port is tried.
+	p, err := start(path, 1, func(ports []string) []string { return serverArgs(ports[0], dir) })
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Addr: p.addr, Stop: p.stop}, nil
+}
+
+// StartCluster starts a Redis Cluster of three masters (no replicas), each
+// serving a third of the hash slots, and returns their addresses once
+// every node reports cluster_state:ok. It needs redis-server 7.0 or later
+// (for --cluster-port); without redis-server it skips t.
+func StartCluster(t testing.TB) []string {
+	t.Helper()
+	path := serverPath(t)
+	const masters = 3
+	dir := t.TempDir()
+	nodes := make([]*process, masters)
+	busPorts := make([]string, masters)
+	for i := range nodes {
+		p, err := start(path, 2, func(ports []string) []string {
+			busPorts[i] = ports[1]
+			return append(serverArgs(ports[0], dir),
+				"--cluster-enabled", "yes",
+				"--cluster-port", ports[1],
+				"--cluster-config-file", "nodes-"+ports[0]+".conf",
+				"--cluster-node-timeout", "5000")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.stop) // before t.TempDir removes dir: cleanups run last first
+		nodes[i] = p
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	clients := make([]*redis.Client, masters)
+	for i, n := range nodes {
+		clients[i] = redis.NewClient(&redis.Options{Addr: n.addr})
+		defer clients[i].Close()
+	}
+	// As redis-cli --cluster create does: distinct config epochs, the slots
+	// split in three, then every node introduced to the first.
+	for i, c := range clients {
+		lo, hi := i*16384/masters, (i+1)*16384/masters-1
+		if err := c.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER SET-CONFIG-EPOCH on %s: %v", nodes[i].addr, err)
+		}
+		if err := c.ClusterAddSlotsRange(ctx, lo, hi).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER ADDSLOTS %d-%d on %s: %v", lo, hi, nodes[i].addr, err)
+		}
+	}
+	for i, n := range nodes[1:] {
+		host, port, _ := net.SplitHostPort(n.addr)
+		if err := clients[0].Do(ctx, "CLUSTER", "MEET", host, port, busPorts[i+1]).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER MEET %s: %v", n.addr, err)
+		}
+	}
+	addrs := make([]string, masters)
+	for i, c := range clients {
+		addrs[i] = nodes[i].addr
+		err := poll(ctx, nodes[i], func() error {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil {
+				return err
+			}
+			for _, want := range []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(masters)} {
+				if !strings.Contains(info, want+"\r\n") {
+					return fmt.Errorf("CLUSTER INFO lacks %s:\n%s", want, info)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("redistest: cluster node %s not ready: %v", nodes[i].addr, err)
+		}
+	}
+	return addrs
+}
+
+// StartSentinel starts a master redis-server and two Sentinels monitoring
+// it, and returns the Sentinels' addresses and the master's name once each
+// Sentinel reports the master's address. Without redis-server it skips t.
+func StartSentinel(t testing.TB) (sentinelAddrs []string, master string) {
+	t.Helper()
+	path := serverPath(t)
+	const sentinels = 2
+	master = "punctual"
+	dir := t.TempDir()
+	m, err := start(path, 1, func(ports []string) []string { return serverArgs(ports[0], dir) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.stop)
+	host, port, _ := net.SplitHostPort(m.addr)
+
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	for i := range sentinels {
+		// A Sentinel rewrites its configuration file: each gets its own,
+		// written afresh for each port tried.
+		conf := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", i))
+		var werr error
+		s, err := start(path, 1, func(ports []string) []string {
+			werr = os.WriteFile(conf, []byte(fmt.Sprintf(
+				"sentinel monitor %[1]s %[2]s %[3]s 1\nsentinel down-after-milliseconds %[1]s 5000\n",
+				master, host, port)), 0o600)
+			return []string{conf, "--sentinel", "--port", ports[0], "--bind", "127.0.0.1", "--dir", dir}
+		})
+		if err != nil {
+			t.Fatal(errors.Join(werr, err))
+		}
+		t.Cleanup(s.stop)
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.addr})
+		err = poll(ctx, s, func() error {
+			got, err := c.GetMasterAddrByName(ctx, master).Result()
+			if err != nil {
+				return err
+			}
+			if addr := net.JoinHostPort(got[0], got[1]); addr != m.addr {
+				return fmt.Errorf("master %s at %s, want %s", master, addr, m.addr)
+			}
+			return nil
+		})
+		_ = c.Close()
+		if err != nil {
+			t.Fatalf("redistest: sentinel %s not ready: %v", s.addr, err)
+		}
+		sentinelAddrs = append(sentinelAddrs, s.addr)
+	}
+	return sentinelAddrs, master
+}
+
+// serverPath returns the path of redis-server, or ends t: a skip, or a
+// failure under REQUIRE_REDIS_SERVER=1.
+func serverPath(t testing.TB) string {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	switch {
+	case err == nil:
+		return path
+	case os.Getenv("REQUIRE_REDIS_SERVER") == "1":
+		t.Fatal("redistest: REQUIRE_REDIS_SERVER=1 but no redis-server is installed")
+	default:
+		t.Skip("redistest: no redis-server installed, and the embedded Redis cannot play a Cluster or Sentinel; set REQUIRE_REDIS_SERVER=1 to make this a failure")
+	}
+	return ""
+}
+
+// serverArgs are the arguments of a redis-server on 127.0.0.1:port that
+// keeps nothing on disk but what it must, in dir.
+func serverArgs(port, dir string) []string {
+	return []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
+}
+
+// process is a running redis-server.
+type process struct {
+	addr   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	out    *tail
+}
+
+// stop kills the process and waits for it to exit.
+func (p *process) stop() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// start runs redis-server with the arguments args gives for n free
+// loopback ports (the first is the one it serves), and waits until it
+// answers. A free port can be taken by another process before redis-server
+// binds it: then it exits, and other ports are tried.
+func start(path string, n int, args func(ports []string) []string) (*process, error) {
+	var last string
 	for range 5 {
-		addr, err := freeAddr()
+		ports, err := freePorts(n)
 		if err != nil {
 			return nil, err
 		}
-		_, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+		out := &tail{}
+		cmd := exec.Command(path, args(ports)...)
+		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("redistest: start redis-server: %w", err)
 		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		stop := func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		switch err := waitReady(addr, exited); {
+		p := &process{addr: net.JoinHostPort("127.0.0.1", ports[0]), cmd: cmd, exited: make(chan struct{}), out: out}
+		go func() { _ = cmd.Wait(); close(p.exited) }()
+		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+		c := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1})
+		err = poll(ctx, p, func() error { return c.Ping(ctx).Err() })
+		_ = c.Close()
+		cancel()
+		switch {
 		case err == nil:
-			return &Server{Addr: addr, Stop: stop}, nil
+			return p, nil
 		case errors.Is(err, errExited):
+			last = out.String()
 			continue
 		default:
-			stop()
-			return nil, err
+			p.stop()
+			return nil, fmt.Errorf("redistest: redis-server on %s not ready: %w\n%s", p.addr, err, out)
 		}
 	}
-	return nil, errors.New("redistest: redis-server could not bind a free port")
+	return nil, fmt.Errorf("redistest: redis-server exited at start on every free port tried; it said:\n%s", last)
 }
 
 var errExited = errors.New("redis-server exited")
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(n int) ([]string, error) {
+	ports := make([]string, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		_, ports[i], _ = net.SplitHostPort(l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return ports, nil
 }
 
-// waitReady waits for the server at addr to answer, or to exit.
-func waitReady(addr string, exited <-chan struct{}) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = c.Ping(context.Background()).Err(); err == nil {
+// poll calls check until it succeeds, p exits or ctx ends, and returns
+// check's last error when ctx ends.
+func poll(ctx context.Context, p *process, check func() error) error {
+	for {
+		err := check()
+		if err == nil {
 			return nil
 		}
 		select {
-		case <-exited:
-			return errExited
+		case <-p.exited:
+			return fmt.Errorf("%w: %s", errExited, p.out)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ctx.Err(), err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("redistest: redis-server on %s not ready: %w", addr, err)
+}
+
+// tail keeps the last 4 KiB written to it: what a redis-server said.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (w *tail) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	if over := len(w.buf) - 4096; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(b), nil
+}
+
+func (w *tail) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
 }
