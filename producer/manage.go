@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -70,8 +69,7 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 
 // release frees the rate-limit slot of a cancelled task.
 func (p *Producer) release(ctx context.Context, info *asynq.TaskInfo) {
-	var payload tasks.Payload
-	if p.limiter != nil && json.Unmarshal(info.Payload, &payload) == nil {
+	if payload, err := tasks.DecodePayload(info.Payload); p.limiter != nil && err == nil {
 		_ = p.limiter.Release(ctx, tasks.Provider(info.Type), payload.Account, info.ID)
 	}
 }
@@ -116,8 +114,8 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 	default:
 		return nil, fmt.Errorf("%w: the task is %s", ErrTooLate, info.State)
 	}
-	var payload tasks.Payload
-	if err := json.Unmarshal(info.Payload, &payload); err != nil {
+	payload, err := tasks.DecodePayload(info.Payload)
+	if err != nil {
 		return nil, fmt.Errorf("reschedule: %w", err)
 	}
 	if !payload.ExpiresAt.IsZero() && !payload.ExpiresAt.After(at) {

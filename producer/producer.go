@@ -149,8 +149,7 @@ func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, e
 // dueOf returns the exact due time of a task: asynq's own is whole seconds
 // and a little early.
 func dueOf(info *asynq.TaskInfo) time.Time {
-	var p tasks.Payload
-	if json.Unmarshal(info.Payload, &p) == nil && !p.Due.IsZero() {
+	if p, err := tasks.DecodePayload(info.Payload); err == nil && !p.Due.IsZero() {
 		return p.Due
 	}
 	return info.NextProcessAt
@@ -216,8 +215,7 @@ func statusOf(info *asynq.TaskInfo) *Status {
 		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr,
 		LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt,
 	}
-	var p tasks.Payload
-	if json.Unmarshal(info.Payload, &p) == nil {
+	if p, err := tasks.DecodePayload(info.Payload); err == nil {
 		s.Account, s.Due, s.ExpiresAt = p.Account, p.Due, p.ExpiresAt
 	}
 	if len(info.Result) > 0 {

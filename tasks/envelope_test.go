@@ -56,8 +56,8 @@ func build(t *testing.T, envelope string, now time.Time) (Payload, map[string]an
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p Payload
-	if err := json.Unmarshal(task.Payload(), &p); err != nil {
+	p, err := DecodePayload(task.Payload())
+	if err != nil {
 		t.Fatal(err)
 	}
 	var body map[string]any
@@ -170,5 +170,45 @@ func TestTaskIDIsDerivedFromKeyAccountAndType(t *testing.T) {
 	explicit := Envelope{Type: TypeMateoSendMessage, Account: DefaultAccount, Key: "k"}
 	if defaulted.TaskID() != explicit.TaskID() {
 		t.Error("an absent account and the default account give different ids")
+	}
+}
+
+func TestLargePayloadsAreKeptCompressed(t *testing.T) {
+	t.Parallel()
+	html := strings.Repeat(`<p style=\"margin:0\">Thank you for shopping with us. Your parcel leaves tomorrow.</p>`, 250)
+	for _, c := range []struct {
+		name       string
+		payload    string
+		compressed bool
+	}{
+		{"short", `{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","id":"7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6","text":"Hi"}`, false},
+		{"a few hundred bytes", `{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"` + strings.Repeat("Your parcel leaves tomorrow. ", 12) + `"}`, true},
+		{"html email", `{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","html":"` + html + `"}`, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			task, err := NewTask(&Envelope{Type: TypeMateoSendMessage, Account: "acme", Payload: json.RawMessage(c.payload)}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := task.Payload()
+			if got := !json.Valid(raw); got != c.compressed {
+				t.Fatalf("compressed %t, want %t (%d bytes)", got, c.compressed, len(raw))
+			}
+			if c.compressed && len(raw) > len(c.payload)/2 {
+				t.Errorf("%d bytes kept for a %d-byte payload", len(raw), len(c.payload))
+			}
+			p, err := DecodePayload(raw)
+			if err != nil || p.Account != "acme" {
+				t.Fatalf("decoded %+v, %v", p, err)
+			}
+			var body map[string]any
+			if err := json.Unmarshal(p.Body, &body); err != nil || body["from"] != "3c90c3cc-0d44-4b50-8888-8dd25736052a" {
+				t.Errorf("body %s, %v", p.Body, err)
+			}
+			if shown := FormatPayload(TypeMateoSendMessage, raw); !strings.HasPrefix(shown, `{"account":"acme"`) {
+				t.Errorf("the monitor shows %.80q", shown)
+			}
+		})
 	}
 }

@@ -39,8 +39,7 @@ func FuzzParseEnvelope(f *testing.F) {
 			}
 			return
 		}
-		var p Payload
-		if err := json.Unmarshal(task.Payload(), &p); err != nil || !json.Valid(p.Body) {
+		if p, err := DecodePayload(task.Payload()); err != nil || !json.Valid(p.Body) {
 			t.Fatalf("the task payload does not decode: %v\n%s", err, task.Payload())
 		}
 	})

@@ -144,7 +144,8 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 	j := &job{id: id, op: op, log: log}
 	var ok bool
 	j.k, ok = kinds[t.Type()]
-	if err := json.Unmarshal(t.Payload(), &j.p); !ok || err != nil {
+	var err error
+	if j.p, err = DecodePayload(t.Payload()); !ok || err != nil {
 		log.Error("malformed task", zap.Error(err))
 		return nil, permanentError{fmt.Errorf("malformed %s task: %v", t.Type(), err)}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/klauspost/compress/zstd"
 
 	"punctual/senders"
 	"punctual/senders/leadconnector"
@@ -41,9 +42,61 @@ type Payload struct {
 	Body json.RawMessage `json:"body"`
 }
 
-// encode writes the payload as json.Marshal would, without scanning the
-// body again: it was encoded by this package.
+// Payloads of compressAbove bytes or more are kept zstd-compressed in
+// Redis when that makes them smaller: a 20 KB HTML email takes a fifth of
+// its size, a short message a third less. JSON starts with '{', zstd with
+// its magic number.
+const compressAbove = 256
+
+var (
+	compressor, _   = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithLowerEncoderMem(true))
+	decompressor, _ = zstd.NewReader(nil, zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(64<<20))
+	zstdMagic       = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// DecodePayload reads a task payload, compressed or not.
+func DecodePayload(data []byte) (Payload, error) {
+	var p Payload
+	plain, err := decompress(data)
+	if err != nil {
+		return p, err
+	}
+	err = json.Unmarshal(plain, &p)
+	return p, err
+}
+
+// FormatPayload shows a task payload as JSON, for the monitor.
+func FormatPayload(_ string, data []byte) string {
+	if plain, err := decompress(data); err == nil {
+		return string(plain)
+	}
+	return string(data)
+}
+
+func decompress(data []byte) ([]byte, error) {
+	if !bytes.HasPrefix(data, zstdMagic) {
+		return data, nil
+	}
+	plain, err := decompressor.DecodeAll(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decompressing the payload: %w", err)
+	}
+	return plain, nil
+}
+
+// encode writes the payload as JSON, compressed when that pays, without
+// scanning the body again: it was encoded by this package.
 func (p Payload) encode() []byte {
+	b := p.encodeJSON()
+	if len(b) >= compressAbove {
+		if z := compressor.EncodeAll(b, make([]byte, 0, len(b)/2)); len(z) < len(b) {
+			return z
+		}
+	}
+	return b
+}
+
+func (p Payload) encodeJSON() []byte {
 	b := make([]byte, 0, len(p.Body)+128)
 	b = append(b, `{"account":`...)
 	b = strconv.AppendQuote(b, p.Account) // a name: letters, digits, _ . -

@@ -181,7 +181,9 @@ func (w *Worker) serveMonitor() (io.Closer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("MONITOR_ADDR: %w", err)
 	}
-	var h http.Handler = asynqmon.New(asynqmon.Options{RootPath: MonitorPath, RedisConnOpt: w.conn})
+	var h http.Handler = asynqmon.New(asynqmon.Options{
+		RootPath: MonitorPath, RedisConnOpt: w.conn, PayloadFormatter: asynqmon.PayloadFormatterFunc(tasks.FormatPayload),
+	})
 	if w.cfg.MonitorPassword != "" {
 		h = basicAuth(h, w.cfg.MonitorUser, w.cfg.MonitorPassword)
 	}

@@ -370,13 +370,15 @@ func keyMessageID(t *testing.T, key string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p struct {
-		Body struct{ ID string } `json:"body"`
-	}
-	if err := json.Unmarshal(task.Payload(), &p); err != nil {
+	p, err := tasks.DecodePayload(task.Payload())
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Body.ID
+	var body struct{ ID string }
+	if err := json.Unmarshal(p.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	return body.ID
 }
 
 func unixNow() string {
