@@ -42,7 +42,7 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
   enqueue batch --dry-run --report rejected.jsonl messages.jsonl
   generate-reminders | enqueue batch --concurrency 32 -`,
 		Args: exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			in, total, err := input(cmd, args[0])
 			if err != nil {
 				return err
@@ -59,11 +59,6 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
 				defer buf.Flush()
 				report = json.NewEncoder(buf)
 			}
-			p, err := open()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
 
 			bar := progress(cmd.ErrOrStderr(), total)
 			var barMu sync.Mutex // the bar's Clear is not safe for concurrent use
@@ -104,7 +99,7 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
 				return errRejected
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check every line and enqueue nothing")
 	cmd.Flags().StringVar(&reportPath, "report", "", `write each rejected line to FILE as JSON Lines: {"line": N, "error": "..."}`)

@@ -17,6 +17,19 @@ import (
 	"punctual/tasks"
 )
 
+// withProducer adapts the body of a command that needs a producer
+// configured from the environment.
+func withProducer(run func(cmd *cobra.Command, args []string, p *producer.Producer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		p, err := open()
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		return run(cmd, args, p)
+	}
+}
+
 // open returns a producer configured from the environment.
 func open() (*producer.Producer, error) {
 	cfg, err := config.Load()
@@ -43,7 +56,7 @@ func sendCommand() *cobra.Command {
 		Example: `  enqueue send '{"type":"mateo:send_message","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}'
   enqueue send --wait - < examples/mateo-send-message.json`,
 		Args: exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			data := []byte(args[0])
 			if args[0] == "-" {
 				var err error
@@ -55,11 +68,6 @@ func sendCommand() *cobra.Command {
 			if err != nil {
 				return usageError{fmt.Errorf("invalid envelope:\n%s", indent(err.Error()))}
 			}
-			p, err := open()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
 			ctx := cmd.Context()
 			res, err := p.Enqueue(ctx, env)
 			if err != nil {
@@ -74,7 +82,7 @@ func sendCommand() *cobra.Command {
 				return nil
 			}
 			return waitFor(ctx, p, res.ID, cmd.OutOrStdout())
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the send is done or archived, then print its status")
 	return cmd
@@ -111,12 +119,7 @@ func statusCommand() *cobra.Command {
 		Short:   "Show a task's state, attempts, last error and provider response",
 		Example: `  enqueue status 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d`,
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := open()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
+		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			s, err := p.Status(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -128,7 +131,7 @@ func statusCommand() *cobra.Command {
 			}
 			printStatus(cmd.OutOrStdout(), s)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	return cmd

@@ -22,18 +22,13 @@ func cancelCommand() *cobra.Command {
 		Long:    "Make a send that has not started not happen. A send that has started or ended cannot be cancelled (exit 1).",
 		Example: `  enqueue cancel 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d`,
 		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := open()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
+		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			if err := p.Cancel(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), args[0], "cancelled")
 			return nil
-		},
+		}),
 	}
 }
 
@@ -43,23 +38,18 @@ func rescheduleCommand() *cobra.Command {
 		Short:   "Move a send that has not started to another time (RFC 3339)",
 		Example: `  enqueue reschedule 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d 2026-11-22T09:30:00+01:00`,
 		Args:    exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			at, err := time.Parse(time.RFC3339Nano, args[1])
 			if err != nil {
 				return usageError{fmt.Errorf("TIME: not an RFC 3339 time: %q", args[1])}
 			}
-			p, err := open()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
 			res, err := p.Reschedule(cmd.Context(), args[0], at)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), res.ID, res.State, at.Format(time.RFC3339Nano))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -73,15 +63,10 @@ func listCommand() *cobra.Command {
   enqueue list --state archived
   enqueue list --state scheduled --queue bulk --limit 1000`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: withProducer(func(cmd *cobra.Command, _ []string, p *producer.Producer) error {
 			if state != "" && !strings.Contains(" "+strings.Join(producer.States, " ")+" ", " "+state+" ") {
 				return usageError{fmt.Errorf("--state: one of %s", strings.Join(producer.States, ", "))}
 			}
-			p, err := open()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
 			list, err := p.List(cmd.Context(), state, queue, limit)
 			if err != nil {
 				return err
@@ -99,7 +84,7 @@ func listCommand() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "the first %d; --limit shows more\n", limit)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&state, "state", "", "only tasks in this state: "+strings.Join(producer.States, ", "))
 	cmd.Flags().StringVar(&queue, "queue", "", "only tasks of this queue")
@@ -120,12 +105,7 @@ func retryCommand() *cobra.Command {
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := open()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
+		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			if all {
 				n, err := p.RetryAllArchived(cmd.Context())
 				fmt.Fprintf(cmd.OutOrStdout(), "%d archived tasks sent again\n", n)
@@ -136,7 +116,7 @@ func retryCommand() *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), args[0], "pending")
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&all, "all-archived", false, "send every archived task again")
 	return cmd
