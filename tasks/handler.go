@@ -73,8 +73,6 @@ type Handler struct {
 	// Sends bounds the requests in flight; tasks held for their time do
 	// not count. Unbounded when 0.
 	Sends int
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
 
 	slots chan struct{}
 }
@@ -103,13 +101,6 @@ func Register(mux *asynq.ServeMux, h *Handler) error {
 		mux.Handle(t, h)
 	}
 	return nil
-}
-
-func (h *Handler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
-	}
-	return time.Now()
 }
 
 // ProcessTask sends one task: not before its due time and rate-limit
@@ -160,7 +151,7 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 // and its account not held back by the provider.
 func (h *Handler) ready(ctx context.Context, j *job) (token string, release func(), err error) {
 	provider, account := j.k.provider, j.p.Account
-	now := h.now()
+	now := time.Now()
 	if !j.p.ExpiresAt.IsZero() && !now.Before(j.p.ExpiresAt) {
 		j.log.Warn("expired before it could be sent", zap.Time("expires_at", j.p.ExpiresAt))
 		h.Metrics.Sent(provider, j.op, account, "expired")
