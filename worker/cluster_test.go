@@ -310,3 +310,24 @@ func cancelScheduled(t *testing.T, e *env, p *producer.Producer, limits ratelimi
 		t.Errorf("status after the cancellation: %v, want not found", err)
 	}
 }
+
+// TestACLUser runs the same path as an ACL user of a Redis whose default
+// user is off: REDIS_URL's credentials are used by the worker and the producer.
+func TestACLUser(t *testing.T) {
+	t.Parallel()
+	conn := redistest.Start(t)
+	admin := redis.NewClient(&redis.Options{Addr: conn.Addr})
+	defer admin.Close()
+	ctx := context.Background()
+	for _, cmd := range [][]any{
+		{"ACL", "SETUSER", "punctual", "on", ">s3cret pass", "~*", "&*", "+@all"},
+		{"ACL", "SETUSER", "default", "off"},
+	} {
+		if err := admin.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queues := []string{"mateo", "leadconnector"}
+	e, p, limits := setupRedis(t, map[string]string{"REDIS_URL": "redis://punctual:s3cret%20pass@" + conn.Addr + "/0"}, queues)
+	sendEach(t, e, p, limits, queues)
+}
