@@ -76,7 +76,7 @@ func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *
 	for k, v := range extra {
 		environ[k] = v
 	}
-	if environ["REDIS_CLUSTER_ADDRS"] == "" && environ["REDIS_SENTINEL_ADDRS"] == "" {
+	if environ["REDIS_URL"] == "" && environ["REDIS_CLUSTER_ADDRS"] == "" && environ["REDIS_SENTINEL_ADDRS"] == "" {
 		environ["REDIS_URL"] = "redis://" + redistest.Start(t).Addr + "/0"
 	}
 	wcfg, err := config.LoadFrom(environ)
