@@ -18,7 +18,6 @@ import (
 	"punctual/config"
 	"punctual/producer"
 	"punctual/sandbox"
-	"punctual/worker"
 )
 
 // Figures of the rate-limited row: the sandbox allows perToken requests per
@@ -60,11 +59,11 @@ func rowRateLimited(ctx context.Context, e *env) (Result, error) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(core)
 	for range rateWorkers {
-		stop, err := runWorker(environ, log)
+		w, err := startWorker(environ, log)
 		if err != nil {
 			return Result{}, err
 		}
-		defer stop()
+		defer func() { _ = w.stop() }()
 	}
 
 	parsed, err := config.ParseRateLimits(limits)
@@ -105,22 +104,6 @@ func rowRateLimited(ctx context.Context, e *env) (Result, error) {
 		return Result{}, err
 	}
 	return rateLimitedResult(sb.Requests(), tokens, lone, sends, logs.FilterMessage("taken").Len()), nil
-}
-
-// runWorker runs our worker in this process with log until stop.
-func runWorker(environ map[string]string, log *zap.Logger) (stop func(), err error) {
-	cfg, err := config.LoadFrom(environ)
-	if err != nil {
-		return nil, err
-	}
-	w, err := worker.New(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(ctx) }()
-	return func() { cancel(); <-done }, nil
 }
 
 // accountEnvelope is a Mateo send due now for account.

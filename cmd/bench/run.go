@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
 
 	"punctual/config"
 	"punctual/logging"
@@ -128,15 +129,17 @@ type runningWorker struct {
 	err    error
 }
 
-// startWorker builds our worker from environ and runs it until stop.
-func startWorker(environ map[string]string) (*runningWorker, error) {
+// startWorker builds our worker from environ and runs it until stop. It
+// logs through log, or as environ says when log is nil.
+func startWorker(environ map[string]string, log *zap.Logger) (*runningWorker, error) {
 	cfg, err := config.LoadFrom(environ)
 	if err != nil {
 		return nil, err
 	}
-	log, err := logging.New(cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return nil, err
+	if log == nil {
+		if log, err = logging.New(cfg.LogLevel, cfg.LogFormat); err != nil {
+			return nil, err
+		}
 	}
 	w, err := worker.New(cfg, log)
 	if err != nil {

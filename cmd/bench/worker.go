@@ -67,7 +67,7 @@ func rowWorker(ctx context.Context, e *env) (Result, error) {
 		return Result{}, err
 	}
 	start = time.Now()
-	w, err := startWorker(workerEnv(r, prov, 64))
+	w, err := startWorker(workerEnv(r, prov, 64), nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -196,7 +196,7 @@ func enqueueBudget(n int) time.Duration {
 func scheduledOurs(ctx context.Context, r *redisServer, n int, spread time.Duration) (l lateness, gap time.Duration, err error) {
 	prov := startProvider()
 	defer prov.close()
-	w, err := startWorker(workerEnv(r, prov, 64))
+	w, err := startWorker(workerEnv(r, prov, 64), nil)
 	if err != nil {
 		return l, 0, err
 	}
