@@ -183,6 +183,20 @@ func (r *recorder) WriteHeader(status int) {
 	r.ResponseWriter.WriteHeader(status)
 }
 
+// wait holds the answer back for d, and reports false when the client went
+// away meanwhile: the request is then recorded with status 0, unanswered.
+func wait(w http.ResponseWriter, r *http.Request, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-r.Context().Done():
+		if rec, ok := w.(*recorder); ok {
+			rec.status = 0
+		}
+		return false
+	}
+}
+
 // drop closes the connection without an answer.
 func drop(w http.ResponseWriter) {
 	if rec, ok := w.(*recorder); ok {
@@ -207,12 +221,8 @@ func (s *Server) scripted(w http.ResponseWriter, r *http.Request) bool {
 	a := s.script[0]
 	s.script = s.script[1:]
 	s.mu.Unlock()
-	if a.Delay > 0 {
-		select {
-		case <-time.After(a.Delay):
-		case <-r.Context().Done():
-			return true
-		}
+	if a.Delay > 0 && !wait(w, r, a.Delay) {
+		return true
 	}
 	if a.Drop {
 		drop(w)
@@ -350,12 +360,7 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, provider string) 
 	case x < f.Drops+f.ServerErrors+f.ClientErrors:
 		writeError(w, provider, http.StatusBadRequest, "bad_request", "Bad Request (sandbox fault)")
 	case x < f.Drops+f.ServerErrors+f.ClientErrors+f.Slow:
-		select {
-		case <-time.After(f.SlowDelay):
-		case <-r.Context().Done():
-			return true
-		}
-		return false
+		return !wait(w, r, f.SlowDelay)
 	default:
 		return false
 	}

@@ -16,10 +16,7 @@ import (
 // command as a newcomer would, and stops it as an orchestrator would.
 func TestDevModeDeliversTheExamplesAndStopsOnSIGTERM(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "worker")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildWorker(t)
 	examples, _ := filepath.Glob("../../examples/*.json")
 	if len(examples) != 3 {
 		t.Fatalf("%d examples, want 3", len(examples))
@@ -91,4 +88,14 @@ func TestDevModeDeliversTheExamplesAndStopsOnSIGTERM(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("stopping took %s", took)
 	}
+}
+
+// buildWorker builds this command into a temporary directory.
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "worker")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }
