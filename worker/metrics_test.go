@@ -1,9 +1,6 @@
 package worker_test
 
 import (
-	"context"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,12 +11,7 @@ import (
 
 func TestMetricsCountRealSends(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := freeAddr(t)
 	e := setup(t, map[string]string{"HTTP_ADDR": addr})
 	e.sandbox.Script(
 		sandbox.Answer{Status: http.StatusBadRequest, Body: `{"code":"400","message":"bad"}`},
@@ -29,27 +21,9 @@ func TestMetricsCountRealSends(t *testing.T) {
 	for range 3 {
 		ids = append(ids, e.enqueue(t, plainMessage))
 	}
-	// Two sends complete, one is archived.
-	deadline := time.Now().Add(6 * time.Second)
-	for _, id := range ids {
-		for {
-			s, err := e.producer.Status(context.Background(), id)
-			if err == nil && (s.State == "completed" || s.State == "archived") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("task %s not done: %+v, %v", id, s, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	e.waitDone(t, ids, 6*time.Second) // two complete, one is archived
 
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
+	_, body := get(t, "http://"+addr+"/metrics", "", "")
 	for _, want := range []string{
 		`punctual_sends_total{account="default",operation="send_message",outcome="sent",provider="mateo"} 2`,
 		`punctual_sends_total{account="default",operation="send_message",outcome="failed",provider="mateo"} 1`,
@@ -61,7 +35,7 @@ func TestMetricsCountRealSends(t *testing.T) {
 		`asynq_tasks_enqueued_total{queue="mateo",state="archived"} 1`,
 		`asynq_tasks_enqueued_total{queue="mateo",state="completed"} 2`,
 	} {
-		if !strings.Contains(string(body), want+"\n") {
+		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}

@@ -54,12 +54,7 @@ func TestRedisRestartLosesNothing(t *testing.T) {
 		}
 		t.Skip("restarting Redis needs redis-server")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	_ = l.Close()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
 	r := &persistentRedis{t: t, port: port, dir: t.TempDir()}
 	r.start()
 	t.Cleanup(r.kill)

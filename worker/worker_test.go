@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -135,6 +133,24 @@ func (e *env) waitState(t *testing.T, id, state string, within time.Duration) *p
 			t.Fatalf("task %s not %s within %s: %+v (err %v)", id, state, within, s, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitDone waits until every task is completed or archived.
+func (e *env) waitDone(t *testing.T, ids []string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, id := range ids {
+		for {
+			s, err := e.producer.Status(context.Background(), id)
+			if err == nil && (s.State == "completed" || s.State == "archived") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s not done within %s: %+v (err %v)", id, within, s, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 
@@ -338,27 +354,11 @@ func TestLogsNameTheTaskAndNeverTheTokenOrTheBody(t *testing.T) {
 
 func TestHealthEndpoints(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := freeAddr(t)
 	setup(t, map[string]string{"HTTP_ADDR": addr})
 	for _, path := range []string{"/healthz", "/readyz"} {
-		var resp *http.Response
-		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if resp, err = http.Get("http://" + addr + path); err == nil || time.Now().After(deadline) {
-				break
-			}
-		}
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
-			t.Errorf("GET %s: %d %q, want 200 ok", path, resp.StatusCode, body)
+		if code, body := get(t, "http://"+addr+path, "", ""); code != http.StatusOK || body != "ok\n" {
+			t.Errorf("GET %s: %d %q, want 200 ok", path, code, body)
 		}
 	}
 }
