@@ -11,8 +11,8 @@ import (
 
 func TestMetricsCountRealSends(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
-	e := setup(t, map[string]string{"HTTP_ADDR": addr})
+	e := setup(t, nil)
+	addr := e.worker.HealthAddr()
 	e.sandbox.Script(
 		sandbox.Answer{Status: http.StatusBadRequest, Body: `{"code":"400","message":"bad"}`},
 		sandbox.Answer{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}, Body: `{}`},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,17 +12,6 @@ import (
 	"testing"
 	"time"
 )
-
-// freeAddr returns a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // get fetches url with the basic auth user:password when user is set.
 func get(t *testing.T, url, user, password string) (int, string) {
@@ -49,8 +37,8 @@ func get(t *testing.T, url, user, password string) (int, string) {
 
 func TestMonitorIsGuardedAndListsTheQueues(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
-	e := setup(t, map[string]string{"MONITOR_ADDR": addr, "MONITOR_PASSWORD": "s3cret"})
+	e := setup(t, map[string]string{"MONITOR_ADDR": "127.0.0.1:0", "MONITOR_PASSWORD": "s3cret"})
+	addr := e.worker.MonitorAddr()
 	e.enqueue(t, `{"type":"leadconnector:send_message","process_at":"2030-01-01T00:00:00Z","payload":{"type":"SMS","contactId":"c1"}}`)
 	base := "http://" + addr + "/monitor/"
 	if code, _ := get(t, base, "", ""); code != http.StatusUnauthorized {
@@ -93,8 +81,8 @@ func TestMonitorInABrowser(t *testing.T) {
 		}
 		t.Skip("chromium is not installed")
 	}
-	addr := freeAddr(t)
-	e := setup(t, map[string]string{"MONITOR_ADDR": addr})
+	e := setup(t, map[string]string{"MONITOR_ADDR": "127.0.0.1:0"})
+	addr := e.worker.MonitorAddr()
 	e.enqueue(t, `{"type":"mateo:send_message","queue":"bulk","process_at":"2030-01-01T00:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}}`)
 	e.enqueue(t, `{"type":"leadconnector:send_message","process_at":"2030-01-01T00:00:00Z","payload":{"type":"SMS","contactId":"c1"}}`)
 	get(t, "http://"+addr+"/monitor/", "", "") // up

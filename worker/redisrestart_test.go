@@ -14,6 +14,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// freeAddr returns a loopback address nobody listens on now: a redis-server restarted on it keeps its
+// clients' address.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 // persistentRedis is a redis-server with an append-only file fsynced on
 // every write, on a port it keeps across restarts.
 type persistentRedis struct {

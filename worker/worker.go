@@ -49,6 +49,8 @@ type Worker struct {
 	registry *prometheus.Registry
 	cfg      *config.Config
 	conn     asynq.RedisConnOpt
+	// health and monitor listen on HTTP_ADDR and MONITOR_ADDR (nil when off).
+	health, monitor net.Listener
 }
 
 // New builds a worker from a validated configuration.
@@ -116,24 +118,37 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 		TaskCheckInterval:        taskCheckInterval,
 		Logger:                   logging.Asynq{L: log.Named("asynq").Sugar()},
 	})
-	return &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn}, nil
+	w := &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn}
+	if w.health, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	if cfg.MonitorAddr != "" {
+		if w.monitor, err = net.Listen("tcp", cfg.MonitorAddr); err != nil {
+			_ = w.health.Close()
+			return nil, fmt.Errorf("MONITOR_ADDR: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// HealthAddr is the address /healthz, /readyz and /metrics are served on.
+func (w *Worker) HealthAddr() string { return w.health.Addr().String() }
+
+// MonitorAddr is the address the web UI is served on; "" when it is off.
+func (w *Worker) MonitorAddr() string {
+	if w.monitor == nil {
+		return ""
+	}
+	return w.monitor.Addr().String()
 }
 
 // Run takes and sends tasks until ctx ends, then stops taking tasks, lets
 // in-flight sends finish (bounded by SHUTDOWN_TIMEOUT) and returns.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.rdb.Close()
-	health, err := w.serveHealth()
-	if err != nil {
-		return err
-	}
-	defer health.Close()
-	if w.cfg.MonitorAddr != "" {
-		monitor, err := w.serveMonitor()
-		if err != nil {
-			return err
-		}
-		defer monitor.Close()
+	defer w.serveHealth().Close()
+	if w.monitor != nil {
+		defer w.serveMonitor().Close()
 	}
 	if err := w.srv.Start(w.mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -148,11 +163,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // serveHealth serves /healthz (the process is alive), /readyz (Redis
 // answers) and /metrics (Prometheus) on HTTP_ADDR.
-func (w *Worker) serveHealth() (io.Closer, error) {
-	l, err := net.Listen("tcp", w.cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
-	}
+func (w *Worker) serveHealth() io.Closer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(rw, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
@@ -166,9 +177,9 @@ func (w *Worker) serveHealth() (io.Closer, error) {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	w.log.Info("serving health checks", zap.String("addr", l.Addr().String()))
-	return srv, nil
+	go func() { _ = srv.Serve(w.health) }()
+	w.log.Info("serving health checks", zap.String("addr", w.HealthAddr()))
+	return srv
 }
 
 // MonitorPath is where the asynq web UI is served on MONITOR_ADDR.
@@ -176,11 +187,7 @@ const MonitorPath = "/monitor"
 
 // serveMonitor serves the asynq web UI on MONITOR_ADDR, behind basic auth
 // when MONITOR_PASSWORD is set.
-func (w *Worker) serveMonitor() (io.Closer, error) {
-	l, err := net.Listen("tcp", w.cfg.MonitorAddr)
-	if err != nil {
-		return nil, fmt.Errorf("MONITOR_ADDR: %w", err)
-	}
+func (w *Worker) serveMonitor() io.Closer {
 	var h http.Handler = asynqmon.New(asynqmon.Options{
 		RootPath: MonitorPath, RedisConnOpt: w.conn, PayloadFormatter: asynqmon.PayloadFormatterFunc(tasks.FormatPayload),
 	})
@@ -191,9 +198,9 @@ func (w *Worker) serveMonitor() (io.Closer, error) {
 	mux.Handle(MonitorPath+"/", h)
 	mux.Handle(MonitorPath, http.RedirectHandler(MonitorPath+"/", http.StatusFound))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	w.log.Info("serving the monitor", zap.String("url", "http://"+l.Addr().String()+MonitorPath+"/"))
-	return srv, nil
+	go func() { _ = srv.Serve(w.monitor) }()
+	w.log.Info("serving the monitor", zap.String("url", "http://"+w.MonitorAddr()+MonitorPath+"/"))
+	return srv
 }
 
 // basicAuth lets through the requests that carry user and password.

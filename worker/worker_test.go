@@ -37,6 +37,7 @@ const (
 )
 
 type env struct {
+	worker    *worker.Worker
 	rdb       redis.UniversalClient
 	producer  *producer.Producer
 	sandbox   *sandbox.Server
@@ -107,7 +108,7 @@ func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *
 	t.Cleanup(func() { _ = ins.Close() })
 	rdb := conn.MakeRedisClient().(redis.UniversalClient)
 	t.Cleanup(func() { _ = rdb.Close() })
-	return &env{rdb: rdb, producer: p, sandbox: sb, inspector: ins, logs: logs}
+	return &env{worker: w, rdb: rdb, producer: p, sandbox: sb, inspector: ins, logs: logs}
 }
 
 // enqueue submits a JSON envelope and returns its task id.
@@ -354,8 +355,7 @@ func TestLogsNameTheTaskAndNeverTheTokenOrTheBody(t *testing.T) {
 
 func TestHealthEndpoints(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
-	setup(t, map[string]string{"HTTP_ADDR": addr})
+	addr := setup(t, nil).worker.HealthAddr()
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if code, body := get(t, "http://"+addr+path, "", ""); code != http.StatusOK || body != "ok\n" {
 			t.Errorf("GET %s: %d %q, want 200 ok", path, code, body)
