@@ -113,7 +113,11 @@ func (l *Limiter) Reserve(ctx context.Context, provider, account, taskID string,
 	}
 	interval, late, windows := calendar(rates)
 	now := time.Now().UnixMilli()
-	args := append([]any{interval.Milliseconds(), max(at.UnixMilli(), now), now, taskID, late.Milliseconds()}, windows...)
+	from := at.UnixMilli()
+	if time.UnixMilli(from).Before(at) {
+		from++ // whole milliseconds, rounded up: a slot is never before at
+	}
+	args := append([]any{interval.Milliseconds(), max(from, now), now, taskID, late.Milliseconds()}, windows...)
 	res, err := reserveScript.Run(ctx, l.rdb, keys(provider, account), args...).Int64Slice()
 	if err != nil || len(res) != 2 {
 		return time.Time{}, false, fmt.Errorf("rate limit %s:%s: %w", provider, account, err)
