@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/hibiken/asynq"
 
 	"punctual/senders"
 	"punctual/tasks"
@@ -60,12 +63,22 @@ type line struct {
 	data []byte
 }
 
+// built is a line's task, checked and ready to enqueue.
+type built struct {
+	n    int
+	task *asynq.Task
+	undo func()
+}
+
 // Batch enqueues the envelopes of r, one JSON object per line, streaming:
 // memory does not grow with the input. A line without a key gets one
 // derived from its content, so a batch enqueued again, whole or after an
 // interruption, enqueues nothing twice. Bad lines are told to OnReject and
 // do not stop the others; the error is for a run that could not go on
 // (Redis, reading r, ctx).
+//
+// Lines are checked on every core while Concurrency of them are being
+// enqueued, so that checking never waits on Redis, nor Redis on checking.
 func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (BatchSummary, error) {
 	if o.Concurrency < 1 {
 		o.Concurrency = 16
@@ -75,10 +88,16 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 
 	var (
 		lines                       = make(chan line, 2*o.Concurrency)
+		ready                       = make(chan built, 2*o.Concurrency)
 		enqueued, duplicate, reject atomic.Int64
 		rejectMu                    sync.Mutex
-		wg                          sync.WaitGroup
+		checkers, enqueuers         sync.WaitGroup
 	)
+	done := func() {
+		if o.OnLine != nil {
+			o.OnLine()
+		}
+	}
 	rejected := func(n int, err error) {
 		reject.Add(1)
 		if o.OnReject != nil {
@@ -87,32 +106,50 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			rejectMu.Unlock()
 		}
 	}
-	for range o.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range runtime.GOMAXPROCS(0) {
+		checkers.Go(func() {
 			for l := range lines {
-				dup, err := p.batchLine(ctx, l.data, o.DryRun)
+				task, undo, err := p.batchTask(ctx, l.data, o.DryRun)
 				var invalid *invalidError
 				switch {
 				case errors.As(err, &invalid):
 					rejected(l.n, invalid.err)
 				case err != nil:
 					cancel(fmt.Errorf("line %d: %w", l.n, err))
+				case o.DryRun:
+					enqueued.Add(1)
+				default:
+					ready <- built{l.n, task, undo}
+					continue
+				}
+				done()
+			}
+		})
+	}
+	for range o.Concurrency {
+		enqueuers.Go(func() {
+			for b := range ready {
+				if ctx.Err() != nil {
+					continue // interrupted: the line is left for the next run
+				}
+				dup, err := p.enqueue(ctx, b.task, b.undo)
+				switch {
+				case err != nil:
+					cancel(fmt.Errorf("line %d: %w", b.n, err))
 				case dup:
 					duplicate.Add(1)
 				default:
 					enqueued.Add(1)
 				}
-				if o.OnLine != nil {
-					o.OnLine()
-				}
+				done()
 			}
-		}()
+		})
 	}
 	n, readErr := readLines(ctx, r, lines, rejected)
 	close(lines)
-	wg.Wait()
+	checkers.Wait()
+	close(ready)
+	enqueuers.Wait()
 	sum := BatchSummary{Lines: n, Enqueued: int(enqueued.Load()), Duplicate: int(duplicate.Load()), Rejected: int(reject.Load())}
 	if err := context.Cause(ctx); err != nil {
 		return sum, err
@@ -157,32 +194,30 @@ type invalidError struct{ err error }
 
 func (e *invalidError) Error() string { return e.err.Error() }
 
-// batchLine validates and enqueues one line; dup is true when its task
-// already existed.
-func (p *Producer) batchLine(ctx context.Context, data []byte, dryRun bool) (dup bool, err error) {
+// batchTask validates a line and returns its task, with its rate-limit
+// slot booked unless in a dry run; a line rejected for what it says gives
+// an *invalidError.
+func (p *Producer) batchTask(ctx context.Context, data []byte, dryRun bool) (*asynq.Task, func(), error) {
 	e, err := tasks.ParseEnvelope(data)
 	if err != nil {
-		return false, &invalidError{err}
+		return nil, nil, &invalidError{err}
 	}
 	if e.Key == "" {
 		e.Key = contentKey(data)
 	}
 	if dryRun {
-		_, err := tasks.NewTask(e, p.opts)
+		task, err := tasks.NewTask(e, p.opts)
 		if err != nil {
-			return false, &invalidError{err}
+			return nil, nil, &invalidError{err}
 		}
-		return false, nil
+		return task, nil, nil
 	}
 	task, undo, err := p.build(ctx, e)
 	var fe *senders.FieldError
 	if errors.As(err, &fe) {
-		return false, &invalidError{err}
+		return nil, nil, &invalidError{err}
 	}
-	if err != nil {
-		return false, err
-	}
-	return p.enqueue(ctx, task, undo)
+	return task, undo, err
 }
 
 // contentKey derives a key from a line's content: the same line always

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"punctual/internal/redistest"
 	"punctual/producer"
@@ -96,5 +97,29 @@ func TestBatchDryRunWritesNothing(t *testing.T) {
 	defer ins.Close()
 	if queues, _ := ins.Queues(); len(queues) != 0 {
 		t.Errorf("a dry run created queues %v", queues)
+	}
+}
+
+func TestBatchEnqueuesAfterRedisForgetsItsScripts(t *testing.T) {
+	t.Parallel()
+	conn := redistest.Start(t)
+	p := producer.New(conn)
+	defer p.Close()
+	if sum, err := p.Batch(context.Background(), strings.NewReader(lines(10)), producer.BatchOptions{}); err != nil || sum.Enqueued != 10 {
+		t.Fatalf("first batch %+v, %v", sum, err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: conn.Addr})
+	defer rdb.Close()
+	if err := rdb.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Concurrent enqueues share round trips; each must still load its
+	// script again and run once.
+	sum, err := p.Batch(context.Background(), strings.NewReader(lines(500)), producer.BatchOptions{Concurrency: 32})
+	if err != nil || sum.Enqueued != 490 || sum.Duplicate != 10 {
+		t.Fatalf("batch after SCRIPT FLUSH %+v, %v; want 490 enqueued, 10 duplicate", sum, err)
+	}
+	if got := count(t, conn); got != 500 {
+		t.Errorf("%d tasks in Redis, want 500", got)
 	}
 }

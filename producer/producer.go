@@ -72,8 +72,12 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 	for _, opt := range opts {
 		opt(&s)
 	}
+	var ec redis.UniversalClient = c
+	if ap, err := c.AutoPipeline(); err == nil {
+		ec = pipelined{c, ap}
+	}
 	return &Producer{
-		client:    asynq.NewClientFromRedisClient(c),
+		client:    asynq.NewClientFromRedisClient(ec),
 		inspector: asynq.NewInspectorFromRedisClient(c),
 		holds:     tasks.RedisHolds{Client: c},
 		limiter:   ratelimit.New(c, s.limits),
