@@ -1,11 +1,9 @@
 package senders
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -50,20 +48,6 @@ func Check(s Schema, root string, v any) error {
 	var errs []error
 	s.check(root, v, &errs)
 	return errors.Join(errs...)
-}
-
-// DecodeJSON decodes data, one JSON value, keeping numbers as json.Number.
-func DecodeJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the JSON value")
-	}
-	return v, nil
 }
 
 // String accepts a JSON string, optionally limited to Enum values or to
