@@ -44,10 +44,11 @@ type Envelope struct {
 }
 
 // parsedPayload is an envelope's payload decoded once, with the bytes it
-// was decoded from.
+// was decoded from and the type whose schema it was found to match.
 type parsedPayload struct {
-	from []byte
-	tree any
+	from    []byte
+	tree    any
+	matches string
 }
 
 // payload returns the payload decoded, decoding it unless ParseEnvelope
@@ -82,35 +83,44 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("not valid UTF-8")
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
+	members, err := senders.DecodeObject(data)
+	if err != nil {
 		return nil, fmt.Errorf("not a JSON object: %w", err)
 	}
-	var e Envelope
-	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(fields)) {
-		raw := fields[name]
+	var (
+		e    Envelope
+		errs []error
+		seen uint // a bit per envelopeKeys
+	)
+	for _, m := range members {
 		var err error
-		switch name {
+		switch m.Name {
 		case "type":
-			err = decodeString(raw, &e.Type)
+			err = decodeString(m.Value, &e.Type)
 		case "account":
-			err = decodeString(raw, &e.Account)
+			err = decodeString(m.Value, &e.Account)
 		case "key":
-			err = decodeString(raw, &e.Key)
+			err = decodeString(m.Value, &e.Key)
 		case "queue":
-			err = decodeString(raw, &e.Queue)
+			err = decodeString(m.Value, &e.Queue)
 		case "process_at":
-			err = decodeTime(raw, &e.ProcessAt)
+			err = decodeTime(m.Value, &e.ProcessAt)
 		case "expires_at":
-			err = decodeTime(raw, &e.ExpiresAt)
+			err = decodeTime(m.Value, &e.ExpiresAt)
 		case "payload":
-			e.Payload = raw
+			e.Payload = m.Raw
+			e.parsed = parsedPayload{from: m.Raw, tree: m.Value}
 		default:
 			err = fmt.Errorf("unknown field (an envelope has %s)", strings.Join(envelopeKeys, ", "))
 		}
+		if k := slices.Index(envelopeKeys, m.Name); k >= 0 && err == nil {
+			if seen&(1<<k) != 0 {
+				err = errors.New("given more than once")
+			}
+			seen |= 1 << k
+		}
 		if err != nil {
-			errs = append(errs, &senders.FieldError{Path: name, Reason: err.Error()})
+			errs = append(errs, &senders.FieldError{Path: m.Name, Reason: err.Error()})
 		}
 	}
 	if len(errs) > 0 {
@@ -122,16 +132,19 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 	return &e, nil
 }
 
-func decodeString(raw json.RawMessage, dst *string) error {
-	if json.Unmarshal(raw, dst) != nil {
+// decodeString sets dst to v, a string or null.
+func decodeString(v any, dst *string) error {
+	s, ok := v.(string)
+	if !ok && v != nil {
 		return errors.New("must be a string")
 	}
+	*dst = s
 	return nil
 }
 
-func decodeTime(raw json.RawMessage, dst *time.Time) error {
+func decodeTime(v any, dst *time.Time) error {
 	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	if decodeString(v, &s) != nil {
 		return errors.New("must be an RFC 3339 time string")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -169,8 +182,12 @@ func (e *Envelope) Validate() error {
 		errs = append(errs, &senders.FieldError{Path: "payload", Reason: "required"})
 	} else if tree, err := e.payload(); err != nil {
 		errs = append(errs, &senders.FieldError{Path: "payload", Reason: "invalid JSON: " + err.Error()})
-	} else if err := senders.Check(k.schema, "payload", tree); err != nil {
-		errs = append(errs, err)
+	} else if e.parsed.matches != e.Type {
+		if err := senders.Check(k.schema, "payload", tree); err != nil {
+			errs = append(errs, err)
+		} else {
+			e.parsed.matches = e.Type
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -230,7 +247,9 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	encoded, err := encodeJSON(body)
+	// HTML characters are not escaped: the providers get the text as the
+	// user wrote it.
+	encoded, err := senders.AppendJSON(make([]byte, 0, len(e.Payload)+64), body)
 	if err != nil {
 		return nil, err
 	}
