@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/klauspost/compress/zstd"
 
 	"punctual/senders"
 	"punctual/senders/leadconnector"
@@ -42,18 +40,6 @@ type Payload struct {
 	Body json.RawMessage `json:"body"`
 }
 
-// Payloads of compressAbove bytes or more are kept zstd-compressed in
-// Redis when that makes them smaller: a 20 KB HTML email takes a fifth of
-// its size, a short message a third less. JSON starts with '{', zstd with
-// its magic number.
-const compressAbove = 256
-
-var (
-	compressor, _   = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithLowerEncoderMem(true))
-	decompressor, _ = zstd.NewReader(nil, zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(64<<20))
-	zstdMagic       = []byte{0x28, 0xb5, 0x2f, 0xfd}
-)
-
 // DecodePayload reads a task payload, compressed or not.
 func DecodePayload(data []byte) (Payload, error) {
 	var p Payload
@@ -73,27 +59,10 @@ func FormatPayload(_ string, data []byte) string {
 	return string(data)
 }
 
-func decompress(data []byte) ([]byte, error) {
-	if !bytes.HasPrefix(data, zstdMagic) {
-		return data, nil
-	}
-	plain, err := decompressor.DecodeAll(data, nil)
-	if err != nil {
-		return nil, fmt.Errorf("decompressing the payload: %w", err)
-	}
-	return plain, nil
-}
-
 // encode writes the payload as JSON, compressed when that pays, without
 // scanning the body again: it was encoded by this package.
 func (p Payload) encode() []byte {
-	b := p.encodeJSON()
-	if len(b) >= compressAbove {
-		if z := compressor.EncodeAll(b, make([]byte, 0, len(b)/2)); len(z) < len(b) {
-			return z
-		}
-	}
-	return b
+	return compress(p.encodeJSON())
 }
 
 func (p Payload) encodeJSON() []byte {
@@ -113,18 +82,6 @@ func (p Payload) encodeJSON() []byte {
 	b = append(b, `,"body":`...)
 	b = append(b, p.Body...)
 	return append(b, '}')
-}
-
-// encodeJSON encodes v without escaping HTML characters: the providers get
-// the text as the user wrote it.
-func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Result is what a completed task keeps as its asynq result.
