@@ -70,6 +70,14 @@ type built struct {
 	undo func()
 }
 
+// Lines go from stage to stage in chunks of up to chunkLines lines and
+// chunkBytes bytes (or one longer line): a hand-over per line would cost
+// more than checking it.
+const (
+	chunkLines = 64
+	chunkBytes = 64 << 10
+)
+
 // Batch enqueues the envelopes of r, one JSON object per line, streaming:
 // memory does not grow with the input. A line without a key gets one
 // derived from its content, so a batch enqueued again, whole or after an
@@ -77,8 +85,9 @@ type built struct {
 // do not stop the others; the error is for a run that could not go on
 // (Redis, reading r, ctx).
 //
-// Lines are checked on every core while Concurrency of them are being
-// enqueued, so that checking never waits on Redis, nor Redis on checking.
+// Lines are checked on every core (and their rate-limit slots booked)
+// while Concurrency of them are being enqueued, so that checking never
+// waits on Redis, nor Redis on checking.
 func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (BatchSummary, error) {
 	if o.Concurrency < 1 {
 		o.Concurrency = 16
@@ -87,8 +96,8 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 	defer cancel(nil)
 
 	var (
-		lines                       = make(chan line, 2*o.Concurrency)
-		ready                       = make(chan built, 2*o.Concurrency)
+		lines                       = make(chan []line, 2*runtime.GOMAXPROCS(0))
+		ready                       = make(chan []built, o.Concurrency)
 		enqueued, duplicate, reject atomic.Int64
 		rejectMu                    sync.Mutex
 		checkers, enqueuers         sync.WaitGroup
@@ -106,42 +115,65 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			rejectMu.Unlock()
 		}
 	}
-	for range runtime.GOMAXPROCS(0) {
+	// check checks the lines of a chunk and returns the tasks to enqueue.
+	check := func(chunk []line) []built {
+		var tasks []built
+		for _, l := range chunk {
+			task, undo, err := p.batchTask(ctx, l.data, o.DryRun)
+			var invalid *invalidError
+			switch {
+			case errors.As(err, &invalid):
+				rejected(l.n, invalid.err)
+			case err != nil:
+				cancel(fmt.Errorf("line %d: %w", l.n, err))
+			case o.DryRun:
+				enqueued.Add(1)
+			default:
+				tasks = append(tasks, built{l.n, task, undo})
+				continue
+			}
+			done()
+		}
+		return tasks
+	}
+	// enqueueAll enqueues tasks one after the other.
+	enqueueAll := func(tasks []built) {
+		for _, b := range tasks {
+			if ctx.Err() != nil {
+				return // interrupted: the lines are left for the next run
+			}
+			dup, err := p.enqueue(ctx, b.task, b.undo)
+			switch {
+			case err != nil:
+				cancel(fmt.Errorf("line %d: %w", b.n, err))
+			case dup:
+				duplicate.Add(1)
+			default:
+				enqueued.Add(1)
+			}
+			done()
+		}
+	}
+
+	nCheckers := runtime.GOMAXPROCS(0)
+	if p.limiter != nil && !o.DryRun {
+		// Booking a line's rate-limit slot waits on Redis: book as many
+		// at once as are enqueued.
+		nCheckers = max(nCheckers, o.Concurrency)
+	}
+	for range nCheckers {
 		checkers.Go(func() {
-			for l := range lines {
-				task, undo, err := p.batchTask(ctx, l.data, o.DryRun)
-				var invalid *invalidError
-				switch {
-				case errors.As(err, &invalid):
-					rejected(l.n, invalid.err)
-				case err != nil:
-					cancel(fmt.Errorf("line %d: %w", l.n, err))
-				case o.DryRun:
-					enqueued.Add(1)
-				default:
-					ready <- built{l.n, task, undo}
-					continue
+			for chunk := range lines {
+				if tasks := check(chunk); len(tasks) > 0 {
+					ready <- tasks
 				}
-				done()
 			}
 		})
 	}
 	for range o.Concurrency {
 		enqueuers.Go(func() {
-			for b := range ready {
-				if ctx.Err() != nil {
-					continue // interrupted: the line is left for the next run
-				}
-				dup, err := p.enqueue(ctx, b.task, b.undo)
-				switch {
-				case err != nil:
-					cancel(fmt.Errorf("line %d: %w", b.n, err))
-				case dup:
-					duplicate.Add(1)
-				default:
-					enqueued.Add(1)
-				}
-				done()
+			for tasks := range ready {
+				enqueueAll(tasks)
 			}
 		})
 	}
@@ -157,12 +189,14 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 	return sum, readErr
 }
 
-// readLines sends the non-blank lines of r to out until r ends or ctx is
-// done, and returns how many lines it read. A line longer than MaxLine is
+// readLines sends the non-blank lines of r to out, in chunks, until r
+// ends or ctx is done, and returns how many lines it read. A chunk goes as
+// soon as r has nothing more at once. A line longer than MaxLine is
 // rejected without being held in memory whole.
-func readLines(ctx context.Context, r io.Reader, out chan<- line, rejected func(int, error)) (int, error) {
+func readLines(ctx context.Context, r io.Reader, out chan<- []line, rejected func(int, error)) (int, error) {
 	br := bufio.NewReaderSize(r, MaxLine+1)
-	n := 0
+	n, size := 0, 0
+	var chunk []line
 	for {
 		data, err := br.ReadSlice('\n')
 		if len(data) > 0 || err == bufio.ErrBufferFull {
@@ -174,8 +208,13 @@ func readLines(ctx context.Context, r io.Reader, out chan<- line, rejected func(
 				_, err = br.ReadSlice('\n')
 			}
 		} else if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 {
+			chunk = append(chunk, line{n: n, data: bytes.Clone(trimmed)})
+			size += len(trimmed)
+		}
+		if len(chunk) > 0 && (len(chunk) == chunkLines || size >= chunkBytes || br.Buffered() == 0 || err != nil) {
 			select {
-			case out <- line{n: n, data: bytes.Clone(trimmed)}:
+			case out <- chunk:
+				chunk, size = nil, 0
 			case <-ctx.Done():
 				return n, nil
 			}
@@ -221,12 +260,32 @@ func (p *Producer) batchTask(ctx context.Context, data []byte, dryRun bool) (*as
 }
 
 // contentKey derives a key from a line's content: the same line always
-// gives the same key, and so the same task id and Mateo message id.
+// gives the same key, and so the same task id and Mateo message id. White
+// space between the JSON tokens does not count.
 func contentKey(data []byte) string {
-	var compact bytes.Buffer
-	if json.Compact(&compact, data) != nil {
-		compact.Write(data)
+	if !isCompact(data) {
+		var compact bytes.Buffer
+		if json.Compact(&compact, data) == nil {
+			data = compact.Bytes()
+		}
 	}
-	sum := sha256.Sum256(compact.Bytes())
+	sum := sha256.Sum256(data)
 	return "content:" + hex.EncodeToString(sum[:16])
+}
+
+// isCompact reports whether data, valid JSON, has no white space between
+// its tokens, as machine-written lines have not.
+func isCompact(data []byte) bool {
+	inString := false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
 }

@@ -73,7 +73,7 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 		opt(&s)
 	}
 	var ec redis.UniversalClient = c
-	if ap, err := c.AutoPipeline(); err == nil {
+	if ap, err := c.AutoPipelineWithOptions(&redis.AutoPipelineOptions{FullDuplex: true}); err == nil {
 		ec = pipelined{c, ap}
 	}
 	return &Producer{
