@@ -15,7 +15,7 @@ import (
 // providers add fields, and the worker passes them through.
 type Schema interface {
 	// check appends one *FieldError per problem found at path.
-	check(path string, v any, errs *[]error)
+	check(path path, v any, errs *[]error)
 	// describe names the accepted JSON types: "a string", "an array".
 	describe() string
 }
@@ -44,9 +44,9 @@ func Validate(s Schema, root string, data []byte) error {
 }
 
 // Check checks v, a value decoded by DecodeJSON, against s, as Validate does.
-func Check(s Schema, root string, v any) error {
+func Check(s Schema, rootPath string, v any) error {
 	var errs []error
-	s.check(root, v, &errs)
+	s.check(root(rootPath), v, &errs)
 	return errors.Join(errs...)
 }
 
@@ -60,15 +60,15 @@ type String struct {
 
 func (s String) describe() string { return "a string" }
 
-func (s String) check(path string, v any, errs *[]error) {
+func (s String) check(path path, v any, errs *[]error) {
 	str, ok := v.(string)
 	switch {
 	case !ok:
 		*errs = append(*errs, typeError(path, s, v))
 	case s.Enum != nil && !slices.Contains(s.Enum, str):
-		*errs = append(*errs, &FieldError{Path: path, Reason: fmt.Sprintf("must be one of %s: %q", strings.Join(s.Enum, ", "), str)})
+		*errs = append(*errs, &FieldError{Path: path.String(), Reason: fmt.Sprintf("must be one of %s: %q", strings.Join(s.Enum, ", "), str)})
 	case s.Pattern != nil && !s.Pattern.MatchString(str):
-		*errs = append(*errs, &FieldError{Path: path, Reason: fmt.Sprintf("not a %s: %q", s.Format, str)})
+		*errs = append(*errs, &FieldError{Path: path.String(), Reason: fmt.Sprintf("not a %s: %q", s.Format, str)})
 	}
 }
 
@@ -77,7 +77,7 @@ type Number struct{}
 
 func (Number) describe() string { return "a number" }
 
-func (n Number) check(path string, v any, errs *[]error) {
+func (n Number) check(path path, v any, errs *[]error) {
 	if _, ok := v.(json.Number); !ok {
 		*errs = append(*errs, typeError(path, n, v))
 	}
@@ -88,7 +88,7 @@ type Boolean struct{}
 
 func (Boolean) describe() string { return "a boolean" }
 
-func (b Boolean) check(path string, v any, errs *[]error) {
+func (b Boolean) check(path path, v any, errs *[]error) {
 	if _, ok := v.(bool); !ok {
 		*errs = append(*errs, typeError(path, b, v))
 	}
@@ -99,14 +99,15 @@ type Array struct{ Items Schema }
 
 func (a Array) describe() string { return "an array" }
 
-func (a Array) check(path string, v any, errs *[]error) {
+func (a Array) check(path path, v any, errs *[]error) {
 	items, ok := v.([]any)
 	if !ok {
 		*errs = append(*errs, typeError(path, a, v))
 		return
 	}
-	for i, item := range items {
-		a.Items.check(path+"["+strconv.Itoa(i)+"]", item, errs)
+	parent := path.String()
+	for i, value := range items {
+		a.Items.check(item(parent, i), value, errs)
 	}
 }
 
@@ -119,26 +120,42 @@ type Object struct {
 
 func (o Object) describe() string { return "an object" }
 
-func (o Object) check(path string, v any, errs *[]error) {
+func (o Object) check(path path, v any, errs *[]error) {
 	obj, ok := v.(map[string]any)
 	if !ok {
 		*errs = append(*errs, typeError(path, o, v))
 		return
 	}
+	parent := path.String()
 	for _, name := range o.Required {
 		if _, ok := obj[name]; !ok {
-			*errs = append(*errs, &FieldError{Path: path + "." + name, Reason: "required"})
+			*errs = append(*errs, &FieldError{Path: field(parent, name).String(), Reason: "required"})
 		}
 	}
-	names := make([]string, 0, len(obj))
-	for name := range obj {
-		names = append(names, name)
+	// Fields are checked in the map's order; the errors of each are then
+	// put in the order of the field names, to read the same every time.
+	type span struct {
+		name       string
+		start, end int
 	}
-	slices.Sort(names) // errors in a stable order
-	for _, name := range names {
+	var spans []span
+	from := len(*errs)
+	for name, value := range obj {
 		if s, ok := o.Properties[name]; ok {
-			s.check(path+"."+name, obj[name], errs)
+			start := len(*errs)
+			s.check(field(parent, name), value, errs)
+			if len(*errs) > start {
+				spans = append(spans, span{name, start, len(*errs)})
+			}
 		}
+	}
+	if len(spans) > 1 {
+		slices.SortFunc(spans, func(a, b span) int { return strings.Compare(a.name, b.name) })
+		sorted := make([]error, 0, len(*errs)-from)
+		for _, s := range spans {
+			sorted = append(sorted, (*errs)[s.start:s.end]...)
+		}
+		copy((*errs)[from:], sorted)
 	}
 }
 
@@ -153,18 +170,20 @@ func (a AnyOf) describe() string {
 	return strings.Join(names, " or ")
 }
 
-func (a AnyOf) check(path string, v any, errs *[]error) {
+func (a AnyOf) check(path path, v any, errs *[]error) {
+	start := len(*errs)
 	var first []error
 	for _, s := range a {
-		var e []error
-		s.check(path, v, &e)
+		s.check(path, v, errs) // appended to errs, then taken back
+		e := (*errs)[start:]
 		if len(e) == 0 {
 			return
 		}
 		// Report the problems of the alternative of the value's own type.
 		if first == nil || !isTypeError(e, path) {
-			first = e
+			first = slices.Clone(e)
 		}
+		*errs = (*errs)[:start]
 	}
 	if isTypeError(first, path) {
 		first = []error{typeError(path, a, v)}
@@ -179,25 +198,47 @@ type null struct{}
 
 func (null) describe() string { return "null" }
 
-func (n null) check(path string, v any, errs *[]error) {
+func (n null) check(path path, v any, errs *[]error) {
 	if v != nil {
 		*errs = append(*errs, typeError(path, n, v))
 	}
 }
 
-func typeError(path string, s Schema, v any) error {
-	return &FieldError{path, fmt.Sprintf("must be %s, got %s", s.describe(), jsonType(v)), true}
+// path is where a value is: its parent's path, joined with its name or
+// index only for an error.
+type path struct {
+	parent string // the parent's path, or the whole path of the root
+	name   string // a field's name
+	index  int    // an item's index; -1 for a field or the root
+}
+
+func root(p string) path                 { return path{parent: p, index: -1} }
+func field(parent, name string) path     { return path{parent, name, -1} }
+func item(parent string, index int) path { return path{parent: parent, index: index} }
+
+func (p path) String() string {
+	switch {
+	case p.name != "":
+		return p.parent + "." + p.name
+	case p.index >= 0:
+		return p.parent + "[" + strconv.Itoa(p.index) + "]"
+	}
+	return p.parent
+}
+
+func typeError(path path, s Schema, v any) error {
+	return &FieldError{path.String(), fmt.Sprintf("must be %s, got %s", s.describe(), jsonType(v)), true}
 }
 
 // isTypeError reports whether errs is only that the value at path is of a
 // type the schema does not accept; a mismatch deeper down, in an item or a
 // field, means the value itself has the right type.
-func isTypeError(errs []error, path string) bool {
+func isTypeError(errs []error, path path) bool {
 	if len(errs) != 1 {
 		return false
 	}
 	fe, ok := errs[0].(*FieldError)
-	return ok && fe.mismatch && fe.Path == path
+	return ok && fe.mismatch && fe.Path == path.String()
 }
 
 func jsonType(v any) string {
