@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -43,6 +44,12 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
   generate-reminders | enqueue batch --concurrency 32 -`,
 		Args: exactArgs(1),
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
+			if os.Getenv("GOGC") == "" {
+				// A batch keeps a few MiB live and allocates for each
+				// line: collecting at five times that, not twice, leaves
+				// memory small and cuts the collector's share of the CPU.
+				debug.SetGCPercent(400)
+			}
 			in, total, err := input(cmd, args[0])
 			if err != nil {
 				return err
