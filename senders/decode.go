@@ -30,8 +30,8 @@ type Member struct {
 }
 
 // DecodeObject decodes data, one JSON object, into its members in the
-// order they come; a name given twice comes twice. Its errors are
-// encoding/json's.
+// order they come; in valid UTF-8, a name given twice comes twice. Its
+// errors are encoding/json's.
 func DecodeObject(data []byte) ([]Member, error) {
 	d := decoder{data: data}
 	if members, ok := d.members(); ok {
