@@ -7,8 +7,9 @@ import (
 )
 
 // pipelined is a Redis client whose scripts, the commands asynq enqueues
-// with, go through the client's autopipeliner: enqueues made at once share
-// round trips.
+// with, go through the client's full-duplex autopipeliner: enqueues made
+// at once stream on one connection, written and read at the same time,
+// instead of each taking a connection and a round trip.
 type pipelined struct {
 	redis.UniversalClient
 	ap *redis.AutoPipeliner
