@@ -27,7 +27,7 @@ var (
 	compressor, _   = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithLowerEncoderMem(true))
 	decompressor, _ = zstd.NewReader(nil, zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(64<<20))
 	zstdMagic       = []byte{0x28, 0xb5, 0x2f, 0xfd}
-	huffmen         = sync.Pool{New: func() any { return &huff0.Scratch{Reuse: huff0.ReusePolicyNone} }}
+	huffScratch     = sync.Pool{New: func() any { return &huff0.Scratch{Reuse: huff0.ReusePolicyNone} }}
 )
 
 // compress returns b compressed, or b when compressing does not pay.
@@ -51,8 +51,8 @@ func compress(b []byte) []byte {
 // a zstd frame (RFC 8878) of one block whose literals are Huffman-coded in
 // one stream and which has no sequences; nil when b does not compress.
 func literalsFrame(b []byte) []byte {
-	s := huffmen.Get().(*huff0.Scratch)
-	defer huffmen.Put(s)
+	s := huffScratch.Get().(*huff0.Scratch)
+	defer huffScratch.Put(s)
 	lit, _, err := huff0.Compress1X(b, s)
 	if err != nil || len(lit) > maxLiteralsFrame {
 		return nil // incompressible, or a single repeated byte
