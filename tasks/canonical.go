@@ -1,0 +1,70 @@
+package tasks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"punctual/senders"
+)
+
+// contentKeyPrefix starts every key ContentKey derives, so that it cannot
+// be taken for a key a producer chose.
+const contentKeyPrefix = "content:"
+
+// ContentKey derives an idempotency key from what the envelope says, for an
+// envelope that has no key: the same send always gets the same key, and so
+// the same task id and Mateo message id, however it is spelled. The key is
+// a hash of the canonical JSON of the type, the account (DefaultAccount
+// when empty), process_at and expires_at (in UTC, to the nanosecond, when
+// set) and the payload (names sorted, no white space, the fewest escapes,
+// numbers as written): field order, white space, escapes, an explicit
+// default account and the zone or precision of a time do not change it.
+// The envelope's own key does not count, nor does its queue: the same send
+// routed to another queue is still the same send.
+//
+// The payload is the tree ParseEnvelope decoded; an envelope built by hand
+// has its payload decoded, and an error when that fails.
+func (e *Envelope) ContentKey() (string, error) {
+	tree, err := e.payload()
+	if err != nil {
+		return "", &senders.FieldError{Path: "payload", Reason: "invalid JSON: " + err.Error()}
+	}
+	// The members in the order of their names, as AppendJSON writes an object.
+	var buf [1024]byte
+	b := append(buf[:0], `{"account":`...)
+	b = appendCanonicalString(b, e.account())
+	b = appendCanonicalTime(b, `,"expires_at":`, e.ExpiresAt)
+	b = append(b, `,"payload":`...)
+	if b, err = senders.AppendJSON(b, tree); err != nil {
+		return "", &senders.FieldError{Path: "payload", Reason: err.Error()}
+	}
+	b = appendCanonicalTime(b, `,"process_at":`, e.ProcessAt)
+	b = append(b, `,"type":`...)
+	b = appendCanonicalString(b, e.Type)
+	b = append(b, '}')
+
+	sum := sha256.Sum256(b)
+	var key [len(contentKeyPrefix) + 32]byte
+	copy(key[:], contentKeyPrefix)
+	hex.Encode(key[len(contentKeyPrefix):], sum[:16])
+	return string(key[:]), nil
+}
+
+// appendCanonicalString appends s quoted as AppendJSON quotes it.
+func appendCanonicalString(b []byte, s string) []byte {
+	b, _ = senders.AppendJSON(b, s) // a string always encodes
+	return b
+}
+
+// appendCanonicalTime appends the member name and t in UTC, the same text
+// for the same instant, unless t is zero.
+func appendCanonicalTime(b []byte, name string, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	b = append(b, name...)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
