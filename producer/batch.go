@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,10 +77,11 @@ const (
 
 // Batch enqueues the envelopes of r, one JSON object per line, streaming:
 // memory does not grow with the input. A line without a key gets one
-// derived from its content, so a batch enqueued again, whole or after an
-// interruption, enqueues nothing twice. Bad lines are told to OnReject and
-// do not stop the others; the error is for a run that could not go on
-// (Redis, reading r, ctx).
+// derived from what it says (Envelope.ContentKey), so a batch enqueued
+// again, whole or after an interruption, re-spelled or not, enqueues
+// nothing twice. Bad lines are told to OnReject and do not stop the
+// others; the error is for a run that could not go on (Redis, reading r,
+// ctx).
 //
 // Lines are checked on every core (and their rate-limit slots booked)
 // while Concurrency of them are being enqueued, so that checking never
@@ -242,7 +240,9 @@ func (p *Producer) batchTask(ctx context.Context, data []byte, dryRun bool) (*as
 		return nil, nil, &invalidError{err}
 	}
 	if e.Key == "" {
-		e.Key = contentKey(data)
+		if e.Key, err = e.ContentKey(); err != nil {
+			return nil, nil, &invalidError{err}
+		}
 	}
 	if dryRun {
 		task, err := tasks.NewTask(e, p.opts)
@@ -257,35 +257,4 @@ func (p *Producer) batchTask(ctx context.Context, data []byte, dryRun bool) (*as
 		return nil, nil, &invalidError{err}
 	}
 	return task, undo, err
-}
-
-// contentKey derives a key from a line's content: the same line always
-// gives the same key, and so the same task id and Mateo message id. White
-// space between the JSON tokens does not count.
-func contentKey(data []byte) string {
-	if !isCompact(data) {
-		var compact bytes.Buffer
-		if json.Compact(&compact, data) == nil {
-			data = compact.Bytes()
-		}
-	}
-	sum := sha256.Sum256(data)
-	return "content:" + hex.EncodeToString(sum[:16])
-}
-
-// isCompact reports whether data, valid JSON, has no white space between
-// its tokens, as machine-written lines have not.
-func isCompact(data []byte) bool {
-	inString := false
-	for i := 0; i < len(data); i++ {
-		switch c := data[i]; {
-		case inString && c == '\\':
-			i++
-		case c == '"':
-			inString = !inString
-		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
-			return false
-		}
-	}
-	return true
 }
