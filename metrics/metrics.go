@@ -12,20 +12,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
+// unknownAccount is the account label of the accounts that are not
+// configured: their names come from task payloads, and a series for each
+// would let a stream of bad tasks grow Prometheus without bound.
+const unknownAccount = "unknown"
+
 // Metrics counts what the worker's handler does. It is safe for concurrent use.
 type Metrics struct {
 	sends   *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	waits   *prometheus.CounterVec
+	known   func(provider, account string) bool
 }
 
 // New registers the worker's metrics, the queue metrics of inspector and
-// the Go runtime's on reg.
-func New(reg prometheus.Registerer, inspector *asynq.Inspector) *Metrics {
+// the Go runtime's on reg. known says whether a provider's account is
+// configured; only those are named in the account label, the others are
+// counted as "unknown". It is called on every count, concurrently.
+func New(reg prometheus.Registerer, inspector *asynq.Inspector, known func(provider, account string) bool) *Metrics {
 	m := &Metrics{
+		known: known,
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "punctual_sends_total",
-			Help: "Tries to send, by provider, operation, account and outcome (sent, duplicate, retry, rate_limited, failed, expired, cancelled).",
+			Help: "Tries to send, by provider, operation, account (unknown when not configured) and outcome (sent, duplicate, retry, rate_limited, failed, expired, cancelled).",
 		}, []string{"provider", "operation", "account", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "punctual_provider_request_seconds",
@@ -34,7 +43,7 @@ func New(reg prometheus.Registerer, inspector *asynq.Inspector) *Metrics {
 		}, []string{"provider", "operation", "status"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "punctual_waits_total",
-			Help: "Sends put back to wait without spending an attempt, by provider, account and reason (rate_limit, provider_hold, not_due).",
+			Help: "Sends put back to wait without spending an attempt, by provider, account (unknown when not configured) and reason (rate_limit, provider_hold, not_due).",
 		}, []string{"provider", "account", "reason"}),
 	}
 	reg.MustRegister(m.sends, m.latency, m.waits,
@@ -45,7 +54,7 @@ func New(reg prometheus.Registerer, inspector *asynq.Inspector) *Metrics {
 
 // Sent counts a try's outcome.
 func (m *Metrics) Sent(provider, operation, account, outcome string) {
-	m.sends.WithLabelValues(provider, operation, account, outcome).Inc()
+	m.sends.WithLabelValues(provider, operation, m.account(provider, account), outcome).Inc()
 }
 
 // Answered records how long a provider took; status 0 is a request that
@@ -60,5 +69,13 @@ func (m *Metrics) Answered(provider, operation string, status int, took time.Dur
 
 // Waited counts a send put back to wait.
 func (m *Metrics) Waited(provider, account, reason string) {
-	m.waits.WithLabelValues(provider, account, reason).Inc()
+	m.waits.WithLabelValues(provider, m.account(provider, account), reason).Inc()
+}
+
+// account is the label of a provider's account.
+func (m *Metrics) account(provider, account string) string {
+	if m.known(provider, account) {
+		return account
+	}
+	return unknownAccount
 }

@@ -40,3 +40,30 @@ func TestMetricsCountRealSends(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsNameOnlyConfiguredAccounts(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ids := []string{
+		e.enqueue(t, `{"type":"mateo:send_message","account":"acme","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}}`),
+		e.enqueue(t, `{"type":"mateo:send_message","account":"stranger","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}}`),
+		e.enqueue(t, `{"type":"leadconnector:send_message","account":"acme","payload":{"type":"SMS","contactId":"c1"}}`),
+	}
+	e.waitDone(t, ids, 6*time.Second)
+
+	_, body := get(t, "http://"+e.worker.HealthAddr()+"/metrics", "", "")
+	for _, want := range []string{
+		`punctual_sends_total{account="acme",operation="send_message",outcome="sent",provider="mateo"} 1`,
+		`punctual_sends_total{account="unknown",operation="send_message",outcome="failed",provider="mateo"} 1`,
+		`punctual_sends_total{account="unknown",operation="send_message",outcome="failed",provider="leadconnector"} 1`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if strings.Contains(line, `account="stranger"`) || strings.Contains(line, `account="acme",operation="send_message",outcome="failed",provider="leadconnector"`) {
+			t.Errorf("/metrics names an account that is not configured: %s", line)
+		}
+	}
+}

@@ -97,7 +97,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	h := &tasks.Handler{
 		Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: policy, Logger: log,
 		Holds: tasks.RedisHolds{Client: rdb}, Sends: cfg.WorkerConcurrency,
-		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb)),
+		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), func(p, a string) bool { _, ok := accounts.Token(p, a); return ok }),
 	}
 	if limiter := ratelimit.New(rdb, limits); limiter != nil {
 		h.Limiter = limiter
