@@ -40,6 +40,12 @@ func TestRetryAfter(t *testing.T) {
 		{"garbage", tooMany, header("Retry-After", "soon"), 0},
 		{"not a number", tooMany, header("Retry-After", "NaN"), 0},
 		{"beyond a Duration", tooMany, header("Retry-After", "1e12"), time.Duration(1<<63 - 1)},
+		{"31,000 years", 503, header("Retry-After", "1000000000000"), time.Duration(1<<63 - 1)},
+		{"more digits than an int64", tooMany, header("Retry-After", "123456789012345678901234567890"), time.Duration(1<<63 - 1)},
+		{"the longest Duration in seconds", tooMany, header("Retry-After", "9223372036.854776"), time.Duration(1<<63 - 1)},
+		{"just under the longest Duration", tooMany, header("Retry-After", "9223372036.854774"), 9223372036854774784},
+		{"HTTP date in year 9999", 503, header("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"), time.Duration(1<<63 - 1)},
+		{"ratelimit-reset beyond a Duration", tooMany, header("ratelimit-reset", "1000000000000"), time.Duration(1<<63 - 1)},
 		{"infinite", tooMany, header("Retry-After", "+Inf"), 0},
 
 		{"ratelimit-reset on a 429", tooMany, header("ratelimit-reset", "5", "ratelimit-remaining", "3"), 5 * time.Second},

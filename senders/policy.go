@@ -51,16 +51,20 @@ type Policy struct {
 	RetryServerErrors bool
 	// DefaultWait is the wait after a 429 whose answer names none.
 	DefaultWait time.Duration
+	// MaxWait is the longest wait a provider may impose; an answer asking
+	// for longer is treated as a failure retried with backoff. 0: no cap.
+	MaxWait time.Duration
 }
 
 // DefaultPolicy is the retry policy of the project's contract: 408, 425 and
-// every 5xx retried, 429 waited out, Mateo's 409 on a message id a
-// duplicate, any other 4xx permanent.
+// every 5xx retried, 429 waited out for at most an hour, Mateo's 409 on a
+// message id a duplicate, any other 4xx permanent.
 func DefaultPolicy() Policy {
 	return Policy{
 		RetryStatuses:     []int{http.StatusRequestTimeout, http.StatusTooEarly, 500, 502, 503, 504},
 		RetryServerErrors: true,
 		DefaultWait:       time.Second,
+		MaxWait:           time.Hour,
 	}
 }
 
@@ -88,13 +92,22 @@ func (p Policy) classifyStatus(e *APIError) (Outcome, time.Duration) {
 	case e.StatusCode == http.StatusConflict && e.Provider == Mateo && e.Operation == "send_message":
 		return Duplicate, 0
 	case e.StatusCode == http.StatusTooManyRequests:
-		if e.RetryAfter > 0 {
+		switch {
+		case p.tooLong(e.RetryAfter): // a broken answer, not a wait to honour
+			return Retry, 0
+		case e.RetryAfter > 0:
 			return Wait, e.RetryAfter
 		}
 		return Wait, p.DefaultWait
 	case slices.Contains(p.RetryStatuses, e.StatusCode), p.RetryServerErrors && e.StatusCode >= 500:
+		if p.tooLong(e.RetryAfter) {
+			return Retry, 0
+		}
 		return Retry, e.RetryAfter
 	default:
 		return Permanent, 0
 	}
 }
+
+// tooLong reports whether a provider's wait exceeds MaxWait.
+func (p Policy) tooLong(wait time.Duration) bool { return p.MaxWait > 0 && wait > p.MaxWait }

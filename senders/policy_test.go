@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
 
 	"punctual/senders"
+	"punctual/senders/internal/sendertest"
 )
 
 func apiError(provider, op string, status int, retryAfter time.Duration) error {
@@ -45,6 +48,10 @@ func TestClassify(t *testing.T) {
 		{"429 with a wait", apiError(lc, send, 429, 3*time.Second), want{senders.Wait, 3 * time.Second}},
 		{"429 without a wait", apiError(mateo, send, 429, 0), want{senders.Wait, time.Second}},
 		{"429 on update_conversation", apiError(mateo, patch, 429, 1500*time.Millisecond), want{senders.Wait, 1500 * time.Millisecond}},
+		{"429 with the longest wait", apiError(lc, send, 429, time.Hour), want{senders.Wait, time.Hour}},
+		// A provider asking for more than MaxWait is broken, not busy: fail and back off.
+		{"429 with a wait too long", apiError(lc, send, 429, time.Hour+time.Second), want{senders.Retry, 0}},
+		{"429 with a wait beyond a Duration", apiError(mateo, send, 429, math.MaxInt64), want{senders.Retry, 0}},
 
 		{"408", apiError(mateo, send, 408, 0), want{senders.Retry, 0}},
 		{"425", apiError(mateo, send, 425, 0), want{senders.Retry, 0}},
@@ -53,6 +60,9 @@ func TestClassify(t *testing.T) {
 		{"502", apiError(lc, send, 502, 0), want{senders.Retry, 0}},
 		{"503", apiError(mateo, patch, 503, 0), want{senders.Retry, 0}},
 		{"503 with Retry-After", apiError(mateo, send, 503, 7*time.Second), want{senders.Retry, 7 * time.Second}},
+		{"503 with the longest Retry-After", apiError(mateo, send, 503, time.Hour), want{senders.Retry, time.Hour}},
+		{"503 with a Retry-After too long", apiError(mateo, send, 503, time.Hour+time.Second), want{senders.Retry, 0}},
+		{"503 with a Retry-After beyond a Duration", apiError(lc, send, 503, math.MaxInt64), want{senders.Retry, 0}},
 		{"504", apiError(lc, send, 504, 0), want{senders.Retry, 0}},
 		{"507", apiError(lc, send, 507, 0), want{senders.Retry, 0}},
 		{"599", apiError(mateo, send, 599, 0), want{senders.Retry, 0}},
@@ -92,23 +102,28 @@ func TestClassify(t *testing.T) {
 func TestClassifyConfigured(t *testing.T) {
 	t.Parallel()
 	p := senders.Policy{RetryStatuses: []int{500, 409}, DefaultWait: 30 * time.Second}
+	const forever = time.Duration(math.MaxInt64)
 	tests := []struct {
-		status int
-		want   senders.Outcome
-		wait   time.Duration
+		status     int
+		retryAfter time.Duration
+		want       senders.Outcome
+		wait       time.Duration
 	}{
-		{500, senders.Retry, 0},
-		{502, senders.Permanent, 0}, // not listed, and 5xx are not all retried
-		{409, senders.Retry, 0},
-		{408, senders.Permanent, 0},
-		{429, senders.Wait, 30 * time.Second},
+		{500, 0, senders.Retry, 0},
+		{502, 0, senders.Permanent, 0}, // not listed, and 5xx are not all retried
+		{409, 0, senders.Retry, 0},
+		{408, 0, senders.Permanent, 0},
+		{429, 0, senders.Wait, 30 * time.Second},
+		// No MaxWait: every wait is honoured.
+		{429, forever, senders.Wait, forever},
+		{500, forever, senders.Retry, forever},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+		t.Run(fmt.Sprint(tt.status, " ", tt.retryAfter), func(t *testing.T) {
 			t.Parallel()
-			outcome, wait := p.Classify(apiError(senders.LeadConnector, "send_message", tt.status, 0))
+			outcome, wait := p.Classify(apiError(senders.LeadConnector, "send_message", tt.status, tt.retryAfter))
 			if outcome != tt.want || wait != tt.wait {
-				t.Errorf("Classify(%d) = %s, %s; want %s, %s", tt.status, outcome, wait, tt.want, tt.wait)
+				t.Errorf("Classify(%d, %s) = %s, %s; want %s, %s", tt.status, tt.retryAfter, outcome, wait, tt.want, tt.wait)
 			}
 		})
 	}
@@ -126,6 +141,27 @@ func TestOutcomeString(t *testing.T) {
 	for o, s := range want {
 		if o.String() != s {
 			t.Errorf("Outcome(%d).String() = %q, want %q", int(o), o.String(), s)
+		}
+	}
+}
+
+func TestClassifyAbsurdWait(t *testing.T) {
+	t.Parallel()
+	farFuture := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Format(http.TimeFormat)
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		for _, retryAfter := range []string{"1000000000000", farFuture} {
+			t.Run(fmt.Sprint(status, " ", retryAfter), func(t *testing.T) {
+				t.Parallel()
+				tr, _ := setup(t, sendertest.Answer{Status: status, Header: map[string]string{"Retry-After": retryAfter}})
+				_, err := senders.Call[reply](context.Background(), tr, "send_message", http.MethodPost, "/message", nil, "tok", []byte(`{}`))
+				var apiErr *senders.APIError
+				if !errors.As(err, &apiErr) || apiErr.RetryAfter != math.MaxInt64 {
+					t.Fatalf("error = %#v, want an *APIError asking for the longest wait", err)
+				}
+				if outcome, wait := senders.DefaultPolicy().Classify(err); outcome != senders.Retry || wait != 0 {
+					t.Errorf("Classify = %s, %s; want retry, 0s", outcome, wait)
+				}
+			})
 		}
 	}
 }
