@@ -36,12 +36,19 @@ type Option func(*Transport)
 
 // WithHTTPClient sends requests through a copy of c instead of the
 // transport's own client; give WithTimeout after it to change its timeout.
+// The copy never follows a redirect, whatever c does.
 func WithHTTPClient(c *http.Client) Option {
 	return func(t *Transport) {
 		cp := *c
+		cp.CheckRedirect = refuseRedirect
 		t.client = &cp
 	}
 }
+
+// refuseRedirect makes a 3xx the answer: following it would carry the
+// bearer token to wherever the provider points, even to plain http on the
+// same host.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // WithTimeout bounds each request, answer included.
 func WithTimeout(d time.Duration) Option { return func(t *Transport) { t.client.Timeout = d } }
@@ -65,7 +72,7 @@ func NewTransport(provider, baseURL string, timeout time.Duration, opts ...Optio
 	t := &Transport{
 		provider:  provider,
 		base:      base,
-		client:    &http.Client{Transport: pool, Timeout: timeout},
+		client:    &http.Client{Transport: pool, Timeout: timeout, CheckRedirect: refuseRedirect},
 		userAgent: "punctual/" + Version,
 		header:    http.Header{},
 	}
@@ -126,8 +133,8 @@ type Response[T any] struct {
 
 // Call sends body, JSON, with method to the base URL's path and query,
 // with token as the bearer credential, and returns the 2xx answer. A
-// non-2xx answer is an *APIError naming op; a request that cannot be built
-// wraps ErrInvalidRequest.
+// non-2xx answer, redirects included, is an *APIError naming op; a request
+// that cannot be built wraps ErrInvalidRequest.
 func Call[T any](ctx context.Context, t *Transport, op, method, path string, query url.Values, token string, body []byte) (*Response[T], error) {
 	status, header, data, err := t.do(ctx, op, method, path, query, token, body)
 	if err != nil {

@@ -3,6 +3,7 @@ package senders_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -201,4 +202,70 @@ func TestEncodeUnencodableBody(t *testing.T) {
 	if got, _ := senders.DefaultPolicy().Classify(err); got != senders.Permanent {
 		t.Errorf("Classify = %s, want permanent", got)
 	}
+}
+
+// secretToken is the credential the failure tests send; no error may name it.
+const secretToken = "tok-7c1e-never-in-errors"
+
+// call sends a Mateo send_message through a transport to base, with its own
+// connection pool, so that no test depends on a connection another made.
+func call(t *testing.T, base string, body []byte, opts ...senders.Option) (*senders.Response[reply], error) {
+	t.Helper()
+	tr, err := senders.NewTransport(senders.Mateo, base+"/api/v1", 5*time.Second, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return senders.Call[reply](context.Background(), tr, "send_message", http.MethodPost, "/message", nil, secretToken, body)
+}
+
+func TestCallRefusesRedirect(t *testing.T) {
+	t.Parallel()
+	follower := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+	clients := []struct {
+		name string
+		opts []senders.Option
+	}{
+		{"own client", nil},
+		{"caller's client", []senders.Option{senders.WithHTTPClient(&http.Client{})}},
+		{"caller's client that follows", []senders.Option{senders.WithHTTPClient(follower)}},
+	}
+	targets := []struct {
+		name     string
+		location func(target *url.URL) string
+	}{
+		{"another host", func(u *url.URL) string { return "http://localhost:" + u.Port() + "/api/v1/message" }},
+		{"same host, another port", func(u *url.URL) string { return u.String() + "/api/v1/message" }},
+	}
+	for _, c := range clients {
+		for _, target := range targets {
+			for _, status := range []int{301, 302, 303, 307, 308} {
+				t.Run(fmt.Sprintf("%s/%s/%d", c.name, target.name, status), func(t *testing.T) {
+					t.Parallel()
+					elsewhere := sendertest.NewRecorder(t, sendertest.Answer{Status: 200, Body: `{"id":"m1"}`})
+					u, err := url.Parse(elsewhere.URL)
+					if err != nil {
+						t.Fatal(err)
+					}
+					origin := sendertest.NewRecorder(t, sendertest.Answer{Status: status, Header: map[string]string{"Location": target.location(u)}})
+					r, err := call(t, origin.URL, []byte(`{}`), c.opts...)
+					if n := len(elsewhere.Requests()); n != 0 {
+						t.Errorf("the redirect's target received %d requests, want none", n)
+					}
+					origin.Only(t)
+					var apiErr *senders.APIError
+					if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+						t.Fatalf("Call = %+v, %v; want an *APIError with status %d", r, err, status)
+					}
+					if got, _ := senders.DefaultPolicy().Classify(err); got != senders.Permanent {
+						t.Errorf("Classify = %s, want permanent", got)
+					}
+				})
+			}
+		}
+	}
+	t.Cleanup(func() { // after the subtests, which run in parallel
+		if follower.CheckRedirect == nil || follower.CheckRedirect(nil, nil) != nil {
+			t.Error("WithHTTPClient changed the caller's client")
+		}
+	})
 }
