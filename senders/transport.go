@@ -129,19 +129,23 @@ type Response[T any] struct {
 	// request, so a body that does not decode leaves Value partly or wholly
 	// zero rather than failing a send that happened.
 	Value T
+	// ReadErr is the error that cut the answer's body short; nil when it
+	// was read whole. Body holds what arrived before it.
+	ReadErr error
 }
 
 // Call sends body, JSON, with method to the base URL's path and query,
-// with token as the bearer credential, and returns the 2xx answer. A
-// non-2xx answer, redirects included, is an *APIError naming op; a request
-// that cannot be built wraps ErrInvalidRequest.
+// with token as the bearer credential, and returns the 2xx answer, even one
+// whose body could not be read whole (see Response.ReadErr). A non-2xx
+// answer, redirects included, is an *APIError naming op; a request that
+// cannot be built wraps ErrInvalidRequest.
 func Call[T any](ctx context.Context, t *Transport, op, method, path string, query url.Values, token string, body []byte) (*Response[T], error) {
-	status, header, data, err := t.do(ctx, op, method, path, query, token, body)
+	a, err := t.do(ctx, op, method, path, query, token, body)
 	if err != nil {
 		return nil, err
 	}
-	r := &Response[T]{StatusCode: status, Header: header, Body: data}
-	_ = json.Unmarshal(data, &r.Value)
+	r := &Response[T]{StatusCode: a.status, Header: a.header, Body: a.body, ReadErr: a.readErr}
+	_ = json.Unmarshal(a.body, &r.Value)
 	return r, nil
 }
 
@@ -154,13 +158,21 @@ func Encode(provider, op string, req any) ([]byte, error) {
 	return body, nil
 }
 
-func (t *Transport) do(ctx context.Context, op, method, path string, query url.Values, token string, payload []byte) (int, http.Header, []byte, error) {
+// answer is a 2xx answer as do read it.
+type answer struct {
+	status  int
+	header  http.Header
+	body    []byte
+	readErr error
+}
+
+func (t *Transport) do(ctx context.Context, op, method, path string, query url.Values, token string, payload []byte) (answer, error) {
 	u := *t.base
 	u.Path += path
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(payload))
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("%s %s: %w: %w", t.provider, op, ErrInvalidRequest, err)
+		return answer{}, fmt.Errorf("%s %s: %w: %w", t.provider, op, ErrInvalidRequest, err)
 	}
 	for k, v := range t.header {
 		req.Header[k] = v
@@ -172,20 +184,22 @@ func (t *Transport) do(ctx context.Context, op, method, path string, query url.V
 
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("%s %s: %w", t.provider, op, err)
+		return answer{}, fmt.Errorf("%s %s: %w", t.provider, op, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-		if err != nil {
-			return 0, nil, nil, fmt.Errorf("%s %s: reading the answer: %w", t.provider, op, err)
+		// The provider took the request: a body cut short does not undo the send.
+		a := answer{status: resp.StatusCode, header: resp.Header}
+		a.body, a.readErr = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		if a.readErr != nil {
+			a.readErr = fmt.Errorf("%s %s: reading the answer: %w", t.provider, op, a.readErr)
 		}
-		return resp.StatusCode, resp.Header, data, nil
+		return a, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("%s %s: %d answer: %w", t.provider, op, resp.StatusCode, err)
+		return answer{}, fmt.Errorf("%s %s: %d answer: %w", t.provider, op, resp.StatusCode, err)
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody) // let the connection be reused
-	return 0, nil, nil, newAPIError(t.provider, op, resp, data, time.Now())
+	return answer{}, newAPIError(t.provider, op, resp, data, time.Now())
 }

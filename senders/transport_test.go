@@ -1,12 +1,17 @@
 package senders_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,6 +212,50 @@ func TestEncodeUnencodableBody(t *testing.T) {
 // secretToken is the credential the failure tests send; no error may name it.
 const secretToken = "tok-7c1e-never-in-errors"
 
+// answerTimeout is the client timeout of the tests where it must fire while
+// the answer is awaited: long enough for the request to be written even on a
+// busy machine.
+const answerTimeout = 500 * time.Millisecond
+
+// serve starts a server, closed when the test ends, that runs h. The handler
+// may block on release, closed before the server is.
+func serve(t *testing.T, h func(w http.ResponseWriter, r *http.Request, release <-chan struct{})) string {
+	t.Helper()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(w, r, release) }))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first: Close waits for the handlers
+	return srv.URL
+}
+
+// readRequest reads the request's body whole, so that the request has
+// certainly been written by the client.
+func readRequest(t *testing.T, r *http.Request) {
+	t.Helper()
+	if _, err := io.ReadAll(r.Body); err != nil {
+		t.Errorf("reading the request body: %v", err)
+	}
+}
+
+// hijack takes the connection over from the server.
+func hijack(t *testing.T, w http.ResponseWriter) (net.Conn, *bufio.ReadWriter) {
+	t.Helper()
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		t.Fatalf("hijack: %v", err)
+	}
+	return conn, buf
+}
+
+// reset closes conn with a TCP reset instead of an orderly close.
+func reset(t *testing.T, conn net.Conn) {
+	t.Helper()
+	if err := conn.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Errorf("SetLinger: %v", err)
+	}
+	_ = conn.Close()
+}
+
 // call sends a Mateo send_message through a transport to base, with its own
 // connection pool, so that no test depends on a connection another made.
 func call(t *testing.T, base string, body []byte, opts ...senders.Option) (*senders.Response[reply], error) {
@@ -216,6 +265,92 @@ func call(t *testing.T, base string, body []byte, opts ...senders.Option) (*send
 		t.Fatal(err)
 	}
 	return senders.Call[reply](context.Background(), tr, "send_message", http.MethodPost, "/message", nil, secretToken, body)
+}
+
+// assertPrivate checks that err names the provider and the operation, but
+// neither the token nor the URL.
+func assertPrivate(t *testing.T, err error, base string) {
+	t.Helper()
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "mateo send_message: ") {
+		t.Errorf("error = %q, want it to name the provider and the operation", msg)
+	}
+	for _, secret := range []string{secretToken, base, "/api/v1"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("error = %q, names %q", msg, secret)
+		}
+	}
+}
+
+func TestCallBodyCutShort(t *testing.T) {
+	t.Parallel()
+	const sent = `{"id":"m1","left":3,` // 20 bytes of a promised 1000
+	partial := func(t *testing.T, w http.ResponseWriter) (net.Conn, *bufio.ReadWriter) {
+		conn, buf := hijack(t, w)
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n" + sent)
+		if err := buf.Flush(); err != nil {
+			t.Errorf("writing the answer: %v", err)
+		}
+		return conn, buf
+	}
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		handler func(w http.ResponseWriter, r *http.Request, release <-chan struct{})
+		want    error // in the ReadErr chain
+	}{
+		{"connection closed", 5 * time.Second, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+			readRequest(t, r)
+			conn, _ := partial(t, w)
+			_ = conn.Close()
+		}, io.ErrUnexpectedEOF},
+		{"connection reset", 5 * time.Second, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+			readRequest(t, r)
+			conn, _ := partial(t, w)
+			reset(t, conn)
+		}, syscall.ECONNRESET},
+		{"timeout while reading the body", answerTimeout, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+			readRequest(t, r)
+			w.Header().Set("Content-Length", "1000")
+			_, _ = io.WriteString(w, sent)
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				t.Errorf("flush: %v", err)
+			}
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}, context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			base := serve(t, tt.handler)
+			r, err := call(t, base, []byte(`{}`), senders.WithTimeout(tt.timeout))
+			if err != nil {
+				t.Fatalf("Call = %v, want the 200 answer: the provider took the message", err)
+			}
+			if r.StatusCode != 200 || string(r.Body) != sent || r.Value != (reply{}) {
+				t.Errorf("Response = %d %q %+v, want 200 %q and a zero Value", r.StatusCode, r.Body, r.Value, sent)
+			}
+			if r.ReadErr == nil {
+				t.Fatal("ReadErr = nil, want why the body was cut short")
+			}
+			if tt.want != nil && !errors.Is(r.ReadErr, tt.want) {
+				t.Errorf("ReadErr = %v, want %v in its chain", r.ReadErr, tt.want)
+			}
+			assertPrivate(t, r.ReadErr, base)
+		})
+	}
+}
+
+func TestCallReadErrNilWhenWhole(t *testing.T) {
+	t.Parallel()
+	tr, _ := setup(t, sendertest.Answer{Status: 200, Body: `{"id":"m1"}`})
+	r, err := senders.Call[reply](context.Background(), tr, "op", http.MethodPost, "/x", nil, "tok", []byte(`{}`))
+	if err != nil || r.ReadErr != nil {
+		t.Errorf("Call = %+v, %v; want a whole answer", r, err)
+	}
 }
 
 func TestCallRefusesRedirect(t *testing.T) {
