@@ -2,7 +2,8 @@
 // types that keep a payload faithful (Nullable, Object), the validator of
 // the providers' documented request schemas, the typed *APIError every
 // non-2xx answer becomes, and Policy, the one place that classifies an
-// answer as success, duplicate, retry, rate-limit wait or permanent failure.
+// answer as success, duplicate, retry, rate-limit wait, permanent failure or
+// unknown outcome (a request written but not answered).
 //
 // The clients themselves live in the subpackages mateo and leadconnector.
 package senders

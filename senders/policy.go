@@ -16,6 +16,10 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
+// ErrOutcomeUnknown marks a request that was written but got no answer:
+// the provider may or may not have acted on it.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
 // Outcome is what a provider's answer means for a send.
 type Outcome int
 
@@ -32,10 +36,13 @@ const (
 	Wait
 	// Permanent: the request will not succeed as it is; do not try again.
 	Permanent
+	// Unknown: the request was written but no answer came; trying again
+	// may send twice.
+	Unknown
 )
 
 func (o Outcome) String() string {
-	names := [...]string{"success", "duplicate", "retry", "wait", "permanent"}
+	names := [...]string{"success", "duplicate", "retry", "wait", "permanent", "unknown"}
 	if o < 0 || int(o) >= len(names) {
 		return "outcome(" + strconv.Itoa(int(o)) + ")"
 	}
@@ -80,7 +87,9 @@ func (p Policy) Classify(err error) (Outcome, time.Duration) {
 		return p.classifyStatus(apiErr)
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrNotFound):
 		return Permanent, 0
-	default: // connection errors, timeouts, cancellation
+	case errors.Is(err, ErrOutcomeUnknown):
+		return Unknown, 0
+	default: // errors before the request was written: it did not reach the provider
 		return Retry, 0
 	}
 }

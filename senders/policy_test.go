@@ -80,6 +80,9 @@ func TestClassify(t *testing.T) {
 		{"ErrInvalidRequest", fmt.Errorf("mateo send_message: %w: json: unsupported value", senders.ErrInvalidRequest), want{senders.Permanent, 0}},
 		{"ErrNotFound", fmt.Errorf("mateo update_conversation: no conversation: %w", senders.ErrNotFound), want{senders.Permanent, 0}},
 
+		{"outcome unknown", fmt.Errorf("mateo send_message: %w: %w", senders.ErrOutcomeUnknown, io.EOF), want{senders.Unknown, 0}},
+		{"outcome unknown on a timeout", fmt.Errorf("mateo send_message: %w: %w", senders.ErrOutcomeUnknown, context.DeadlineExceeded), want{senders.Unknown, 0}},
+
 		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, want{senders.Retry, 0}},
 		{"connection reset", fmt.Errorf("mateo send_message: %w", syscall.ECONNRESET), want{senders.Retry, 0}},
 		{"DNS", &net.DNSError{Err: "no such host", Name: "integration.getmateo.com", IsTemporary: true}, want{senders.Retry, 0}},
@@ -131,16 +134,24 @@ func TestClassifyConfigured(t *testing.T) {
 
 func TestOutcomeString(t *testing.T) {
 	t.Parallel()
-	want := map[senders.Outcome]string{
-		senders.Success:   "success",
-		senders.Duplicate: "duplicate",
-		senders.Retry:     "retry",
-		senders.Wait:      "wait",
-		senders.Permanent: "permanent",
+	// The numbers are kept: an outcome added goes last.
+	want := []struct {
+		outcome senders.Outcome
+		number  int
+		name    string
+	}{
+		{senders.Success, 0, "success"},
+		{senders.Duplicate, 1, "duplicate"},
+		{senders.Retry, 2, "retry"},
+		{senders.Wait, 3, "wait"},
+		{senders.Permanent, 4, "permanent"},
+		{senders.Unknown, 5, "unknown"},
+		{senders.Outcome(6), 6, "outcome(6)"},
+		{senders.Outcome(-1), -1, "outcome(-1)"},
 	}
-	for o, s := range want {
-		if o.String() != s {
-			t.Errorf("Outcome(%d).String() = %q, want %q", int(o), o.String(), s)
+	for _, w := range want {
+		if int(w.outcome) != w.number || w.outcome.String() != w.name {
+			t.Errorf("Outcome(%d).String() = %q, want Outcome(%d) %q", int(w.outcome), w.outcome.String(), w.number, w.name)
 		}
 	}
 }

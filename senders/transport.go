@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -138,7 +140,8 @@ type Response[T any] struct {
 // with token as the bearer credential, and returns the 2xx answer, even one
 // whose body could not be read whole (see Response.ReadErr). A non-2xx
 // answer, redirects included, is an *APIError naming op; a request that
-// cannot be built wraps ErrInvalidRequest.
+// cannot be built wraps ErrInvalidRequest; a request written but not
+// answered wraps ErrOutcomeUnknown.
 func Call[T any](ctx context.Context, t *Transport, op, method, path string, query url.Values, token string, body []byte) (*Response[T], error) {
 	a, err := t.do(ctx, op, method, path, query, token, body)
 	if err != nil {
@@ -170,6 +173,16 @@ func (t *Transport) do(ctx context.Context, op, method, path string, query url.V
 	u := *t.base
 	u.Path += path
 	u.RawQuery = query.Encode()
+	// written stays set: a try that reached the provider whole may have been
+	// acted on, whatever a later try by http.Transport itself meets.
+	var written atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				written.Store(true)
+			}
+		},
+	})
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(payload))
 	if err != nil {
 		return answer{}, fmt.Errorf("%s %s: %w: %w", t.provider, op, ErrInvalidRequest, err)
@@ -184,6 +197,13 @@ func (t *Transport) do(ctx context.Context, op, method, path string, query url.V
 
 	resp, err := t.client.Do(req)
 	if err != nil {
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) { // it quotes the URL: keep only its reason
+			err = urlErr.Err
+		}
+		if written.Load() {
+			return answer{}, fmt.Errorf("%s %s: %w: request written, no answer: %w", t.provider, op, ErrOutcomeUnknown, err)
+		}
 		return answer{}, fmt.Errorf("%s %s: %w", t.provider, op, err)
 	}
 	defer resp.Body.Close()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -350,6 +351,77 @@ func TestCallReadErrNilWhenWhole(t *testing.T) {
 	r, err := senders.Call[reply](context.Background(), tr, "op", http.MethodPost, "/x", nil, "tok", []byte(`{}`))
 	if err != nil || r.ReadErr != nil {
 		t.Errorf("Call = %+v, %v; want a whole answer", r, err)
+	}
+}
+
+func TestCallOutcome(t *testing.T) {
+	t.Parallel()
+	closed := func(t *testing.T) string {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		srv.Close()
+		return srv.URL
+	}
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		base    func(t *testing.T) string
+		body    []byte
+		want    senders.Outcome
+		cause   []error // one of them is in the error's chain
+	}{
+		{"no answer before the timeout", answerTimeout, func(t *testing.T) string {
+			return serve(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+				readRequest(t, r)
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			})
+		}, []byte(`{}`), senders.Unknown, []error{context.DeadlineExceeded}},
+		{"connection closed after the request", 5 * time.Second, func(t *testing.T) string {
+			return serve(t, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+				readRequest(t, r)
+				conn, _ := hijack(t, w)
+				_ = conn.Close()
+			})
+		}, []byte(`{}`), senders.Unknown, []error{io.EOF}},
+		{"connection reset after the request", 5 * time.Second, func(t *testing.T) string {
+			return serve(t, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+				readRequest(t, r)
+				conn, _ := hijack(t, w)
+				reset(t, conn)
+			})
+		}, []byte(`{}`), senders.Unknown, []error{syscall.ECONNRESET}},
+		{"connection refused", 5 * time.Second, closed, []byte(`{}`), senders.Retry, []error{syscall.ECONNREFUSED}},
+		// The server resets the connection on the headers: the body, larger
+		// than the sockets' buffers, cannot be written whole.
+		{"connection reset while writing", 5 * time.Second, func(t *testing.T) string {
+			return serve(t, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+				conn, _ := hijack(t, w)
+				reset(t, conn)
+			})
+		}, []byte(`"` + strings.Repeat("x", 64<<20) + `"`), senders.Retry, []error{syscall.ECONNRESET, syscall.EPIPE, net.ErrClosed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			base := tt.base(t)
+			r, err := call(t, base, tt.body, senders.WithTimeout(tt.timeout))
+			if err == nil {
+				t.Fatalf("Call = %+v, want an error", r)
+			}
+			outcome, wait := senders.DefaultPolicy().Classify(err)
+			if outcome != tt.want || wait != 0 {
+				t.Errorf("Classify(%v) = %s, %s; want %s, 0s", err, outcome, wait, tt.want)
+			}
+			if unknown := errors.Is(err, senders.ErrOutcomeUnknown); unknown != (tt.want == senders.Unknown) {
+				t.Errorf("errors.Is(%v, ErrOutcomeUnknown) = %t", err, unknown)
+			}
+			if !slices.ContainsFunc(tt.cause, func(cause error) bool { return errors.Is(err, cause) }) {
+				t.Errorf("error = %v, want one of %v in its chain", err, tt.cause)
+			}
+			assertPrivate(t, err, base)
+		})
 	}
 }
 
