@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"punctual/senders"
+	"punctual/tasks"
 )
 
 // DefaultRedisURL is the Redis used when none is configured.
@@ -68,9 +69,21 @@ type Config struct {
 	// finish. Default 10s.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 
-	// MaxRetry is how many times a failed send is retried; set on each task
-	// when it is enqueued. Default 25.
+	// MaxRetry is how many times a failed send is retried (at most 1000);
+	// set on each task when it is enqueued. Waits are not failures. Default 25.
 	MaxRetry int `env:"MAX_RETRY" envDefault:"25"`
+	// MaxProviderWait caps the wait a provider may ask for (Retry-After and
+	// its rate-limit headers); an answer asking for longer is a failure,
+	// retried with backoff. Default 1h.
+	MaxProviderWait time.Duration `env:"MAX_PROVIDER_WAIT" envDefault:"1h"`
+	// AtMostOnce names the providers whose sends are not repeated when
+	// their outcome is unknown (a timeout or a reset after the request was
+	// written, or a worker that died mid-request): such a send is archived
+	// as unknown instead. Default none.
+	AtMostOnce []string `env:"AT_MOST_ONCE"`
+	// ArchiveRetention is how long an archived (refused) send is kept, to
+	// be seen and retried; never trimmed by count. Default 2160h (90 days).
+	ArchiveRetention time.Duration `env:"ARCHIVE_RETENTION" envDefault:"2160h"`
 	// RetryStatuses are the HTTP statuses retried with backoff: codes and
 	// 5xx for every server error. Every other 4xx is permanent; 429 is always
 	// waited out. Default 408,425,5xx.
@@ -229,8 +242,19 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		add("SHUTDOWN_TIMEOUT", fmt.Errorf("must be positive, got %s", c.ShutdownTimeout))
 	}
-	if c.MaxRetry < 0 {
-		add("MAX_RETRY", fmt.Errorf("must not be negative, got %d", c.MaxRetry))
+	if c.MaxRetry < 0 || c.MaxRetry > tasks.MaxRetryLimit {
+		add("MAX_RETRY", fmt.Errorf("must be 0 to %d, got %d", tasks.MaxRetryLimit, c.MaxRetry))
+	}
+	if c.MaxProviderWait <= 0 {
+		add("MAX_PROVIDER_WAIT", fmt.Errorf("must be positive, got %s", c.MaxProviderWait))
+	}
+	for _, p := range c.AtMostOnce {
+		if p != senders.Mateo && p != senders.LeadConnector {
+			add("AT_MOST_ONCE", fmt.Errorf("unknown provider %q (mateo, leadconnector)", p))
+		}
+	}
+	if c.ArchiveRetention < time.Hour {
+		add("ARCHIVE_RETENTION", fmt.Errorf("must be at least 1h, got %s", c.ArchiveRetention))
 	}
 	_, err = c.Policy()
 	add("RETRY_STATUSES", err)
@@ -310,9 +334,10 @@ func (c *Config) Accounts() (Accounts, error) {
 	return a, errors.Join(errs...)
 }
 
-// Policy returns the retry policy of RETRY_STATUSES.
+// Policy returns the retry policy of RETRY_STATUSES and MAX_PROVIDER_WAIT.
 func (c *Config) Policy() (senders.Policy, error) {
 	p := senders.DefaultPolicy()
+	p.MaxWait = c.MaxProviderWait
 	p.RetryStatuses, p.RetryServerErrors = nil, false
 	for i, entry := range strings.Split(c.RetryStatuses, ",") {
 		entry = strings.TrimSpace(entry)
