@@ -115,24 +115,29 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 	}
 	// check checks the lines of a chunk and returns the tasks to enqueue.
 	check := func(chunk []line) []built {
-		var tasks []built
+		var todo []built
 		for _, l := range chunk {
 			task, undo, err := p.batchTask(ctx, l.data, o.DryRun)
-			var invalid *invalidError
+			var (
+				invalid *invalidError
+				held    *tasks.HeldError
+			)
 			switch {
 			case errors.As(err, &invalid):
 				rejected(l.n, invalid.err)
+			case errors.As(err, &held):
+				duplicate.Add(1)
 			case err != nil:
 				cancel(fmt.Errorf("line %d: %w", l.n, err))
 			case o.DryRun:
 				enqueued.Add(1)
 			default:
-				tasks = append(tasks, built{l.n, task, undo})
+				todo = append(todo, built{l.n, task, undo})
 				continue
 			}
 			done()
 		}
-		return tasks
+		return todo
 	}
 	// enqueueAll enqueues tasks one after the other.
 	enqueueAll := func(tasks []built) {

@@ -36,8 +36,9 @@ func (p *Producer) find(id string) (*asynq.TaskInfo, error) {
 
 // Cancel makes a send that has not started not happen: a scheduled,
 // pending or retrying task is deleted, and one a worker is holding for its
-// time is dropped before its request. A send that has started or ended
-// gives ErrTooLate.
+// time is dropped before its request. Its key is then free: an envelope
+// with the same key enqueued later is a new send. A send that has started
+// or ended gives ErrTooLate.
 func (p *Producer) Cancel(ctx context.Context, id string) error {
 	for range 3 {
 		info, err := p.find(id)
@@ -47,24 +48,32 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 		switch info.State {
 		case asynq.TaskStateScheduled, asynq.TaskStatePending, asynq.TaskStateRetry:
 			if err := p.inspector.DeleteTask(info.Queue, id); err == nil {
-				p.release(ctx, info)
-				return nil
+				return p.cancelled(ctx, info)
 			}
 			// It moved on meanwhile: look again.
 		case asynq.TaskStateActive:
-			if err := p.holds.Cancel(ctx, id); err != nil {
+			if err := p.state.Cancel(ctx, id); err != nil {
 				return err
 			}
 			if err := p.waitGone(ctx, info.Queue, id); err != nil {
+				_ = p.state.ClearCancel(ctx, id)
 				return err
 			}
-			p.release(ctx, info)
-			return nil
+			return p.cancelled(ctx, info)
 		default:
 			return fmt.Errorf("%w: the task is %s", ErrTooLate, info.State)
 		}
 	}
 	return errors.New("cancel: the task keeps changing state; try again")
+}
+
+// cancelled frees the rate-limit slot and the key of a cancelled task.
+func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
+	p.release(ctx, info)
+	if err := p.state.Forget(ctx, info.ID); err != nil {
+		return fmt.Errorf("cancelled, but its key is not free yet (%w): try the cancel again", err)
+	}
+	return nil
 }
 
 // release frees the rate-limit slot of a cancelled task.
@@ -126,7 +135,7 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 		return nil, fmt.Errorf("reschedule: %w", err)
 	}
 	p.release(ctx, info)
-	opts := tasks.Options{MaxRetry: info.MaxRetry, Retention: info.Retention, Timeout: info.Timeout}
+	opts := tasks.Options{MaxRetry: tasks.MaxRetry(info.MaxRetry), Retention: info.Retention, Timeout: info.Timeout}
 	if p.limiter != nil {
 		opts.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
 			slot, _, err := p.limiter.Reserve(ctx, provider, account, id, due)

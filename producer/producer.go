@@ -25,7 +25,7 @@ var ErrNotFound = errors.New("no such task")
 type Producer struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
-	holds     tasks.Holds
+	state     tasks.State
 	limiter   *ratelimit.Limiter
 	opts      tasks.Options
 	// rdb is the client New opened, closed by Close.
@@ -79,17 +79,19 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 	return &Producer{
 		client:    asynq.NewClientFromRedisClient(ec),
 		inspector: asynq.NewInspectorFromRedisClient(c),
-		holds:     tasks.RedisHolds{Client: c},
+		state:     tasks.State{Client: c},
 		limiter:   ratelimit.New(c, s.limits),
 		opts:      s.tasks,
 	}
 }
 
-// build makes the asynq task of e, booking its rate-limit slot. undo frees
-// a slot booked for a task that was then not enqueued (a duplicate).
+// build makes the asynq task of e, claiming its key and booking its
+// rate-limit slot. undo frees a slot booked for a task that was then not
+// enqueued (a duplicate). A key another queue holds gives *tasks.HeldError.
 func (p *Producer) build(ctx context.Context, e *tasks.Envelope) (task *asynq.Task, undo func(), err error) {
 	undo = func() {}
 	o := p.opts
+	o.Claim = func(id, queue string, due time.Time) (string, error) { return p.claim(ctx, id, queue, due) }
 	if p.limiter != nil {
 		o.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
 			slot, booked, err := p.limiter.Reserve(ctx, provider, account, id, due)
@@ -101,6 +103,26 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope) (task *asynq.Ta
 	}
 	task, err = tasks.NewTask(e, o)
 	return task, undo, err
+}
+
+// claim makes queue the holder of a key, taking it over from a queue that
+// no longer has the key's task (cancelled, or deleted by hand), and returns
+// the holder.
+func (p *Producer) claim(ctx context.Context, id, queue string, due time.Time) (string, error) {
+	for range 3 {
+		holder, err := p.state.Claim(ctx, id, queue, due)
+		if err != nil || holder == queue {
+			return holder, err
+		}
+		_, err = p.inspector.GetTaskInfo(holder, id)
+		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return holder, err
+		}
+		if ok, err := p.state.TakeOver(ctx, id, holder, queue, due); ok || err != nil {
+			return queue, err
+		}
+	}
+	return "", fmt.Errorf("the key of task %s keeps changing queue; try again", id)
 }
 
 // Close closes the Redis connection New opened.
@@ -127,27 +149,31 @@ type Enqueued struct {
 }
 
 // Enqueue validates e and enqueues its send. An envelope whose task id
-// already exists is not an error: Enqueued.Duplicate says so.
+// already exists, in any queue, is not an error: Enqueued.Duplicate says so.
 func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
 	task, undo, err := p.build(ctx, e)
-	if err != nil {
+	id, queue := e.TaskID(), e.QueueName()
+	var held *tasks.HeldError
+	switch {
+	case errors.As(err, &held):
+		queue = held.Queue
+	case err != nil:
 		return nil, err
-	}
-	info, err := p.client.EnqueueContext(ctx, task)
-	if err != nil {
-		undo()
-	}
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		existing, ierr := p.inspector.GetTaskInfo(e.QueueName(), e.TaskID())
-		if ierr != nil {
-			return &Enqueued{ID: e.TaskID(), Queue: e.QueueName(), State: "unknown", Duplicate: true}, nil
+	default:
+		info, err := p.client.EnqueueContext(ctx, task)
+		if err == nil {
+			return &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: dueOf(info)}, nil
 		}
-		return &Enqueued{ID: existing.ID, Queue: existing.Queue, State: existing.State.String(), Duplicate: true, ProcessAt: dueOf(existing)}, nil
+		undo()
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return nil, fmt.Errorf("enqueue: %w", err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("enqueue: %w", err)
+	existing, ierr := p.inspector.GetTaskInfo(queue, id)
+	if ierr != nil {
+		return &Enqueued{ID: id, Queue: queue, State: "unknown", Duplicate: true}, nil
 	}
-	return &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: dueOf(info)}, nil
+	return &Enqueued{ID: existing.ID, Queue: existing.Queue, State: existing.State.String(), Duplicate: true, ProcessAt: dueOf(existing)}, nil
 }
 
 // dueOf returns the exact due time of a task: asynq's own is whole seconds
@@ -216,7 +242,7 @@ func (p *Producer) Status(_ context.Context, id string) (*Status, error) {
 func statusOf(info *asynq.TaskInfo) *Status {
 	s := &Status{
 		ID: info.ID, Type: info.Type, Queue: info.Queue, State: info.State.String(),
-		Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr,
+		Retried: info.Retried, MaxRetry: tasks.MaxRetry(info.MaxRetry), LastError: info.LastErr,
 		LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt,
 	}
 	if p, err := tasks.DecodePayload(info.Payload); err == nil {

@@ -59,6 +59,9 @@ type Answer struct {
 	Delay time.Duration
 	// Drop closes the connection without an answer.
 	Drop bool
+	// Cut sends the status and the first half of Body, then closes the
+	// connection: the request was taken and its answer lost on the way.
+	Cut bool
 }
 
 // Config configures a Server.
@@ -183,6 +186,9 @@ func (r *recorder) WriteHeader(status int) {
 	r.ResponseWriter.WriteHeader(status)
 }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // wait holds the answer back for d, and reports false when the client went
 // away meanwhile: the request is then recorded with status 0, unanswered.
 func wait(w http.ResponseWriter, r *http.Request, d time.Duration) bool {
@@ -236,6 +242,13 @@ func (s *Server) scripted(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if a.Status == 0 {
 		a.Status = http.StatusOK
+	}
+	if a.Cut {
+		w.Header().Set("Content-Length", strconv.Itoa(len(a.Body)))
+		w.WriteHeader(a.Status)
+		_, _ = io.WriteString(w, a.Body[:len(a.Body)/2])
+		http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler)
 	}
 	w.WriteHeader(a.Status)
 	_, _ = io.WriteString(w, a.Body)

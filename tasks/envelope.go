@@ -232,6 +232,20 @@ type Options struct {
 	// Reserve, when set, books the send's rate-limit slot at or after its
 	// due time and returns the slot's time: the task reaches a worker then.
 	Reserve func(provider, account, taskID string, due time.Time) (time.Time, error)
+	// Claim, when set, makes queue the holder of the key of an envelope
+	// that has one, and returns the holder: another queue when the key's
+	// task is there. A key is unique across queues.
+	Claim func(taskID, queue string, due time.Time) (holder string, err error)
+}
+
+// HeldError is returned for an envelope whose key another queue holds:
+// the send exists there.
+type HeldError struct {
+	ID, Queue string
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("the key's task %s is in queue %q", e.ID, e.Queue)
 }
 
 // NewTask validates e and returns its asynq task, with its queue, id, due
@@ -267,11 +281,20 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 		return nil, &senders.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
 	}
 	p := Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: encoded}
-	id := e.TaskID()
-	if id == "" {
+	id, queue := e.TaskID(), e.QueueName()
+	switch {
+	case id == "":
 		id = uuid.NewString()
+	case o.Claim != nil:
+		holder, err := o.Claim(id, queue, due)
+		if err != nil {
+			return nil, err
+		}
+		if holder != queue {
+			return nil, &HeldError{ID: id, Queue: holder}
+		}
 	}
-	return Rebuild(e.Type, p, id, e.QueueName(), o, now())
+	return Rebuild(e.Type, p, id, queue, o, now())
 }
 
 // Rebuild returns the asynq task of type typ with payload p, as NewTask
@@ -279,6 +302,9 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 // before p.Due (or its rate-limit slot) so that the worker can start it at
 // the exact time.
 func Rebuild(typ string, p Payload, id, queue string, o Options, now time.Time) (*asynq.Task, error) {
+	if o.MaxRetry < 0 || o.MaxRetry > MaxRetryLimit {
+		return nil, fmt.Errorf("max retry %d: want 0 to %d", o.MaxRetry, MaxRetryLimit)
+	}
 	at := p.Due
 	if o.Reserve != nil {
 		from := p.Due
@@ -291,7 +317,7 @@ func Rebuild(typ string, p Payload, id, queue string, o Options, now time.Time) 
 		}
 		at = slot
 	}
-	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(o.MaxRetry), asynq.Retention(o.Retention), asynq.TaskID(id)}
+	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(o.MaxRetry + retryOffset), asynq.Retention(o.Retention), asynq.TaskID(id)}
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))
 	}

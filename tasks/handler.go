@@ -55,6 +55,18 @@ type Tokens interface {
 	Token(provider, account string) (token string, ok bool)
 }
 
+// Holds is what the handler keeps of a task beside asynq: State in Redis.
+type Holds interface {
+	Load(ctx context.Context, taskID string) (Hold, error)
+	SetUntil(ctx context.Context, taskID string, t time.Time) error
+	TakeCancel(ctx context.Context, taskID string) (bool, error)
+	Sending(ctx context.Context, taskID string) error
+	Sent(ctx context.Context, taskID string) error
+	Forget(ctx context.Context, taskID string) error
+}
+
+var _ Holds = State{}
+
 // Handler sends due tasks of every type to their provider. Build it with
 // its dependencies and Register it.
 type Handler struct {
@@ -63,8 +75,8 @@ type Handler struct {
 	Tokens        Tokens
 	Policy        senders.Policy
 	Logger        *zap.Logger
-	// Holds keeps the exact end of the waits providers ask for, and the
-	// cancellations of held tasks.
+	// Holds keeps the exact end of the waits providers ask for, the
+	// cancellations of held tasks and the requests in flight.
 	Holds Holds
 	// Limiter books each send's rate-limit slot; nil limits nothing.
 	Limiter Limiter
@@ -73,6 +85,9 @@ type Handler struct {
 	// Sends bounds the requests in flight; tasks held for their time do
 	// not count. Unbounded when 0.
 	Sends int
+	// AtMostOnce names the providers whose sends are never repeated when
+	// their outcome is unknown: such a send ends archived as unknown.
+	AtMostOnce map[string]bool
 
 	slots chan struct{}
 }
@@ -125,14 +140,17 @@ type job struct {
 	k      kind
 	p      Payload
 	log    *zap.Logger
+	// retried counts the failed tries so far; maxRetry those allowed.
+	retried, maxRetry int
 }
 
 func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 	id, _ := asynq.GetTaskID(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
+	asynqMax, _ := asynq.GetMaxRetry(ctx)
 	log := h.Logger.With(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
 	_, op, _ := strings.Cut(t.Type(), ":")
-	j := &job{id: id, op: op, log: log}
+	j := &job{id: id, op: op, log: log, retried: retried, maxRetry: MaxRetry(asynqMax)}
 	var ok bool
 	j.k, ok = kinds[t.Type()]
 	var err error
@@ -146,22 +164,22 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 }
 
 // ready returns the token to send with and frees the send slot once the
-// task may go: not expired, its time and rate-limit slot come (held until
-// then when close, put back to wait otherwise), not cancelled meanwhile,
-// and its account not held back by the provider.
+// task may go: its time and rate-limit slot come (held until then when
+// close, put back to wait otherwise), not cancelled meanwhile, its account
+// not held back by the provider, and not expired.
 func (h *Handler) ready(ctx context.Context, j *job) (token string, release func(), err error) {
 	provider, account := j.k.provider, j.p.Account
-	now := time.Now()
-	if !j.p.ExpiresAt.IsZero() && !now.Before(j.p.ExpiresAt) {
-		j.log.Warn("expired before it could be sent", zap.Time("expires_at", j.p.ExpiresAt))
-		h.Metrics.Sent(provider, j.op, account, "expired")
-		return "", nil, permanentError{fmt.Errorf("expired: not sent by %s", j.p.ExpiresAt.Format(time.RFC3339))}
+	hold, err := h.Holds.Load(ctx, j.id)
+	if err != nil {
+		j.log.Warn("could not read the task's state", zap.Error(err))
+		return "", nil, err
+	}
+	if hold.Sending && h.AtMostOnce[provider] {
+		return "", nil, h.unknown(ctx, j, errors.New("a worker stopped mid-request"))
 	}
 	notBefore, reason := j.p.Due, "not_due"
-	if until, err := h.Holds.Until(ctx, j.id); err != nil {
-		j.log.Warn("could not read the task's wait", zap.Error(err))
-	} else if until.After(notBefore) {
-		notBefore, reason = until, "provider_hold"
+	if hold.Until.After(notBefore) {
+		notBefore, reason = hold.Until, "provider_hold"
 	}
 	if h.Limiter != nil {
 		slot, _, err := h.Limiter.Reserve(ctx, provider, account, j.id, notBefore)
@@ -173,14 +191,14 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 			notBefore, reason = slot, "rate_limit"
 		}
 	}
-	if early := notBefore.Sub(now); early > maxHold {
+	if early := time.Until(notBefore); early > maxHold {
+		if err := h.expired(j); err != nil {
+			return "", nil, err
+		}
 		h.Metrics.Waited(provider, account, reason)
 		return "", nil, &WaitError{Wait: early, Held: true, Err: fmt.Errorf("not before %s (%s)", notBefore.Format(time.RFC3339Nano), reason)}
 	}
-	release, err = h.hold(ctx, j.id, notBefore)
-	if errors.Is(err, asynq.RevokeTask) {
-		h.Metrics.Sent(provider, j.op, account, "cancelled")
-	}
+	release, err = h.hold(ctx, j, notBefore)
 	if err != nil {
 		j.log.Info("not sent", zap.Error(err))
 		return "", nil, err
@@ -197,6 +215,10 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 			return "", nil, err
 		}
 	}
+	if err := h.expired(j); err != nil {
+		release()
+		return "", nil, err
+	}
 	token, ok := h.Tokens.Token(provider, account)
 	if !ok {
 		release()
@@ -207,16 +229,46 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 	return token, release, nil
 }
 
+// expired archives a task whose expires_at has come: it is checked right
+// before the request, after any hold.
+func (h *Handler) expired(j *job) error {
+	if j.p.ExpiresAt.IsZero() || time.Now().Before(j.p.ExpiresAt) {
+		return nil
+	}
+	j.log.Warn("expired before it could be sent", zap.Time("expires_at", j.p.ExpiresAt))
+	h.Metrics.Sent(j.k.provider, j.op, j.p.Account, "expired")
+	return permanentError{fmt.Errorf("expired: not sent by %s", j.p.ExpiresAt.Format(time.RFC3339))}
+}
+
+// unknown ends a send whose request may have reached an at-most-once
+// provider with no answer: archived, to be retried by hand once someone
+// has looked. The mark is cleared so that a retry by hand sends.
+func (h *Handler) unknown(ctx context.Context, j *job, cause error) error {
+	if err := h.Holds.Sent(ctx, j.id); err != nil {
+		j.log.Warn("could not clear the sending mark", zap.Error(err))
+	}
+	j.log.Error("outcome unknown: not sent again", zap.Error(cause))
+	h.Metrics.Sent(j.k.provider, j.op, j.p.Account, "unknown")
+	return permanentError{fmt.Errorf("outcome unknown (%s is at most once): %w", j.k.provider, cause)}
+}
+
 // outcomes names the outcomes in metrics.
 var outcomes = map[senders.Outcome]string{
 	senders.Success: "sent", senders.Duplicate: "duplicate", senders.Retry: "retry",
-	senders.Wait: "rate_limited", senders.Permanent: "failed",
+	senders.Wait: "rate_limited", senders.Permanent: "failed", senders.Unknown: "unknown",
 }
 
 // send makes the request and turns the answer into the task's end: a
 // stored result, a retry, a wait or the archive.
 func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string) error {
 	provider, account := j.k.provider, j.p.Account
+	atMostOnce := h.AtMostOnce[provider]
+	if atMostOnce {
+		if err := h.Holds.Sending(ctx, j.id); err != nil {
+			j.log.Warn("could not mark the send in flight", zap.Error(err))
+			return err
+		}
+	}
 	start := time.Now()
 	ans, err := j.k.send(ctx, h, token, j.p.Body)
 	took := time.Since(start)
@@ -228,6 +280,22 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		ans = answer{status: apiErr.StatusCode, body: apiErr.Body}
 	}
 	h.Metrics.Answered(provider, j.op, ans.status, took)
+	if outcome == senders.Unknown {
+		if atMostOnce {
+			return h.unknown(ctx, j, err)
+		}
+		outcome = senders.Retry
+	}
+	if atMostOnce {
+		if serr := h.Holds.Sent(ctx, j.id); serr != nil {
+			log.Warn("could not clear the sending mark", zap.Error(serr))
+		}
+	}
+	if outcome == senders.Retry && j.retried >= j.maxRetry {
+		h.Metrics.Sent(provider, j.op, account, "failed")
+		log.Error("send failed; no retries left", zap.Int("max_retry", j.maxRetry), zap.Error(err))
+		return permanentError{fmt.Errorf("no retries left (%d failed tries): %w", j.retried+1, err)}
+	}
 	h.Metrics.Sent(provider, j.op, account, outcomes[outcome])
 	switch outcome {
 	case senders.Success, senders.Duplicate:
@@ -235,6 +303,9 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		res, _ := json.Marshal(Result{Provider: provider, Status: ans.status, Duplicate: dup, Response: jsonOrString(ans.body)})
 		if _, werr := t.ResultWriter().Write(res); werr != nil {
 			log.Warn("could not store the result", zap.Error(werr))
+		}
+		if ans.readErr != nil {
+			log.Warn("the provider took the send; its answer was cut off", zap.Error(ans.readErr))
 		}
 		if dup {
 			log.Info("already sent: the provider has this message")
@@ -280,8 +351,8 @@ func (h *Handler) block(ctx context.Context, log *zap.Logger, provider, account 
 
 // hold waits until notBefore, then for a send slot, and returns the
 // function that frees the slot. A task cancelled while it was held is not
-// sent: it is deleted, as a cancelled scheduled task is.
-func (h *Handler) hold(ctx context.Context, id string, notBefore time.Time) (release func(), err error) {
+// sent: it is dropped and its key freed, as a cancelled scheduled task is.
+func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time) (release func(), err error) {
 	if early := time.Until(notBefore); early > 0 {
 		timer := time.NewTimer(early)
 		defer timer.Stop()
@@ -290,11 +361,15 @@ func (h *Handler) hold(ctx context.Context, id string, notBefore time.Time) (rel
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		cancelled, err := h.Holds.Cancelled(ctx, id)
+		cancelled, err := h.Holds.TakeCancel(ctx, j.id)
 		if err != nil {
 			return nil, fmt.Errorf("could not check for a cancellation: %w", err)
 		}
 		if cancelled {
+			if err := h.Holds.Forget(ctx, j.id); err != nil {
+				j.log.Warn("could not free the key of a cancelled send", zap.Error(err))
+			}
+			h.Metrics.Sent(j.k.provider, j.op, j.p.Account, "cancelled")
 			return nil, fmt.Errorf("cancelled before it was sent: %w", asynq.RevokeTask)
 		}
 	}

@@ -15,7 +15,7 @@ type WaitError struct {
 	Wait time.Duration
 	// Failure counts the try as a failed attempt; a rate-limit wait does not.
 	Failure bool
-	// Held says the worker keeps the wait's exact end (Waits) and holds the
+	// Held says the worker keeps the wait's exact end (Holds) and holds the
 	// task until then, so asynq may bring it back a little early.
 	Held bool
 	Err  error
@@ -24,6 +24,28 @@ type WaitError struct {
 func (e *WaitError) Error() string { return e.Err.Error() }
 
 func (e *WaitError) Unwrap() error { return e.Err }
+
+// asynq archives a task whose retries are used up before it asks
+// IsFailure, so a wait on the last try would archive a send that only
+// waited. Tasks are therefore given retryOffset more retries than MaxRetry
+// in asynq, which counts only failures (IsFailure), and the handler
+// archives a send itself once its failures have used up MaxRetry.
+// asynq's own limit is then reached only by a task whose tries end in
+// neither an answer nor a wait (a worker killed or timed out) ten thousand
+// times.
+const retryOffset = 10000
+
+// MaxRetryLimit bounds MAX_RETRY, below retryOffset.
+const MaxRetryLimit = 1000
+
+// MaxRetry returns the retries a send is allowed from asynq's max retry
+// of its task. Tasks enqueued without the offset keep asynq's count.
+func MaxRetry(asynqMaxRetry int) int {
+	if asynqMaxRetry >= retryOffset {
+		return asynqMaxRetry - retryOffset
+	}
+	return asynqMaxRetry
+}
 
 // permanentError archives the task with err's message.
 type permanentError struct{ err error }

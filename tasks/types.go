@@ -117,6 +117,8 @@ type answer struct {
 	status int
 	body   json.RawMessage
 	id     string // the provider's id of the message or conversation
+	// readErr cut the body of a 2xx answer short: the send happened.
+	readErr error
 }
 
 // kind is what differs between task types.
@@ -140,7 +142,7 @@ var kinds = map[string]kind{
 			if err != nil {
 				return answer{}, err
 			}
-			return answer{r.StatusCode, r.Body, r.Value.Message.ID}, nil
+			return answer{r.StatusCode, r.Body, r.Value.Message.ID, r.ReadErr}, nil
 		},
 	},
 	TypeMateoUpdateConversation: {
@@ -152,7 +154,7 @@ var kinds = map[string]kind{
 			if err != nil {
 				return answer{}, err
 			}
-			return answer{r.StatusCode, r.Body, r.Value.ID}, nil
+			return answer{r.StatusCode, r.Body, r.Value.ID, r.ReadErr}, nil
 		},
 	},
 	TypeLeadConnectorSendMessage: {
@@ -164,7 +166,7 @@ var kinds = map[string]kind{
 			if err != nil {
 				return answer{}, err
 			}
-			return answer{r.StatusCode, r.Body, r.Value.MessageID}, nil
+			return answer{r.StatusCode, r.Body, r.Value.MessageID, r.ReadErr}, nil
 		},
 	},
 }

@@ -96,16 +96,20 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	mux := asynq.NewServeMux()
 	h := &tasks.Handler{
 		Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: policy, Logger: log,
-		Holds: tasks.RedisHolds{Client: rdb}, Sends: cfg.WorkerConcurrency,
+		Holds: tasks.State{Client: rdb}, Sends: cfg.WorkerConcurrency, AtMostOnce: map[string]bool{},
 		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), func(p, a string) bool { _, ok := accounts.Token(p, a); return ok }),
 	}
 	if limiter := ratelimit.New(rdb, limits); limiter != nil {
 		h.Limiter = limiter
 	}
+	for _, p := range cfg.AtMostOnce {
+		h.AtMostOnce[p] = true
+	}
 	if err := tasks.Register(mux, h); err != nil {
 		return nil, err
 	}
 	backoff := tasks.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax}
+	conn = keptArchiveOpt{conn, cfg.ArchiveRetention}
 	srv := asynq.NewServer(conn, asynq.Config{
 		Concurrency:              cfg.WorkerConcurrency + holdCapacity,
 		Queues:                   queues,
