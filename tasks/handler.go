@@ -61,7 +61,7 @@ type Holds interface {
 	SetUntil(ctx context.Context, taskID string, t time.Time) error
 	TakeCancel(ctx context.Context, taskID string) (bool, error)
 	Sending(ctx context.Context, taskID string) error
-	Sent(ctx context.Context, taskID string) error
+	Sent(ctx context.Context, taskID string, delivered bool) error
 	Forget(ctx context.Context, taskID string) error
 }
 
@@ -244,7 +244,7 @@ func (h *Handler) expired(j *job) error {
 // provider with no answer: archived, to be retried by hand once someone
 // has looked. The mark is cleared so that a retry by hand sends.
 func (h *Handler) unknown(ctx context.Context, j *job, cause error) error {
-	if err := h.Holds.Sent(ctx, j.id); err != nil {
+	if err := h.Holds.Sent(ctx, j.id, false); err != nil {
 		j.log.Warn("could not clear the sending mark", zap.Error(err))
 	}
 	j.log.Error("outcome unknown: not sent again", zap.Error(cause))
@@ -287,7 +287,8 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		outcome = senders.Retry
 	}
 	if atMostOnce {
-		if serr := h.Holds.Sent(ctx, j.id); serr != nil {
+		delivered := outcome == senders.Success || outcome == senders.Duplicate
+		if serr := h.Holds.Sent(ctx, j.id, delivered); serr != nil {
 			log.Warn("could not clear the sending mark", zap.Error(serr))
 		}
 	}

@@ -37,12 +37,14 @@ type Hold struct {
 
 // How long the keys live. A cancel lives as long as the producer waits for
 // the worker to drop the task; a sending mark until a stalled worker's task
-// has long come back; a key's queue past the default archive retention.
+// has long come back (a delivered send's, until asynq's recoverer has had
+// its task); a key's queue past the default archive retention.
 const (
-	cancelTTL  = time.Minute
-	sendingTTL = 24 * time.Hour
-	waitTTL    = time.Hour
-	queueTTL   = 100 * 24 * time.Hour
+	cancelTTL    = time.Minute
+	sendingTTL   = 24 * time.Hour
+	deliveredTTL = 10 * time.Minute
+	waitTTL      = time.Hour
+	queueTTL     = 100 * 24 * time.Hour
 )
 
 func stateKey(taskID, name string) string { return "punctual:{" + taskID + "}:" + name }
@@ -100,8 +102,14 @@ func (s State) Sending(ctx context.Context, taskID string) error {
 	return s.Client.Set(ctx, stateKey(taskID, "sending"), "1", sendingTTL).Err()
 }
 
-// Sent clears the sending mark: the try has its outcome.
-func (s State) Sent(ctx context.Context, taskID string) error {
+// Sent clears the sending mark: the try has its outcome. The mark of a
+// delivered send is kept a few minutes more instead: asynq records the
+// completion after the handler returns, and a worker that dies before it
+// leaves the send to come back, when it must not go again.
+func (s State) Sent(ctx context.Context, taskID string, delivered bool) error {
+	if delivered {
+		return s.Client.PExpire(ctx, stateKey(taskID, "sending"), deliveredTTL).Err()
+	}
 	return s.Client.Del(ctx, stateKey(taskID, "sending")).Err()
 }
 

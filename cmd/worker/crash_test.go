@@ -185,3 +185,61 @@ func TestSIGTERMWhileBusyLosesNothing(t *testing.T) {
 	}
 	t.Logf("stopped after %d requests; %d sends completed, none lost", stoppedAt, 600)
 }
+
+// TestKillNineWithAtMostOnceSendsNoLeadConnectorMessageTwice kills a busy
+// worker with AT_MOST_ONCE=leadconnector: no LeadConnector message reaches
+// the provider twice, and the sends that were in flight at the kill, whose
+// outcome nobody knows, end archived as unknown instead of sent again.
+func TestKillNineWithAtMostOnceSendsNoLeadConnectorMessageTwice(t *testing.T) {
+	t.Parallel()
+	const n = 300
+	r := newBusyRun(t, n, "AT_MOST_ONCE=leadconnector")
+	w := r.start()
+	r.waitRequests(100)
+	if err := w.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Wait()
+	time.Sleep(61 * time.Second) // for the lease to run out, as above
+	r.start()
+
+	ins := asynq.NewInspector(r.conn)
+	defer ins.Close()
+	var lc *asynq.QueueInfo
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		m, err1 := ins.GetQueueInfo("mateo")
+		l, err2 := ins.GetQueueInfo("leadconnector")
+		if err1 == nil && err2 == nil && m.Completed == n && l.Completed+l.Archived == n {
+			lc = l
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not every send ended: mateo %+v, leadconnector %+v", m, l)
+		}
+	}
+	sent := map[string]int{}
+	for _, req := range r.sb.Requests() {
+		var body struct{ ContactID string }
+		if req.Provider == "leadconnector" && json.Unmarshal(req.Body, &body) == nil {
+			sent[body.ContactID]++
+		}
+	}
+	for contact, k := range sent {
+		if k > 1 {
+			t.Errorf("LeadConnector got %d requests for %s", k, contact)
+		}
+	}
+	if lc.Archived > concurrency {
+		t.Errorf("%d sends archived, more than the %d in flight at the kill", lc.Archived, concurrency)
+	}
+	archived, err := ins.ListArchivedTasks("leadconnector")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range archived {
+		if !strings.Contains(a.LastErr, "outcome unknown") {
+			t.Errorf("archived %s: %q, want outcome unknown", a.ID, a.LastErr)
+		}
+	}
+	t.Logf("%d LeadConnector sends completed, %d archived as unknown, 0 sent twice", lc.Completed, lc.Archived)
+}
