@@ -1,86 +1,107 @@
--- Books a send slot on an account's calendar.
--- KEYS[1] slots: sorted set, member a task id, score its slot index
--- KEYS[2] windows: hash, "periodMs:windowIndex" -> sends booked in that window
--- KEYS[3] blocked: unix ms before which the provider wants no request
--- ARGV[1] slot interval ms; ARGV[2] not before, unix ms; ARGV[3] now, unix ms
--- ARGV[4] task id; ARGV[5] how late a send may still use its slot, ms
--- ARGV[6..] count, period ms of each longer window
--- Returns {slot unix ms, 1 when newly booked or 0 when the send held it}.
-local interval, at, now, member, late = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+-- Books a send on an account's calendar (KEYS: see calendar.lua).
+-- ARGV[1] task id; ARGV[2] the time asked for, unix ms
+-- ARGV[3] spacing s, ms: no two bookings closer than that
+-- ARGV[4] how late a send may still use its booking, ms
+-- ARGV[5..] count, period ms of each longer window
+-- Returns {booked time unix ms, 1 when newly booked or 0 when the send held it}.
+local member, asked, s, late = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = clock()
 local blocked = tonumber(redis.call("GET", KEYS[3]) or "0")
-if blocked > at then at = blocked end
-local start = math.ceil(at / interval)
 
--- Slots in the past are free for nobody: forget them.
-redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", "(" .. (math.floor(now / interval) - 2))
-
-local function window(i, j)
-	local period = tonumber(ARGV[j + 1])
-	return ARGV[j + 1] .. ":" .. math.floor(i * interval / period)
-end
-
--- A send keeps the slot it holds, unless it now wants a later one or comes
--- too late for it: sent late, it would crowd the sends after it.
-local held = redis.call("ZSCORE", KEYS[1], member)
+-- A send keeps its booking unless it now wants a later time or comes too
+-- late for it: sent late, it would crowd the sends after it.
+local held = redis.call("ZSCORE", bookings, member)
 if held then
 	held = tonumber(held)
-	if held >= start - 1 and held * interval >= blocked and held * interval >= now - late then
-		return {held * interval, 0}
-	end
-	redis.call("ZREM", KEYS[1], member)
-	for j = 6, #ARGV, 2 do
-		local f = window(held, j)
-		if tonumber(redis.call("HGET", KEYS[2], f) or "0") > 0 then
-			redis.call("HINCRBY", KEYS[2], f, -1)
-		end
+	if held >= asked and held >= blocked and held >= now - late then
+		return {held, 0}
 	end
 end
 
--- free returns the first slot at or after i that nobody holds: one send per slot.
-local function free(i)
-	if redis.call("ZCOUNT", KEYS[1], i, i) == 0 then
-		return i
-	end
-	local k = 2
-	while redis.call("ZCOUNT", KEYS[1], i, i + k - 1) == k do
-		k = k * 2
-	end
-	local lo, hi = i, i + k - 1
-	while lo < hi do
-		local mid = math.floor((lo + hi) / 2)
-		if redis.call("ZCOUNT", KEYS[1], i, mid) < mid - i + 1 then
-			hi = mid
-		else
-			lo = mid + 1
-		end
-	end
-	return lo
+-- The runs of a spacing no limiter has booked with for 15 minutes are
+-- dropped; a limiter that comes back builds them again.
+for _, g in ipairs(redis.call("ZRANGEBYSCORE", gaps, "-inf", "(" .. (now - 900000))) do
+	redis.call("DEL", runsKey(g))
+	redis.call("ZREM", gaps, g)
 end
 
-local i = start
-for _ = 1, 10000 do
-	i = free(i)
-	local full = false
-	for j = 6, #ARGV, 2 do
+-- Bookings are kept while a window or a spacing still counts them; runs
+-- while a booking made now could join them.
+local gap, reach, longest = 2 * s, 2 * s, 0
+for _, g in ipairs(redis.call("ZRANGE", gaps, 0, -1)) do
+	reach = math.max(reach, tonumber(g))
+	redis.call("ZREMRANGEBYSCORE", runsKey(g), "-inf", "(" .. (now - tonumber(g)))
+end
+for j = 5, #ARGV, 2 do
+	longest = math.max(longest, tonumber(ARGV[j + 1]))
+end
+redis.call("ZREMRANGEBYSCORE", bookings, "-inf", "(" .. (now - math.max(longest, reach)))
+unbook(member) -- booked again, the send is counted once
+
+local runs = runsKey(gap)
+if not redis.call("ZSCORE", gaps, gap) then
+	-- The first booking at this spacing: its runs, from the bookings that
+	-- can bear on one made now.
+	local list = redis.call("ZRANGEBYSCORE", bookings, now - gap, "+inf", "WITHSCORES")
+	local first, last
+	for i = 2, #list, 2 do
+		local x = tonumber(list[i])
+		if not last or x - last >= gap then
+			if first then
+				redis.call("ZADD", runs, last, first)
+			end
+			first = x
+		end
+		last = x
+	end
+	if first then
+		redis.call("ZADD", runs, last, first)
+	end
+end
+redis.call("ZADD", gaps, now, gap)
+
+-- later returns, when t does not fit, the earliest time after it that
+-- may; nil when t fits.
+local function later(t)
+	local r = redis.call("ZRANGEBYSCORE", runs, "(" .. (t - s), "+inf", "WITHSCORES", "LIMIT", 0, 1)
+	if r[1] and tonumber(r[1]) < t + s then
+		return tonumber(r[2]) + s
+	end
+	for j = 5, #ARGV, 2 do
 		local count, period = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
-		if tonumber(redis.call("HGET", KEYS[2], window(i, j)) or "0") >= count then
-			full = true
-			i = math.ceil((math.floor(i * interval / period) + 1) * period / interval)
-			break
+		local from = t - t % period
+		if redis.call("ZCOUNT", bookings, from, "(" .. (from + period)) >= count then
+			return from + period
 		end
-	end
-	if not full then
-		redis.call("ZADD", KEYS[1], i, member)
-		local keep = i * interval - now + 60000
-		for j = 6, #ARGV, 2 do
-			redis.call("HINCRBY", KEYS[2], window(i, j), 1)
-			keep = math.max(keep, i * interval - now + 2 * tonumber(ARGV[j + 1]))
-		end
-		redis.call("PEXPIRE", KEYS[1], keep)
-		if #ARGV > 5 then
-			redis.call("PEXPIRE", KEYS[2], keep)
-		end
-		return {i * interval, 1}
 	end
 end
-return redis.error_reply("no free slot in 10000 windows")
+
+-- expire keeps every key of the calendar at least until `at` plus the
+-- longest time a booking counts, all on one TTL: a TTL is only ever
+-- extended, so a near booking never cuts a far one's.
+local function expire(at)
+	local keys = {bookings, gaps}
+	for _, g in ipairs(redis.call("ZRANGE", gaps, 0, -1)) do
+		table.insert(keys, runsKey(g))
+	end
+	local keep = at - now + math.max(longest, reach, 60000)
+	for _, k in ipairs(keys) do
+		keep = math.max(keep, redis.call("PTTL", k))
+	end
+	for _, k in ipairs(keys) do
+		redis.call("PEXPIRE", k, keep)
+	end
+end
+
+local t = math.max(asked, now, blocked)
+for _ = 1, 10000 do
+	local n = later(t)
+	if not n then
+		book(member, t)
+		expire(t)
+		return {t, 1}
+	end
+	t = n
+end
+expire(now)
+return redis.error_reply("no free time in 10000 steps")

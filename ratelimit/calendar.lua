@@ -1,0 +1,116 @@
+-- An account's calendar, shared by reserve.lua and release.lua.
+-- KEYS[1] bookings: sorted set, member a task id, score its booked time, unix ms
+-- KEYS[2] runs: sorted set, member a gap G in ms, score when a limiter
+--         spacing sends G/2 apart last booked, unix ms
+-- KEYS[3] blocked: unix ms before which the provider wants no request
+-- KEYS[2]:G, for each G of gaps, runs: sorted set of the maximal chains of
+--         bookings whose consecutive gaps are shorter than G, member the
+--         chain's first booking, score its last (unix ms).
+-- For a spacing s with G = 2s, a run shows in one lookup where the next
+-- booking can go: never inside it (its gaps are too short) and always s
+-- after its end (runs are at least 2s apart). Each spacing in use (two
+-- while a change of RATE_LIMITS rolls out) keeps its own runs.
+local bookings, gaps = KEYS[1], KEYS[2]
+
+-- clock returns Redis's time in unix ms: every host books by the same clock.
+local function clock()
+	local t = redis.call("TIME")
+	return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- runsKey returns the key of the runs of gap g.
+local function runsKey(g)
+	return gaps .. ":" .. g
+end
+
+-- runOf returns the first and last booking of the run of runs holding time
+-- x; nil when none does.
+local function runOf(runs, x)
+	local r = redis.call("ZRANGEBYSCORE", runs, x, "+inf", "WITHSCORES", "LIMIT", 0, 1)
+	if r[1] and tonumber(r[1]) <= x then
+		return tonumber(r[1]), tonumber(r[2])
+	end
+end
+
+-- neighbours returns the bookings just before and just after time x.
+local function neighbours(x)
+	local p = redis.call("ZREVRANGEBYSCORE", bookings, "(" .. x, "-inf", "WITHSCORES", "LIMIT", 0, 1)
+	local q = redis.call("ZRANGEBYSCORE", bookings, "(" .. x, "+inf", "WITHSCORES", "LIMIT", 0, 1)
+	return p[2] and tonumber(p[2]), q[2] and tonumber(q[2])
+end
+
+-- join adds the booking at time t to the runs of gap g.
+local function join(g, t, p, q)
+	local runs = runsKey(g)
+	if runOf(runs, t) then
+		return -- inside a run: its gaps only get shorter
+	end
+	local first, last = t, t
+	if p and t - p < g then
+		local s = runOf(runs, p)
+		if s then
+			redis.call("ZREM", runs, s)
+			first = s
+		end
+	end
+	if q and q - t < g then
+		local s, e = runOf(runs, q)
+		if s then
+			redis.call("ZREM", runs, s)
+			last = e
+		end
+	end
+	redis.call("ZADD", runs, last, first)
+end
+
+-- leave takes the booking at time t, whose neighbours are p and q, out of
+-- the runs of gap g: its run shrinks or splits.
+local function leave(g, t, p, q)
+	local runs = runsKey(g)
+	local first, last = runOf(runs, t)
+	if not first then
+		return
+	end
+	if p and p < first then
+		p = nil -- the run's earlier bookings have been trimmed
+	end
+	if q and q > last then
+		q = nil
+	end
+	if p and q and q - p < g then
+		return -- the run holds together
+	end
+	-- Added before removed: the key never empties, and keeps its TTL.
+	if q then
+		redis.call("ZADD", runs, last, q)
+	end
+	if p then
+		redis.call("ZADD", runs, p, first)
+	else
+		redis.call("ZREM", runs, first)
+	end
+end
+
+-- book books member at time t, in the runs of every gap.
+local function book(member, t)
+	redis.call("ZADD", bookings, t, member)
+	local p, q = neighbours(t)
+	for _, g in ipairs(redis.call("ZRANGE", gaps, 0, -1)) do
+		join(tonumber(g), t, p, q)
+	end
+end
+
+-- unbook removes member's booking; false when it had none.
+local function unbook(member)
+	local t = redis.call("ZSCORE", bookings, member)
+	if not t then
+		return false
+	end
+	t = tonumber(t)
+	redis.call("ZREM", bookings, member)
+	local p, q = neighbours(t)
+	for _, g in ipairs(redis.call("ZRANGE", gaps, 0, -1)) do
+		leave(tonumber(g), t, p, q)
+	end
+	return true
+end
