@@ -119,7 +119,8 @@ var (
 
 // Reserve books for the send taskID the earliest time of the account at or
 // after at that keeps to its limits, and returns it: at itself (to the
-// millisecond, rounded up) when nothing else is booked near it. booked is
+// millisecond, rounded up; Redis's now when at has passed) when nothing
+// else is booked near it. booked is
 // false when the send already held a booking it may keep; one before at,
 // before a provider's hold, or too far in the past is moved. Without
 // limits it returns at.
