@@ -533,10 +533,13 @@ func BenchmarkReserveBacklog(b *testing.B) {
 			l := ratelimit.New(setupRedis(b), ratelimit.Limits{"mateo": {{Count: 10, Period: time.Second}, {Count: 200_000, Period: 24 * time.Hour}}})
 			x := future()
 			chain := reserve(b, l, "acme", x, n, "chain")
-			middle := chain[n/2]
+			middle, end := chain[n/2], chain[n-1]
 			i := 0
 			for b.Loop() {
-				book(b, l, fmt.Sprint("new-", i), middle)
+				if got := book(b, l, fmt.Sprint("new-", i), middle); !got.Equal(end.Add(s10perSecond)) {
+					b.Fatalf("booking %d: %s, want just after the chain, %s", i, got, end.Add(s10perSecond))
+				}
+				end = end.Add(s10perSecond)
 				i++
 			}
 		})
