@@ -244,7 +244,8 @@ func (p *Producer) batchTask(ctx context.Context, data []byte, dryRun bool) (*as
 	if err != nil {
 		return nil, nil, &invalidError{err}
 	}
-	if e.Key == "" {
+	claim := e.Key != "" // a content key names its queue: it needs no claim
+	if !claim {
 		if e.Key, err = e.ContentKey(); err != nil {
 			return nil, nil, &invalidError{err}
 		}
@@ -256,7 +257,7 @@ func (p *Producer) batchTask(ctx context.Context, data []byte, dryRun bool) (*as
 		}
 		return task, nil, nil
 	}
-	task, undo, err := p.build(ctx, e)
+	task, undo, err := p.build(ctx, e, claim)
 	var fe *senders.FieldError
 	if errors.As(err, &fe) {
 		return nil, nil, &invalidError{err}

@@ -85,13 +85,16 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 	}
 }
 
-// build makes the asynq task of e, claiming its key and booking its
-// rate-limit slot. undo frees a slot booked for a task that was then not
-// enqueued (a duplicate). A key another queue holds gives *tasks.HeldError.
-func (p *Producer) build(ctx context.Context, e *tasks.Envelope) (task *asynq.Task, undo func(), err error) {
+// build makes the asynq task of e, booking its rate-limit slot and, with
+// claim, claiming its key in every queue. undo frees a slot booked for a
+// task that was then not enqueued (a duplicate). A key another queue holds
+// gives *tasks.HeldError.
+func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (task *asynq.Task, undo func(), err error) {
 	undo = func() {}
 	o := p.opts
-	o.Claim = func(id, queue string, due time.Time) (string, error) { return p.claim(ctx, id, queue, due) }
+	if claim {
+		o.Claim = func(id, queue string, due time.Time) (string, error) { return p.claim(ctx, id, queue, due) }
+	}
 	if p.limiter != nil {
 		o.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
 			slot, booked, err := p.limiter.Reserve(ctx, provider, account, id, due)
@@ -151,7 +154,7 @@ type Enqueued struct {
 // Enqueue validates e and enqueues its send. An envelope whose task id
 // already exists, in any queue, is not an error: Enqueued.Duplicate says so.
 func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
-	task, undo, err := p.build(ctx, e)
+	task, undo, err := p.build(ctx, e, true)
 	id, queue := e.TaskID(), e.QueueName()
 	var held *tasks.HeldError
 	switch {

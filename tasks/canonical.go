@@ -18,10 +18,11 @@ const contentKeyPrefix = "content:"
 // a hash of the canonical JSON of the type, the account (DefaultAccount
 // when empty), process_at and expires_at (in UTC, to the nanosecond, when
 // set) and the payload (names sorted, no white space, the fewest escapes,
-// numbers as written): field order, white space, escapes, an explicit
-// default account and the zone or precision of a time do not change it.
-// The envelope's own key does not count, nor does its queue: the same send
-// routed to another queue is still the same send.
+// numbers as written) and the queue (the provider's when none): field
+// order, white space, escapes, an explicit default account or queue and the
+// zone or precision of a time do not change it. The envelope's own key does
+// not count. The queue does: content keys then never meet in two queues,
+// and need no record of the queue that holds them.
 //
 // The payload is the tree ParseEnvelope decoded; an envelope built by hand
 // has its payload decoded, and an error when that fails.
@@ -40,6 +41,8 @@ func (e *Envelope) ContentKey() (string, error) {
 		return "", &senders.FieldError{Path: "payload", Reason: err.Error()}
 	}
 	b = appendCanonicalTime(b, `,"process_at":`, e.ProcessAt)
+	b = append(b, `,"queue":`...)
+	b = appendCanonicalString(b, e.QueueName())
 	b = append(b, `,"type":`...)
 	b = appendCanonicalString(b, e.Type)
 	b = append(b, '}')

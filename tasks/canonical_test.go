@@ -42,7 +42,7 @@ func TestContentKeyIgnoresSpelling(t *testing.T) {
 		{"escaped names", `{"\u0074ype":"mateo:send_message","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"\u0074ext":"Hi"}}`},
 		{"another zone", `{"type":"mateo:send_message","process_at":"2026-11-21T18:00:00+01:00","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 		{"another precision", `{"type":"mateo:send_message","process_at":"2026-11-21T17:00:00.000000000Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
-		{"another queue", `{"type":"mateo:send_message","queue":"bulk","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
+		{"explicit default queue", `{"type":"mateo:send_message","queue":"mateo","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 		{"a key of its own", `{"type":"mateo:send_message","key":"k1","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 	}
 	for _, c := range cases {
@@ -61,6 +61,7 @@ func TestContentKeyTellsSendsApart(t *testing.T) {
 		{"another text", `{"type":"mateo:send_message","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi!"}}`},
 		{"white space in a string", `{"type":"mateo:send_message","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"H i"}}`},
 		{"another recipient", `{"type":"mateo:send_message","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"bo@example.com"}],"text":"Hi"}}`},
+		{"another queue", `{"type":"mateo:send_message","queue":"bulk","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 		{"another account", `{"type":"mateo:send_message","account":"acme","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 		{"another instant", `{"type":"mateo:send_message","process_at":"2026-11-21T17:00:00.000000001Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 		{"same clock time in another zone", `{"type":"mateo:send_message","process_at":"2026-11-21T17:00:00+01:00","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
