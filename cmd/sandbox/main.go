@@ -4,7 +4,14 @@
 //	sandbox --addr 127.0.0.1:8090 --limits mateo=50/s,leadconnector=50/s --server-errors 0.3
 //
 // Then MATEO_BASE_URL=http://127.0.0.1:8090/api/v1 and
-// LEADCONNECTOR_BASE_URL=http://127.0.0.1:8090. It runs until SIGINT or SIGTERM.
+// LEADCONNECTOR_BASE_URL=http://127.0.0.1:8090, as its first line on stderr
+// says (with the port it took when --addr asks for port 0). It runs until
+// SIGINT or SIGTERM. --log-requests FILE appends one JSON line per request
+// received: {"at","provider","method","path","status","account","body"},
+// the receipt time in RFC 3339 with nanoseconds, the status 0 when no
+// answer was given, the account named as --mateo-tokens names it (never the
+// token), the body as received. The file is flushed every 200 ms and when
+// the sandbox stops.
 package main
 
 import (
@@ -12,6 +19,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -34,7 +42,7 @@ func main() {
 	}
 }
 
-func run() error {
+func run() (err error) {
 	addr := flag.String("addr", "127.0.0.1:8090", "address to listen on")
 	mateoTokens := flag.String("mateo-tokens", "", "accepted Mateo tokens as account=token,...; any token when empty")
 	lcTokens := flag.String("leadconnector-tokens", "", "accepted LeadConnector tokens as account=token,...; any token when empty")
@@ -46,10 +54,10 @@ func run() error {
 	flag.DurationVar(&f.SlowDelay, "slow-delay", 3*time.Second, "delay of slow answers")
 	flag.Float64Var(&f.Drops, "drops", 0, "share of requests whose connection is closed without an answer")
 	quiet := flag.Bool("quiet", false, "do not log each request")
+	logRequests := flag.String("log-requests", "", "append one JSON line per request received to this file")
 	flag.Parse()
 
 	cfg := sandbox.Config{Faults: f}
-	var err error
 	if cfg.MateoTokens, err = tokens(*mateoTokens); err != nil {
 		return fmt.Errorf("--mateo-tokens: %w", err)
 	}
@@ -67,21 +75,47 @@ func run() error {
 		}
 	}
 
+	var handler http.Handler = sandbox.New(cfg)
+	if *logRequests != "" {
+		rl, oerr := openRequestLog(*logRequests)
+		if oerr != nil {
+			return fmt.Errorf("--log-requests: %w", oerr)
+		}
+		defer func() {
+			if cerr := rl.close(); err == nil && cerr != nil {
+				err = fmt.Errorf("--log-requests: %w", cerr)
+			}
+		}()
+		handler = rl.logging(handler, map[string]map[string]string{
+			senders.Mateo: cfg.MateoTokens, senders.LeadConnector: cfg.LeadConnectorTokens,
+		})
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Addr: *addr, Handler: sandbox.New(cfg), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	fmt.Fprintf(os.Stderr, "sandbox: MATEO_BASE_URL=http://%s/api/v1 LEADCONNECTOR_BASE_URL=http://%s\n", *addr, *addr)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
 		return err
 	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	// Serve returns as soon as Shutdown begins; the requests in flight
+	// are answered (and logged) before run returns.
+	shutdown := make(chan struct{})
+	go func() {
+		defer close(shutdown)
+		<-ctx.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	bound := l.Addr().String()
+	fmt.Fprintf(os.Stderr, "sandbox: MATEO_BASE_URL=http://%s/api/v1 LEADCONNECTOR_BASE_URL=http://%s\n", bound, bound)
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	<-shutdown
 	if cfg.Logger != nil {
-		cfg.Logger.Info("stopped", zap.String("addr", *addr))
+		cfg.Logger.Info("stopped", zap.String("addr", bound))
 	}
 	return nil
 }
