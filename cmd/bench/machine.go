@@ -81,13 +81,17 @@ func moduleRoot(ctx context.Context) (string, error) {
 }
 
 // goBuild builds the package pkg (such as ./cmd/worker) of the module to a
-// binary in dir and returns its path.
+// binary in e.tmp, once a run, and returns its path.
 func goBuild(ctx context.Context, e *env, pkg string) (string, error) {
+	if bin, ok := e.bins[pkg]; ok {
+		return bin, nil
+	}
 	out := filepath.Join(e.tmp, filepath.Base(pkg))
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = e.root
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, msg)
 	}
+	e.bins[pkg] = out
 	return out, nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -68,14 +67,13 @@ func (r *redisServer) usedMemory(ctx context.Context) (int64, error) {
 	return 0, errors.New("INFO memory has no used_memory")
 }
 
-// usage is the work done so far by Redis and by the bench process.
+// usage is the work done so far by Redis.
 type usage struct {
-	// commands counts the commands Redis ran, those run by scripts included.
+	// commands counts the commands Redis ran, those run by scripts
+	// included, and INFO, which usage itself runs, left out.
 	commands int64
-	// redisCPU and selfCPU are the CPU time (user and system) of
-	// redis-server and of this process, where our worker and the sandbox
-	// run, or bare asynq's server.
-	redisCPU, selfCPU time.Duration
+	// redisCPU is redis-server's CPU time, user and system.
+	redisCPU time.Duration
 }
 
 // usage samples the work done so far.
@@ -87,7 +85,7 @@ func (r *redisServer) usage(ctx context.Context) (usage, error) {
 	}
 	for line := range strings.Lines(info) {
 		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok && !strings.HasPrefix(rest, "info:") {
 			_, stats, _ := strings.Cut(rest, ":")
 			calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
 			n, _ := strconv.ParseInt(calls, 10, 64)
@@ -100,20 +98,7 @@ func (r *redisServer) usage(ctx context.Context) (usage, error) {
 			}
 		}
 	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return u, err
-	}
-	u.selfCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return u, nil
-}
-
-// perTask describes the work between two samples, per task.
-func perTask(from, to usage, n int) string {
-	return fmt.Sprintf("%.1f Redis commands, Redis CPU %.0fµs, bench process CPU %.0fµs",
-		float64(to.commands-from.commands)/float64(n),
-		float64((to.redisCPU-from.redisCPU).Microseconds())/float64(n),
-		float64((to.selfCPU-from.selfCPU).Microseconds())/float64(n))
 }
 
 // queueInfo returns the queue's counts; zero ones for a queue not made yet.

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +13,6 @@ import (
 	"punctual/config"
 	"punctual/logging"
 	"punctual/producer"
-	"punctual/sandbox"
 	"punctual/worker"
 )
 
@@ -83,43 +79,6 @@ func enqueueOurs(ctx context.Context, conn asynq.RedisConnOpt, n int, line func(
 		return fmt.Errorf("batch enqueued %d of %d: %+v", sum.Enqueued, n, sum)
 	}
 	return nil
-}
-
-// provider is the sandbox playing both providers at once, with no limits
-// and no faults, counting the requests it answered.
-type provider struct {
-	sb    *sandbox.Server
-	srv   *httptest.Server
-	count atomic.Int64
-}
-
-func startProvider() *provider {
-	p := &provider{sb: sandbox.New(sandbox.Config{})}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.sb.ServeHTTP(w, r)
-		p.count.Add(1)
-	}))
-	return p
-}
-
-func (p *provider) close() { p.srv.Close() }
-
-// workerEnv is the environment of a worker of the given concurrency on r,
-// sending to p. Rate limiting is off: the sandbox has no limits, and these
-// rows measure the worker, not the providers' quotas.
-func workerEnv(r *redisServer, p *provider, concurrency int) map[string]string {
-	return map[string]string{
-		"REDIS_URL":              r.url(),
-		"MATEO_BASE_URL":         p.srv.URL + "/api/v1",
-		"MATEO_TOKEN":            "bench-mateo-token",
-		"LEADCONNECTOR_BASE_URL": p.srv.URL,
-		"LEADCONNECTOR_TOKEN":    "bench-leadconnector-token",
-		"WORKER_CONCURRENCY":     strconv.Itoa(concurrency),
-		"HTTP_ADDR":              "127.0.0.1:0",
-		"LOG_LEVEL":              "error",
-		"RATE_LIMITS":            "off",
-		"SHUTDOWN_TIMEOUT":       "5s",
-	}
 }
 
 // runningWorker is our worker running in this process.
