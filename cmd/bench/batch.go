@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,12 +19,8 @@ import (
 // counts.
 func rowBatch(ctx context.Context, e *env) (Result, error) {
 	n := e.scale.Batch
-	bin, err := goBuild(ctx, e, "./cmd/enqueue")
+	bin, path, err := enqueueFile(ctx, e, "batch.jsonl", n, func(i int) []byte { return envelope(mateoPayload(i, farFuture, payloadSize), "") })
 	if err != nil {
-		return Result{}, err
-	}
-	path := filepath.Join(e.tmp, "batch.jsonl")
-	if err := writeLines(path, n, func(i int) []byte { return envelope(mateoPayload(i, farFuture, payloadSize), "") }); err != nil {
 		return Result{}, err
 	}
 	defer os.Remove(path)
@@ -49,7 +46,7 @@ func rowBatch(ctx context.Context, e *env) (Result, error) {
 		if err := r.flush(ctx); err != nil {
 			return Result{}, err
 		}
-		rate, err := batchFile(ctx, bin, r, path, n)
+		rate, err := batchFile(ctx, bin, enqueueEnv(r.url(), "off"), path, n)
 		if err != nil {
 			return Result{}, fmt.Errorf("ours: %w", err)
 		}
@@ -67,11 +64,21 @@ func rowBatch(ctx context.Context, e *env) (Result, error) {
 	}, nil
 }
 
-// batchFile runs `enqueue batch` on the file at path and returns its
-// rate, in lines a second, from start to exit.
-func batchFile(ctx context.Context, bin string, r *redisServer, path string, n int) (float64, error) {
+// enqueueFile builds the enqueue binary and writes line(0) to line(n-1)
+// to the file name in e.tmp, for the caller to remove.
+func enqueueFile(ctx context.Context, e *env, name string, n int, line func(int) []byte) (bin, path string, err error) {
+	if bin, err = goBuild(ctx, e, "./cmd/enqueue"); err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(e.tmp, name)
+	return bin, path, writeLines(path, n, line)
+}
+
+// batchFile runs `enqueue batch` on the file at path, of n lines, with
+// environ, and returns its rate, in lines a second, from start to exit.
+func batchFile(ctx context.Context, bin string, environ map[string]string, path string, n int) (float64, error) {
 	start := time.Now()
-	_, out, err := runEnqueue(ctx, bin, r, "batch", "--concurrency", strconv.Itoa(enqueuers), path)
+	_, out, err := runEnqueue(ctx, bin, environ, "batch", "--concurrency", strconv.Itoa(enqueuers), path)
 	elapsed := time.Since(start)
 	if err != nil {
 		return 0, err
@@ -80,4 +87,54 @@ func batchFile(ctx context.Context, bin string, r *redisServer, path string, n i
 		return 0, fmt.Errorf("want %q, got %q", want, out)
 	}
 	return float64(n) / elapsed.Seconds(), nil
+}
+
+// bookingAccounts is how many accounts the lines of spreadLine come from.
+const bookingAccounts = 10
+
+// spreadLine is Mateo send i from one of bookingAccounts accounts, due in
+// 2030 one second after send i-1: each account has a send every 10 s,
+// within its limits, so each booking finds its slot free and booking, not
+// the search for a free slot, is the work.
+func spreadLine(i int) []byte {
+	due, _ := time.Parse(time.RFC3339, farFuture)
+	return accountLine(fmt.Sprintf("acct%d", i%bookingAccounts), i, due.Add(time.Duration(i)*time.Second).Format(time.RFC3339))
+}
+
+// rowBatchLimits compares `enqueue batch` with the default limits
+// (RATE_LIMITS unset: each line books its slot) and with RATE_LIMITS=off,
+// on the same file, alternately twice each, each run on a fresh
+// redis-server; each side's best rate counts.
+func rowBatchLimits(ctx context.Context, e *env) (Result, error) {
+	n := e.scale.BatchLimits
+	bin, path, err := enqueueFile(ctx, e, "batch-limits.jsonl", n, spreadLine)
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.Remove(path)
+	rates := map[string][]float64{}
+	for range 2 {
+		for _, limits := range []string{"", "off"} {
+			r, err := startRedis(e)
+			if err != nil {
+				return Result{}, err
+			}
+			rate, err := batchFile(ctx, bin, enqueueEnv(r.url(), limits), path, n)
+			r.stop()
+			if err != nil {
+				return Result{}, fmt.Errorf("RATE_LIMITS=%q: %w", limits, err)
+			}
+			rates[limits] = append(rates[limits], rate)
+		}
+	}
+	on, off := slices.Max(rates[""]), slices.Max(rates["off"])
+	return Result{
+		Measured: fmt.Sprintf("%.0f/s", on),
+		Bare:     "",
+		Value:    fmt.Sprintf("%.2f × off (%.0f/s)", on/off, off),
+		Pass:     on >= 0.6*off,
+		Notes: []string{fmt.Sprintf("the enqueue binary's batch --concurrency %d on %d lines from %d Mateo accounts due in 2030 a second apart, RATE_LIMITS unset (the published limits, each line booking its slot) and RATE_LIMITS=off, each run on a fresh redis-server; runs default %.0f, %.0f /s, off %.0f, %.0f /s (best counts)",
+			enqueuers, n, bookingAccounts, rates[""][0], rates[""][1], rates["off"][0], rates["off"][1])},
+		Numbers: map[string]float64{"default_per_s": on, "off_per_s": off, "ratio": on / off},
+	}, nil
 }

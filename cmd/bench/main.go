@@ -1,15 +1,19 @@
 // Command bench measures punctual against bare asynq on this machine. The
-// machine may be shared and noisy, so every figure is a ratio against bare
-// asynq measured in the same run, or a count; each row starts its own
-// redis-server on a loopback port. It prints a table and writes the same as
-// JSON to bench-results/latest.json.
+// machine may be shared and noisy, so every figure is a ratio against a
+// reference measured in the same run, or a count; each row starts its own
+// redis-server on a loopback port. The rows about sending run as users
+// run: our worker binary, the providers' stand-in (the sandbox binary,
+// logging each request it receives) in its own process, and, as the
+// reference, plain asynq doing the same HTTP work in a process of its own
+// (this binary run as "bench -reference-worker"). It prints a table and
+// writes the same as JSON to bench-results/latest.json.
 //
 //	go run ./cmd/bench [-quick] [-only NAME] [-cpuprofile FILE]
 //
 // -quick runs smaller counts (a smoke run; its figures are not the
 // targets' figures); -only runs one row; -cpuprofile writes a CPU profile
-// of the bench process, where ours and bare asynq run alike (not of the
-// worker and enqueue binaries of the memory rows). It exits 1 when a row
+// of the bench process, where the rows enqueue and bare asynq's enqueueing
+// runs (not of the worker, sandbox and enqueue binaries). It exits 1 when a row
 // could not be measured, 0 otherwise, targets missed or not.
 package main
 
@@ -64,12 +68,17 @@ type scale struct {
 	RedisMemoryHTML int           `json:"redis_memory_html"`
 	CLISmall        int           `json:"cli_small"`
 	CLILarge        int           `json:"cli_large"`
-	RateLimited     int           `json:"rate_limited"` // sends per busy account
+	RateLimited     int           `json:"rate_limited"`    // sends per busy account
+	Accounts        int           `json:"accounts"`        // accounts with one send each
+	SpacedAccounts  int           `json:"spaced_accounts"` // accounts with five sends each
+	BatchLimits     int           `json:"batch_limits"`    // lines of the batch with and without limits
+	DevSmall        int           `json:"dev_small"`       // lines of the dev-mode batches
+	DevLarge        int           `json:"dev_large"`
 }
 
 var (
-	fullScale  = scale{200_000, 20_000, 10_000, 10 * time.Second, 20_000, 50_000, 50_000, 100_000, 1_000_000, 1_000}
-	quickScale = scale{20_000, 4_000, 2_000, 3 * time.Second, 4_000, 5_000, 2_000, 10_000, 100_000, 150}
+	fullScale  = scale{200_000, 20_000, 10_000, 10 * time.Second, 20_000, 50_000, 50_000, 100_000, 1_000_000, 1_000, 200, 40, 50_000, 1_000, 10_000}
+	quickScale = scale{20_000, 4_000, 2_000, 3 * time.Second, 4_000, 5_000, 2_000, 10_000, 100_000, 150, 200, 40, 5_000, 500, 5_000}
 )
 
 // env is what every row gets.
@@ -90,9 +99,13 @@ type row struct {
 
 var rows = []row{
 	{"batch", "enqueue batch rate", "≥ 0.90 × bare", 4 * time.Minute, rowBatch},
+	{"batch-limits", "enqueue batch rate, default limits vs off", "≥ 0.60 × off", 4 * time.Minute, rowBatchLimits},
 	{"worker", "worker send rate, limits off", "≥ 0.80 × reference", 3 * time.Minute, rowWorker},
 	{"scheduled", "scheduled sends, limits off: early, p99 late", "0 early, p99 ≤ 50ms", 2 * time.Minute, rowScheduled},
+	{"accounts-200", "one send from each of 200 accounts, default limits", "0 early, p99 ≤ 50ms, 0 429s", 2 * time.Minute, rowAccounts200},
+	{"accounts-40x5", "5 sends from each of 40 accounts, default limits", "0 early, p99 ≤ 50ms past the limit, 0 429s", 2 * time.Minute, rowAccounts40x5},
 	{"rate-limited", "50/s per token, 4 accounts, 2 workers", "≥ 90%, 429s ≤ 0.1%, ≤ 1.2 pickups, lone ≤ 1s", 2 * time.Minute, rowRateLimited},
+	{"dev-linearity", "enqueue batch into worker --dev, 10k vs 1k lines", "10k ≤ 12 × 1k", 4 * time.Minute, rowDevLinearity},
 	{"worker-memory", "worker peak RSS, concurrency 256", "≤ 150 MiB", 2 * time.Minute, rowWorkerMemory},
 	{"redis-memory", "Redis bytes per scheduled send (364 B)", "≤ 1.00 × bare", 2 * time.Minute, rowRedisMemory},
 	{"redis-memory-html", "Redis bytes per scheduled send (20 KB HTML)", "≤ 0.30 × bare", 3 * time.Minute, rowRedisMemoryHTML},
@@ -100,7 +113,7 @@ var rows = []row{
 }
 
 // deadline bounds the whole run.
-const deadline = 9*time.Minute + 30*time.Second
+const deadline = 20 * time.Minute
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == launchFlag {
@@ -111,7 +124,7 @@ func main() {
 	}
 	quick := flag.Bool("quick", false, "smaller counts, for a smoke run")
 	only := flag.String("only", "", "run only this row: "+strings.Join(rowNames(), ", "))
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (ours and bare alike) to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the bench process to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
 		stop, err := profileCPU(*cpuProfile)

@@ -106,7 +106,7 @@ func rowCLIMemory(ctx context.Context, e *env) (Result, error) {
 			return Result{}, err
 		}
 		start := time.Now()
-		rss, out, err := runEnqueue(ctx, bin, r, "batch", path)
+		rss, out, err := runEnqueue(ctx, bin, enqueueEnv(r.url(), "off"), "batch", path)
 		os.Remove(path)
 		if err != nil {
 			return Result{}, fmt.Errorf("%d lines: %w", n, err)
@@ -125,14 +125,24 @@ func rowCLIMemory(ctx context.Context, e *env) (Result, error) {
 	}, nil
 }
 
-// runEnqueue runs `enqueue args...` against r, with rate limits off, and
-// returns its peak RSS in bytes and its output.
-func runEnqueue(ctx context.Context, bin string, r *redisServer, args ...string) (int64, string, error) {
+// enqueueEnv is the environment of the enqueue binary on the Redis at
+// redisURL with RATE_LIMITS limits; unset, the default limits, when "".
+func enqueueEnv(redisURL, limits string) map[string]string {
+	env := map[string]string{"REDIS_URL": redisURL}
+	if limits != "" {
+		env["RATE_LIMITS"] = limits
+	}
+	return env
+}
+
+// runEnqueue runs `enqueue args...` with exactly the environment environ,
+// and returns its peak RSS in bytes and its output.
+func runEnqueue(ctx context.Context, bin string, environ map[string]string, args ...string) (int64, string, error) {
 	cmd, err := launchCommand(bin, args...)
 	if err != nil {
 		return 0, "", err
 	}
-	cmd.Env = []string{"REDIS_URL=" + r.url(), "RATE_LIMITS=off"}
+	cmd.Env = envList(environ)
 	var out strings.Builder
 	cmd.Stdout = &limitWriter{w: &out, n: 4096}
 	cmd.Stderr = cmd.Stdout

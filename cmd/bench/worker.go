@@ -286,6 +286,9 @@ func rowScheduled(ctx context.Context, e *env) (Result, error) {
 		"ours: " + ours.note(),
 		"reference: " + ref.note(),
 	}
+	if ref.early > 0 {
+		notes = append(notes, "the reference's early sends are asynq's: it keeps a due time in whole seconds (the scheduled set's score), so it may send up to 1 s before")
+	}
 	if min(oursGap, refGap) < 3*time.Second {
 		notes = append(notes, "enqueueing took longer than planned: the first sends were due less than 3 s after it ended")
 	}
