@@ -3,8 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"path/filepath"
+	"os"
 	"strings"
 	"time"
 )
@@ -65,22 +64,17 @@ func accountSends(ctx context.Context, e *env, accounts, per int, spread time.Du
 	if err := waitReady(ctx, r, p); err != nil {
 		return run, err
 	}
-	enqueue, err := goBuild(ctx, e, "./cmd/enqueue")
-	if err != nil {
-		return run, err
-	}
 
 	n := accounts * per
 	start := time.Now().Add(2 * time.Second).Truncate(time.Millisecond)
-	run.due, run.account = make([]time.Time, n), make([]string, n)
+	run.due, run.account = dueTimes(n, start, spread), make([]string, n)
 	for i := range n {
-		run.due[i] = start.Add(time.Duration(rand.Int64N(spread.Milliseconds())) * time.Millisecond)
 		run.account[i] = fmt.Sprintf("acct%d", i/per)
 	}
-	path := filepath.Join(e.tmp, "accounts.jsonl")
-	err = writeLines(path, n, func(i int) []byte {
+	enqueue, path, err := enqueueFile(ctx, e, "accounts.jsonl", n, func(i int) []byte {
 		return accountLine(run.account[i], i, run.due[i].UTC().Format(time.RFC3339Nano))
 	})
+	defer os.Remove(path)
 	if err != nil {
 		return run, err
 	}
