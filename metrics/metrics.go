@@ -1,6 +1,7 @@
 // Package metrics is what the worker tells Prometheus: sends by provider,
 // operation, account and outcome, provider latency, retries and rate-limit
-// waits, and (through asynq's collector) queue sizes and latency.
+// waits, how late sends start and why, and (through asynq's collector)
+// queue sizes and latency.
 package metrics
 
 import (
@@ -22,6 +23,7 @@ type Metrics struct {
 	sends   *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	waits   *prometheus.CounterVec
+	late    *prometheus.HistogramVec
 	known   func(provider, account string) bool
 }
 
@@ -34,7 +36,7 @@ func New(reg prometheus.Registerer, inspector *asynq.Inspector, known func(provi
 		known: known,
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "punctual_sends_total",
-			Help: "Tries to send, by provider, operation, account (unknown when not configured) and outcome (sent, duplicate, retry, rate_limited, failed, expired, cancelled).",
+			Help: "Tries to send, by provider, operation, account (unknown when not configured) and outcome (sent, duplicate, retry, rate_limited, failed, expired, cancelled, unknown).",
 		}, []string{"provider", "operation", "account", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "punctual_provider_request_seconds",
@@ -43,10 +45,15 @@ func New(reg prometheus.Registerer, inspector *asynq.Inspector, known func(provi
 		}, []string{"provider", "operation", "status"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "punctual_waits_total",
-			Help: "Sends put back to wait without spending an attempt, by provider, account (unknown when not configured) and reason (rate_limit, provider_hold, not_due).",
+			Help: "Sends put back to wait without spending an attempt, by provider, account (unknown when not configured) and reason (rate_limit, provider_hold, not_due, capacity).",
 		}, []string{"provider", "account", "reason"}),
+		late: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "punctual_send_lateness_seconds",
+			Help:    "Time from a scheduled send's due time to the start of its request, by provider and cause (on_time, rate_limit, provider_hold, retry, capacity).",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600},
+		}, []string{"provider", "cause"}),
 	}
-	reg.MustRegister(m.sends, m.latency, m.waits,
+	reg.MustRegister(m.sends, m.latency, m.waits, m.late,
 		asynqmetrics.NewQueueMetricsCollector(inspector),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -78,4 +85,10 @@ func (m *Metrics) account(provider, account string) string {
 		return account
 	}
 	return unknownAccount
+}
+
+// Late records how long after its due time a send's request started, and
+// what made it late.
+func (m *Metrics) Late(provider, cause string, late time.Duration) {
+	m.late.WithLabelValues(provider, cause).Observe(late.Seconds())
 }

@@ -56,7 +56,13 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 				return err
 			}
 			if err := p.waitGone(ctx, info.Queue, id); err != nil {
-				_ = p.state.ClearCancel(ctx, id)
+				// Withdrawn even when ctx has ended: a mark left behind would
+				// drop the send's next try.
+				clearCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				if cerr := p.state.ClearCancel(clearCtx, id); cerr != nil {
+					return fmt.Errorf("%w; and the cancel could not be withdrawn (%v): the send may still be dropped before its next try", err, cerr)
+				}
 				return err
 			}
 			return p.cancelled(ctx, info)
@@ -70,7 +76,8 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 // cancelled frees the rate-limit slot and the key of a cancelled task.
 func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
 	p.release(ctx, info)
-	if err := p.state.Forget(ctx, info.ID); err != nil {
+	payload, _ := tasks.DecodePayload(info.Payload)
+	if err := p.state.Forget(ctx, info.ID, payload.Claim); err != nil {
 		return fmt.Errorf("cancelled, but its key is not free yet (%w): try the cancel again", err)
 	}
 	return nil
@@ -97,7 +104,8 @@ func (p *Producer) waitGone(ctx context.Context, queue, id string) error {
 			return nil
 		case err != nil:
 			return err
-		case info.State == asynq.TaskStateRetry:
+		case info.State == asynq.TaskStateRetry, info.State == asynq.TaskStatePending, info.State == asynq.TaskStateScheduled:
+			// It failed, or its worker stopped and put it back, unsent.
 			return p.inspector.DeleteTask(queue, id)
 		case info.State != asynq.TaskStateActive:
 			return fmt.Errorf("%w: the send had started; the task is %s", ErrTooLate, info.State)
@@ -131,6 +139,19 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 		return nil, fmt.Errorf("reschedule: the send expires at %s", payload.ExpiresAt.Format(time.RFC3339))
 	}
 	payload.Due = at.UTC()
+	if payload.Claim != "" {
+		// Claimed afresh before the task is taken out, so that no enqueue
+		// into another queue takes the key over meanwhile; its lifetime
+		// follows the new time.
+		c, err := p.state.Claim(ctx, id, info.Queue, payload.Due)
+		if err != nil {
+			return nil, fmt.Errorf("reschedule: %w", err)
+		}
+		if c.Queue != info.Queue {
+			return nil, fmt.Errorf("reschedule: the key was taken over by queue %q", c.Queue)
+		}
+		payload.Claim = c.Value
+	}
 	if err := p.inspector.DeleteTask(info.Queue, id); err != nil {
 		return nil, fmt.Errorf("reschedule: %w", err)
 	}

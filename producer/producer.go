@@ -93,7 +93,7 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (ta
 	undo = func() {}
 	o := p.opts
 	if claim {
-		o.Claim = func(id, queue string, due time.Time) (string, error) { return p.claim(ctx, id, queue, due) }
+		o.Claim = func(id, queue string, due time.Time) (tasks.Claim, error) { return p.claim(ctx, id, queue, due) }
 	}
 	if p.limiter != nil {
 		o.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
@@ -108,24 +108,28 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (ta
 	return task, undo, err
 }
 
+// claimGrace is how long a claim protects a key whose task is not in its
+// queue yet: the producer that made it may still be enqueueing it.
+const claimGrace = time.Minute
+
 // claim makes queue the holder of a key, taking it over from a queue that
 // no longer has the key's task (cancelled, or deleted by hand), and returns
-// the holder.
-func (p *Producer) claim(ctx context.Context, id, queue string, due time.Time) (string, error) {
+// the claim in force.
+func (p *Producer) claim(ctx context.Context, id, queue string, due time.Time) (tasks.Claim, error) {
 	for range 3 {
-		holder, err := p.state.Claim(ctx, id, queue, due)
-		if err != nil || holder == queue {
-			return holder, err
+		c, err := p.state.Claim(ctx, id, queue, due)
+		if err != nil || c.Queue == queue || c.Age < claimGrace {
+			return c, err
 		}
-		_, err = p.inspector.GetTaskInfo(holder, id)
+		_, err = p.inspector.GetTaskInfo(c.Queue, id)
 		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			return holder, err
+			return c, err
 		}
-		if ok, err := p.state.TakeOver(ctx, id, holder, queue, due); ok || err != nil {
-			return queue, err
+		if taken, ok, err := p.state.TakeOver(ctx, id, c, queue, due); ok || err != nil {
+			return taken, err
 		}
 	}
-	return "", fmt.Errorf("the key of task %s keeps changing queue; try again", id)
+	return tasks.Claim{}, fmt.Errorf("the key of task %s keeps changing queue; try again", id)
 }
 
 // Close closes the Redis connection New opened.

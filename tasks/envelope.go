@@ -229,13 +229,17 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// Reserve, when set, books the send's rate-limit slot at or after its
-	// due time and returns the slot's time: the task reaches a worker then.
+	// Reserve, when set, books the rate-limit slot of a send due now (or
+	// before) and returns the slot's time: the task reaches a worker then,
+	// once, however long the account's backlog. A send due later is booked
+	// by the worker when it falls due: sends are then booked in the order
+	// of their due times, which gives each the earliest time the limit
+	// allows.
 	Reserve func(provider, account, taskID string, due time.Time) (time.Time, error)
 	// Claim, when set, makes queue the holder of the key of an envelope
-	// that has one, and returns the holder: another queue when the key's
-	// task is there. A key is unique across queues.
-	Claim func(taskID, queue string, due time.Time) (holder string, err error)
+	// that has one, and returns the claim in force: another queue's when
+	// the key's task is there. A key is unique across queues.
+	Claim func(taskID, queue string, due time.Time) (Claim, error)
 }
 
 // HeldError is returned for an envelope whose key another queue holds:
@@ -286,32 +290,29 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 	case id == "":
 		id = uuid.NewString()
 	case o.Claim != nil:
-		holder, err := o.Claim(id, queue, due)
+		c, err := o.Claim(id, queue, due)
 		if err != nil {
 			return nil, err
 		}
-		if holder != queue {
-			return nil, &HeldError{ID: id, Queue: holder}
+		if c.Queue != queue {
+			return nil, &HeldError{ID: id, Queue: c.Queue}
 		}
+		p.Claim = c.Value
 	}
 	return Rebuild(e.Type, p, id, queue, o, now())
 }
 
 // Rebuild returns the asynq task of type typ with payload p, as NewTask
 // makes it: with id, queue, the options o, and handed to asynq a little
-// before p.Due (or its rate-limit slot) so that the worker can start it at
-// the exact time.
+// before p.Due (or the rate-limit slot of a send due now) so that the
+// worker can start it at the exact time.
 func Rebuild(typ string, p Payload, id, queue string, o Options, now time.Time) (*asynq.Task, error) {
 	if o.MaxRetry < 0 || o.MaxRetry > MaxRetryLimit {
 		return nil, fmt.Errorf("max retry %d: want 0 to %d", o.MaxRetry, MaxRetryLimit)
 	}
 	at := p.Due
-	if o.Reserve != nil {
-		from := p.Due
-		if from.Before(now) {
-			from = now
-		}
-		slot, err := o.Reserve(Provider(typ), p.Account, id, from)
+	if o.Reserve != nil && !at.After(now) {
+		slot, err := o.Reserve(Provider(typ), p.Account, id, now)
 		if err != nil {
 			return nil, err
 		}

@@ -42,6 +42,10 @@ type Metrics interface {
 	Answered(provider, operation string, status int, took time.Duration)
 	// Waited counts a send put back to wait without spending an attempt.
 	Waited(provider, account, reason string)
+	// Late records how long after its due time a send's request started,
+	// and what made it late: on_time, rate_limit, provider_hold, retry or
+	// capacity.
+	Late(provider, cause string, late time.Duration)
 }
 
 type noMetrics struct{}
@@ -49,6 +53,7 @@ type noMetrics struct{}
 func (noMetrics) Sent(_, _, _, _ string)                       {}
 func (noMetrics) Answered(_, _ string, _ int, _ time.Duration) {}
 func (noMetrics) Waited(_, _, _ string)                        {}
+func (noMetrics) Late(_, _ string, _ time.Duration)            {}
 
 // Tokens gives the token of a provider's account.
 type Tokens interface {
@@ -61,8 +66,8 @@ type Holds interface {
 	SetUntil(ctx context.Context, taskID string, t time.Time) error
 	TakeCancel(ctx context.Context, taskID string) (bool, error)
 	Sending(ctx context.Context, taskID string) error
-	Sent(ctx context.Context, taskID string, delivered bool) error
-	Forget(ctx context.Context, taskID string) error
+	Sent(ctx context.Context, taskID string) error
+	Forget(ctx context.Context, taskID, claim string) error
 }
 
 var _ Holds = State{}
@@ -142,6 +147,16 @@ type job struct {
 	log    *zap.Logger
 	// retried counts the failed tries so far; maxRetry those allowed.
 	retried, maxRetry int
+	// cause is what made the send go after its due time, for the
+	// lateness metric: on_time until something holds it back.
+	cause string
+}
+
+// later records what holds the send back, unless something else already did.
+func (j *job) later(cause string) {
+	if j.cause == "on_time" {
+		j.cause = cause
+	}
 }
 
 func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
@@ -150,7 +165,7 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 	asynqMax, _ := asynq.GetMaxRetry(ctx)
 	log := h.Logger.With(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
 	_, op, _ := strings.Cut(t.Type(), ":")
-	j := &job{id: id, op: op, log: log, retried: retried, maxRetry: MaxRetry(asynqMax)}
+	j := &job{id: id, op: op, log: log, retried: retried, maxRetry: MaxRetry(asynqMax), cause: "on_time"}
 	var ok bool
 	j.k, ok = kinds[t.Type()]
 	var err error
@@ -164,56 +179,88 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 }
 
 // ready returns the token to send with and frees the send slot once the
-// task may go: its time and rate-limit slot come (held until then when
-// close, put back to wait otherwise), not cancelled meanwhile, its account
-// not held back by the provider, and not expired.
+// task may go: its due time come (held until then when close, put back to
+// wait otherwise), then its rate-limit booking, a send slot free, not
+// cancelled meanwhile, and not expired. The calendar is asked when the
+// send falls due, so sends of an account are booked in the order of their
+// due times, each at the earliest time the limit allows.
 func (h *Handler) ready(ctx context.Context, j *job) (token string, release func(), err error) {
 	provider, account := j.k.provider, j.p.Account
 	hold, err := h.Holds.Load(ctx, j.id)
 	if err != nil {
 		j.log.Warn("could not read the task's state", zap.Error(err))
-		return "", nil, err
+		return "", nil, redisWait(err)
 	}
 	if hold.Sending && h.AtMostOnce[provider] {
 		return "", nil, h.unknown(ctx, j, errors.New("a worker stopped mid-request"))
 	}
 	notBefore, reason := j.p.Due, "not_due"
+	if j.retried > 0 {
+		j.cause = "retry"
+	}
 	if hold.Until.After(notBefore) {
 		notBefore, reason = hold.Until, "provider_hold"
+		j.later(reason)
 	}
-	if h.Limiter != nil {
-		slot, _, err := h.Limiter.Reserve(ctx, provider, account, j.id, notBefore)
+	booked, held := h.Limiter == nil, false
+	for {
+		if early := time.Until(notBefore); early > maxHold {
+			if err := h.expired(j); err != nil {
+				return "", nil, err
+			}
+			h.Metrics.Waited(provider, account, reason)
+			return "", nil, &WaitError{Wait: early, Held: true, Err: fmt.Errorf("not before %s (%s)", notBefore.Format(time.RFC3339Nano), reason)}
+		}
+		if !booked {
+			held = held || time.Until(notBefore) > 0
+			if err := sleep(ctx, time.Until(notBefore)); err != nil {
+				return "", nil, err
+			}
+			slot, _, err := h.Limiter.Reserve(ctx, provider, account, j.id, notBefore)
+			if err != nil {
+				j.log.Warn("could not book a rate-limit slot", zap.Error(err))
+				return "", nil, redisWait(err)
+			}
+			booked = true
+			// The calendar books on Redis's clock, to the millisecond: a
+			// slot within a millisecond of now is now, not a wait.
+			if slot.After(notBefore) && time.Until(slot) > time.Millisecond {
+				notBefore, reason = slot, "rate_limit"
+				j.later(reason)
+				continue
+			}
+		}
+		var waited time.Duration
+		held = held || time.Until(notBefore) > 0
+		release, waited, err = h.hold(ctx, j, notBefore, held)
 		if err != nil {
-			j.log.Warn("could not book a rate-limit slot", zap.Error(err))
+			j.log.Info("not sent", zap.Error(err))
 			return "", nil, err
 		}
-		if slot.After(notBefore) {
-			notBefore, reason = slot, "rate_limit"
+		if h.Limiter == nil {
+			break
 		}
-	}
-	if early := time.Until(notBefore); early > maxHold {
-		if err := h.expired(j); err != nil {
-			return "", nil, err
-		}
-		h.Metrics.Waited(provider, account, reason)
-		return "", nil, &WaitError{Wait: early, Held: true, Err: fmt.Errorf("not before %s (%s)", notBefore.Format(time.RFC3339Nano), reason)}
-	}
-	release, err = h.hold(ctx, j, notBefore)
-	if err != nil {
-		j.log.Info("not sent", zap.Error(err))
-		return "", nil, err
-	}
-	if h.Limiter != nil {
-		// The provider may have held the account back since the slot was booked.
-		until, err := h.Limiter.BlockedUntil(ctx, provider, account)
-		if err == nil && time.Until(until) > 0 {
-			h.Metrics.Waited(provider, account, "provider_hold")
-			err = &WaitError{Wait: time.Until(until), Err: fmt.Errorf("%s account %q held back by its provider until %s", provider, account, until.Format(time.RFC3339Nano))}
-		}
-		if err != nil {
+		if waited >= rebookAfter {
+			// Kept waiting for a send slot: a send that missed its booking
+			// asks the calendar again rather than crowd the sends after it.
 			release()
-			return "", nil, err
+			booked = false
+			continue
 		}
+		if !held {
+			break
+		}
+		// Held: the provider may have held the account back meanwhile.
+		until, err := h.Limiter.BlockedUntil(ctx, provider, account)
+		if err == nil && time.Until(until) <= 0 {
+			break
+		}
+		release()
+		if err != nil {
+			return "", nil, redisWait(err)
+		}
+		h.Metrics.Waited(provider, account, "provider_hold")
+		return "", nil, &WaitError{Wait: time.Until(until), Err: fmt.Errorf("%s account %q held back by its provider until %s", provider, account, until.Format(time.RFC3339Nano))}
 	}
 	if err := h.expired(j); err != nil {
 		release()
@@ -244,7 +291,12 @@ func (h *Handler) expired(j *job) error {
 // provider with no answer: archived, to be retried by hand once someone
 // has looked. The mark is cleared so that a retry by hand sends.
 func (h *Handler) unknown(ctx context.Context, j *job, cause error) error {
-	if err := h.Holds.Sent(ctx, j.id, false); err != nil {
+	if ctx.Err() != nil {
+		// asynq gave up on this try (its deadline, a lease lost, shutdown)
+		// and puts the task back: the mark stays, so it is parked then.
+		return cause
+	}
+	if err := h.Holds.Sent(ctx, j.id); err != nil {
 		j.log.Warn("could not clear the sending mark", zap.Error(err))
 	}
 	j.log.Error("outcome unknown: not sent again", zap.Error(cause))
@@ -270,6 +322,9 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		}
 	}
 	start := time.Now()
+	if !j.p.Due.IsZero() {
+		h.Metrics.Late(provider, j.cause, start.Sub(j.p.Due))
+	}
 	ans, err := j.k.send(ctx, h, token, j.p.Body)
 	took := time.Since(start)
 	outcome, wait := h.Policy.Classify(err)
@@ -286,9 +341,10 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		}
 		outcome = senders.Retry
 	}
-	if atMostOnce {
-		delivered := outcome == senders.Success || outcome == senders.Duplicate
-		if serr := h.Holds.Sent(ctx, j.id, delivered); serr != nil {
+	// A delivered send keeps its mark (State.Sent), and so does a try asynq
+	// gave up on: it comes back, and is parked then.
+	if atMostOnce && outcome != senders.Success && outcome != senders.Duplicate && ctx.Err() == nil {
+		if serr := h.Holds.Sent(ctx, j.id); serr != nil {
 			log.Warn("could not clear the sending mark", zap.Error(serr))
 		}
 	}
@@ -350,38 +406,88 @@ func (h *Handler) block(ctx context.Context, log *zap.Logger, provider, account 
 	}
 }
 
+// A send waits at most capacityWait (and half the time its try has left)
+// for a send slot, then goes back to its queue for capacityRetry without
+// spending an attempt: a task is never timed out by asynq for want of
+// capacity. One that got its slot more than
+// rebookAfter after its booking asks the calendar whether it may still go.
+const (
+	capacityWait  = 5 * time.Second
+	capacityRetry = 100 * time.Millisecond
+	rebookAfter   = 5 * time.Millisecond
+)
+
 // hold waits until notBefore, then for a send slot, and returns the
-// function that frees the slot. A task cancelled while it was held is not
-// sent: it is dropped and its key freed, as a cancelled scheduled task is.
-func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time) (release func(), err error) {
-	if early := time.Until(notBefore); early > 0 {
-		timer := time.NewTimer(early)
-		defer timer.Stop()
+// function that frees the slot and how long the send waited for it. A
+// send cancelled while it was held (held: it waited for its time) or
+// waited for a slot is not sent: it is dropped and its key freed, as a
+// cancelled scheduled task is.
+func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bool) (release func(), waited time.Duration, err error) {
+	if err := sleep(ctx, time.Until(notBefore)); err != nil {
+		return nil, 0, err
+	}
+	release = func() {}
+	if h.slots != nil {
+		start := time.Now()
 		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		cancelled, err := h.Holds.TakeCancel(ctx, j.id)
-		if err != nil {
-			return nil, fmt.Errorf("could not check for a cancellation: %w", err)
-		}
-		if cancelled {
-			if err := h.Holds.Forget(ctx, j.id); err != nil {
-				j.log.Warn("could not free the key of a cancelled send", zap.Error(err))
+		case h.slots <- struct{}{}:
+		default:
+			wait := capacityWait
+			if deadline, ok := ctx.Deadline(); ok {
+				wait = min(wait, time.Until(deadline)/2) // leave the request its time
 			}
-			h.Metrics.Sent(j.k.provider, j.op, j.p.Account, "cancelled")
-			return nil, fmt.Errorf("cancelled before it was sent: %w", asynq.RevokeTask)
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+			select {
+			case h.slots <- struct{}{}:
+			case <-timer.C:
+				h.Metrics.Waited(j.k.provider, j.p.Account, "capacity")
+				return nil, 0, &WaitError{Wait: capacityRetry, Err: errors.New("no send slot free: the worker is at WORKER_CONCURRENCY")}
+			case <-ctx.Done():
+				return nil, 0, ctx.Err()
+			}
+			waited = time.Since(start)
+			j.later("capacity")
 		}
+		release = func() { <-h.slots }
 	}
-	if h.slots == nil {
-		return func() {}, nil
+	if !held && waited == 0 {
+		return release, 0, nil
 	}
+	cancelled, err := h.Holds.TakeCancel(ctx, j.id)
+	if err != nil {
+		release()
+		return nil, 0, redisWait(fmt.Errorf("could not check for a cancellation: %w", err))
+	}
+	if cancelled {
+		release()
+		if err := h.Holds.Forget(ctx, j.id, j.p.Claim); err != nil {
+			j.log.Warn("could not free the key of a cancelled send", zap.Error(err))
+		}
+		h.Metrics.Sent(j.k.provider, j.op, j.p.Account, "cancelled")
+		return nil, 0, fmt.Errorf("cancelled before it was sent: %w", asynq.RevokeTask)
+	}
+	return release, waited, nil
+}
+
+// redisWait makes a Redis error a wait, not a failure: the send is not at
+// fault, and trying again later spends no attempt.
+func redisWait(err error) error {
+	return &WaitError{Wait: time.Second, Err: fmt.Errorf("redis: %w", err)}
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
 	select {
-	case h.slots <- struct{}{}:
-		return func() { <-h.slots }, nil
+	case <-timer.C:
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 

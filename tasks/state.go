@@ -2,8 +2,12 @@ package tasks
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,14 +41,12 @@ type Hold struct {
 
 // How long the keys live. A cancel lives as long as the producer waits for
 // the worker to drop the task; a sending mark until a stalled worker's task
-// has long come back (a delivered send's, until asynq's recoverer has had
-// its task); a key's queue past the default archive retention.
+// has long come back; a key's queue past the default archive retention.
 const (
-	cancelTTL    = time.Minute
-	sendingTTL   = 24 * time.Hour
-	deliveredTTL = 10 * time.Minute
-	waitTTL      = time.Hour
-	queueTTL     = 100 * 24 * time.Hour
+	cancelTTL  = time.Minute
+	sendingTTL = 24 * time.Hour
+	waitTTL    = time.Hour
+	queueTTL   = 100 * 24 * time.Hour
 )
 
 func stateKey(taskID, name string) string { return "punctual:{" + taskID + "}:" + name }
@@ -102,59 +104,112 @@ func (s State) Sending(ctx context.Context, taskID string) error {
 	return s.Client.Set(ctx, stateKey(taskID, "sending"), "1", sendingTTL).Err()
 }
 
-// Sent clears the sending mark: the try has its outcome. The mark of a
-// delivered send is kept a few minutes more instead: asynq records the
-// completion after the handler returns, and a worker that dies before it
-// leaves the send to come back, when it must not go again.
-func (s State) Sent(ctx context.Context, taskID string, delivered bool) error {
-	if delivered {
-		return s.Client.PExpire(ctx, stateKey(taskID, "sending"), deliveredTTL).Err()
-	}
+// Sent clears the sending mark of a try that was not delivered: its
+// outcome is known. A delivered send keeps its mark until it expires:
+// asynq records the completion after the handler returns, and a worker
+// that dies before it leaves the send to come back, when it must not go
+// again.
+func (s State) Sent(ctx context.Context, taskID string) error {
 	return s.Client.Del(ctx, stateKey(taskID, "sending")).Err()
 }
 
 // Forget removes every record of a task that will not be sent: its key is
-// free for a new send.
-func (s State) Forget(ctx context.Context, taskID string) error {
-	return s.Client.Del(ctx, stateKey(taskID, "wait"), stateKey(taskID, "cancel"), stateKey(taskID, "sending"), stateKey(taskID, "queue")).Err()
+// free for a new send. claim is the task's claim on its key (Payload.Claim):
+// a claim a later send has made since stays.
+func (s State) Forget(ctx context.Context, taskID, claim string) error {
+	keys := []string{stateKey(taskID, "wait"), stateKey(taskID, "cancel"), stateKey(taskID, "sending"), stateKey(taskID, "queue")}
+	return forgetScript.Run(ctx, s.Client, keys, claim).Err()
+}
+
+var forgetScript = redis.NewScript(`
+redis.call("DEL", KEYS[1], KEYS[2], KEYS[3])
+if ARGV[1] ~= "" and redis.call("GET", KEYS[4]) == ARGV[1] then
+	redis.call("DEL", KEYS[4])
+end
+return 0`)
+
+// Claim is a queue's claim on a key, as Redis holds it.
+type Claim struct {
+	// Queue holds the key.
+	Queue string
+	// Value names this claim and no other: the queue, when it was made
+	// and a random part.
+	Value string
+	// Age is how long ago it was made, by Redis's clock.
+	Age time.Duration
 }
 
 // claimScript records queue as the holder of a key unless another queue
-// holds it, and returns the holder. A record's TTL is only ever extended.
+// holds it, and returns the claim in force with its age. A claim is made
+// anew each time: the new value names the new task. A TTL is only ever
+// extended.
 var claimScript = redis.NewScript(`
-local q = redis.call("GET", KEYS[1])
-if q and q ~= ARGV[1] then return q end
-if redis.call("PTTL", KEYS[1]) < tonumber(ARGV[2]) then
-	redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call("GET", KEYS[1])
+if v then
+	local q, at = string.match(v, "^(.*) (%d+) %x+$")
+	if q and q ~= ARGV[1] then
+		return {v, now - tonumber(at)}
+	end
 end
-return ARGV[1]`)
+v = ARGV[1] .. " " .. now .. " " .. ARGV[3]
+redis.call("SET", KEYS[1], v, "PX", math.max(tonumber(ARGV[2]), redis.call("PTTL", KEYS[1])))
+return {v, 0}`)
 
 // Claim makes queue the holder of taskID's key until due plus the key's
-// lifetime, and returns the holder: another queue when it already holds the key.
-func (s State) Claim(ctx context.Context, taskID, queue string, due time.Time) (holder string, err error) {
-	ttl := max(time.Until(due), 0) + queueTTL
-	return claimScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue")}, queue, ttl.Milliseconds()).Text()
-}
-
-// takeOverScript moves a key from a holder that no longer has its task.
-var takeOverScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
-return 1`)
-
-// TakeOver makes queue the holder of taskID's key if from still holds it,
-// and reports whether it did.
-func (s State) TakeOver(ctx context.Context, taskID, from, queue string, due time.Time) (bool, error) {
-	ttl := max(time.Until(due), 0) + queueTTL
-	n, err := takeOverScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue")}, from, queue, ttl.Milliseconds()).Int()
-	return n == 1, err
-}
-
-// Holder returns the queue that holds taskID's key; "" when none.
-func (s State) Holder(ctx context.Context, taskID string) (string, error) {
-	q, err := s.Client.Get(ctx, stateKey(taskID, "queue")).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
+// lifetime, and returns the claim in force: another queue's when it holds
+// the key.
+func (s State) Claim(ctx context.Context, taskID, queue string, due time.Time) (Claim, error) {
+	res, err := claimScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue")}, queue, claimTTL(due).Milliseconds(), nonce()).Slice()
+	if err != nil {
+		return Claim{}, err
 	}
-	return q, err
+	return parseClaim(res)
+}
+
+// takeOverScript moves a key from a claim whose task is gone.
+var takeOverScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return false end
+local t = redis.call("TIME")
+local v = ARGV[2] .. " " .. (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) .. " " .. ARGV[4]
+redis.call("SET", KEYS[1], v, "PX", ARGV[3])
+return v`)
+
+// TakeOver makes queue the holder of taskID's key in place of the claim
+// from, whose task is gone, and returns the new claim; ok is false when
+// from is no longer in force.
+func (s State) TakeOver(ctx context.Context, taskID string, from Claim, queue string, due time.Time) (c Claim, ok bool, err error) {
+	v, err := takeOverScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue")}, from.Value, queue, claimTTL(due).Milliseconds(), nonce()).Text()
+	if errors.Is(err, redis.Nil) {
+		return Claim{}, false, nil
+	}
+	if err != nil {
+		return Claim{}, false, err
+	}
+	return Claim{Queue: queue, Value: v}, true, nil
+}
+
+// claimTTL is how long a claim on the key of a send due at due lives; far
+// dates are bounded, and the sum never overflows.
+func claimTTL(due time.Time) time.Duration {
+	return min(max(time.Until(due), 0), 50*365*24*time.Hour) + queueTTL
+}
+
+func nonce() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// parseClaim reads a claim script's answer: the claim and its age in ms.
+// A queue's name has no space (IsName), so the queue is the first field.
+func parseClaim(res []any) (Claim, error) {
+	v, _ := res[0].(string)
+	age, _ := res[1].(int64)
+	q, _, ok := strings.Cut(v, " ")
+	if !ok {
+		return Claim{}, fmt.Errorf("malformed claim %q", v)
+	}
+	return Claim{Queue: q, Value: v, Age: time.Duration(age) * time.Millisecond}, nil
 }

@@ -56,28 +56,57 @@ func TestAKeyHasOneQueue(t *testing.T) {
 	s := setupState(t)
 	ctx := context.Background()
 	due := time.Now().Add(48 * time.Hour)
-	for _, c := range []struct{ queue, want string }{{"mateo", "mateo"}, {"bulk", "mateo"}, {"mateo", "mateo"}} {
-		if got, err := s.Claim(ctx, "t1", c.queue, due); err != nil || got != c.want {
-			t.Errorf("claim from %s: %q, %v; want %q", c.queue, got, err, c.want)
-		}
+	first, err := s.Claim(ctx, "t1", "mateo", due)
+	if err != nil || first.Queue != "mateo" || first.Age != 0 {
+		t.Fatalf("first claim: %+v, %v", first, err)
 	}
-	ttl := s.Client.PTTL(ctx, stateKey("t1", "queue")).Val()
-	if ttl < 48*time.Hour+queueTTL-time.Minute {
+	other, err := s.Claim(ctx, "t1", "bulk", due)
+	if err != nil || other != (Claim{Queue: "mateo", Value: first.Value, Age: other.Age}) {
+		t.Errorf("claim from another queue: %+v, %v; want mateo's claim %+v", other, err, first)
+	}
+	again, err := s.Claim(ctx, "t1", "mateo", due)
+	if err != nil || again.Queue != "mateo" || again.Value == first.Value {
+		t.Errorf("claim from its queue again: %+v, %v; want a new claim of mateo", again, err)
+	}
+	if ttl := s.Client.PTTL(ctx, stateKey("t1", "queue")).Val(); ttl < 48*time.Hour+queueTTL-time.Minute {
 		t.Errorf("TTL %s, want the time to the due time and %s more", ttl, queueTTL)
 	}
-	if ok, err := s.TakeOver(ctx, "t1", "bulk", "other", due); ok || err != nil {
-		t.Errorf("take over from a queue that does not hold the key: %v, %v", ok, err)
+
+	if _, ok, err := s.TakeOver(ctx, "t1", first, "bulk", due); ok || err != nil {
+		t.Errorf("take over from a claim no longer in force: %v, %v", ok, err)
 	}
-	if ok, err := s.TakeOver(ctx, "t1", "mateo", "bulk", due); !ok || err != nil {
-		t.Errorf("take over from its holder: %v, %v", ok, err)
+	taken, ok, err := s.TakeOver(ctx, "t1", again, "bulk", due)
+	if !ok || err != nil || taken.Queue != "bulk" {
+		t.Fatalf("take over from the claim in force: %+v, %v, %v", taken, ok, err)
 	}
-	if q, err := s.Holder(ctx, "t1"); q != "bulk" || err != nil {
-		t.Errorf("holder %q, %v; want bulk", q, err)
-	}
-	if err := s.Forget(ctx, "t1"); err != nil {
+
+	// A cancel of the earlier task does not free the key a later one holds.
+	if err := s.Forget(ctx, "t1", again.Value); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Claim(ctx, "t1", "leadconnector", due); got != "leadconnector" || err != nil {
-		t.Errorf("claim of a forgotten key: %q, %v", got, err)
+	if c, err := s.Claim(ctx, "t1", "leadconnector", due); c.Queue != "bulk" || err != nil {
+		t.Errorf("after forgetting an old claim: %+v, %v; want bulk's", c, err)
+	}
+	if err := s.Forget(ctx, "t1", taken.Value); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Claim(ctx, "t1", "leadconnector", due); c.Queue != "leadconnector" || err != nil {
+		t.Errorf("claim of a forgotten key: %+v, %v", c, err)
+	}
+}
+
+func TestAFarDueTimeStillClaims(t *testing.T) {
+	t.Parallel()
+	s := setupState(t)
+	ctx := context.Background()
+	due := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if c, err := s.Claim(ctx, "t1", "mateo", due); err != nil || c.Queue != "mateo" {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	if c, err := s.Claim(ctx, "t1", "bulk", due); err != nil || c.Queue != "mateo" {
+		t.Errorf("claim from another queue: %+v, %v; want mateo's", c, err)
+	}
+	if ttl := s.Client.PTTL(ctx, stateKey("t1", "queue")).Val(); ttl <= 0 {
+		t.Errorf("TTL %s", ttl)
 	}
 }

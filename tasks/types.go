@@ -36,6 +36,9 @@ type Payload struct {
 	Due time.Time `json:"due,omitzero"`
 	// ExpiresAt is the time after which the send is no longer attempted.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Claim names the task's claim on its key (State.Claim), for a key a
+	// producer chose: a cancel frees the key only while this claim holds it.
+	Claim string `json:"claim,omitempty"`
 	// Body is the provider request's body, without the time field.
 	Body json.RawMessage `json:"body"`
 }
@@ -78,6 +81,10 @@ func (p Payload) encodeJSON() []byte {
 			b = t.at.AppendFormat(b, time.RFC3339Nano)
 			b = append(b, '"')
 		}
+	}
+	if p.Claim != "" {
+		b = append(b, `,"claim":`...)
+		b = strconv.AppendQuote(b, p.Claim) // a queue name, a number and hex
 	}
 	b = append(b, `,"body":`...)
 	b = append(b, p.Body...)

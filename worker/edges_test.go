@@ -311,3 +311,31 @@ func TestExpiryIsCheckedRightBeforeTheRequest(t *testing.T) {
 		t.Errorf("%d requests, want only the first: %s", len(reqs), out)
 	}
 }
+
+func TestTwoProducersRacingOneKeyIntoTwoQueuesMakeOneSend(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ctx := context.Background()
+	at, _ := dueIn(time.Hour)
+	const keys = 200
+	var wg sync.WaitGroup
+	for i := range keys {
+		for _, queue := range []string{"qa", "qb"} {
+			wg.Go(func() {
+				if _, err := e.producer.EnqueueJSON(ctx, []byte(keyed(fmt.Sprint("race-", i), at, queue))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	total := 0
+	for _, q := range []string{"qa", "qb"} {
+		if info, err := e.inspector.GetQueueInfo(q); err == nil {
+			total += info.Scheduled
+		}
+	}
+	if total != keys {
+		t.Errorf("%d tasks for %d keys enqueued into two queues at once", total, keys)
+	}
+}
