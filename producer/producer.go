@@ -6,7 +6,6 @@ package producer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -256,8 +255,7 @@ func statusOf(info *asynq.TaskInfo) *Status {
 		s.Account, s.Due, s.ExpiresAt = p.Account, p.Due, p.ExpiresAt
 	}
 	if len(info.Result) > 0 {
-		var r tasks.Result
-		if json.Unmarshal(info.Result, &r) == nil {
+		if r, err := tasks.DecodeResult(info.Result); err == nil {
 			s.Result = &r
 		}
 	}

@@ -148,9 +148,16 @@ func Call[T any](ctx context.Context, t *Transport, op, method, path string, que
 		return nil, err
 	}
 	r := &Response[T]{StatusCode: a.status, Header: a.header, Body: a.body, ReadErr: a.readErr}
-	_ = json.Unmarshal(a.body, &r.Value)
+	if _, keep := any(&r.Value).(*Undecoded); !keep {
+		_ = json.Unmarshal(a.body, &r.Value)
+	}
 	return r, nil
 }
+
+// Undecoded, as Call's type, leaves an answer undecoded, in Body as it
+// came: for a caller that keeps the answer whole and decodes what it
+// needs only when it needs it.
+type Undecoded struct{}
 
 // Encode marshals a typed request for Call; its error wraps ErrInvalidRequest.
 func Encode(provider, op string, req any) ([]byte, error) {

@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -163,7 +162,7 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 	id, _ := asynq.GetTaskID(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
 	asynqMax, _ := asynq.GetMaxRetry(ctx)
-	log := h.Logger.With(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
+	log := h.Logger.WithLazy(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
 	_, op, _ := strings.Cut(t.Type(), ":")
 	j := &job{id: id, op: op, log: log, retried: retried, maxRetry: MaxRetry(asynqMax), cause: "on_time"}
 	var ok bool
@@ -173,7 +172,7 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 		log.Error("malformed task", zap.Error(err))
 		return nil, permanentError{fmt.Errorf("malformed %s task: %v", t.Type(), err)}
 	}
-	j.log = log.With(zap.String("account", j.p.Account))
+	j.log = log.WithLazy(zap.String("account", j.p.Account))
 	j.log.Debug("taken")
 	return j, nil
 }
@@ -328,10 +327,10 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 	ans, err := j.k.send(ctx, h, token, j.p.Body)
 	took := time.Since(start)
 	outcome, wait := h.Policy.Classify(err)
-	log := j.log.With(zap.Duration("latency", took))
+	log := j.log.WithLazy(zap.Duration("latency", took))
 	var apiErr *senders.APIError
 	if errors.As(err, &apiErr) {
-		log = log.With(zap.Int("status", apiErr.StatusCode))
+		log = log.WithLazy(zap.Int("status", apiErr.StatusCode))
 		ans = answer{status: apiErr.StatusCode, body: apiErr.Body}
 	}
 	h.Metrics.Answered(provider, j.op, ans.status, took)
@@ -357,8 +356,8 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 	switch outcome {
 	case senders.Success, senders.Duplicate:
 		dup := outcome == senders.Duplicate
-		res, _ := json.Marshal(Result{Provider: provider, Status: ans.status, Duplicate: dup, Response: jsonOrString(ans.body)})
-		if _, werr := t.ResultWriter().Write(res); werr != nil {
+		res := Result{Provider: provider, Status: ans.status, Duplicate: dup, Response: ans.body}
+		if _, werr := t.ResultWriter().Write(res.appendJSON(nil)); werr != nil {
 			log.Warn("could not store the result", zap.Error(werr))
 		}
 		if ans.readErr != nil {
@@ -367,7 +366,7 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		if dup {
 			log.Info("already sent: the provider has this message")
 		} else {
-			log.Info("sent", zap.Int("status", ans.status), zap.String("provider_id", ans.id))
+			log.Info("sent", zap.Int("status", ans.status), zap.Stringer("provider_id", lazy(ans.id)))
 		}
 		return nil
 	case senders.Wait, senders.Retry:
@@ -470,6 +469,11 @@ func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bo
 	return release, waited, nil
 }
 
+// lazy is a string computed only when a log line is written.
+type lazy func() string
+
+func (f lazy) String() string { return f() }
+
 // redisWait makes a Redis error a wait, not a failure: the send is not at
 // fault, and trying again later spends no attempt.
 func redisWait(err error) error {
@@ -489,13 +493,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// jsonOrString keeps a body as JSON, or as a JSON string when it is not JSON.
-func jsonOrString(body []byte) json.RawMessage {
-	if len(body) == 0 || json.Valid(body) {
-		return body
-	}
-	s, _ := json.Marshal(string(body))
-	return s
 }

@@ -27,7 +27,7 @@ import (
 //
 // Every key expires on its own.
 type State struct {
-	Client redis.UniversalClient
+	Client redis.Cmdable
 }
 
 // Hold is what a worker reads of a task before it sends it.

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -45,13 +46,64 @@ type Payload struct {
 
 // DecodePayload reads a task payload, compressed or not.
 func DecodePayload(data []byte) (Payload, error) {
-	var p Payload
 	plain, err := decompress(data)
 	if err != nil {
-		return p, err
+		return Payload{}, err
 	}
+	if p, ok := decodeOwn(plain); ok {
+		return p, nil
+	}
+	var p Payload
 	err = json.Unmarshal(plain, &p)
 	return p, err
+}
+
+// decodeOwn reads a payload as encodeJSON writes it, without the
+// reflection of encoding/json (a payload is read per try): its strings
+// have no escapes and its members a fixed order. ok is false for any other
+// text, which encoding/json then reads.
+func decodeOwn(b []byte) (p Payload, ok bool) {
+	str := func(name string) (string, bool) {
+		var found bool
+		if b, found = bytes.CutPrefix(b, []byte(name)); !found {
+			return "", false
+		}
+		end := bytes.IndexByte(b, '"')
+		if end < 0 || bytes.IndexByte(b[:end], '\\') >= 0 {
+			b = nil
+			return "", false
+		}
+		v := string(b[:end])
+		b = b[end+1:]
+		return v, true
+	}
+	if p.Account, ok = str(`{"account":"`); !ok {
+		return p, false
+	}
+	for _, t := range []struct {
+		name string
+		at   *time.Time
+	}{{`,"due":"`, &p.Due}, {`,"expires_at":"`, &p.ExpiresAt}} {
+		if v, found := str(t.name); found {
+			var err error
+			if *t.at, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return p, false
+			}
+		} else if b == nil {
+			return p, false
+		}
+	}
+	if v, found := str(`,"claim":"`); found {
+		p.Claim = v
+	} else if b == nil {
+		return p, false
+	}
+	body, found := bytes.CutPrefix(b, []byte(`,"body":`))
+	if !found || len(body) < 2 || body[len(body)-1] != '}' {
+		return p, false
+	}
+	p.Body = json.RawMessage(body[:len(body)-1])
+	return p, true
 }
 
 // FormatPayload shows a task payload as JSON, for the monitor.
@@ -103,9 +155,54 @@ type Result struct {
 	Response json.RawMessage `json:"response,omitempty"`
 }
 
+// appendJSON appends r as encoding/json writes it, without its reflection
+// or a scan of the response (a result is written per send): a response
+// that looks like JSON (an object or an array) goes as it came, any other
+// as a JSON string. DecodeResult reads a response that only looked like
+// JSON as a string.
+func (r Result) appendJSON(b []byte) []byte {
+	b = append(b, `{"provider":`...)
+	b = strconv.AppendQuote(b, r.Provider) // a provider's name
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	if r.Duplicate {
+		b = append(b, `,"duplicate":true`...)
+	}
+	if len(r.Response) > 0 {
+		b = append(b, responseMember...)
+		if body := bytes.TrimSpace(r.Response); len(body) > 1 && (body[0] == '{' && body[len(body)-1] == '}' || body[0] == '[' && body[len(body)-1] == ']') {
+			b = append(b, body...)
+		} else {
+			b, _ = senders.AppendJSON(b, string(r.Response)) // a string always encodes
+		}
+	}
+	return append(b, '}')
+}
+
+const responseMember = `,"response":`
+
+// DecodeResult reads a task's result. A response that only looked like
+// JSON when it was written is given as a JSON string.
+func DecodeResult(data []byte) (Result, error) {
+	var r Result
+	err := json.Unmarshal(data, &r)
+	if err == nil {
+		return r, nil
+	}
+	head, body, found := bytes.Cut(data, []byte(responseMember))
+	if !found || len(body) == 0 || body[len(body)-1] != '}' {
+		return r, err
+	}
+	if err := json.Unmarshal(append(head[:len(head):len(head)], '}'), &r); err != nil {
+		return r, err
+	}
+	r.Response, _ = senders.AppendJSON(nil, string(body[:len(body)-1]))
+	return r, nil
+}
+
 // MateoSender is what a worker needs of a Mateo client.
 type MateoSender interface {
-	SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[mateo.SendMessageResponse], error)
+	SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[senders.Undecoded], error)
 	UpdateConversationJSON(ctx context.Context, token string, payload []byte) (*senders.Response[mateo.Conversation], error)
 }
 
@@ -123,7 +220,9 @@ var (
 type answer struct {
 	status int
 	body   json.RawMessage
-	id     string // the provider's id of the message or conversation
+	// id returns the provider's id of the message or conversation, read
+	// from the answer only when a log line asks for it.
+	id func() string
 	// readErr cut the body of a 2xx answer short: the send happened.
 	readErr error
 }
@@ -149,7 +248,7 @@ var kinds = map[string]kind{
 			if err != nil {
 				return answer{}, err
 			}
-			return answer{r.StatusCode, r.Body, r.Value.Message.ID, r.ReadErr}, nil
+			return answer{r.StatusCode, r.Body, func() string { return mateo.SentMessageID(r.Body) }, r.ReadErr}, nil
 		},
 	},
 	TypeMateoUpdateConversation: {
@@ -161,7 +260,7 @@ var kinds = map[string]kind{
 			if err != nil {
 				return answer{}, err
 			}
-			return answer{r.StatusCode, r.Body, r.Value.ID, r.ReadErr}, nil
+			return answer{r.StatusCode, r.Body, func() string { return r.Value.ID }, r.ReadErr}, nil
 		},
 	},
 	TypeLeadConnectorSendMessage: {
@@ -173,7 +272,7 @@ var kinds = map[string]kind{
 			if err != nil {
 				return answer{}, err
 			}
-			return answer{r.StatusCode, r.Body, r.Value.MessageID, r.ReadErr}, nil
+			return answer{r.StatusCode, r.Body, func() string { return r.Value.MessageID }, r.ReadErr}, nil
 		},
 	},
 }

@@ -109,7 +109,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 		return nil, err
 	}
 	backoff := tasks.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax}
-	conn = keptArchiveOpt{conn, cfg.ArchiveRetention}
+	conn = asynqClientOpt{conn, cfg.ArchiveRetention}
 	srv := asynq.NewServer(conn, asynq.Config{
 		Concurrency:              cfg.WorkerConcurrency + holdCapacity,
 		Queues:                   queues,

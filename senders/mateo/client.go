@@ -46,12 +46,17 @@ func (c *Client) SendMessage(ctx context.Context, token string, req *SendMessage
 	if err != nil {
 		return nil, err
 	}
-	return c.SendMessageJSON(ctx, token, body)
+	return sendMessage[SendMessageResponse](ctx, c, token, body)
 }
 
-// SendMessageJSON is SendMessage with the request already encoded.
-func (c *Client) SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[SendMessageResponse], error) {
-	return senders.Call[SendMessageResponse](ctx, c.t, OpSendMessage, http.MethodPost, "/send_message", nil, token, body)
+// SendMessageJSON is SendMessage with the request already encoded, and
+// the answer left undecoded (SentMessage reads its message id).
+func (c *Client) SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[senders.Undecoded], error) {
+	return sendMessage[senders.Undecoded](ctx, c, token, body)
+}
+
+func sendMessage[T any](ctx context.Context, c *Client, token string, body []byte) (*senders.Response[T], error) {
+	return senders.Call[T](ctx, c.t, OpSendMessage, http.MethodPost, "/send_message", nil, token, body)
 }
 
 // UpdateConversation calls PATCH /conversation?id=eq.{id} with the other

@@ -1,0 +1,209 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// asynqClient is the Redis client the worker gives asynq, for its server
+// and the monitor. Through it:
+//
+//   - asynq keeps every archived task for the archive retention. Its
+//     archive scripts keep each queue's archive to its newest 10,000 tasks
+//     and its last 90 days, deleting the others for good, so that a refused
+//     send would vanish with nobody told; they take both limits as
+//     arguments, which the client rewrites: nothing is trimmed by count,
+//     and by age only past the retention.
+//   - a send's result is written with asynq's completion of its task, in
+//     the same round trip, instead of in one of its own: the handler's
+//     write is held until the next script on the task's key (the
+//     completion), or resultDelay when none comes.
+//   - a queue found empty is not asked again for emptyFor. asynq tries
+//     each queue in turn for every task it takes, one round trip each: with
+//     the default three queues and one busy, most tasks cost a round trip
+//     or two to the empty ones. A task enqueued into an empty queue waits
+//     emptyFor longer at most; asynq itself polls every 50 ms when all are
+//     empty. BenchmarkDrain shows the Redis commands a send costs.
+type asynqClient struct {
+	redis.UniversalClient
+	retention time.Duration
+
+	mu      sync.Mutex
+	results map[string]*heldResult // by task key
+	empty   map[string]time.Time   // until when a queue's pending list is taken as empty
+}
+
+// heldResult is a result written by a handler and not yet sent to Redis.
+type heldResult struct {
+	data  any
+	timer *time.Timer
+}
+
+const (
+	asynqArchiveSize = 10000
+	asynqArchiveAge  = 90 * 24 * time.Hour
+	resultDelay      = 10 * time.Second
+	emptyFor         = 10 * time.Millisecond
+)
+
+func newAsynqClient(c redis.UniversalClient, retention time.Duration) *asynqClient {
+	return &asynqClient{UniversalClient: c, retention: retention, results: map[string]*heldResult{}, empty: map[string]time.Time{}}
+}
+
+// asynqClientOpt makes asynqClients.
+type asynqClientOpt struct {
+	asynq.RedisConnOpt
+	retention time.Duration
+}
+
+// MakeRedisClient returns an asynqClient.
+func (o asynqClientOpt) MakeRedisClient() any {
+	return newAsynqClient(o.RedisConnOpt.MakeRedisClient().(redis.UniversalClient), o.retention)
+}
+
+// HSet holds a task's result until its completion; other writes go at once.
+func (c *asynqClient) HSet(ctx context.Context, key string, values ...any) *redis.IntCmd {
+	if len(values) != 2 || values[0] != "result" || !isTaskKey(key) {
+		return c.UniversalClient.HSet(ctx, key, values...)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.results[key]; old != nil {
+		old.timer.Stop()
+	}
+	c.results[key] = &heldResult{data: values[1], timer: time.AfterFunc(resultDelay, func() { c.writeHeld(key) })}
+	return redis.NewIntResult(1, nil)
+}
+
+func (c *asynqClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	if pending, ok := dequeues(keys); ok {
+		return c.dequeue(pending, func() *redis.Cmd { return c.UniversalClient.EvalSha(ctx, sha, keys, args...) })
+	}
+	args = c.limits(keys, args)
+	key, result := c.take(keys)
+	if result == nil {
+		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+	}
+	pipe := c.Pipeline()
+	pipe.HSet(ctx, key, "result", result.data)
+	cmd := pipe.EvalSha(ctx, sha, keys, args...)
+	_, _ = pipe.Exec(ctx)
+	return cmd
+}
+
+func (c *asynqClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	if pending, ok := dequeues(keys); ok {
+		return c.dequeue(pending, func() *redis.Cmd { return c.UniversalClient.Eval(ctx, script, keys, args...) })
+	}
+	args = c.limits(keys, args)
+	key, result := c.take(keys)
+	if result == nil {
+		return c.UniversalClient.Eval(ctx, script, keys, args...)
+	}
+	pipe := c.Pipeline()
+	pipe.HSet(ctx, key, "result", result.data)
+	cmd := pipe.Eval(ctx, script, keys, args...)
+	_, _ = pipe.Exec(ctx)
+	return cmd
+}
+
+// dequeue runs asynq's dequeue script on a queue's pending list, unless
+// the queue was found empty less than emptyFor ago.
+func (c *asynqClient) dequeue(pending string, run func() *redis.Cmd) *redis.Cmd {
+	c.mu.Lock()
+	until := c.empty[pending]
+	c.mu.Unlock()
+	if time.Now().Before(until) {
+		return redis.NewCmdResult(nil, redis.Nil)
+	}
+	cmd := run()
+	if errors.Is(cmd.Err(), redis.Nil) {
+		c.mu.Lock()
+		c.empty[pending] = time.Now().Add(emptyFor)
+		c.mu.Unlock()
+	}
+	return cmd
+}
+
+// dequeues reports whether keys are those of asynq's dequeue script,
+// pending, paused, active and lease of one queue, and returns the first.
+func dequeues(keys []string) (pending string, ok bool) {
+	if len(keys) != 4 || !isQueueKey(keys[0], "pending") || !isQueueKey(keys[1], "paused") || !isQueueKey(keys[2], "active") || !isQueueKey(keys[3], "lease") {
+		return "", false
+	}
+	return keys[0], true
+}
+
+func isQueueKey(key, name string) bool {
+	return strings.HasPrefix(key, "asynq:{") && strings.HasSuffix(key, "}:"+name)
+}
+
+// take returns and forgets the result held for a task key among keys.
+func (c *asynqClient) take(keys []string) (string, *heldResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.results) == 0 {
+		return "", nil
+	}
+	for _, k := range keys {
+		if r := c.results[k]; r != nil {
+			delete(c.results, k)
+			r.timer.Stop()
+			return k, r
+		}
+	}
+	return "", nil
+}
+
+// writeHeld writes a result whose completion did not come.
+func (c *asynqClient) writeHeld(key string) {
+	c.mu.Lock()
+	r := c.results[key]
+	delete(c.results, key)
+	c.mu.Unlock()
+	if r != nil {
+		_ = c.UniversalClient.HSet(context.Background(), key, "result", r.data).Err()
+	}
+}
+
+// limits returns args with asynq's archive limits replaced, when the
+// script archives: a key of it is an archive, and its arguments hold the
+// cutoff (a Unix time 90 days ago) followed by the size limit.
+func (c *asynqClient) limits(keys []string, args []any) []any {
+	if !archives(keys) {
+		return args
+	}
+	now := time.Now()
+	for i := 1; i < len(args); i++ {
+		size, ok := args[i].(int)
+		cutoff, isTime := args[i-1].(int64)
+		if !ok || !isTime || size != asynqArchiveSize || math.Abs(float64(cutoff-now.Add(-asynqArchiveAge).Unix())) > 7200 {
+			continue
+		}
+		out := append([]any(nil), args...)
+		out[i-1], out[i] = now.Add(-c.retention).Unix(), math.MaxInt32
+		return out
+	}
+	return args
+}
+
+func archives(keys []string) bool {
+	for _, k := range keys {
+		if isQueueKey(k, "archived") {
+			return true
+		}
+	}
+	return false
+}
+
+// isTaskKey reports whether key is an asynq task's: asynq:{queue}:t:id.
+func isTaskKey(key string) bool {
+	return strings.HasPrefix(key, "asynq:{") && strings.Contains(key, "}:t:")
+}
