@@ -27,8 +27,10 @@ import (
 // BenchmarkDrain measures a worker sending b.N due-now Mateo messages to
 // the sandbox at concurrency 64, limits off, and reports the Redis
 // commands per send, everything included (asynq's and the worker's). For
-// profiles of the worker's own cost: -cpuprofile. The benchmark table
-// (make bench) measures the worker binary against plain asynq instead.
+// profiles of the worker's own cost: -cpuprofile, with SANDBOX_URL naming
+// a sandbox in its own process (go run ./cmd/sandbox --quiet). The
+// benchmark table (make bench) measures the worker binary against plain
+// asynq instead.
 func BenchmarkDrain(b *testing.B) {
 	ctx := context.Background()
 	conn := redistest.Start(b)
@@ -74,7 +76,6 @@ func BenchmarkDrain(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(commands(ctx, rdb)-before)/float64(b.N), "redis-cmds/send")
-	_ = os.WriteFile("/tmp/cmdstats.txt", []byte(rdb.Info(ctx, "commandstats").Val()), 0o644)
 	stop()
 	if err := <-done; err != nil {
 		b.Fatal(err)
