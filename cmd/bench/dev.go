@@ -27,7 +27,7 @@ func rowDevLinearity(ctx context.Context, e *env) (Result, error) {
 		Measured: fmt.Sprintf("%s (%s lines)", took[large].Round(time.Millisecond), count(large)),
 		Value:    fmt.Sprintf("%s at %s; ×%.1f", took[small].Round(time.Millisecond), count(small), ratio),
 		Pass:     ratio <= bound,
-		Notes: []string{fmt.Sprintf("the enqueue binary's batch --concurrency %d, RATE_LIMITS unset (the published limits), of %d and %d lines from %d Mateo accounts due in 2030 a second apart, each into the embedded Redis of a fresh `worker --dev` binary; target ×%.0f (1.2 × the ratio of lines); one run each",
+		Notes: []string{fmt.Sprintf("the enqueue binary's batch --concurrency %d, RATE_LIMITS unset (the published limits), of %d and %d lines due now from %d Mateo accounts (each booking its slot), each into the embedded Redis of a fresh `worker --dev` binary; target ×%.0f (1.2 × the ratio of lines); one run each",
 			enqueuers, small, large, bookingAccounts, bound)},
 		Numbers: map[string]float64{"small_s": took[small].Seconds(), "large_s": took[large].Seconds(), "ratio": ratio},
 	}, nil
