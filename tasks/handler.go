@@ -317,7 +317,7 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 	if atMostOnce {
 		if err := h.Holds.Sending(ctx, j.id); err != nil {
 			j.log.Warn("could not mark the send in flight", zap.Error(err))
-			return err
+			return redisWait(err)
 		}
 	}
 	start := time.Now()
