@@ -255,6 +255,26 @@ func (e *HeldError) Error() string {
 // NewTask validates e and returns its asynq task, with its queue, id, due
 // time, retry, timeout and retention set.
 func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
+	s, err := Prepare(e, o)
+	if err != nil {
+		return nil, err
+	}
+	return s.Task(o)
+}
+
+// Send is an envelope made ready to enqueue.
+type Send struct {
+	// Type, ID and Queue are the task's.
+	Type, ID, Queue string
+	// Payload is what the task carries: the provider's body with its time
+	// field taken out (and, for Mateo, a message id put in), the due time.
+	Payload Payload
+}
+
+// Prepare validates e and prepares its send, claiming its key with
+// o.Claim; Task then makes its asynq task. Apart, the two let a batch
+// book the rate-limit slots of many sends at once between them.
+func Prepare(e *Envelope, o Options) (*Send, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
@@ -274,32 +294,49 @@ func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 	if !e.ProcessAt.IsZero() {
 		due = e.ProcessAt
 	}
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
-	if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(now()) {
+	now := o.now()
+	if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(now) {
 		return nil, &senders.FieldError{Path: "expires_at", Reason: "already passed"}
 	}
 	if !e.ExpiresAt.IsZero() && !due.IsZero() && !e.ExpiresAt.After(due) {
 		return nil, &senders.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
 	}
-	p := Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: encoded}
-	id, queue := e.TaskID(), e.QueueName()
+	s := &Send{Type: e.Type, ID: e.TaskID(), Queue: e.QueueName(),
+		Payload: Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: encoded}}
 	switch {
-	case id == "":
-		id = uuid.NewString()
+	case s.ID == "":
+		s.ID = uuid.NewString()
 	case o.Claim != nil:
-		c, err := o.Claim(id, queue, due)
+		c, err := o.Claim(s.ID, s.Queue, due)
 		if err != nil {
 			return nil, err
 		}
-		if c.Queue != queue {
-			return nil, &HeldError{ID: id, Queue: c.Queue}
+		if c.Queue != s.Queue {
+			return nil, &HeldError{ID: s.ID, Queue: c.Queue}
 		}
-		p.Claim = c.Value
+		s.Payload.Claim = c.Value
 	}
-	return Rebuild(e.Type, p, id, queue, o, now())
+	return s, nil
+}
+
+// Task returns the send's asynq task, booking its rate-limit slot with
+// o.Reserve when it is due now.
+func (s *Send) Task(o Options) (*asynq.Task, error) {
+	return Rebuild(s.Type, s.Payload, s.ID, s.Queue, o, o.now())
+}
+
+// Books reports whether Task, called at now, books the send's slot with
+// o.Reserve: a send due by then is booked when it is enqueued, a later
+// one by the worker when it falls due.
+func (s *Send) Books(now time.Time) bool { return s.Payload.dueBy(now) }
+
+func (p Payload) dueBy(now time.Time) bool { return !p.Due.After(now) }
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 // Rebuild returns the asynq task of type typ with payload p, as NewTask
@@ -311,7 +348,7 @@ func Rebuild(typ string, p Payload, id, queue string, o Options, now time.Time) 
 		return nil, fmt.Errorf("max retry %d: want 0 to %d", o.MaxRetry, MaxRetryLimit)
 	}
 	at := p.Due
-	if o.Reserve != nil && !at.After(now) {
+	if o.Reserve != nil && p.dueBy(now) {
 		slot, err := o.Reserve(Provider(typ), p.Account, id, now)
 		if err != nil {
 			return nil, err
