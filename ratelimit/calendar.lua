@@ -91,26 +91,33 @@ local function leave(g, t, p, q)
 	end
 end
 
--- book books member at time t, in the runs of every gap.
-local function book(member, t)
+-- inUse returns the gaps whose runs are kept, as numbers.
+local function inUse()
+	local gs = redis.call("ZRANGE", gaps, 0, -1)
+	for i, g in ipairs(gs) do
+		gs[i] = tonumber(g)
+	end
+	return gs
+end
+
+-- book books member at time t, in the runs of each gap of gs.
+local function book(member, t, gs)
 	redis.call("ZADD", bookings, t, member)
 	local p, q = neighbours(t)
-	for _, g in ipairs(redis.call("ZRANGE", gaps, 0, -1)) do
-		join(tonumber(g), t, p, q)
+	for _, g in ipairs(gs) do
+		join(g, t, p, q)
 	end
 end
 
--- unbook removes member's booking; false when it had none.
-local function unbook(member)
-	local t = redis.call("ZSCORE", bookings, member)
-	if not t then
+-- unbook removes member's booking, read at time t, and takes it out of the
+-- runs of each gap of gs; false when it had none.
+local function unbook(member, t, gs)
+	if redis.call("ZREM", bookings, member) == 0 then
 		return false
 	end
-	t = tonumber(t)
-	redis.call("ZREM", bookings, member)
 	local p, q = neighbours(t)
-	for _, g in ipairs(redis.call("ZRANGE", gaps, 0, -1)) do
-		leave(tonumber(g), t, p, q)
+	for _, g in ipairs(gs) do
+		leave(g, t, p, q)
 	end
 	return true
 end

@@ -125,17 +125,86 @@ var (
 // before a provider's hold, or too far in the past is moved. Without
 // limits it returns at.
 func (l *Limiter) Reserve(ctx context.Context, provider, account, taskID string, at time.Time) (slot time.Time, booked bool, err error) {
+	slots, err := l.ReserveMany(ctx, provider, account, []Send{{TaskID: taskID, At: at}})
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return slots[0].At, slots[0].Booked, nil
+}
+
+// Send is a send to book: its task id, and when it is due.
+type Send struct {
+	TaskID string
+	At     time.Time
+}
+
+// Slot is the time booked for a send.
+type Slot struct {
+	At time.Time
+	// Booked is false when the send already held a booking it may keep.
+	Booked bool
+}
+
+// maxSends is the most sends booked in one script call: Redis serves
+// nothing else while a script runs, and a call of this many holds it for
+// about a millisecond.
+const maxSends = 256
+
+// ReserveMany books sends of one account as Reserve would book each of
+// them, in order, and returns their slots in that order: a send sees the
+// bookings of those before it, and one listed twice keeps its first
+// booking. Each script call books up to 256 sends at one instant of Redis's
+// clock, and does the work of a call (trims, expiry) once for all of them.
+// On an error, the slots returned are those of the sends booked before it.
+// Without limits each send's slot is its own time.
+func (l *Limiter) ReserveMany(ctx context.Context, provider, account string, sends []Send) ([]Slot, error) {
+	slots := make([]Slot, 0, len(sends))
 	rates, ok := l.rates(provider, account)
 	if !ok {
-		return at, false, nil
+		for _, s := range sends {
+			slots = append(slots, Slot{At: s.At})
+		}
+		return slots, nil
 	}
 	gap, late, windows := calendar(rates)
-	args := append([]any{taskID, ceilMilli(at), gap.Milliseconds(), late.Milliseconds()}, windows...)
-	res, err := reserveScript.Run(ctx, l.rdb, keys(provider, account), args...).Int64Slice()
-	if err != nil || len(res) != 2 {
-		return time.Time{}, false, fmt.Errorf("rate limit %s:%s: %w", provider, account, err)
+	head := append([]any{gap.Milliseconds(), late.Milliseconds(), len(windows) / 2}, windows...)
+	k := keys(provider, account)
+	for chunk := range slices.Chunk(sends, maxSends) {
+		args := slices.Grow(slices.Clip(head), 2*len(chunk))
+		for _, s := range chunk {
+			args = append(args, s.TaskID, ceilMilli(s.At))
+		}
+		res, err := reserveScript.Run(ctx, l.rdb, k, args...).Slice()
+		if err == nil {
+			slots, err = appendSlots(slots, res, chunk)
+		}
+		if err != nil {
+			return slots, fmt.Errorf("rate limit %s:%s: %w", provider, account, err)
+		}
 	}
-	return time.UnixMilli(res[0]), res[1] == 1, nil
+	return slots, nil
+}
+
+// appendSlots appends to slots those of the reply of reserve.lua for sends:
+// a time and a flag for each send booked, then, when one could not be,
+// why.
+func appendSlots(slots []Slot, res []any, sends []Send) ([]Slot, error) {
+	n := len(res) / 2
+	for i := range n {
+		t, ok1 := res[2*i].(int64)
+		b, ok2 := res[2*i+1].(int64)
+		if !ok1 || !ok2 {
+			return slots, fmt.Errorf("unexpected reply %v", res)
+		}
+		slots = append(slots, Slot{At: time.UnixMilli(t), Booked: b == 1})
+	}
+	if n == len(sends) && len(res) == 2*n {
+		return slots, nil
+	}
+	if why, ok := res[len(res)-1].(string); ok && n < len(sends) && len(res) == 2*n+1 {
+		return slots, fmt.Errorf("send %s: %s", sends[n].TaskID, why)
+	}
+	return slots, fmt.Errorf("unexpected reply %v", res)
 }
 
 // ceilMilli returns t in whole Unix milliseconds, rounded up: a booking is

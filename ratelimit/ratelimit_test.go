@@ -81,6 +81,23 @@ func checkSpacing(t *testing.T, times []time.Time, gap time.Duration) {
 	}
 }
 
+// checkCalendar fails t unless acme's calendar holds exactly the bookings
+// at times, no two closer than gap.
+func checkCalendar(t *testing.T, rdb *redis.Client, times []time.Time, gap time.Duration) {
+	t.Helper()
+	checkSpacing(t, times, gap)
+	stored, err := rdb.ZRangeWithScores(context.Background(), "punctual:rl:{mateo:acme}:bookings", 0, -1).Result()
+	if err != nil || len(stored) != len(times) {
+		t.Fatalf("Redis holds %d bookings (%v), want %d", len(stored), err, len(times))
+	}
+	want := slices.SortedFunc(slices.Values(times), time.Time.Compare)
+	for i, z := range stored {
+		if got := time.UnixMilli(int64(z.Score)); !got.Equal(want[i]) {
+			t.Errorf("booking %d stored at %s, the calls returned %s", i, got, want[i])
+		}
+	}
+}
+
 // redisNow returns Redis's clock.
 func redisNow(t *testing.T, rdb *redis.Client) time.Time {
 	t.Helper()
@@ -425,17 +442,7 @@ func TestConcurrentBookingsKeepTheSpacing(t *testing.T) {
 	if len(all) != hosts*each {
 		t.Fatalf("%d bookings, want %d", len(all), hosts*each)
 	}
-	checkSpacing(t, all, s10perSecond)
-	stored, err := rdb.ZRangeWithScores(context.Background(), "punctual:rl:{mateo:acme}:bookings", 0, -1).Result()
-	if err != nil || len(stored) != hosts*each {
-		t.Fatalf("Redis holds %d bookings (%v), want %d", len(stored), err, hosts*each)
-	}
-	want := slices.SortedFunc(slices.Values(all), time.Time.Compare)
-	for i, z := range stored {
-		if got := time.UnixMilli(int64(z.Score)); !got.Equal(want[i]) {
-			t.Errorf("booking %d stored at %s, Reserve returned %s", i, got, want[i])
-		}
-	}
+	checkCalendar(t, rdb, all, s10perSecond)
 }
 
 func TestAccountsDoNotWaitForEachOther(t *testing.T) {
