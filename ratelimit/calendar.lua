@@ -18,6 +18,17 @@ local function clock()
 	return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- int returns the whole number x written for Redis, and excl the bound
+-- that excludes x: string.format writes an integer at a fraction of the
+-- cost of the float Lua and Redis would write.
+local function int(x)
+	return string.format("%d", x)
+end
+
+local function excl(x)
+	return string.format("(%d", x)
+end
+
 -- runsKey returns the key of the runs of gap g.
 local function runsKey(g)
 	return gaps .. ":" .. g
@@ -26,7 +37,7 @@ end
 -- runOf returns the first and last booking of the run of runs holding time
 -- x; nil when none does.
 local function runOf(runs, x)
-	local r = redis.call("ZRANGEBYSCORE", runs, x, "+inf", "WITHSCORES", "LIMIT", 0, 1)
+	local r = redis.call("ZRANGEBYSCORE", runs, int(x), "+inf", "WITHSCORES", "LIMIT", 0, 1)
 	if r[1] and tonumber(r[1]) <= x then
 		return tonumber(r[1]), tonumber(r[2])
 	end
@@ -34,33 +45,31 @@ end
 
 -- neighbours returns the bookings just before and just after time x.
 local function neighbours(x)
-	local p = redis.call("ZREVRANGEBYSCORE", bookings, "(" .. x, "-inf", "WITHSCORES", "LIMIT", 0, 1)
-	local q = redis.call("ZRANGEBYSCORE", bookings, "(" .. x, "+inf", "WITHSCORES", "LIMIT", 0, 1)
+	local p = redis.call("ZREVRANGEBYSCORE", bookings, excl(x), "-inf", "WITHSCORES", "LIMIT", 0, 1)
+	local q = redis.call("ZRANGEBYSCORE", bookings, excl(x), "+inf", "WITHSCORES", "LIMIT", 0, 1)
 	return p[2] and tonumber(p[2]), q[2] and tonumber(q[2])
 end
 
--- join adds the booking at time t to the runs of gap g.
-local function join(g, t, p, q)
+-- join adds the booking at time t to the runs of gap g; outside is true
+-- when no run of g is known to hold t.
+local function join(g, t, p, q, outside)
 	local runs = runsKey(g)
-	if runOf(runs, t) then
+	if not outside and runOf(runs, t) then
 		return -- inside a run: its gaps only get shorter
 	end
 	local first, last = t, t
 	if p and t - p < g then
-		local s = runOf(runs, p)
-		if s then
-			redis.call("ZREM", runs, s)
-			first = s
-		end
+		-- The run before grows: added again below, under its first booking.
+		first = runOf(runs, p) or t
 	end
 	if q and q - t < g then
 		local s, e = runOf(runs, q)
 		if s then
-			redis.call("ZREM", runs, s)
+			redis.call("ZREM", runs, int(s))
 			last = e
 		end
 	end
-	redis.call("ZADD", runs, last, first)
+	redis.call("ZADD", runs, int(last), int(first))
 end
 
 -- leave takes the booking at time t, whose neighbours are p and q, out of
@@ -82,12 +91,12 @@ local function leave(g, t, p, q)
 	end
 	-- Added before removed: the key never empties, and keeps its TTL.
 	if q then
-		redis.call("ZADD", runs, last, q)
+		redis.call("ZADD", runs, int(last), int(q))
 	end
 	if p then
-		redis.call("ZADD", runs, p, first)
+		redis.call("ZADD", runs, int(p), int(first))
 	else
-		redis.call("ZREM", runs, first)
+		redis.call("ZREM", runs, int(first))
 	end
 end
 
@@ -100,12 +109,13 @@ local function inUse()
 	return gs
 end
 
--- book books member at time t, in the runs of each gap of gs.
-local function book(member, t, gs)
-	redis.call("ZADD", bookings, t, member)
+-- book books member at time t, in the runs of each gap of gs; no run of
+-- gap outside holds t.
+local function book(member, t, gs, outside)
+	redis.call("ZADD", bookings, int(t), member)
 	local p, q = neighbours(t)
 	for _, g in ipairs(gs) do
-		join(g, t, p, q)
+		join(g, t, p, q, g == outside)
 	end
 end
 

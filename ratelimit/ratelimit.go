@@ -146,14 +146,14 @@ type Slot struct {
 }
 
 // maxSends is the most sends booked in one script call: Redis serves
-// nothing else while a script runs, and a call of this many holds it for
-// about a millisecond.
-const maxSends = 256
+// nothing else while a script runs, and behind a backlog a call of this
+// many holds it for about 2 ms.
+const maxSends = 128
 
 // ReserveMany books sends of one account as Reserve would book each of
 // them, in order, and returns their slots in that order: a send sees the
 // bookings of those before it, and one listed twice keeps its first
-// booking. Each script call books up to 256 sends at one instant of Redis's
+// booking. Each script call books up to 128 sends at one instant of Redis's
 // clock, and does the work of a call (trims, expiry) once for all of them.
 // On an error, the slots returned are those of the sends booked before it.
 // Without limits each send's slot is its own time.

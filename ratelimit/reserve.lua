@@ -17,10 +17,21 @@ end
 local now = clock()
 local blocked = tonumber(redis.call("GET", KEYS[3]) or "0")
 local runs = runsKey(gap)
+local firstSend = 4 + 2 * windows -- its ARGV index
 
--- Set by tidy: the gaps whose runs are kept, and how far back a booking
--- made now may bear on one (the longest gap).
-local gs, reach
+-- The bookings the sends held when the call began, read at once.
+local members = {}
+for i = firstSend, #ARGV, 2 do
+	members[#members + 1] = ARGV[i]
+end
+local scores = redis.call("ZMSCORE", bookings, unpack(members))
+-- The bookings of members this call made.
+local made = {}
+
+-- Set by tidy: the gaps whose runs are kept, how far back a booking made
+-- now may bear on one (the longest gap), and the time before which
+-- bookings are trimmed.
+local gs, reach, floor
 
 -- tidy does what a call that books does once: drop what no longer counts,
 -- and keep the runs of this spacing.
@@ -38,59 +49,66 @@ local function tidy()
 			redis.call("ZREM", gaps, list[i])
 		else
 			-- Runs are kept while a booking made now could join them.
-			redis.call("ZREMRANGEBYSCORE", runsKey(g), "-inf", "(" .. (now - g))
+			redis.call("ZREMRANGEBYSCORE", runsKey(g), "-inf", excl(now - g))
 			gs[#gs + 1], reach, known = g, math.max(reach, g), known or g == gap
 		end
 	end
 	-- Bookings are kept while a window or a spacing still counts them.
-	redis.call("ZREMRANGEBYSCORE", bookings, "-inf", "(" .. (now - math.max(longest, reach)))
+	floor = now - math.max(longest, reach)
+	redis.call("ZREMRANGEBYSCORE", bookings, "-inf", excl(floor))
 	if not known then
 		-- The first booking at this spacing: its runs, from the bookings
 		-- that can bear on one made now.
-		local list = redis.call("ZRANGEBYSCORE", bookings, now - gap, "+inf", "WITHSCORES")
+		local list = redis.call("ZRANGEBYSCORE", bookings, int(now - gap), "+inf", "WITHSCORES")
 		local first, last
 		for i = 2, #list, 2 do
 			local x = tonumber(list[i])
 			if not last or x - last >= gap then
 				if first then
-					redis.call("ZADD", runs, last, first)
+					redis.call("ZADD", runs, int(last), int(first))
 				end
 				first = x
 			end
 			last = x
 		end
 		if first then
-			redis.call("ZADD", runs, last, first)
+			redis.call("ZADD", runs, int(last), int(first))
 		end
 		gs[#gs + 1] = gap
 	end
-	redis.call("ZADD", gaps, now, gap)
+	redis.call("ZADD", gaps, int(now), int(gap))
 end
 
 -- later returns, when t does not fit, the earliest time after it that
 -- may; nil when t fits.
 local function later(t)
-	local r = redis.call("ZRANGEBYSCORE", runs, "(" .. (t - s), "+inf", "WITHSCORES", "LIMIT", 0, 1)
+	local r = redis.call("ZRANGEBYSCORE", runs, excl(t - s), "+inf", "WITHSCORES", "LIMIT", 0, 1)
 	if r[1] and tonumber(r[1]) < t + s then
 		return tonumber(r[2]) + s
 	end
 	for j = 4, 3 + 2 * windows, 2 do
 		local count, period = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
 		local from = t - t % period
-		if redis.call("ZCOUNT", bookings, from, "(" .. (from + period)) >= count then
+		if redis.call("ZCOUNT", bookings, int(from), excl(from + period)) >= count then
 			return from + period
 		end
 	end
 end
 
 -- reserve books member, asking for time asked, and returns its time and
--- 1 when newly booked or 0 when it held it; nil when no time is free.
-local function reserve(member, asked)
+-- 1 when newly booked or 0 when it held it; nil when no time is free. It
+-- held score when the call began.
+local function reserve(member, asked, score)
+	local held = made[member]
+	if not held then
+		held = tonumber(score) -- ZMSCORE's nil is false
+		if held and floor and held < floor then
+			held = nil -- trimmed
+		end
+	end
 	-- A send keeps its booking unless it now wants a later time or comes
 	-- too late for it: sent late, it would crowd the sends after it.
-	local held = redis.call("ZSCORE", bookings, member)
 	if held then
-		held = tonumber(held)
 		if held >= asked and held >= blocked and held >= now - late then
 			return held, 0
 		end
@@ -105,7 +123,8 @@ local function reserve(member, asked)
 	for _ = 1, 10000 do
 		local n = later(t)
 		if not n then
-			book(member, t, gs)
+			book(member, t, gs, gap) -- later(t) found no run of gap near t
+			made[member] = t
 			return t, 1
 		end
 		t = n
@@ -128,14 +147,14 @@ local function expire(at)
 	end
 	for i, k in ipairs(keys) do
 		if ttls[i] ~= -2 and ttls[i] < keep then -- -2: no such key
-			redis.call("PEXPIRE", k, keep)
+			redis.call("PEXPIRE", k, int(keep))
 		end
 	end
 end
 
 local out, last = {}, now
-for i = 4 + 2 * windows, #ARGV, 2 do
-	local t, booked = reserve(ARGV[i], tonumber(ARGV[i + 1]))
+for i = firstSend, #ARGV, 2 do
+	local t, booked = reserve(ARGV[i], tonumber(ARGV[i + 1]), scores[(i - firstSend) / 2 + 1])
 	if not t then
 		out[#out + 1] = "no free time in 10000 steps"
 		break
