@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hibiken/asynq"
 
+	"punctual/ratelimit"
 	"punctual/senders"
 	"punctual/tasks"
 )
@@ -113,11 +115,12 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			rejectMu.Unlock()
 		}
 	}
-	// check checks the lines of a chunk and returns the tasks to enqueue.
+	// check checks the lines of a chunk, books the slots of those due now
+	// together, and returns the tasks to enqueue.
 	check := func(chunk []line) []built {
-		var todo []built
+		var ready []prepared
 		for _, l := range chunk {
-			task, undo, err := p.batchTask(ctx, l.data, o.DryRun)
+			send, err := p.batchSend(ctx, l.data, o.DryRun)
 			var (
 				invalid *invalidError
 				held    *tasks.HeldError
@@ -132,10 +135,15 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			case o.DryRun:
 				enqueued.Add(1)
 			default:
-				todo = append(todo, built{l.n, task, undo})
+				ready = append(ready, prepared{l.n, send})
 				continue
 			}
 			done()
+		}
+		todo, err := p.tasksOf(ctx, ready)
+		if err != nil {
+			cancel(err)
+			return nil
 		}
 		return todo
 	}
@@ -236,31 +244,78 @@ type invalidError struct{ err error }
 
 func (e *invalidError) Error() string { return e.err.Error() }
 
-// batchTask validates a line and returns its task, with its rate-limit
-// slot booked unless in a dry run; a line rejected for what it says gives
-// an *invalidError.
-func (p *Producer) batchTask(ctx context.Context, data []byte, dryRun bool) (*asynq.Task, func(), error) {
+// batchSend validates a line and prepares its send (a dry run checks
+// that its task can be made); a line rejected for what it says gives an
+// *invalidError.
+func (p *Producer) batchSend(ctx context.Context, data []byte, dryRun bool) (*tasks.Send, error) {
 	e, err := tasks.ParseEnvelope(data)
 	if err != nil {
-		return nil, nil, &invalidError{err}
+		return nil, &invalidError{err}
 	}
-	claim := e.Key != "" // a content key names its queue: it needs no claim
-	if !claim {
-		if e.Key, err = e.ContentKey(); err != nil {
-			return nil, nil, &invalidError{err}
-		}
+	o := p.opts
+	if e.Key != "" { // a content key names its queue: it needs no claim
+		o.Claim = p.claimer(ctx)
+	} else if e.Key, err = e.ContentKey(); err != nil {
+		return nil, &invalidError{err}
 	}
 	if dryRun {
-		task, err := tasks.NewTask(e, p.opts)
-		if err != nil {
-			return nil, nil, &invalidError{err}
-		}
-		return task, nil, nil
+		o.Claim = nil
 	}
-	task, undo, err := p.build(ctx, e, claim)
+	send, err := tasks.Prepare(e, o)
 	var fe *senders.FieldError
 	if errors.As(err, &fe) {
-		return nil, nil, &invalidError{err}
+		return nil, &invalidError{err}
 	}
-	return task, undo, err
+	if err == nil && dryRun {
+		_, err = send.Task(p.opts)
+	}
+	return send, err
+}
+
+// prepared is a line's send, ready for its slot and task.
+type prepared struct {
+	n    int
+	send *tasks.Send
+}
+
+// tasksOf books the slots of the sends due now, those of one account in
+// one round trip, and returns the tasks of all.
+func (p *Producer) tasksOf(ctx context.Context, sends []prepared) ([]built, error) {
+	now := time.Now()
+	slots := map[string]ratelimit.Slot{}
+	if p.limiter != nil {
+		byAccount := map[[2]string][]ratelimit.Send{}
+		for _, s := range sends {
+			if s.send.Books(now) {
+				k := [2]string{tasks.Provider(s.send.Type), s.send.Payload.Account}
+				byAccount[k] = append(byAccount[k], ratelimit.Send{TaskID: s.send.ID, At: now})
+			}
+		}
+		for k, batch := range byAccount {
+			booked, err := p.limiter.ReserveMany(ctx, k[0], k[1], batch)
+			if err != nil {
+				return nil, err
+			}
+			for i, b := range booked {
+				slots[batch[i].TaskID] = b
+			}
+		}
+	}
+	o := p.opts
+	o.Now = func() time.Time { return now }
+	o.Reserve = func(_, _, id string, _ time.Time) (time.Time, error) { return slots[id].At, nil }
+	todo := make([]built, 0, len(sends))
+	for _, s := range sends {
+		task, err := s.send.Task(o)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", s.n, err)
+		}
+		undo := func() {}
+		if slots[s.send.ID].Booked {
+			provider, account, id := tasks.Provider(s.send.Type), s.send.Payload.Account, s.send.ID
+			undo = func() { _ = p.limiter.Release(ctx, provider, account, id) }
+		}
+		todo = append(todo, built{s.n, task, undo})
+	}
+	return todo, nil
 }

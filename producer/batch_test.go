@@ -6,12 +6,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"punctual/internal/redistest"
 	"punctual/producer"
+	"punctual/ratelimit"
 )
 
 // lines returns n valid envelopes, one per line, none with a key.
@@ -107,5 +109,61 @@ func TestBatchEnqueuesAfterRedisForgetsItsScripts(t *testing.T) {
 	}
 	if got := count(t, conn); got != 500 {
 		t.Errorf("%d tasks in Redis, want 500", got)
+	}
+}
+
+// A batch books the slots of the lines due now, many per round trip, each
+// as a booking of its own would: spaced by the account's limit; run again,
+// its lines are duplicates and the bookings of the first run stay.
+func TestBatchBooksTheSlotsOfLinesDueNow(t *testing.T) {
+	t.Parallel()
+	conn := redistest.Start(t)
+	// The day window keeps every booking in the calendar, past ones too.
+	limits := ratelimit.Limits{"leadconnector": {{Count: 10, Period: time.Second}, {Count: 100000, Period: 24 * time.Hour}}}
+	p := producer.New(conn, producer.WithRateLimits(limits))
+	defer p.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: conn.Addr})
+	defer rdb.Close()
+	const n = 300 // several chunks, interleaved from three accounts
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{"type":"leadconnector:send_message","account":"a%d","payload":{"type":"SMS","contactId":"c%d"}}`+"\n", i%3, i)
+	}
+	// bookings returns an account's booked times from from on, in order.
+	bookings := func(a int, from float64) []redis.Z {
+		t.Helper()
+		slots, err := rdb.ZRangeByScoreWithScores(context.Background(), fmt.Sprintf("punctual:rl:{leadconnector:a%d}:bookings", a),
+			&redis.ZRangeBy{Min: fmt.Sprint(from), Max: "+inf"}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slots
+	}
+	later := float64(time.Now().Add(5 * time.Second).UnixMilli())
+	var kept [3]int
+	for run := range 2 {
+		sum, err := p.Batch(context.Background(), strings.NewReader(b.String()), producer.BatchOptions{Concurrency: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (producer.BatchSummary{Lines: n, Enqueued: n * (1 - run), Duplicate: n * run}); sum != want {
+			t.Fatalf("run %d: %+v, want %+v", run+1, sum, want)
+		}
+		for a := range 3 {
+			if run == 0 {
+				slots := bookings(a, 0)
+				if len(slots) != n/3 {
+					t.Fatalf("account a%d: %d bookings, want %d", a, len(slots), n/3)
+				}
+				for i := 1; i < len(slots); i++ {
+					if gap := slots[i].Score - slots[i-1].Score; gap < 103 {
+						t.Errorf("account a%d: bookings %d and %d %.0f ms apart, under the 10/s spacing", a, i, i+1, gap)
+					}
+				}
+				kept[a] = len(bookings(a, later))
+			} else if got := len(bookings(a, later)); got != kept[a] {
+				t.Errorf("account a%d: %d bookings after 5 s once the batch ran again, want the %d of the first run", a, got, kept[a])
+			}
+		}
 	}
 }

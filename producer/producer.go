@@ -92,7 +92,7 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (ta
 	undo = func() {}
 	o := p.opts
 	if claim {
-		o.Claim = func(id, queue string, due time.Time) (tasks.Claim, error) { return p.claim(ctx, id, queue, due) }
+		o.Claim = p.claimer(ctx)
 	}
 	if p.limiter != nil {
 		o.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
@@ -105,6 +105,11 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (ta
 	}
 	task, err = tasks.NewTask(e, o)
 	return task, undo, err
+}
+
+// claimer returns p.claim as tasks.Options' Claim.
+func (p *Producer) claimer(ctx context.Context) func(id, queue string, due time.Time) (tasks.Claim, error) {
+	return func(id, queue string, due time.Time) (tasks.Claim, error) { return p.claim(ctx, id, queue, due) }
 }
 
 // claimGrace is how long a claim protects a key whose task is not in its
