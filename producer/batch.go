@@ -297,7 +297,9 @@ func (p *Producer) tasksOf(ctx context.Context, sends []prepared) ([]built, erro
 				return nil, err
 			}
 			for i, b := range booked {
-				slots[batch[i].TaskID] = b
+				if _, ok := slots[batch[i].TaskID]; !ok { // a key twice in a chunk: its first booking
+					slots[batch[i].TaskID] = b
+				}
 			}
 		}
 	}

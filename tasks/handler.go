@@ -203,7 +203,7 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 	}
 	booked, held := h.Limiter == nil, false
 	for {
-		if early := time.Until(notBefore); early > maxHold {
+		if early := time.Until(notBefore); early > maxHold || early > 0 && !roomFor(ctx, early) {
 			if err := h.expired(j); err != nil {
 				return "", nil, err
 			}
@@ -241,9 +241,18 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 		}
 		if waited >= rebookAfter {
 			// Kept waiting for a send slot: a send that missed its booking
-			// asks the calendar again rather than crowd the sends after it.
+			// asks the calendar again rather than crowd the sends after it,
+			// and keeps the slot unless the calendar moves it.
+			slot, _, err := h.Limiter.Reserve(ctx, provider, account, j.id, notBefore)
+			if err != nil {
+				release()
+				return "", nil, redisWait(err)
+			}
+			if !slot.After(notBefore) || time.Until(slot) <= time.Millisecond {
+				break
+			}
 			release()
-			booked = false
+			notBefore, reason = slot, "rate_limit"
 			continue
 		}
 		if !held {
@@ -473,6 +482,14 @@ func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bo
 type lazy func() string
 
 func (f lazy) String() string { return f() }
+
+// roomFor reports whether a try can hold its task for d and keep at least
+// as long again for the rest: one whose deadline is nearer goes back to
+// wait instead, so that asynq does not time it out, spending an attempt.
+func roomFor(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) >= 2*d
+}
 
 // redisWait makes a Redis error a wait, not a failure: the send is not at
 // fault, and trying again later spends no attempt.

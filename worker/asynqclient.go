@@ -35,6 +35,9 @@ type asynqClient struct {
 	redis.UniversalClient
 	retention time.Duration
 
+	// resultDelay is how long a result waits for its task's completion.
+	resultDelay time.Duration
+
 	mu      sync.Mutex
 	results map[string]*heldResult // by task key
 	empty   map[string]time.Time   // until when a queue's pending list is taken as empty
@@ -54,7 +57,7 @@ const (
 )
 
 func newAsynqClient(c redis.UniversalClient, retention time.Duration) *asynqClient {
-	return &asynqClient{UniversalClient: c, retention: retention, results: map[string]*heldResult{}, empty: map[string]time.Time{}}
+	return &asynqClient{UniversalClient: c, retention: retention, resultDelay: resultDelay, results: map[string]*heldResult{}, empty: map[string]time.Time{}}
 }
 
 // asynqClientOpt makes asynqClients.
@@ -78,7 +81,7 @@ func (c *asynqClient) HSet(ctx context.Context, key string, values ...any) *redi
 	if old := c.results[key]; old != nil {
 		old.timer.Stop()
 	}
-	c.results[key] = &heldResult{data: values[1], timer: time.AfterFunc(resultDelay, func() { c.writeHeld(key) })}
+	c.results[key] = &heldResult{data: values[1], timer: time.AfterFunc(c.resultDelay, func() { c.writeHeld(key) })}
 	return redis.NewIntResult(1, nil)
 }
 
@@ -92,9 +95,10 @@ func (c *asynqClient) EvalSha(ctx context.Context, sha string, keys []string, ar
 		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
 	}
 	pipe := c.Pipeline()
-	pipe.HSet(ctx, key, "result", result.data)
+	written := pipe.HSet(ctx, key, "result", result.data)
 	cmd := pipe.EvalSha(ctx, sha, keys, args...)
 	_, _ = pipe.Exec(ctx)
+	c.keep(key, result, written)
 	return cmd
 }
 
@@ -108,9 +112,10 @@ func (c *asynqClient) Eval(ctx context.Context, script string, keys []string, ar
 		return c.UniversalClient.Eval(ctx, script, keys, args...)
 	}
 	pipe := c.Pipeline()
-	pipe.HSet(ctx, key, "result", result.data)
+	written := pipe.HSet(ctx, key, "result", result.data)
 	cmd := pipe.Eval(ctx, script, keys, args...)
 	_, _ = pipe.Exec(ctx)
+	c.keep(key, result, written)
 	return cmd
 }
 
@@ -162,16 +167,35 @@ func (c *asynqClient) take(keys []string) (string, *heldResult) {
 	return "", nil
 }
 
-// writeHeld writes a result whose completion did not come.
+// keep holds a result again when its write failed with the script it went
+// with (asynq tries the script again), unless a newer one is held.
+func (c *asynqClient) keep(key string, r *heldResult, written *redis.IntCmd) {
+	if written.Err() == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.results[key] == nil {
+		r.timer = time.AfterFunc(c.resultDelay, func() { c.writeHeld(key) })
+		c.results[key] = r
+	}
+}
+
+// writeHeld writes a result whose completion did not come, if its task is
+// still there: a task deleted meanwhile must not come back as a result.
 func (c *asynqClient) writeHeld(key string) {
 	c.mu.Lock()
 	r := c.results[key]
 	delete(c.results, key)
 	c.mu.Unlock()
 	if r != nil {
-		_ = c.UniversalClient.HSet(context.Background(), key, "result", r.data).Err()
+		_ = writeIfThere.Run(context.Background(), c.UniversalClient, []string{key}, r.data).Err()
 	}
 }
+
+var writeIfThere = redis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+return redis.call("HSET", KEYS[1], "result", ARGV[1])`)
 
 // limits returns args with asynq's archive limits replaced, when the
 // script archives: a key of it is an archive, and its arguments hold the

@@ -102,3 +102,26 @@ func TestLatenessIsMeasuredWithItsCause(t *testing.T) {
 		}
 	}
 }
+
+// A try whose deadline falls inside the hold for its due time goes back
+// to wait rather than be timed out by asynq, which would spend an attempt.
+func TestAShortTryTimeoutSpendsNoAttemptOnTheHold(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	p := producer.NewFromClient(e.rdb, producer.WithTimeout(time.Second), producer.WithMaxRetry(0))
+	var ids []string
+	for range 5 {
+		at, _ := dueIn(1500 * time.Millisecond)
+		res, err := p.EnqueueJSON(context.Background(), []byte(scheduled(at)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ID)
+	}
+	e.waitDone(t, ids, 10*time.Second)
+	for _, id := range ids {
+		if s := e.waitState(t, id, "completed", time.Second); s.Retried != 0 {
+			t.Errorf("%s: %d attempts spent, last error %q", id, s.Retried, s.LastError)
+		}
+	}
+}
