@@ -86,34 +86,28 @@ func (c *asynqClient) HSet(ctx context.Context, key string, values ...any) *redi
 }
 
 func (c *asynqClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
-	if pending, ok := dequeues(keys); ok {
-		return c.dequeue(pending, func() *redis.Cmd { return c.UniversalClient.EvalSha(ctx, sha, keys, args...) })
-	}
-	args = c.limits(keys, args)
-	key, result := c.take(keys)
-	if result == nil {
-		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
-	}
-	pipe := c.Pipeline()
-	written := pipe.HSet(ctx, key, "result", result.data)
-	cmd := pipe.EvalSha(ctx, sha, keys, args...)
-	_, _ = pipe.Exec(ctx)
-	c.keep(key, result, written)
-	return cmd
+	return c.script(ctx, keys, args, func(s redis.Scripter, args []any) *redis.Cmd { return s.EvalSha(ctx, sha, keys, args...) })
 }
 
 func (c *asynqClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return c.script(ctx, keys, args, func(s redis.Scripter, args []any) *redis.Cmd { return s.Eval(ctx, script, keys, args...) })
+}
+
+// script runs one of asynq's scripts with run: a dequeue unless its queue
+// was just found empty, archive limits rewritten, and a result held for
+// the task in the same round trip.
+func (c *asynqClient) script(ctx context.Context, keys []string, args []any, run func(redis.Scripter, []any) *redis.Cmd) *redis.Cmd {
 	if pending, ok := dequeues(keys); ok {
-		return c.dequeue(pending, func() *redis.Cmd { return c.UniversalClient.Eval(ctx, script, keys, args...) })
+		return c.dequeue(pending, func() *redis.Cmd { return run(c.UniversalClient, args) })
 	}
 	args = c.limits(keys, args)
 	key, result := c.take(keys)
 	if result == nil {
-		return c.UniversalClient.Eval(ctx, script, keys, args...)
+		return run(c.UniversalClient, args)
 	}
 	pipe := c.Pipeline()
 	written := pipe.HSet(ctx, key, "result", result.data)
-	cmd := pipe.Eval(ctx, script, keys, args...)
+	cmd := run(pipe, args)
 	_, _ = pipe.Exec(ctx)
 	c.keep(key, result, written)
 	return cmd

@@ -34,12 +34,7 @@ import (
 func BenchmarkDrain(b *testing.B) {
 	ctx := context.Background()
 	conn := redistest.Start(b)
-	url := os.Getenv("SANDBOX_URL")
-	if url == "" {
-		srv := httptest.NewServer(sandbox.New(sandbox.Config{}))
-		defer srv.Close()
-		url = srv.URL
-	}
+	url := sandboxURL(b)
 	cfg, err := config.LoadFrom(map[string]string{
 		"REDIS_URL": "redis://" + conn.Addr + "/0", "MATEO_BASE_URL": url + "/api/v1", "MATEO_TOKEN": "t",
 		"LEADCONNECTOR_BASE_URL": url, "WORKER_CONCURRENCY": "64", "RATE_LIMITS": "off", "HTTP_ADDR": "127.0.0.1:0",
@@ -82,6 +77,17 @@ func BenchmarkDrain(b *testing.B) {
 	}
 }
 
+// sandboxURL is SANDBOX_URL, a sandbox in its own process, or one in this
+// process when it is not set.
+func sandboxURL(b *testing.B) string {
+	if url := os.Getenv("SANDBOX_URL"); url != "" {
+		return url
+	}
+	srv := httptest.NewServer(sandbox.New(sandbox.Config{}))
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // commands returns how many commands Redis has run.
 func commands(ctx context.Context, rdb redis.UniversalClient) int64 {
 	var total int64
@@ -98,12 +104,7 @@ func commands(ctx context.Context, rdb redis.UniversalClient) int64 {
 // concurrency 64, a handler that posts each payload to the sandbox.
 func BenchmarkDrainReference(b *testing.B) {
 	conn := redistest.Start(b)
-	url := os.Getenv("SANDBOX_URL")
-	if url == "" {
-		srv := httptest.NewServer(sandbox.New(sandbox.Config{}))
-		defer srv.Close()
-		url = srv.URL
-	}
+	url := sandboxURL(b)
 	rdb := conn.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
 	c := asynq.NewClientFromRedisClient(rdb)

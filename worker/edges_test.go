@@ -2,10 +2,8 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,20 +56,9 @@ func TestWaitsNeverArchiveASend(t *testing.T) {
 		t.Parallel()
 		e := setup(t, map[string]string{"RATE_LIMITS": "mateo=1/s"})
 		p := producer.NewFromClient(e.rdb, producer.WithMaxRetry(0))
-		var ids []string
-		for range 5 { // the fifth's slot is four seconds away: it waits twice
-			res, err := p.EnqueueJSON(context.Background(), []byte(plainMessage))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, res.ID)
-		}
-		e.waitDone(t, ids, 10*time.Second)
-		for _, id := range ids {
-			if s := e.waitState(t, id, "completed", time.Second); s.Retried != 0 {
-				t.Errorf("%s: %d attempts spent on waits", id, s.Retried)
-			}
-		}
+		// The fifth's slot is four seconds away: it waits twice.
+		ids := enqueueEach(t, p, 5, func(int) string { return plainMessage })
+		e.completedFirstTry(t, ids, 10*time.Second)
 	})
 	t.Run("a 429 after the retries are used up", func(t *testing.T) {
 		t.Parallel()
@@ -102,13 +89,7 @@ func TestWaitsNeverArchiveASend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := e.waitState(t, res.ID, "archived", 5*time.Second)
-		if !strings.Contains(s.LastError, "no retries left") || !strings.Contains(s.LastError, "503") {
-			t.Errorf("last error %q, want no retries left and the 503", s.LastError)
-		}
-		if n := len(e.sandbox.Requests()); n != 1 {
-			t.Errorf("%d requests, want 1", n)
-		}
+		e.archivedAfter(t, res.ID, 1, "no retries left", "503")
 	})
 }
 
@@ -229,13 +210,7 @@ func TestAtMostOnceParksAnUnknownOutcome(t *testing.T) {
 		e := setup(t, map[string]string{"AT_MOST_ONCE": "leadconnector"})
 		e.sandbox.Script(sandbox.Answer{Drop: true})
 		id := e.enqueue(t, lcSend)
-		s := e.waitState(t, id, "archived", 5*time.Second)
-		if !strings.Contains(s.LastError, "outcome unknown") {
-			t.Errorf("last error %q, want outcome unknown", s.LastError)
-		}
-		if n := len(e.sandbox.Requests()); n != 1 {
-			t.Fatalf("%d requests, want 1", n)
-		}
+		e.archivedAfter(t, id, 1, "outcome unknown")
 		if err := e.producer.Retry(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
@@ -263,13 +238,7 @@ func TestAtMostOnceParksAnUnknownOutcome(t *testing.T) {
 		if err := e.rdb.Set(context.Background(), "punctual:{"+id+"}:sending", "1", time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
-		s := e.waitState(t, id, "archived", 5*time.Second)
-		if !strings.Contains(s.LastError, "outcome unknown") {
-			t.Errorf("last error %q, want outcome unknown", s.LastError)
-		}
-		if n := len(e.sandbox.Requests()); n != 0 {
-			t.Errorf("%d requests, want none", n)
-		}
+		e.archivedAfter(t, id, 0, "outcome unknown")
 	})
 }
 
@@ -291,24 +260,6 @@ func TestAHugeRetryAfterIsAFailureAndEveryKeyExpires(t *testing.T) {
 		if err != nil || ttl < 0 || ttl > 101*24*time.Hour {
 			t.Errorf("key %s: TTL %s (%v), want one within 101 days", k, ttl, err)
 		}
-	}
-}
-
-func TestExpiryIsCheckedRightBeforeTheRequest(t *testing.T) {
-	t.Parallel()
-	e := setup(t, nil)
-	// The retry comes back before the wait ends, while the send has not
-	// expired, and is held until the wait's end, past the expiry.
-	e.sandbox.Script(sandbox.Answer{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}, Body: `{"message":"slow down"}`})
-	expires := time.Now().Add(800 * time.Millisecond).UTC().Format(time.RFC3339Nano)
-	id := e.enqueue(t, fmt.Sprintf(`{"type":"mateo:send_message","expires_at":%q,"payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}}`, expires))
-	s := e.waitState(t, id, "archived", 5*time.Second)
-	if !strings.Contains(s.LastError, "expired") {
-		t.Errorf("last error %q, want expired", s.LastError)
-	}
-	if reqs := e.sandbox.Requests(); len(reqs) != 1 {
-		out, _ := json.Marshal(reqs)
-		t.Errorf("%d requests, want only the first: %s", len(reqs), out)
 	}
 }
 

@@ -64,20 +64,8 @@ func TestWaitingForASendSlotSpendsNoAttempt(t *testing.T) {
 	for range 4 {
 		e.sandbox.Script(sandbox.Answer{Delay: 700 * time.Millisecond, Body: `{"message":{"id":"slow"}}`})
 	}
-	var ids []string
-	for range 6 {
-		res, err := p.EnqueueJSON(context.Background(), []byte(plainMessage))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, res.ID)
-	}
-	e.waitDone(t, ids, 20*time.Second)
-	for _, id := range ids {
-		if s := e.waitState(t, id, "completed", time.Second); s.Retried != 0 {
-			t.Errorf("%s: %d attempts spent waiting for a send slot", id, s.Retried)
-		}
-	}
+	ids := enqueueEach(t, p, 6, func(int) string { return plainMessage })
+	e.completedFirstTry(t, ids, 20*time.Second)
 	if n := len(e.sandbox.Requests()); n != 6 {
 		t.Errorf("%d requests, want 6", n)
 	}
@@ -109,19 +97,9 @@ func TestAShortTryTimeoutSpendsNoAttemptOnTheHold(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	p := producer.NewFromClient(e.rdb, producer.WithTimeout(time.Second), producer.WithMaxRetry(0))
-	var ids []string
-	for range 5 {
+	ids := enqueueEach(t, p, 5, func(int) string {
 		at, _ := dueIn(1500 * time.Millisecond)
-		res, err := p.EnqueueJSON(context.Background(), []byte(scheduled(at)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, res.ID)
-	}
-	e.waitDone(t, ids, 10*time.Second)
-	for _, id := range ids {
-		if s := e.waitState(t, id, "completed", time.Second); s.Retried != 0 {
-			t.Errorf("%s: %d attempts spent, last error %q", id, s.Retried, s.LastError)
-		}
-	}
+		return scheduled(at)
+	})
+	e.completedFirstTry(t, ids, 10*time.Second)
 }

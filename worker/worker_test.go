@@ -155,6 +155,48 @@ func (e *env) waitDone(t *testing.T, ids []string, within time.Duration) {
 	}
 }
 
+// enqueueEach enqueues envelope(i), i < n, with p and returns the task ids.
+func enqueueEach(t *testing.T, p *producer.Producer, n int, envelope func(i int) string) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range n {
+		res, err := p.EnqueueJSON(context.Background(), []byte(envelope(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = res.ID
+	}
+	return ids
+}
+
+// completedFirstTry waits until every task is done, and checks that each
+// completed with no attempt spent.
+func (e *env) completedFirstTry(t *testing.T, ids []string, within time.Duration) {
+	t.Helper()
+	e.waitDone(t, ids, within)
+	for _, id := range ids {
+		if s := e.waitState(t, id, "completed", time.Second); s.Retried != 0 {
+			t.Errorf("%s: %d attempts spent, last error %q", id, s.Retried, s.LastError)
+		}
+	}
+}
+
+// archivedAfter waits until the task is archived, and checks that its
+// last error holds each of reasons and that the sandbox had requests
+// requests.
+func (e *env) archivedAfter(t *testing.T, id string, requests int, reasons ...string) {
+	t.Helper()
+	s := e.waitState(t, id, "archived", 5*time.Second)
+	for _, reason := range reasons {
+		if !strings.Contains(s.LastError, reason) {
+			t.Errorf("last error %q, want %q in it", s.LastError, reason)
+		}
+	}
+	if n := len(e.sandbox.Requests()); n != requests {
+		t.Fatalf("%d requests, want %d", n, requests)
+	}
+}
+
 // requests waits for n requests at the sandbox and returns them.
 func (e *env) requests(t *testing.T, n int, within time.Duration) []sandbox.Request {
 	t.Helper()
