@@ -140,22 +140,24 @@ type Claim struct {
 }
 
 // claimScript records queue as the holder of a key unless another queue
-// holds it, and returns the claim in force with its age. A claim is made
-// anew each time: the new value names the new task. A TTL is only ever
-// extended.
+// holds it, and returns the claim in force with its age. A queue's claim
+// stays as it was made (the task enqueued with it carries its value) and
+// only its TTL is extended, never shortened.
 var claimScript = redis.NewScript(`
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call("GET", KEYS[1])
+local q, at
 if v then
-	local q, at = string.match(v, "^(.*) (%d+) %x+$")
-	if q and q ~= ARGV[1] then
-		return {v, now - tonumber(at)}
-	end
+	q, at = string.match(v, "^(.*) (%d+) %x+$")
 end
-v = ARGV[1] .. " " .. now .. " " .. ARGV[3]
+if not q then
+	v, at = ARGV[1] .. " " .. now .. " " .. ARGV[3], now
+elseif q ~= ARGV[1] then
+	return {v, now - tonumber(at)}
+end
 redis.call("SET", KEYS[1], v, "PX", math.max(tonumber(ARGV[2]), redis.call("PTTL", KEYS[1])))
-return {v, 0}`)
+return {v, now - tonumber(at)}`)
 
 // Claim makes queue the holder of taskID's key until due plus the key's
 // lifetime, and returns the claim in force: another queue's when it holds

@@ -158,6 +158,12 @@ func TestAKeyIsUniqueAcrossQueues(t *testing.T) {
 		}
 	}
 
+	// The same key in its own queue again: a duplicate too, which must
+	// not keep the key once the send is cancelled.
+	if dup, err := e.producer.EnqueueJSON(ctx, []byte(keyed("order-7", at, ""))); err != nil || !dup.Duplicate {
+		t.Fatalf("the key in its own queue again: %+v, %v; want a duplicate", dup, err)
+	}
+
 	// A cancelled key is free in every queue.
 	if err := e.producer.Cancel(ctx, first.ID); err != nil {
 		t.Fatal(err)
