@@ -143,7 +143,7 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 		// Claimed afresh before the task is taken out, so that no enqueue
 		// into another queue takes the key over meanwhile; its lifetime
 		// follows the new time.
-		c, err := p.state.Claim(ctx, id, info.Queue, payload.Due)
+		c, err := p.state.Renew(ctx, id, info.Queue, payload.Due)
 		if err != nil {
 			return nil, fmt.Errorf("reschedule: %w", err)
 		}

@@ -141,8 +141,8 @@ type Claim struct {
 
 // claimScript records queue as the holder of a key unless another queue
 // holds it, and returns the claim in force with its age. A queue's claim
-// stays as it was made (the task enqueued with it carries its value) and
-// only its TTL is extended, never shortened.
+// stays as it was made (the task enqueued with it carries its value),
+// unless ARGV[4] renews it; its TTL is only ever extended.
 var claimScript = redis.NewScript(`
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -151,7 +151,7 @@ local q, at
 if v then
 	q, at = string.match(v, "^(.*) (%d+) %x+$")
 end
-if not q then
+if not q or (q == ARGV[1] and ARGV[4] == "renew") then
 	v, at = ARGV[1] .. " " .. now .. " " .. ARGV[3], now
 elseif q ~= ARGV[1] then
 	return {v, now - tonumber(at)}
@@ -163,7 +163,17 @@ return {v, now - tonumber(at)}`)
 // lifetime, and returns the claim in force: another queue's when it holds
 // the key.
 func (s State) Claim(ctx context.Context, taskID, queue string, due time.Time) (Claim, error) {
-	res, err := claimScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue")}, queue, claimTTL(due).Milliseconds(), nonce()).Slice()
+	return s.claim(ctx, taskID, queue, due, "")
+}
+
+// Renew makes queue's claim on taskID's key anew, as a task taken out to
+// be put back (rescheduled) must: young, a claim is not taken over.
+func (s State) Renew(ctx context.Context, taskID, queue string, due time.Time) (Claim, error) {
+	return s.claim(ctx, taskID, queue, due, "renew")
+}
+
+func (s State) claim(ctx context.Context, taskID, queue string, due time.Time, mode string) (Claim, error) {
+	res, err := claimScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue")}, queue, claimTTL(due).Milliseconds(), nonce(), mode).Slice()
 	if err != nil {
 		return Claim{}, err
 	}

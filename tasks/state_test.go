@@ -72,6 +72,14 @@ func TestAKeyHasOneQueue(t *testing.T) {
 		t.Errorf("TTL %s, want the time to the later due time and %s more", ttl, queueTTL)
 	}
 
+	renewed, err := s.Renew(ctx, "t1", "mateo", due)
+	if err != nil || renewed.Queue != "mateo" || renewed.Value == first.Value || renewed.Age != 0 {
+		t.Errorf("renewed: %+v, %v; want a new claim of mateo", renewed, err)
+	}
+	if other, err := s.Renew(ctx, "t1", "bulk", due); err != nil || other.Value != renewed.Value {
+		t.Errorf("renewed from another queue: %+v, %v; want mateo's claim", other, err)
+	}
+	first = renewed
 	stale := Claim{Queue: "mateo", Value: "mateo 1 00000000"}
 	if _, ok, err := s.TakeOver(ctx, "t1", stale, "bulk", due); ok || err != nil {
 		t.Errorf("take over from a claim no longer in force: %v, %v", ok, err)
