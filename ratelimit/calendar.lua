@@ -43,31 +43,45 @@ local function runOf(runs, x)
 	end
 end
 
--- neighbours returns the bookings just before and just after time x.
-local function neighbours(x)
+-- before returns the booking just before time x; nil when none.
+local function before(x)
 	local p = redis.call("ZREVRANGEBYSCORE", bookings, excl(x), "-inf", "WITHSCORES", "LIMIT", 0, 1)
-	local q = redis.call("ZRANGEBYSCORE", bookings, excl(x), "+inf", "WITHSCORES", "LIMIT", 0, 1)
-	return p[2] and tonumber(p[2]), q[2] and tonumber(q[2])
+	return p[2] and tonumber(p[2])
 end
 
--- join adds the booking at time t to the runs of gap g; outside is true
--- when no run of g is known to hold t.
-local function join(g, t, p, q, outside)
+-- neighbours returns the bookings just before and just after time x.
+local function neighbours(x)
+	local q = redis.call("ZRANGEBYSCORE", bookings, excl(x), "+inf", "WITHSCORES", "LIMIT", 0, 1)
+	return before(x), q[2] and tonumber(q[2])
+end
+
+-- join adds the booking at time t, between bookings p and q, to the runs
+-- of gap g. span, when given, is what finding t showed of the runs of g: t
+-- lies in none, p ends the run starting at span[1], and q starts the run
+-- ending at span[2].
+local function join(g, t, p, q, span)
 	local runs = runsKey(g)
-	if not outside and runOf(runs, t) then
+	local pFirst, qFirst, qLast
+	if span then
+		pFirst, qFirst, qLast = span[1], q, span[2]
+	elseif runOf(runs, t) then
 		return -- inside a run: its gaps only get shorter
+	else
+		if p and t - p < g then
+			pFirst = runOf(runs, p)
+		end
+		if q and q - t < g then
+			qFirst, qLast = runOf(runs, q)
+		end
 	end
 	local first, last = t, t
 	if p and t - p < g then
 		-- The run before grows: added again below, under its first booking.
-		first = runOf(runs, p) or t
+		first = pFirst or t
 	end
-	if q and q - t < g then
-		local s, e = runOf(runs, q)
-		if s then
-			redis.call("ZREM", runs, int(s))
-			last = e
-		end
+	if q and q - t < g and qFirst then
+		redis.call("ZREM", runs, int(qFirst))
+		last = qLast
 	end
 	redis.call("ZADD", runs, int(last), int(first))
 end
@@ -107,16 +121,6 @@ local function inUse()
 		gs[i] = tonumber(g)
 	end
 	return gs
-end
-
--- book books member at time t, in the runs of each gap of gs; no run of
--- gap outside holds t.
-local function book(member, t, gs, outside)
-	redis.call("ZADD", bookings, int(t), member)
-	local p, q = neighbours(t)
-	for _, g in ipairs(gs) do
-		join(g, t, p, q, g == outside)
-	end
 end
 
 -- unbook removes member's booking, read at time t, and takes it out of the

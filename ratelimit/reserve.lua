@@ -79,19 +79,77 @@ local function tidy()
 	redis.call("ZADD", gaps, int(now), int(gap))
 end
 
--- later returns, when t does not fit, the earliest time after it that
--- may; nil when t fits.
-local function later(t)
-	local r = redis.call("ZRANGEBYSCORE", runs, excl(t - s), "+inf", "WITHSCORES", "LIMIT", 0, 1)
-	if r[1] and tonumber(r[1]) < t + s then
-		return tonumber(r[2]) + s
+-- The bookings of a period of each window, counted once a call and kept
+-- by tally: counted[j] is {start of the period, its count}, j the window's
+-- ARGV index.
+local counted = {}
+
+-- tally counts d more bookings at time t in the periods counted.
+local function tally(t, d)
+	for j, c in pairs(counted) do
+		if t >= c[1] and t < c[1] + tonumber(ARGV[j + 1]) then
+			c[2] = c[2] + d
+		end
 	end
+end
+
+-- full returns, when a window holds its count of bookings at time t, when
+-- its next period starts; nil when t fits every window.
+local function full(t)
 	for j = 4, 3 + 2 * windows, 2 do
 		local count, period = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
 		local from = t - t % period
-		if redis.call("ZCOUNT", bookings, int(from), excl(from + period)) >= count then
+		local c = counted[j]
+		if not c or c[1] ~= from then
+			c = {from, redis.call("ZCOUNT", bookings, int(from), excl(from + period))}
+			counted[j] = c
+		end
+		if c[2] >= count then
 			return from + period
 		end
+	end
+end
+
+-- place returns the earliest time at or after t that keeps to the limits,
+-- the bookings p just before it and q just after it, and what the runs of
+-- gap show around it (see join); nil when it finds none. The runs of gap
+-- hold every booking a time from now on can be near: p and q are read
+-- from them, and p is missing only when no booking is within gap of t.
+-- Each time it tries is a step; it gives up after 10000.
+local function place(t)
+	local steps = 0
+	while steps < 10000 do
+		steps = steps + 1
+		local r = redis.call("ZRANGEBYSCORE", runs, excl(t - s), "+inf", "WITHSCORES", "LIMIT", 0, 2)
+		local pFirst, p
+		if r[1] and tonumber(r[1]) < t + s then
+			-- Too close to a run: s after its end, and the next run starts
+			-- at least s after that.
+			pFirst, p = tonumber(r[1]), tonumber(r[2])
+			t, steps = p + s, steps + 1
+			r = {r[3], r[4]}
+		else
+			local b = redis.call("ZREVRANGEBYSCORE", runs, int(t - s), "-inf", "WITHSCORES", "LIMIT", 0, 1)
+			pFirst, p = tonumber(b[1]), tonumber(b[2])
+		end
+		local n = full(t)
+		if not n and steps <= 10000 then
+			return t, p, tonumber(r[1]), {pFirst, tonumber(r[2])}
+		end
+		t = n
+	end
+end
+
+-- book books member at time t, whose neighbours p and q and span were
+-- found by place, in the runs of each gap.
+local function book(member, t, p, q, span)
+	if not p and reach > gap then
+		p = before(t) -- a longer gap reaches further back than gap's runs
+	end
+	redis.call("ZADD", bookings, int(t), member)
+	tally(t, 1)
+	for _, g in ipairs(gs) do
+		join(g, t, p, q, g == gap and span or nil)
 	end
 end
 
@@ -116,18 +174,14 @@ local function reserve(member, asked, score)
 	if not gs then
 		tidy()
 	end
-	if held then
-		unbook(member, held, gs) -- booked again, the send is counted once
+	if held and unbook(member, held, gs) then
+		tally(held, -1) -- booked again, the send is counted once
 	end
-	local t = math.max(asked, now, blocked)
-	for _ = 1, 10000 do
-		local n = later(t)
-		if not n then
-			book(member, t, gs, gap) -- later(t) found no run of gap near t
-			made[member] = t
-			return t, 1
-		end
-		t = n
+	local t, p, q, span = place(math.max(asked, now, blocked))
+	if t then
+		book(member, t, p, q, span)
+		made[member] = t
+		return t, 1
 	end
 end
 

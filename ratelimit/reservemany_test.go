@@ -144,6 +144,26 @@ func TestReserveManyBooksAsReserveDoesOneByOne(t *testing.T) {
 			}
 		},
 	}, {
+		name:   "a day window filled in the batch, a send of it booked again",
+		limits: withDay,
+		prepare: func(t *testing.T, l *ratelimit.Limiter) {
+			awayFromEdge(24*time.Hour, time.Minute)
+			reserve(t, l, "acme", time.Now(), 39, "t")
+		},
+		batch: func() []ratelimit.Send {
+			return []ratelimit.Send{
+				{TaskID: "new", At: time.Now()},                       // the day's 40th
+				{TaskID: "t-3", At: time.Now().Add(30 * time.Second)}, // later, still counted once
+				{TaskID: "other", At: time.Now()},                     // the next day
+			}
+		},
+		check: func(t *testing.T, slots []ratelimit.Slot) {
+			day := func(at time.Time) int64 { return at.UnixMilli() / 86_400_000 }
+			if d := day(slots[0].At); day(slots[1].At) != d || day(slots[2].At) != d+1 {
+				t.Errorf("slots %v: want the moved send on the full day, the next send on the next", slots)
+			}
+		},
+	}, {
 		name:   "a provider's block",
 		limits: tenPerSecond,
 		prepare: func(t *testing.T, l *ratelimit.Limiter) {
