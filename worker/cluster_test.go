@@ -320,6 +320,7 @@ func cancelScheduled(t *testing.T, e *env, p *producer.Producer, queue string) {
 // user is off: REDIS_URL's credentials are used by the worker and the producer.
 func TestACLUser(t *testing.T) {
 	t.Parallel()
+	redistest.RequireServer(t)
 	conn := redistest.Start(t)
 	admin := redis.NewClient(&redis.Options{Addr: conn.Addr})
 	defer admin.Close()

@@ -202,6 +202,14 @@ func StartSentinel(t testing.TB) (sentinelAddrs []string, master string) {
 	return sentinelAddrs, master
 }
 
+// RequireServer ends t unless redis-server is installed: a test of what
+// the embedded Redis cannot play (a Cluster, a Sentinel, ACL users) is
+// skipped, or fails under REQUIRE_REDIS_SERVER=1.
+func RequireServer(t testing.TB) {
+	t.Helper()
+	serverPath(t)
+}
+
 // serverPath returns the path of redis-server, or ends t: a skip, or a
 // failure under REQUIRE_REDIS_SERVER=1.
 func serverPath(t testing.TB) string {
@@ -213,7 +221,7 @@ func serverPath(t testing.TB) string {
 	case os.Getenv("REQUIRE_REDIS_SERVER") == "1":
 		t.Fatal("redistest: REQUIRE_REDIS_SERVER=1 but no redis-server is installed")
 	default:
-		t.Skip("redistest: no redis-server installed, and the embedded Redis cannot play a Cluster or Sentinel; set REQUIRE_REDIS_SERVER=1 to make this a failure")
+		t.Skip("redistest: no redis-server installed, and the embedded Redis cannot play a Cluster, a Sentinel or ACL users; set REQUIRE_REDIS_SERVER=1 to make this a failure")
 	}
 	return ""
 }
