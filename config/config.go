@@ -97,7 +97,7 @@ type Config struct {
 	// provider's answer, for dedupe and `enqueue status`. Default 168h (7 days).
 	ResultRetention time.Duration `env:"RESULT_RETENTION" envDefault:"168h"`
 	// RateLimits are the provider limits: provider[:account]=N/period+...,
-	// or off. Default DefaultRateLimits, the published limits.
+	// or off. Default: the published limits.
 	RateLimits string `env:"RATE_LIMITS" envDefault:"mateo=2/s+10000/24h,leadconnector=100/10s+200000/24h"`
 
 	// HTTPAddr is where the worker serves /healthz, /readyz and /metrics. Default :8080.
