@@ -75,17 +75,18 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 
 // cancelled frees the rate-limit slot and the key of a cancelled task.
 func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
-	p.release(ctx, info)
 	payload, _ := tasks.DecodePayload(info.Payload)
+	p.release(ctx, info, payload)
 	if err := p.state.Forget(ctx, info.ID, payload.Claim); err != nil {
 		return fmt.Errorf("cancelled, but its key is not free yet (%w): try the cancel again", err)
 	}
 	return nil
 }
 
-// release frees the rate-limit slot of a cancelled task.
-func (p *Producer) release(ctx context.Context, info *asynq.TaskInfo) {
-	if payload, err := tasks.DecodePayload(info.Payload); p.limiter != nil && err == nil {
+// release frees the rate-limit slot of a task taken out, whose payload is
+// payload.
+func (p *Producer) release(ctx context.Context, info *asynq.TaskInfo, payload tasks.Payload) {
+	if p.limiter != nil && payload.Account != "" {
 		_ = p.limiter.Release(ctx, tasks.Provider(info.Type), payload.Account, info.ID)
 	}
 }
@@ -155,7 +156,7 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 	if err := p.inspector.DeleteTask(info.Queue, id); err != nil {
 		return nil, fmt.Errorf("reschedule: %w", err)
 	}
-	p.release(ctx, info)
+	p.release(ctx, info, payload)
 	opts := tasks.Options{MaxRetry: tasks.MaxRetry(info.MaxRetry), Retention: info.Retention, Timeout: info.Timeout}
 	if p.limiter != nil {
 		opts.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
