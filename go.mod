@@ -1,4 +1,4 @@
-module punctual
+module github.com/punctualhq/punctual
 
 go 1.26.0
 

@@ -17,8 +17,8 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/hibiken/asynq"
 
-	"punctual/senders"
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // DefaultRedisURL is the Redis used when none is configured.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"punctual/config"
-	"punctual/senders"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // load loads environ and fails the test on an error.

@@ -13,9 +13,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"punctual/ratelimit"
-	"punctual/senders"
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // ParseRedisURL reads redis://[user:password@]host:port/db or rediss://

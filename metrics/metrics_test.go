@@ -8,8 +8,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"punctual/internal/redistest"
-	"punctual/metrics"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/metrics"
 )
 
 // series gathers reg and returns each series of family as "provider

@@ -15,9 +15,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"punctual/ratelimit"
-	"punctual/senders"
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // MaxLine is the longest batch line accepted, newline excluded.

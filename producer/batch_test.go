@@ -11,9 +11,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"punctual/internal/redistest"
-	"punctual/producer"
-	"punctual/ratelimit"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/ratelimit"
 )
 
 // lines returns n valid envelopes, one per line, none with a key.

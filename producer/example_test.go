@@ -10,10 +10,10 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"punctual/internal/redistest"
-	"punctual/producer"
-	"punctual/senders"
-	"punctual/senders/mateo"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/mateo"
 )
 
 // redisForExample starts a fresh Redis for one example.

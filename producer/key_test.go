@@ -9,9 +9,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"punctual/internal/redistest"
-	"punctual/producer"
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // Three sends, plainly spelled, and the same three spelled otherwise: other

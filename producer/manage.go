@@ -9,7 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // ErrTooLate is returned for a change to a task whose send has started or ended.

@@ -13,8 +13,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"punctual/ratelimit"
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // ErrNotFound is returned for a task id that no queue holds.

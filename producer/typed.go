@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"punctual/senders/leadconnector"
-	"punctual/senders/mateo"
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/senders/leadconnector"
+	"github.com/punctualhq/punctual/senders/mateo"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // SendOption sets a field of the envelope of a typed send.

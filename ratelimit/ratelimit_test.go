@@ -11,8 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"punctual/internal/redistest"
-	"punctual/ratelimit"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/ratelimit"
 )
 
 // Spacings of the rates below: 3% wider than the rate's interval, in whole ms.

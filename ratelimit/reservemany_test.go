@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"punctual/ratelimit"
+	"github.com/punctualhq/punctual/ratelimit"
 )
 
 // sends returns n sends named prefix-0.. due at each time of at in turn.

@@ -10,9 +10,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"punctual/senders"
-	"punctual/senders/leadconnector"
-	"punctual/senders/mateo"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/leadconnector"
+	"github.com/punctualhq/punctual/senders/mateo"
 )
 
 func readBody(r *http.Request) []byte {

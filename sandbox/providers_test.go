@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 var (

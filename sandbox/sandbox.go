@@ -25,7 +25,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // Limit is a per-token rate limit: Count requests per Period (a fixed

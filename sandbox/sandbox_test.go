@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"punctual/sandbox"
-	"punctual/senders"
+	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/senders"
 )
 
 const (

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 type nullables struct {

@@ -6,10 +6,10 @@ import (
 	"reflect"
 	"testing"
 
-	"punctual/senders"
-	"punctual/senders/internal/sendertest"
-	"punctual/senders/leadconnector"
-	"punctual/senders/mateo"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/internal/sendertest"
+	"github.com/punctualhq/punctual/senders/leadconnector"
+	"github.com/punctualhq/punctual/senders/mateo"
 )
 
 type point struct {

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"punctual/senders"
-	"punctual/senders/internal/sendertest"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/internal/sendertest"
 )
 
 // testSchema uses every building block once, so each rule is checked apart

@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"time"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // contentKeyPrefix starts every key ContentKey derives, so that it cannot

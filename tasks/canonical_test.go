@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // plainLine is a send spelled plainly; the tests below spell it otherwise.

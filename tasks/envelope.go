@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // DefaultAccount is the account of an envelope that names none.

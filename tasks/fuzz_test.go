@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // FuzzParseEnvelope feeds any bytes to the envelope parser: it must not

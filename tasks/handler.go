@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // Scheduling: asynq keeps due and retry times in whole seconds, rounded

@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"punctual/internal/redistest"
+	"github.com/punctualhq/punctual/internal/redistest"
 )
 
 func setupClient(t *testing.T) *asynqClient {

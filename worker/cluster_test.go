@@ -15,11 +15,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"punctual/config"
-	"punctual/internal/redistest"
-	"punctual/producer"
-	"punctual/ratelimit"
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 // The worker and the producer on a Redis Cluster and behind Sentinel, from

@@ -17,11 +17,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"punctual/config"
-	"punctual/internal/redistest"
-	"punctual/producer"
-	"punctual/sandbox"
-	"punctual/worker"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/worker"
 )
 
 // BenchmarkDrain measures a worker sending b.N due-now Mateo messages to

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"punctual/producer"
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 // keyed is a Mateo send with key due at at, in queue when not empty.

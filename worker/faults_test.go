@@ -9,8 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"punctual/producer"
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 // TestProviderFaultsEndDelivered sends through a provider that answers 30%

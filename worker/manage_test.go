@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"punctual/producer"
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 func dueIn(d time.Duration) (string, time.Time) {

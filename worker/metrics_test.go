@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 func TestMetricsCountRealSends(t *testing.T) {

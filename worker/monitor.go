@@ -9,7 +9,7 @@ import (
 	"github.com/hibiken/asynqmon"
 	"go.uber.org/zap"
 
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // MonitorPath is where the asynq web UI is served on MONITOR_ADDR.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 const plainMessage = `{"type":"mateo:send_message","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"Hi"}}`

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"punctual/config"
-	"punctual/producer"
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 func TestRateLimitsKeepEachAccountUnderItsLimitWithoutStarvingOthers(t *testing.T) {

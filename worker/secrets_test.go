@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 // TestTokensAppearNowhereInRedis runs sends that succeed, fail for good,

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"punctual/producer"
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 // A slow answer keeps the one send slot busy while an account's sends

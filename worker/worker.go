@@ -18,14 +18,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"punctual/config"
-	"punctual/logging"
-	"punctual/metrics"
-	"punctual/ratelimit"
-	"punctual/senders"
-	"punctual/senders/leadconnector"
-	"punctual/senders/mateo"
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/logging"
+	"github.com/punctualhq/punctual/metrics"
+	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/leadconnector"
+	"github.com/punctualhq/punctual/senders/mateo"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // Scheduling: asynq checks for due tasks and, when its queues are empty,

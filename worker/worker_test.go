@@ -21,12 +21,12 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
-	"punctual/config"
-	"punctual/internal/redistest"
-	"punctual/producer"
-	"punctual/sandbox"
-	"punctual/tasks"
-	"punctual/worker"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/worker"
 )
 
 const (
@@ -257,7 +257,7 @@ func TestScheduledSendArrivesExactlyAndNotEarly(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", name, got, want)
 		}
 	}
-	if ua := req.Header.Get("User-Agent"); !strings.HasPrefix(ua, "punctual/") {
+	if ua := req.Header.Get("User-Agent"); !strings.HasPrefix(ua, "github.com/punctualhq/punctual/") {
 		t.Errorf("User-Agent %q does not name the project", ua)
 	}
 	// send_after is gone: the worker owns the schedule; nulls and unknown fields are kept.

@@ -34,7 +34,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"punctual/logging"
+	"github.com/punctualhq/punctual/logging"
 )
 
 // Result is one row of the table.

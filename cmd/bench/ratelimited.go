@@ -15,9 +15,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"punctual/config"
-	"punctual/producer"
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 // Figures of the rate-limited row: the sandbox allows perToken requests per

@@ -12,7 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"punctual/internal/redistest"
+	"github.com/punctualhq/punctual/internal/redistest"
 )
 
 // redisServer is a fresh redis-server of one row, on a loopback port.

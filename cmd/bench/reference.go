@@ -14,7 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // The reference is plain asynq doing the same work as our worker: the
@@ -85,7 +85,7 @@ func (h *referenceHandler) ProcessTask(ctx context.Context, t *asynq.Task) error
 	req.Header.Set("Authorization", "Bearer "+h.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "punctual/"+senders.Version)
+	req.Header.Set("User-Agent", "github.com/punctualhq/punctual/"+senders.Version)
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return err

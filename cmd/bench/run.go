@@ -10,10 +10,10 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
-	"punctual/config"
-	"punctual/logging"
-	"punctual/producer"
-	"punctual/worker"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/logging"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/worker"
 )
 
 // enqueuers is how many goroutines enqueue at once, on both sides.

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"punctual/producer"
+	"github.com/punctualhq/punctual/producer"
 )
 
 // errRejected makes a batch with rejected lines exit 2.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"punctual/config"
-	"punctual/producer"
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // withProducer adapts the body of a command that needs a producer

@@ -19,7 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"punctual/logging"
+	"github.com/punctualhq/punctual/logging"
 )
 
 // usageError is bad input: exit status 2.

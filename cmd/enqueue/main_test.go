@@ -15,10 +15,10 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"punctual/config"
-	"punctual/internal/redistest"
-	"punctual/sandbox"
-	"punctual/worker"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/worker"
 )
 
 const envelope = `{"type":"mateo:send_message","key":"cli-1","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"Hi","send_after":"2030-01-01T00:00:00Z"}}`

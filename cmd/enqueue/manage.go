@@ -10,9 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"punctual/config"
-	"punctual/producer"
-	"punctual/ratelimit"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/ratelimit"
 )
 
 func cancelCommand() *cobra.Command {

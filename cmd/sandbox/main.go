@@ -29,10 +29,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"punctual/config"
-	"punctual/logging"
-	"punctual/sandbox"
-	"punctual/senders"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/logging"
+	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/senders"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // loggedRequest is one line of the request log: a request as it was

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"punctual/config"
+	"github.com/punctualhq/punctual/config"
 )
 
 // TestComposeAndDockerfileAgreeWithTheBinary checks, without a Docker

@@ -15,9 +15,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"punctual/internal/redistest"
-	"punctual/producer"
-	"punctual/sandbox"
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
 )
 
 // A busy run of the worker binary against the sandbox, which holds every

@@ -11,11 +11,11 @@ import (
 
 	"go.uber.org/zap"
 
-	"punctual/config"
-	"punctual/internal/devredis"
-	"punctual/producer"
-	"punctual/sandbox"
-	"punctual/tasks"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/internal/devredis"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // Dev-mode tokens: the sandbox accepts them, and the worker sends them.

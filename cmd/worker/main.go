@@ -16,9 +16,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"punctual/config"
-	"punctual/logging"
-	"punctual/worker"
+	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/logging"
+	"github.com/punctualhq/punctual/worker"
 )
 
 func main() {

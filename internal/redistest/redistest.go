@@ -25,7 +25,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"punctual/internal/devredis"
+	"github.com/punctualhq/punctual/internal/devredis"
 )
 
 // readyTimeout bounds each wait for a server, a cluster or a sentinel.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"punctual/internal/redistest"
+	"github.com/punctualhq/punctual/internal/redistest"
 )
 
 func TestStart(t *testing.T) {

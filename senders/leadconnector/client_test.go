@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"punctual/senders"
-	"punctual/senders/internal/sendertest"
-	"punctual/senders/leadconnector"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/internal/sendertest"
+	"github.com/punctualhq/punctual/senders/leadconnector"
 )
 
 const token = "lc-test-token"

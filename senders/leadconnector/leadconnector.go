@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // DefaultBaseURL is LeadConnector's API.

@@ -6,9 +6,9 @@ import (
 	"slices"
 	"testing"
 
-	"punctual/senders"
-	"punctual/senders/internal/sendertest"
-	"punctual/senders/leadconnector"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/internal/sendertest"
+	"github.com/punctualhq/punctual/senders/leadconnector"
 )
 
 // message returns a payload of type SMS to contact c1 with fields added.

@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"time"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // DefaultBaseURL is Mateo's API.

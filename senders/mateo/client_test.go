@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"punctual/senders"
-	"punctual/senders/internal/sendertest"
-	"punctual/senders/mateo"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/internal/sendertest"
+	"github.com/punctualhq/punctual/senders/mateo"
 )
 
 const token = "mateo-test-token"

@@ -3,7 +3,7 @@ package mateo
 import (
 	"regexp"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // uuidPattern is Mateo's UUID pattern: stricter than "any UUID", it wants a

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"punctual/senders"
-	"punctual/senders/internal/sendertest"
-	"punctual/senders/mateo"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/internal/sendertest"
+	"github.com/punctualhq/punctual/senders/mateo"
 )
 
 // channel is the UUID of the seeds' examples: version 4, variant 8.

@@ -3,7 +3,7 @@ package mateo
 import (
 	"encoding/json"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // N is a field that may be absent, null or set.

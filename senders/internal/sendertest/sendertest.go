@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"punctual/senders"
+	"github.com/punctualhq/punctual/senders"
 )
 
 // Request is a request a Recorder received.
@@ -118,7 +118,7 @@ func AssertHeaders(t testing.TB, h http.Header, token string) {
 		"Authorization": "Bearer " + token,
 		"Content-Type":  "application/json",
 		"Accept":        "application/json",
-		"User-Agent":    "punctual/" + senders.Version,
+		"User-Agent":    "github.com/punctualhq/punctual/" + senders.Version,
 	}
 	for k, v := range want {
 		if got := h.Values(k); len(got) != 1 || got[0] != v {
