@@ -53,9 +53,24 @@ func stateKey(taskID, name string) string { return "punctual:{" + taskID + "}:" 
 
 // Load reads a task's wait and sending mark in one round trip.
 func (s State) Load(ctx context.Context, taskID string) (Hold, error) {
-	vals, err := s.Client.MGet(ctx, stateKey(taskID, "wait"), stateKey(taskID, "sending")).Result()
+	vals, err := s.Client.MGet(ctx, HoldKeys(taskID)...).Result()
 	if err != nil {
 		return Hold{}, err
+	}
+	return ParseHold(vals)
+}
+
+// HoldKeys are the keys a Hold is read from, for a script that reads them
+// with something else: the wait, then the sending mark.
+func HoldKeys(taskID string) []string {
+	return []string{stateKey(taskID, "wait"), stateKey(taskID, "sending")}
+}
+
+// ParseHold reads a Hold from the values of HoldKeys, nil where a key is
+// not set.
+func ParseHold(vals []any) (Hold, error) {
+	if len(vals) != 2 {
+		return Hold{}, fmt.Errorf("%d values for a hold, want 2", len(vals))
 	}
 	var h Hold
 	if v, ok := vals[0].(string); ok {

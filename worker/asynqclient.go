@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"math"
 	"strings"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // asynqClient is the Redis client the worker gives asynq, for its server
@@ -31,9 +35,15 @@ import (
 //     or two to the empty ones. A task enqueued into an empty queue waits
 //     emptyFor longer at most; asynq itself polls every 50 ms when all are
 //     empty. BenchmarkDrain shows the Redis commands a send costs.
+//   - a task's hold (tasks.Hold: its wait and sending mark) is read with
+//     its dequeue, in asynq's dequeue script, and kept in holds for the
+//     handler: a send costs no round trip of the worker's own before its
+//     request. Not in a Redis Cluster, where the hold's keys are in
+//     another slot than the queue's: the handler reads them itself there.
 type asynqClient struct {
 	redis.UniversalClient
 	retention time.Duration
+	holds     *holds // nil: holds are not read with the dequeue
 
 	// resultDelay is how long a result waits for its task's completion.
 	resultDelay time.Duration
@@ -56,19 +66,23 @@ const (
 	emptyFor         = 10 * time.Millisecond
 )
 
-func newAsynqClient(c redis.UniversalClient, retention time.Duration) *asynqClient {
-	return &asynqClient{UniversalClient: c, retention: retention, resultDelay: resultDelay, results: map[string]*heldResult{}, empty: map[string]time.Time{}}
+func newAsynqClient(c redis.UniversalClient, retention time.Duration, h *holds) *asynqClient {
+	if _, cluster := c.(*redis.ClusterClient); cluster {
+		h = nil
+	}
+	return &asynqClient{UniversalClient: c, retention: retention, holds: h, resultDelay: resultDelay, results: map[string]*heldResult{}, empty: map[string]time.Time{}}
 }
 
 // asynqClientOpt makes asynqClients.
 type asynqClientOpt struct {
 	asynq.RedisConnOpt
 	retention time.Duration
+	holds     *holds
 }
 
 // MakeRedisClient returns an asynqClient.
 func (o asynqClientOpt) MakeRedisClient() any {
-	return newAsynqClient(o.RedisConnOpt.MakeRedisClient().(redis.UniversalClient), o.retention)
+	return newAsynqClient(o.RedisConnOpt.MakeRedisClient().(redis.UniversalClient), o.retention, o.holds)
 }
 
 // HSet holds a task's result until its completion; other writes go at once.
@@ -86,19 +100,25 @@ func (c *asynqClient) HSet(ctx context.Context, key string, values ...any) *redi
 }
 
 func (c *asynqClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
-	return c.script(ctx, keys, args, func(s redis.Scripter, args []any) *redis.Cmd { return s.EvalSha(ctx, sha, keys, args...) })
+	return c.script(ctx, sha, keys, args, func(s redis.Scripter, args []any) *redis.Cmd { return s.EvalSha(ctx, sha, keys, args...) })
 }
 
 func (c *asynqClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return c.script(ctx, keys, args, func(s redis.Scripter, args []any) *redis.Cmd { return s.Eval(ctx, script, keys, args...) })
+	sum := sha1.Sum([]byte(script))
+	return c.script(ctx, hex.EncodeToString(sum[:]), keys, args, func(s redis.Scripter, args []any) *redis.Cmd { return s.Eval(ctx, script, keys, args...) })
 }
 
-// script runs one of asynq's scripts with run: a dequeue unless its queue
-// was just found empty, archive limits rewritten, and a result held for
-// the task in the same round trip.
-func (c *asynqClient) script(ctx context.Context, keys []string, args []any, run func(redis.Scripter, []any) *redis.Cmd) *redis.Cmd {
+// script runs one of asynq's scripts, named by its sha, with run: a
+// dequeue unless its queue was just found empty, archive limits
+// rewritten, and a result held for the task in the same round trip.
+func (c *asynqClient) script(ctx context.Context, sha string, keys []string, args []any, run func(redis.Scripter, []any) *redis.Cmd) *redis.Cmd {
 	if pending, ok := dequeues(keys); ok {
-		return c.dequeue(pending, func() *redis.Cmd { return run(c.UniversalClient, args) })
+		return c.dequeue(pending, func() *redis.Cmd {
+			if c.holds == nil || sha != asynqDequeueSHA {
+				return run(c.UniversalClient, args)
+			}
+			return c.dequeueWithHold(ctx, keys, args)
+		})
 	}
 	args = c.limits(keys, args)
 	key, result := c.take(keys)
@@ -130,6 +150,57 @@ func (c *asynqClient) dequeue(pending string, run func() *redis.Cmd) *redis.Cmd 
 	}
 	return cmd
 }
+
+// asynqDequeueSHA names the dequeue script of asynq v0.26, which
+// dequeueWithHold does with the task's hold read as well. A version of
+// asynq with another script keeps its own, and the handler reads holds
+// itself.
+const asynqDequeueSHA = "a8153319360adc71cdc370107f8ab9786f204765"
+
+// dequeueWithHold is asynq's dequeue that also reads the hold of the task
+// it takes, for the handler.
+func (c *asynqClient) dequeueWithHold(ctx context.Context, keys []string, args []any) *redis.Cmd {
+	vals, err := dequeueHold.Run(ctx, c.UniversalClient, keys, append(args, holdKeyParts...)...).Slice()
+	if err != nil {
+		return redis.NewCmdResult(nil, err)
+	}
+	if len(vals) != 4 {
+		return redis.NewCmdResult(nil, errors.New("unexpected dequeue reply"))
+	}
+	if id, ok := vals[1].(string); ok {
+		if h, err := tasks.ParseHold(vals[2:]); err == nil {
+			c.holds.put(id, h)
+		}
+	}
+	return redis.NewCmdResult(vals[0], nil)
+}
+
+// holdKeyParts are the hold's keys around the task id: for the dequeue
+// script, which learns the id as it takes the task.
+var holdKeyParts = func() []any {
+	var parts []any
+	for _, k := range tasks.HoldKeys("\x00") {
+		before, after, _ := strings.Cut(k, "\x00")
+		parts = append(parts, before, after)
+	}
+	return parts
+}()
+
+// dequeueHold is asynq's dequeue script (ARGV[1] the lease's end, ARGV[2]
+// the task key prefix) returning the task's id and hold with its message.
+var dequeueHold = redis.NewScript(`
+if redis.call("EXISTS", KEYS[2]) == 0 then
+	local id = redis.call("RPOPLPUSH", KEYS[1], KEYS[3])
+	if id then
+		local key = ARGV[2] .. id
+		redis.call("HSET", key, "state", "active")
+		redis.call("HDEL", key, "pending_since")
+		redis.call("ZADD", KEYS[4], ARGV[1], id)
+		local hold = redis.call("MGET", ARGV[3] .. id .. ARGV[4], ARGV[5] .. id .. ARGV[6])
+		return {redis.call("HGET", key, "msg"), id, hold[1], hold[2]}
+	end
+end
+return nil`)
 
 // dequeues reports whether keys are those of asynq's dequeue script,
 // pending, paused, active and lease of one queue, and returns the first.

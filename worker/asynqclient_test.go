@@ -2,19 +2,23 @@ package worker
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 func setupClient(t *testing.T) *asynqClient {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	c := newAsynqClient(rdb, time.Hour)
+	c := newAsynqClient(rdb, time.Hour, newHolds())
 	c.resultDelay = 50 * time.Millisecond
 	return c
 }
@@ -76,5 +80,88 @@ func TestAResultWithoutACompletionIsWrittenOnlyIfItsTaskIsThere(t *testing.T) {
 	defer c.mu.Unlock()
 	if len(c.results) != 0 {
 		t.Errorf("%d results still held", len(c.results))
+	}
+}
+
+// countHook counts the commands a client sends.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+func TestAHoldIsReadWithItsTasksDequeue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr := redistest.Start(t).Addr
+	stateClient := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = stateClient.Close() })
+	state := tasks.State{Client: stateClient}
+
+	// Three tasks: one with nothing held, one waiting for its provider,
+	// one whose request went out with no answer recorded.
+	until := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	if err := state.SetUntil(ctx, "waiting", until); err != nil {
+		t.Fatal(err)
+	}
+	if err := state.Sending(ctx, "sending"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]tasks.Hold{"plain": {}, "waiting": {Until: until}, "sending": {Sending: true}}
+
+	counted := &countHook{}
+	stateClient.AddHook(counted)
+	read := newHolds()
+	loader := preloaded{state, read}
+	var mu sync.Mutex
+	got := map[string]tasks.Hold{}
+	mux := asynq.NewServeMux()
+	mux.HandleFunc("t", func(ctx context.Context, _ *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		h, err := loader.Load(ctx, id)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		got[id] = h
+		mu.Unlock()
+		return nil
+	})
+	srv := asynq.NewServer(asynqClientOpt{asynq.RedisClientOpt{Addr: addr}, time.Hour, read}, asynq.Config{Concurrency: 2, LogLevel: asynq.FatalLevel})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	client := asynq.NewClient(asynq.RedisClientOpt{Addr: addr})
+	t.Cleanup(func() { _ = client.Close() })
+	for id := range want {
+		if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.TaskID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every task handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == len(want) })
+	for id, h := range want {
+		if !got[id].Until.Equal(h.Until) || got[id].Sending != h.Sending {
+			t.Errorf("task %s: hold %+v, want %+v", id, got[id], h)
+		}
+	}
+	if n := counted.n.Load(); n != 0 {
+		t.Errorf("the handler sent %d commands of its own to read the holds, want none", n)
+	}
+}
+
+func TestInAClusterTheHandlerReadsTheHoldItself(t *testing.T) {
+	t.Parallel()
+	c := newAsynqClient(redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}), time.Hour, newHolds())
+	t.Cleanup(func() { _ = c.Close() })
+	if c.holds != nil {
+		t.Error("a Cluster client reads holds with the dequeue: their keys are in another slot")
 	}
 }

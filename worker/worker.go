@@ -94,9 +94,10 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	}
 	registry := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
+	read := newHolds()
 	h := &tasks.Handler{
 		Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: policy, Logger: log,
-		Holds: tasks.State{Client: rdb}, Sends: cfg.WorkerConcurrency, AtMostOnce: map[string]bool{},
+		Holds: preloaded{tasks.State{Client: rdb}, read}, Sends: cfg.WorkerConcurrency, AtMostOnce: map[string]bool{},
 		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), func(p, a string) bool { _, ok := accounts.Token(p, a); return ok }),
 	}
 	if limiter := ratelimit.New(rdb, limits); limiter != nil {
@@ -109,7 +110,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 		return nil, err
 	}
 	backoff := tasks.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax}
-	conn = asynqClientOpt{conn, cfg.ArchiveRetention}
+	conn = asynqClientOpt{conn, cfg.ArchiveRetention, read}
 	srv := asynq.NewServer(conn, asynq.Config{
 		Concurrency:              cfg.WorkerConcurrency + holdCapacity,
 		Queues:                   queues,
