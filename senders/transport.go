@@ -55,7 +55,7 @@ func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLa
 // WithTimeout bounds each request, answer included.
 func WithTimeout(d time.Duration) Option { return func(t *Transport) { t.client.Timeout = d } }
 
-// WithUserAgent replaces the default User-Agent, "github.com/punctualhq/punctual/VERSION".
+// WithUserAgent replaces the default User-Agent, "punctual/VERSION".
 func WithUserAgent(ua string) Option { return func(t *Transport) { t.userAgent = ua } }
 
 // WithHeader adds a header to every request.
@@ -75,7 +75,7 @@ func NewTransport(provider, baseURL string, timeout time.Duration, opts ...Optio
 		provider:  provider,
 		base:      base,
 		client:    &http.Client{Transport: pool, Timeout: timeout, CheckRedirect: refuseRedirect},
-		userAgent: "github.com/punctualhq/punctual/" + Version,
+		userAgent: "punctual/" + Version,
 		header:    http.Header{},
 	}
 	for _, opt := range opts {

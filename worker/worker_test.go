@@ -257,7 +257,7 @@ func TestScheduledSendArrivesExactlyAndNotEarly(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", name, got, want)
 		}
 	}
-	if ua := req.Header.Get("User-Agent"); !strings.HasPrefix(ua, "github.com/punctualhq/punctual/") {
+	if ua := req.Header.Get("User-Agent"); !strings.HasPrefix(ua, "punctual/") {
 		t.Errorf("User-Agent %q does not name the project", ua)
 	}
 	// send_after is gone: the worker owns the schedule; nulls and unknown fields are kept.

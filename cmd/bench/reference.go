@@ -85,7 +85,7 @@ func (h *referenceHandler) ProcessTask(ctx context.Context, t *asynq.Task) error
 	req.Header.Set("Authorization", "Bearer "+h.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "github.com/punctualhq/punctual/"+senders.Version)
+	req.Header.Set("User-Agent", "punctual/"+senders.Version)
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return err

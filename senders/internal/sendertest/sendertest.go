@@ -118,7 +118,7 @@ func AssertHeaders(t testing.TB, h http.Header, token string) {
 		"Authorization": "Bearer " + token,
 		"Content-Type":  "application/json",
 		"Accept":        "application/json",
-		"User-Agent":    "github.com/punctualhq/punctual/" + senders.Version,
+		"User-Agent":    "punctual/" + senders.Version,
 	}
 	for k, v := range want {
 		if got := h.Values(k); len(got) != 1 || got[0] != v {
