@@ -4,7 +4,8 @@
 // answers with the documented shapes and fresh ids, refuses a repeated
 // Mateo message id with 409, enforces per-token rate limits with the
 // providers' own headers and 429s, injects faults on request, and records
-// every request it receives.
+// every request it receives. It can play HighLevel's OAuth too (OAuth):
+// rotating single-use refresh tokens and access tokens that expire.
 //
 // Mateo lives under /api/v1 and LeadConnector at the root, so one server
 // is both base URLs: MATEO_BASE_URL=http://HOST/api/v1 and
@@ -75,6 +76,10 @@ type Config struct {
 	LeadConnectorLimit Limit
 	// Faults are injected at random.
 	Faults Faults
+	// OAuth, when set, plays HighLevel's OAuth: LeadConnector then takes
+	// the access tokens it issued as well as LeadConnectorTokens (none
+	// other when that is nil).
+	OAuth *OAuth
 	// Logger logs each request; nothing is logged when nil.
 	Logger *zap.Logger
 }
@@ -101,6 +106,8 @@ type Server struct {
 	script   []Answer
 	messages map[string]bool // Mateo message ids sent
 	windows  map[string]*window
+	// refresh and access are the OAuth tokens issued and still good.
+	refresh, access map[string]grant
 }
 
 type window struct {
@@ -112,8 +119,12 @@ type window struct {
 
 // New returns a sandbox configured by cfg.
 func New(cfg Config) *Server {
-	s := &Server{cfg: cfg, messages: map[string]bool{}, windows: map[string]*window{}}
+	s := &Server{cfg: cfg, messages: map[string]bool{}, windows: map[string]*window{}, refresh: map[string]grant{}, access: map[string]grant{}}
 	s.mux = http.NewServeMux()
+	if cfg.OAuth != nil {
+		s.mux.HandleFunc("POST /oauth/token", s.oauthToken)
+		s.mux.HandleFunc("POST /oauth/locationToken", s.oauthLocationToken)
+	}
 	s.mux.HandleFunc("POST /api/v1/send_message", s.mateoSendMessage)
 	s.mux.HandleFunc("PATCH /api/v1/conversation", s.mateoUpdateConversation)
 	s.mux.HandleFunc("POST /conversations/messages", s.leadConnectorSendMessage)
@@ -170,6 +181,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				zap.String("path", r.URL.Path), zap.Int("status", rec.status), zap.String("account", s.account(provider, r)))
 		}
 	}()
+	if strings.HasPrefix(r.URL.Path, "/oauth/") {
+		// Token requests are form-encoded and carry no app token.
+		s.mux.ServeHTTP(rec, r)
+		return
+	}
 	if s.scripted(rec, r) || !s.authorized(rec, r, provider) || !s.checkHeaders(rec, r, provider) || s.limited(rec, r, provider) || s.fault(rec, r, provider) {
 		return
 	}
@@ -276,6 +292,9 @@ func (s *Server) account(provider string, r *http.Request) string {
 	if name, ok := s.tokens(provider)[token]; ok {
 		return name
 	}
+	if g, ok := s.accessGrant(token); ok && provider == senders.LeadConnector && s.cfg.OAuth != nil {
+		return g.id
+	}
 	if token != "" && s.tokens(provider) == nil {
 		return "any"
 	}
@@ -285,7 +304,11 @@ func (s *Server) account(provider string, r *http.Request) string {
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request, provider string) bool {
 	token := bearer(r)
 	known := s.tokens(provider)
-	if _, ok := known[token]; token != "" && (ok || known == nil) {
+	oauth := provider == senders.LeadConnector && s.cfg.OAuth != nil
+	if _, ok := known[token]; token != "" && (ok || known == nil && !oauth) {
+		return true
+	}
+	if _, ok := s.accessGrant(token); ok && oauth {
 		return true
 	}
 	writeError(w, provider, http.StatusUnauthorized, "unauthorized", "invalid or missing bearer token")

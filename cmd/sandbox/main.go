@@ -11,7 +11,10 @@
 // the receipt time in RFC 3339 with nanoseconds, the status 0 when no
 // answer was given, the account named as --mateo-tokens names it (never the
 // token), the body as received. The file is flushed every 200 ms and when
-// the sandbox stops.
+// the sandbox stops. --oauth CLIENT_ID:CLIENT_SECRET plays HighLevel's OAuth
+// (POST /oauth/token, POST /oauth/locationToken), with access tokens that
+// last --token-lifetime; --oauth-locations installs the app in locations
+// and prints their first refresh tokens.
 package main
 
 import (
@@ -53,6 +56,9 @@ func run() (err error) {
 	flag.Float64Var(&f.Slow, "slow", 0, "share of requests answered after --slow-delay")
 	flag.DurationVar(&f.SlowDelay, "slow-delay", 3*time.Second, "delay of slow answers")
 	flag.Float64Var(&f.Drops, "drops", 0, "share of requests whose connection is closed without an answer")
+	oauthClient := flag.String("oauth", "", "play HighLevel's OAuth for the app CLIENT_ID:CLIENT_SECRET (any app when just :)")
+	oauthLocations := flag.String("oauth-locations", "", "with --oauth: location ids to install the app in; their refresh tokens are printed on stderr")
+	lifetime := flag.Duration("token-lifetime", sandbox.DefaultLifetime, "with --oauth: how long an access token lasts")
 	quiet := flag.Bool("quiet", false, "do not log each request")
 	logRequests := flag.String("log-requests", "", "append one JSON line per request received to this file")
 	flag.Parse()
@@ -75,7 +81,24 @@ func run() (err error) {
 		}
 	}
 
-	var handler http.Handler = sandbox.New(cfg)
+	if *oauthClient != "" {
+		id, secret, ok := strings.Cut(*oauthClient, ":")
+		if !ok {
+			return errors.New("--oauth: want CLIENT_ID:CLIENT_SECRET")
+		}
+		cfg.OAuth = &sandbox.OAuth{ClientID: id, ClientSecret: secret, Lifetime: *lifetime}
+	}
+	sb := sandbox.New(cfg)
+	if *oauthLocations != "" {
+		if cfg.OAuth == nil {
+			return errors.New("--oauth-locations: needs --oauth")
+		}
+		// Sandbox tokens, good for nothing else: printed to be put in ACCOUNTS_FILE.
+		for _, loc := range strings.Split(*oauthLocations, ",") {
+			fmt.Fprintf(os.Stderr, "sandbox: location %s refresh_token %s\n", loc, sb.Issue(sandbox.UserLocation, loc))
+		}
+	}
+	var handler http.Handler = sb
 	if *logRequests != "" {
 		rl, oerr := openRequestLog(*logRequests)
 		if oerr != nil {

@@ -1,0 +1,105 @@
+package sandbox_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/punctualhq/punctual/sandbox"
+)
+
+// form is the header of a form-encoded request, with token as bearer when given.
+func form(token string) http.Header {
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Version": {"2021-07-28"}}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return h
+}
+
+// tokens is the answer of a token endpoint.
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"`
+	LocationID   string `json:"locationId"`
+	CompanyID    string `json:"companyId"`
+	UserType     string `json:"userType"`
+}
+
+func TestOAuthRotatesSingleUseRefreshTokens(t *testing.T) {
+	t.Parallel()
+	sb, srv := setup(t, sandbox.Config{
+		LeadConnectorTokens: map[string]string{lcTok: "static"},
+		OAuth:               &sandbox.OAuth{ClientID: "app", ClientSecret: "shh", Lifetime: time.Second},
+	})
+	refresh := sb.Issue(sandbox.UserLocation, "loc1")
+	exchange := func(refresh, secret string) answer {
+		v := url.Values{"client_id": {"app"}, "client_secret": {secret}, "grant_type": {"refresh_token"}, "refresh_token": {refresh}, "user_type": {"Location"}}
+		return send(t, srv, "POST", "/oauth/token", form(""), v.Encode())
+	}
+	decode := func(a answer) tokens {
+		t.Helper()
+		var tk tokens
+		if a.status != http.StatusOK {
+			t.Fatalf("status %d: %s", a.status, a.body)
+		}
+		if err := json.Unmarshal(a.body, &tk); err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	first := decode(exchange(refresh, "shh"))
+	if first.ExpiresIn != 1 || first.LocationID != "loc1" || first.UserType != "Location" || first.RefreshToken == refresh || first.RefreshToken == "" {
+		t.Fatalf("first exchange: %+v", first)
+	}
+	exchange(refresh, "shh").check(t, http.StatusBadRequest, `{"error":"invalid_grant","error_description":"Invalid grant: refresh token is invalid"}`)
+	exchange(first.RefreshToken, "wrong").check(t, http.StatusUnauthorized, `{"error":"invalid_client","error_description":"unknown client or wrong secret"}`)
+	second := decode(exchange(first.RefreshToken, "shh"))
+
+	if a := send(t, srv, "POST", "/conversations/messages", lcHeader(second.AccessToken), smsBody); a.status != http.StatusOK {
+		t.Fatalf("a live access token: status %d: %s", a.status, a.body)
+	}
+	lc401 := lcError(401, "invalid or missing bearer token")
+	send(t, srv, "POST", "/conversations/messages", lcHeader("sbx-access-unknown"), smsBody).check(t, 401, lc401)
+	if a := send(t, srv, "POST", "/conversations/messages", lcHeader(lcTok), smsBody); a.status != http.StatusOK {
+		t.Fatalf("a static token with OAuth on: status %d: %s", a.status, a.body)
+	}
+	sb.Expire()
+	send(t, srv, "POST", "/conversations/messages", lcHeader(second.AccessToken), smsBody).check(t, 401, lc401)
+
+	third := decode(exchange(second.RefreshToken, "shh"))
+	sb.Revoke("loc1")
+	send(t, srv, "POST", "/conversations/messages", lcHeader(third.AccessToken), smsBody).check(t, 401, lc401)
+	exchange(third.RefreshToken, "shh").check(t, http.StatusBadRequest, `{"error":"invalid_grant","error_description":"Invalid grant: refresh token is invalid"}`)
+}
+
+func TestOAuthLocationToken(t *testing.T) {
+	t.Parallel()
+	sb, srv := setup(t, sandbox.Config{OAuth: &sandbox.OAuth{}})
+	v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {sb.Issue(sandbox.UserCompany, "co1")}, "user_type": {"Company"}}
+	a := send(t, srv, "POST", "/oauth/token", form(""), v.Encode())
+	var agency tokens
+	if err := json.Unmarshal(a.body, &agency); err != nil || a.status != 200 || agency.CompanyID != "co1" || agency.ExpiresIn != 86399 {
+		t.Fatalf("agency token: %d %s", a.status, a.body)
+	}
+	mint := func(token, company string) answer {
+		return send(t, srv, "POST", "/oauth/locationToken", form(token), url.Values{"companyId": {company}, "locationId": {"loc9"}}.Encode())
+	}
+	mint("sbx-access-nobody", "co1").check(t, 401, lcError(401, "Invalid JWT"))
+	mint(agency.AccessToken, "co2").check(t, 400, lcError(400, "want companyId (the token's) and locationId, form-encoded"))
+	a = mint(agency.AccessToken, "co1")
+	var loc tokens
+	if err := json.Unmarshal(a.body, &loc); err != nil || a.status != 200 || loc.LocationID != "loc9" || loc.CompanyID != "co1" || loc.UserType != "Location" || loc.RefreshToken != "" {
+		t.Fatalf("location token: %d %s", a.status, a.body)
+	}
+	if a := send(t, srv, "POST", "/conversations/messages", lcHeader(loc.AccessToken), smsBody); a.status != 200 {
+		t.Fatalf("the location token: status %d: %s", a.status, a.body)
+	}
+	// With OAuth on and no static tokens, only the tokens issued are taken.
+	send(t, srv, "POST", "/conversations/messages", lcHeader("tok-anything"), smsBody).check(t, 401, lcError(401, "invalid or missing bearer token"))
+	sb.Revoke("co1")
+	send(t, srv, "POST", "/conversations/messages", lcHeader(loc.AccessToken), smsBody).check(t, 401, lcError(401, "invalid or missing bearer token"))
+}
