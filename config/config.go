@@ -17,6 +17,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/hibiken/asynq"
 
+	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -59,6 +60,22 @@ type Config struct {
 	LeadConnectorTokenFile    string `env:"LEADCONNECTOR_TOKEN_FILE,file"`
 	LeadConnectorAccounts     string `env:"LEADCONNECTOR_ACCOUNTS"`
 	LeadConnectorAccountsFile string `env:"LEADCONNECTOR_ACCOUNTS_FILE,file"`
+
+	// AccountsFile is a JSON or YAML file of accounts and their
+	// credentials (static token, LeadConnector OAuth, agency-derived
+	// location), beside those of the variables above; reloaded when it
+	// changes and on SIGHUP. None by default.
+	AccountsFile string `env:"ACCOUNTS_FILE"`
+	// LeadConnectorClientID and LeadConnectorClientSecret are the HighLevel
+	// app of the OAuth accounts.
+	LeadConnectorClientID         string `env:"LEADCONNECTOR_CLIENT_ID"`
+	LeadConnectorClientSecret     string `env:"LEADCONNECTOR_CLIENT_SECRET"`
+	LeadConnectorClientSecretFile string `env:"LEADCONNECTOR_CLIENT_SECRET_FILE,file"`
+	// CredentialsKey seals the renewed OAuth tokens kept in Redis
+	// (AES-256-GCM): 32 bytes in base64 or hex; more keys after commas
+	// open older values, the first seals. Required with OAuth accounts.
+	CredentialsKey     string `env:"CREDENTIALS_KEY"`
+	CredentialsKeyFile string `env:"CREDENTIALS_KEY_FILE,file"`
 
 	// WorkerConcurrency is how many sends a worker makes at once. Default 64.
 	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"64"`
@@ -160,6 +177,8 @@ func (c *Config) readSecretFiles(lookup func(string) (string, bool)) error {
 		{"LEADCONNECTOR_TOKEN", &c.LeadConnectorToken, &c.LeadConnectorTokenFile},
 		{"LEADCONNECTOR_ACCOUNTS", &c.LeadConnectorAccounts, &c.LeadConnectorAccountsFile},
 		{"MONITOR_PASSWORD", &c.MonitorPassword, &c.MonitorPasswordFile},
+		{"LEADCONNECTOR_CLIENT_SECRET", &c.LeadConnectorClientSecret, &c.LeadConnectorClientSecretFile},
+		{"CREDENTIALS_KEY", &c.CredentialsKey, &c.CredentialsKeyFile},
 	} {
 		if path, _ := lookup(secret.name + "_FILE"); path == "" {
 			continue
@@ -233,6 +252,13 @@ func (c *Config) Validate() error {
 	add("LEADCONNECTOR_BASE_URL", err)
 	if _, err := c.Accounts(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.CredentialsKey != "" {
+		_, err := credentials.ParseKeys(c.CredentialsKey)
+		add("CREDENTIALS_KEY", err)
+	}
+	if (c.LeadConnectorClientID == "") != (c.LeadConnectorClientSecret == "") {
+		add("LEADCONNECTOR_CLIENT_ID and LEADCONNECTOR_CLIENT_SECRET", errors.New("set both or neither"))
 	}
 	if c.WorkerConcurrency < 1 {
 		add("WORKER_CONCURRENCY", fmt.Errorf("must be at least 1, got %d", c.WorkerConcurrency))

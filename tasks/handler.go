@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -56,8 +57,18 @@ func (noMetrics) Late(_, _ string, _ time.Duration)            {}
 
 // Tokens gives the token of a provider's account.
 type Tokens interface {
-	Token(provider, account string) (token string, ok bool)
+	// Token returns the token to send with. An error wrapping ErrNoAccount
+	// archives the send; a *WaitError puts it back for its Wait without
+	// spending an attempt, and so does any other error, for a second.
+	Token(ctx context.Context, provider, account string) (string, error)
+	// Refused tells that the provider answered 401 to token, and reports
+	// whether the account's credential is renewed: the send is then tried
+	// again at once with the token Token gives.
+	Refused(ctx context.Context, provider, account, token string) bool
 }
+
+// ErrNoAccount is the error of a send whose account is not configured.
+var ErrNoAccount = errors.New("no such account on this worker")
 
 // Holds is what the handler keeps of a task beside asynq: State in Redis.
 type Holds interface {
@@ -274,14 +285,34 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 		release()
 		return "", nil, err
 	}
-	token, ok := h.Tokens.Token(provider, account)
-	if !ok {
+	token, err = h.token(ctx, j)
+	if err != nil {
 		release()
-		j.log.Error("no token for the account")
-		h.Metrics.Sent(provider, j.op, account, "failed")
-		return "", nil, permanentError{fmt.Errorf("no %s token for account %q on this worker", provider, account)}
+		return "", nil, err
 	}
 	return token, release, nil
+}
+
+// token returns the account's token, or the end of a try that has none:
+// the archive for an account not configured, a wait that spends no
+// attempt while its credential is renewed or replaced.
+func (h *Handler) token(ctx context.Context, j *job) (string, error) {
+	provider, account := j.k.provider, j.p.Account
+	token, err := h.Tokens.Token(ctx, provider, account)
+	var wait *WaitError
+	switch {
+	case err == nil:
+		return token, nil
+	case errors.Is(err, ErrNoAccount):
+		j.log.Error("no token for the account")
+		h.Metrics.Sent(provider, j.op, account, "failed")
+		return "", permanentError{fmt.Errorf("no %s token for account %q on this worker", provider, account)}
+	case !errors.As(err, &wait):
+		wait = &WaitError{Wait: time.Second, Err: err}
+	}
+	j.log.Debug("no token to send with yet", zap.Error(err))
+	h.Metrics.Waited(provider, account, "credentials")
+	return "", wait
 }
 
 // expired archives a task whose expires_at has come: it is checked right
@@ -334,10 +365,23 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		h.Metrics.Late(provider, j.cause, start.Sub(j.p.Due))
 	}
 	ans, err := j.k.send(ctx, h, token, j.p.Body)
+	var apiErr *senders.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && h.Tokens.Refused(ctx, provider, account, token) {
+		// A renewable credential: the 401 is the token's, not the send's.
+		j.log.Info("token refused: renewing it and sending again")
+		if token, err = h.token(ctx, j); err != nil {
+			if atMostOnce {
+				if serr := h.Holds.Sent(ctx, j.id); serr != nil {
+					j.log.Warn("could not clear the sending mark", zap.Error(serr))
+				}
+			}
+			return err
+		}
+		ans, err = j.k.send(ctx, h, token, j.p.Body)
+	}
 	took := time.Since(start)
 	outcome, wait := h.Policy.Classify(err)
 	log := j.log.WithLazy(zap.Duration("latency", took))
-	var apiErr *senders.APIError
 	if errors.As(err, &apiErr) {
 		log = log.WithLazy(zap.Int("status", apiErr.StatusCode))
 		ans = answer{status: apiErr.StatusCode, body: apiErr.Body}

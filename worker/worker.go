@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/logging"
 	"github.com/punctualhq/punctual/metrics"
 	"github.com/punctualhq/punctual/ratelimit"
@@ -47,6 +48,7 @@ type Worker struct {
 	registry *prometheus.Registry
 	cfg      *config.Config
 	conn     asynq.RedisConnOpt
+	creds    *credentials.Manager
 	// health and monitor listen on HTTP_ADDR and MONITOR_ADDR (nil when off).
 	health, monitor net.Listener
 }
@@ -73,13 +75,6 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("LEADCONNECTOR_BASE_URL: %w", err)
 	}
-	for _, p := range []string{senders.Mateo, senders.LeadConnector} {
-		if names := accounts.Names(p); len(names) > 0 {
-			log.Info("accounts", zap.String("provider", p), zap.Strings("names", names))
-		} else {
-			log.Warn("no accounts: its sends will fail", zap.String("provider", p))
-		}
-	}
 	policy, err := cfg.Policy()
 	if err != nil {
 		return nil, fmt.Errorf("RETRY_STATUSES: %w", err)
@@ -87,6 +82,21 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	rdb, ok := conn.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return nil, errors.New("worker: unexpected Redis client")
+	}
+	creds, err := credentials.New(credentials.Config{
+		File: cfg.AccountsFile, Static: accounts, ClientID: cfg.LeadConnectorClientID, ClientSecret: cfg.LeadConnectorClientSecret,
+		Keys: cfg.CredentialsKey, BaseURL: cfg.LeadConnectorBaseURL, Version: cfg.LeadConnectorVersion, Redis: rdb, Logger: log.Named("credentials"),
+	})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	for _, p := range []string{senders.Mateo, senders.LeadConnector} {
+		if names := creds.Names(p); len(names) > 0 {
+			log.Info("accounts", zap.String("provider", p), zap.Int("count", len(names)))
+		} else {
+			log.Warn("no accounts: its sends will fail", zap.String("provider", p))
+		}
 	}
 	limits, err := config.ParseRateLimits(cfg.RateLimits)
 	if err != nil {
@@ -96,10 +106,11 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	mux := asynq.NewServeMux()
 	read := newHolds()
 	h := &tasks.Handler{
-		Mateo: mc, LeadConnector: lc, Tokens: accounts, Policy: policy, Logger: log,
+		Mateo: mc, LeadConnector: lc, Tokens: creds, Policy: policy, Logger: log,
 		Holds: preloaded{tasks.State{Client: rdb}, read}, Sends: cfg.WorkerConcurrency, AtMostOnce: map[string]bool{},
-		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), func(p, a string) bool { _, ok := accounts.Token(p, a); return ok }),
+		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
+	registry.MustRegister(creds)
 	if limiter := ratelimit.New(rdb, limits); limiter != nil {
 		h.Limiter = limiter
 	}
@@ -121,7 +132,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 		TaskCheckInterval:        taskCheckInterval,
 		Logger:                   logging.Asynq{L: log.Named("asynq").Sugar()},
 	})
-	w := &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn}
+	w := &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds}
 	if w.health, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
 	}
@@ -157,6 +168,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	w.log.Info("worker started")
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		w.creds.Watch(watchCtx)
+	}()
+	defer func() { stopWatching(); <-watched }()
 	<-ctx.Done()
 	w.log.Info("stopping: finishing in-flight sends")
 	w.srv.Shutdown()

@@ -1,0 +1,173 @@
+package credentials
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/tasks"
+)
+
+// Kind is how an account proves who it is.
+type Kind string
+
+// The kinds of credential.
+const (
+	// KindToken is a static token: a Mateo API key, a HighLevel Private
+	// Integration token.
+	KindToken Kind = "token"
+	// KindOAuth is a HighLevel OAuth refresh token, of a location
+	// (LocationID) or of an agency (CompanyID).
+	KindOAuth Kind = "oauth"
+	// KindAgencyLocation is a location whose token an agency's OAuth
+	// account mints (POST /oauth/locationToken).
+	KindAgencyLocation Kind = "agency_location"
+)
+
+// Account is one account and its credential, as configured.
+type Account struct {
+	Provider string
+	Name     string
+	Kind     Kind
+	// Token is the static token of KindToken.
+	Token string
+	// RefreshToken starts the chain of a KindOAuth account; the refreshed
+	// ones are kept in Redis.
+	RefreshToken string
+	// LocationID is the location of a KindOAuth location or of a
+	// KindAgencyLocation; CompanyID the agency of a KindOAuth agency.
+	LocationID, CompanyID string
+	// Agency names the KindOAuth agency account a KindAgencyLocation's
+	// token is minted with.
+	Agency string
+}
+
+// renewable reports whether the account's access token is renewed, not given.
+func (a *Account) renewable() bool { return a.Kind != KindToken }
+
+// userType is the HighLevel user type a KindOAuth account's tokens act as.
+func (a *Account) userType() string {
+	if a.CompanyID != "" {
+		return "Company"
+	}
+	return "Location"
+}
+
+// entry is one account of ACCOUNTS_FILE, in JSON or YAML.
+type entry struct {
+	Name         string `json:"name" yaml:"name"`
+	Provider     string `json:"provider" yaml:"provider"`
+	Token        string `json:"token" yaml:"token"`
+	RefreshToken string `json:"refresh_token" yaml:"refresh_token"`
+	LocationID   string `json:"location_id" yaml:"location_id"`
+	CompanyID    string `json:"company_id" yaml:"company_id"`
+	Agency       string `json:"agency" yaml:"agency"`
+}
+
+// file is ACCOUNTS_FILE: {"accounts": [entry, ...]}.
+type file struct {
+	Accounts []entry `json:"accounts" yaml:"accounts"`
+}
+
+// ParseFile reads the accounts of ACCOUNTS_FILE, JSON or YAML. Every
+// problem is returned, each naming its entry (by position and name) and
+// field, never a secret; an account whose credential is bad is refused,
+// and so is the whole file.
+func ParseFile(data []byte) ([]Account, error) {
+	var f file
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			return nil, fmt.Errorf("not valid JSON: %w", err)
+		}
+	} else {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("not valid YAML: %w", redactYAML(err))
+		}
+	}
+	accounts := make([]Account, 0, len(f.Accounts))
+	var errs []error
+	for i, e := range f.Accounts {
+		a, err := e.account()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("accounts[%d] %q: %w", i, e.Name, err))
+			continue
+		}
+		accounts = append(accounts, a)
+	}
+	return accounts, errors.Join(errs...)
+}
+
+// redactYAML keeps what yaml.v3 says of a type mismatch but not the value
+// it quotes, which may be a token.
+func redactYAML(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	lines := make([]string, len(te.Errors))
+	for i, msg := range te.Errors {
+		// "line 3: cannot unmarshal !!seq into string" or "line 4: field tokn not found in type ..."
+		if before, _, found := strings.Cut(msg, "`"); found {
+			msg = strings.TrimSpace(before) + " (value not shown)"
+		}
+		lines[i] = msg
+	}
+	return errors.New(strings.Join(lines, "; "))
+}
+
+// account checks an entry and gives its kind.
+func (e entry) account() (Account, error) {
+	a := Account{Provider: e.Provider, Name: e.Name, Token: e.Token, RefreshToken: e.RefreshToken,
+		LocationID: e.LocationID, CompanyID: e.CompanyID, Agency: e.Agency}
+	switch {
+	case !tasks.IsName(e.Name):
+		return a, errors.New("name: want letters, digits, _ . - (at most 64)")
+	case e.Provider != senders.Mateo && e.Provider != senders.LeadConnector:
+		return a, fmt.Errorf("provider: want mateo or leadconnector, got %q", e.Provider)
+	}
+	set := 0
+	for _, s := range []string{e.Token, e.RefreshToken, e.Agency} {
+		if s != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		return a, errors.New("want exactly one of token, refresh_token (OAuth) and agency (a location of an agency)")
+	}
+	switch {
+	case e.Token != "":
+		a.Kind = KindToken
+		if e.LocationID != "" || e.CompanyID != "" {
+			return a, errors.New("location_id, company_id: not with token")
+		}
+	case e.Provider != senders.LeadConnector:
+		return a, errors.New("provider: OAuth is for leadconnector only")
+	case e.RefreshToken != "":
+		a.Kind = KindOAuth
+		if (e.LocationID == "") == (e.CompanyID == "") {
+			return a, errors.New("location_id or company_id: want one of them with refresh_token")
+		}
+	default:
+		a.Kind = KindAgencyLocation
+		switch {
+		case e.LocationID == "":
+			return a, errors.New("location_id: required with agency")
+		case e.CompanyID != "":
+			return a, errors.New("company_id: not with agency (it is the agency's)")
+		}
+	}
+	if strings.ContainsAny(a.Token+a.RefreshToken, " \t\r\n") {
+		return a, errors.New("token or refresh_token: contains white space")
+	}
+	return a, nil
+}

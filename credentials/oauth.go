@@ -1,0 +1,107 @@
+package credentials
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// oauthTimeout bounds one request to HighLevel's OAuth server; the Redis
+// lock that makes one process redeem a refresh token lasts longer.
+const oauthTimeout = 10 * time.Second
+
+// oauthClient asks HighLevel's OAuth server for tokens.
+type oauthClient struct {
+	base, version    string
+	clientID, secret string
+	http             *http.Client
+}
+
+// issued is what a token endpoint gives: an access token, until when it
+// lasts, and the next refresh token (none for a location token).
+type issued struct {
+	Access, Refresh string
+	Expires         time.Time
+}
+
+// RefusedError is the OAuth server's refusal of a credential: a spent or
+// revoked refresh token (invalid_grant), an app not installed in the
+// location. Trying again with the same credential would not help.
+type RefusedError struct {
+	Status int
+	// Code is the server's error code, such as invalid_grant.
+	Code string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("the OAuth server refused the credential: %d %s", e.Status, e.Code)
+}
+
+// appFault reports whether the refusal is of the app (LEADCONNECTOR_CLIENT_ID
+// and _SECRET), not of the account's credential.
+func (e *RefusedError) appFault() bool { return e.Code == "invalid_client" || e.Code == "unauthorized_client" }
+
+// refresh redeems a refresh token: POST /oauth/token. The token is spent
+// once the request is written, whatever the answer.
+func (c *oauthClient) refresh(ctx context.Context, refreshToken, userType string) (issued, error) {
+	return c.post(ctx, "/oauth/token", "", url.Values{
+		"client_id": {c.clientID}, "client_secret": {c.secret}, "grant_type": {"refresh_token"},
+		"refresh_token": {refreshToken}, "user_type": {userType},
+	})
+}
+
+// locationToken mints a location's token with its agency's: POST /oauth/locationToken.
+func (c *oauthClient) locationToken(ctx context.Context, agencyToken, companyID, locationID string) (issued, error) {
+	return c.post(ctx, "/oauth/locationToken", agencyToken, url.Values{"companyId": {companyID}, "locationId": {locationID}})
+}
+
+func (c *oauthClient) post(ctx context.Context, path, bearer string, form url.Values) (issued, error) {
+	ctx, cancel := context.WithTimeout(ctx, oauthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return issued{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Version", c.version)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return issued{}, fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return issued{}, fmt.Errorf("POST %s: reading the answer: %w", path, err)
+	}
+	var ans struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		ExpiresIn    int64  `json:"expires_in"`
+		// Error is the OAuth error code; HighLevel's API errors give
+		// {"statusCode","message","error"} with the status text in error.
+		Error string `json:"error"`
+	}
+	jerr := json.Unmarshal(body, &ans)
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
+		return issued{}, fmt.Errorf("POST %s: %d: try again later", path, resp.StatusCode)
+	case resp.StatusCode >= 400:
+		code := ans.Error
+		if len(code) > 64 || strings.ContainsAny(code, " \n") && path == "/oauth/token" {
+			code = "" // not an OAuth code: it is not repeated
+		}
+		return issued{}, &RefusedError{Status: resp.StatusCode, Code: code}
+	case jerr != nil || ans.AccessToken == "" || ans.ExpiresIn <= 0:
+		return issued{}, fmt.Errorf("POST %s: %d without access_token and expires_in", path, resp.StatusCode)
+	}
+	return issued{Access: ans.AccessToken, Refresh: ans.RefreshToken, Expires: time.Now().Add(time.Duration(ans.ExpiresIn) * time.Second)}, nil
+}

@@ -1,0 +1,140 @@
+package credentials
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// indexKey lists the accounts in force, field provider/name, value its
+// kind: what `enqueue accounts` shows, with no credential. Each worker
+// writes it when it loads the accounts and every indexEvery, and it
+// lasts indexFor.
+const (
+	indexKey   = "punctual:credentials:index"
+	indexEvery = 24 * time.Hour
+	indexFor   = 7 * 24 * time.Hour
+)
+
+// writeIndex lists the accounts of s in Redis.
+func (m *Manager) writeIndex(ctx context.Context, s *set) error {
+	if m.rdb == nil {
+		return nil
+	}
+	fields := make([]any, 0, 2*len(s.accounts))
+	for k, a := range s.accounts {
+		fields = append(fields, k.String(), string(a.Kind))
+	}
+	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, indexKey)
+		if len(fields) > 0 {
+			p.HSet(ctx, indexKey, fields...)
+			p.PExpire(ctx, indexKey, indexFor)
+		}
+		return nil
+	})
+	return err
+}
+
+// Status is an account as `enqueue accounts` shows it: never a secret.
+type Status struct {
+	Provider string `json:"provider"`
+	Name     string `json:"account"`
+	Kind     Kind   `json:"kind"`
+	// State is ok, refreshing or reauth_needed.
+	State string `json:"state"`
+	// Expires is when the access token in Redis expires; zero for a static
+	// token or none yet.
+	Expires time.Time `json:"expires_at,omitzero"`
+	// Reason is why the account needs a new credential.
+	Reason string `json:"reason,omitempty"`
+}
+
+// List returns the accounts the workers last loaded, with the state of
+// their credential as Redis keeps it, sorted by provider and name.
+func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
+	index, err := rdb.HGetAll(ctx, indexKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	list := make([]Status, 0, len(index))
+	for field, kind := range index {
+		provider, name, _ := strings.Cut(field, "/")
+		list = append(list, Status{Provider: provider, Name: name, Kind: Kind(kind), State: StateOK})
+	}
+	slices.SortFunc(list, func(a, b Status) int {
+		return cmp.Or(cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Name, b.Name))
+	})
+	type read struct {
+		fields *redis.SliceCmd
+		lock   *redis.IntCmd
+	}
+	reads := make([]read, len(list))
+	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, st := range list {
+			if st.Kind == KindToken {
+				continue
+			}
+			key := keyOf(&Account{Provider: st.Provider, Name: st.Name})
+			reads[i] = read{p.HMGet(ctx, key, "state", "expires_at", "reason"), p.Exists(ctx, key+":lock")}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	for i := range list {
+		r := reads[i]
+		if r.fields == nil {
+			continue
+		}
+		v := r.fields.Val()
+		if state, _ := v[0].(string); state != "" {
+			list[i].State = state
+		}
+		if ms, _ := v[1].(string); ms != "" && ms != "0" {
+			n, _ := strconv.ParseInt(ms, 10, 64)
+			list[i].Expires = time.UnixMilli(n)
+		}
+		list[i].Reason, _ = v[2].(string)
+		if r.lock.Val() > 0 && list[i].State == StateOK {
+			list[i].State = StateRefreshing
+		}
+	}
+	return list, nil
+}
+
+var accountsDesc = prometheus.NewDesc("punctual_accounts",
+	"Accounts by provider, credential kind (token, oauth, agency_location) and state (ok, refreshing, reauth_needed) in this worker; alert on reauth_needed above 0.",
+	[]string{"provider", "kind", "state"}, nil)
+
+// Describe and Collect make the Manager a Prometheus collector of the
+// punctual_accounts gauge.
+func (m *Manager) Describe(ch chan<- *prometheus.Desc) { ch <- accountsDesc }
+
+// Collect counts the accounts in force by state.
+func (m *Manager) Collect(ch chan<- prometheus.Metric) {
+	type labels struct {
+		provider string
+		kind     Kind
+		state    string
+	}
+	counts := map[labels]int{}
+	for k, a := range m.set.Load().accounts {
+		state := StateOK
+		if v, ok := m.live.Load(k); ok {
+			state = stateNames[v.(*live).state.Load()]
+		}
+		counts[labels{a.Provider, a.Kind, state}]++
+	}
+	for l, n := range counts {
+		ch <- prometheus.MustNewConstMetric(accountsDesc, prometheus.GaugeValue, float64(n), l.provider, string(l.kind), l.state)
+	}
+}
