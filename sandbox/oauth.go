@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,9 +75,24 @@ func (s *Server) Expire() {
 	}
 }
 
+// Valid reports whether an access token is issued, live and not revoked.
+func (s *Server) Valid(token string) bool {
+	_, ok := s.accessGrant(token)
+	return ok
+}
+
+// Tokens returns every token issued so far, access and refresh, live or
+// not: what must never be seen in plain text elsewhere.
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.issued)
+}
+
 func (s *Server) issueRefresh(g grant) string {
 	tok := "sbx-refresh-" + randomHex()
 	s.refresh[tok] = g
+	s.issued = append(s.issued, tok)
 	return tok
 }
 
@@ -88,6 +104,7 @@ func (s *Server) issueAccess(g grant) (token string, lifetime time.Duration) {
 	g.expires = time.Now().Add(lifetime)
 	tok := "sbx-access-" + randomHex()
 	s.access[tok] = g
+	s.issued = append(s.issued, tok)
 	return tok, lifetime
 }
 

@@ -108,6 +108,7 @@ type Server struct {
 	windows  map[string]*window
 	// refresh and access are the OAuth tokens issued and still good.
 	refresh, access map[string]grant
+	issued          []string
 }
 
 type window struct {
