@@ -44,7 +44,9 @@ func (e *RefusedError) Error() string {
 
 // appFault reports whether the refusal is of the app (LEADCONNECTOR_CLIENT_ID
 // and _SECRET), not of the account's credential.
-func (e *RefusedError) appFault() bool { return e.Code == "invalid_client" || e.Code == "unauthorized_client" }
+func (e *RefusedError) appFault() bool {
+	return e.Code == "invalid_client" || e.Code == "unauthorized_client"
+}
 
 // refresh redeems a refresh token: POST /oauth/token. The token is spent
 // once the request is written, whatever the answer.
@@ -96,7 +98,7 @@ func (c *oauthClient) post(ctx context.Context, path, bearer string, form url.Va
 		return issued{}, fmt.Errorf("POST %s: %d: try again later", path, resp.StatusCode)
 	case resp.StatusCode >= 400:
 		code := ans.Error
-		if len(code) > 64 || strings.ContainsAny(code, " \n") && path == "/oauth/token" {
+		if len(code) > 64 || strings.ContainsAny(code, " \n") {
 			code = "" // not an OAuth code: it is not repeated
 		}
 		return issued{}, &RefusedError{Status: resp.StatusCode, Code: code}
