@@ -58,7 +58,12 @@ func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *
 	if len(mateoLimit) > 0 {
 		cfg.MateoLimit = mateoLimit[0]
 	}
-	sb := sandbox.New(cfg)
+	return setupWith(t, sandbox.New(cfg), extra)
+}
+
+// setupWith runs a worker as setup does, against the sandbox sb.
+func setupWith(t *testing.T, sb *sandbox.Server, extra map[string]string) *env {
+	t.Helper()
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	environ := map[string]string{
