@@ -43,7 +43,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(sendCommand(), batchCommand(), statusCommand(), cancelCommand(), rescheduleCommand(), listCommand(), retryCommand(), limitsCommand())
+	root.AddCommand(sendCommand(), batchCommand(), statusCommand(), cancelCommand(), rescheduleCommand(), listCommand(), retryCommand(), limitsCommand(), accountsCommand())
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
