@@ -45,7 +45,7 @@ func New(reg prometheus.Registerer, inspector *asynq.Inspector, known func(provi
 		}, []string{"provider", "operation", "status"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "punctual_waits_total",
-			Help: "Sends put back to wait without spending an attempt, by provider, account (unknown when not configured) and reason (rate_limit, provider_hold, not_due, capacity).",
+			Help: "Sends put back to wait without spending an attempt, by provider, account (unknown when not configured) and reason (rate_limit, provider_hold, not_due, capacity, credentials).",
 		}, []string{"provider", "account", "reason"}),
 		late: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "punctual_send_lateness_seconds",
