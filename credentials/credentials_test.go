@@ -337,3 +337,41 @@ func scanRedis(t *testing.T, rdb redis.UniversalClient, secrets []string) {
 		}
 	}
 }
+
+func TestAnAgencyMintsItsLocationsTokens(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	file := f.write(t, oauthFile(
+		"{name: agency, provider: leadconnector, company_id: co1, refresh_token: "+f.sb.Issue(sandbox.UserCompany, "co1")+"}",
+		"{name: store, provider: leadconnector, agency: agency, location_id: loc7}"))
+	m := f.manager(t, file)
+	ctx := t.Context()
+	tok, err := m.Token(ctx, "leadconnector", "store")
+	if err != nil || !f.sb.Valid(tok) {
+		t.Fatalf("location token: %v", err)
+	}
+	// A day later both tokens are refused: the location's token is minted
+	// again, with the agency's renewed once on the way.
+	f.sb.Expire()
+	if !m.Refused(ctx, "leadconnector", "store", tok) {
+		t.Fatal("an agency location's token not renewable")
+	}
+	if tok, err = m.Token(ctx, "leadconnector", "store"); err != nil || !f.sb.Valid(tok) {
+		t.Fatalf("location token after expiry: %v", err)
+	}
+	var got []string
+	for _, r := range f.sb.Requests() {
+		got = append(got, fmt.Sprint(r.Path, " ", r.Status))
+	}
+	want := "[/oauth/token 200 /oauth/locationToken 200 /oauth/locationToken 401 /oauth/token 200 /oauth/locationToken 200]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("requests %v\nwant %s", got, want)
+	}
+	// The agency uninstalls the app: the location waits for a new credential.
+	f.sb.Revoke("co1")
+	m.Refused(ctx, "leadconnector", "store", tok)
+	var wait *tasks.WaitError
+	if _, err := m.Token(ctx, "leadconnector", "store"); !errors.As(err, &wait) || wait.Failure {
+		t.Errorf("after the agency's revocation: %v, want a wait", err)
+	}
+}

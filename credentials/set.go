@@ -56,7 +56,9 @@ func newSet(static map[string]map[string]string, fromFile []Account) (*set, erro
 				errs = append(errs, fmt.Errorf("accounts[%d] %q: agency: %q is not an agency account (refresh_token with company_id)", i, a.Name, a.Agency))
 				continue
 			}
-			s.seeds[id{a.Provider, a.Name}] = sha256.Sum256([]byte("agency\x00" + a.Agency + "\x00" + a.LocationID))
+			// The agency's credential is part of the location's: a new one
+			// ends the location's wait for reauthorization too.
+			s.seeds[id{a.Provider, a.Name}] = sha256.Sum256([]byte("agency\x00" + agency.RefreshToken + "\x00" + a.LocationID))
 		default:
 			continue
 		}
