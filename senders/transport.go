@@ -52,6 +52,13 @@ func WithHTTPClient(c *http.Client) Option {
 // same host.
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
+// WithRoundTripper sends requests through wrap's RoundTripper around the
+// transport's own: for headers a request's context calls for, such as its
+// trace context.
+func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(t *Transport) { t.client.Transport = wrap(t.client.Transport) }
+}
+
 // WithTimeout bounds each request, answer included.
 func WithTimeout(d time.Duration) Option { return func(t *Transport) { t.client.Timeout = d } }
 
