@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/senders"
@@ -97,6 +98,8 @@ type Handler struct {
 	Limiter Limiter
 	// Metrics is told what happens; nil counts nothing.
 	Metrics Metrics
+	// Tracer makes a span of each send's request; nil makes none.
+	Tracer trace.Tracer
 	// Sends bounds the requests in flight; tasks held for their time do
 	// not count. Unbounded when 0.
 	Sends int
@@ -364,6 +367,7 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 	if !j.p.Due.IsZero() {
 		h.Metrics.Late(provider, j.cause, start.Sub(j.p.Due))
 	}
+	ctx, span := h.startSpan(ctx, t.Type(), j, start)
 	ans, err := j.k.send(ctx, h, token, j.p.Body)
 	var apiErr *senders.APIError
 	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && h.Tokens.Refused(ctx, provider, account, token) {
@@ -387,6 +391,7 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		ans = answer{status: apiErr.StatusCode, body: apiErr.Body}
 	}
 	h.Metrics.Answered(provider, j.op, ans.status, took)
+	endSpan(span, ans.status, outcome, err)
 	if outcome == senders.Unknown {
 		if atMostOnce {
 			return h.unknown(ctx, j, err)

@@ -1,0 +1,97 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/senders/leadconnector"
+	"github.com/punctualhq/punctual/senders/mateo"
+)
+
+// refusing is a Mateo client whose every request is refused with 422.
+type refusing struct{}
+
+func (refusing) SendMessageJSON(context.Context, string, []byte) (*senders.Response[senders.Undecoded], error) {
+	return nil, &senders.APIError{Provider: senders.Mateo, Operation: "send_message", StatusCode: 422}
+}
+
+func (refusing) UpdateConversationJSON(context.Context, string, []byte) (*senders.Response[mateo.Conversation], error) {
+	return nil, errors.New("not sent")
+}
+
+// lcRefusing is a LeadConnector client that sends nothing.
+type lcRefusing struct{}
+
+func (lcRefusing) SendMessageJSON(context.Context, string, []byte) (*senders.Response[leadconnector.SendMessageResponse], error) {
+	return nil, errors.New("not sent")
+}
+
+type oneToken struct{}
+
+func (oneToken) Token(string, string) (string, bool) { return "t", true }
+
+// noHolds is a task state with nothing held, cancelled or in flight.
+type noHolds struct{}
+
+func (noHolds) Load(context.Context, string) (Hold, error)         { return Hold{}, nil }
+func (noHolds) SetUntil(context.Context, string, time.Time) error { return nil }
+func (noHolds) TakeCancel(context.Context, string) (bool, error)  { return false, nil }
+func (noHolds) Sending(context.Context, string) error             { return nil }
+func (noHolds) Sent(context.Context, string) error                { return nil }
+func (noHolds) Forget(context.Context, string, string) error      { return nil }
+
+// BenchmarkProcessTask measures the handler's own cost of one due send,
+// from the task to its end, with the provider and Redis out of the way
+// (the provider refuses it, so that no asynq result is written): with
+// tracing off, a span must cost nothing here.
+func BenchmarkProcessTask(b *testing.B) {
+	h := &Handler{
+		Mateo: refusing{}, LeadConnector: lcRefusing{}, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
+		Logger: zap.NewNop(), Holds: noHolds{},
+	}
+	if err := Register(asynq.NewServeMux(), h); err != nil {
+		b.Fatal(err)
+	}
+	p := Payload{Account: "default", Due: time.Now().Add(-time.Second), Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
+	task := asynq.NewTask(TypeMateoSendMessage, p.encode())
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.ProcessTask(ctx, task); !errors.As(err, new(permanentError)) {
+			b.Fatalf("got %v, want the 422 refusal", err)
+		}
+	}
+}
+
+func TestErrorTypeNamesTheClassOfAFailure(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&senders.APIError{StatusCode: 503}, "503"},
+		{fmt.Errorf("mateo send_message: %w", &senders.APIError{StatusCode: 429}), "429"},
+		{fmt.Errorf("x: %w: request written, no answer: %w", senders.ErrOutcomeUnknown, context.DeadlineExceeded), "outcome_unknown"},
+		{fmt.Errorf("x: %w", senders.ErrInvalidRequest), "invalid_request"},
+		{context.DeadlineExceeded, "timeout"},
+		{&net.OpError{Op: "dial", Err: timeoutError{}}, "timeout"},
+		{errors.New("connection refused"), "_OTHER"},
+	} {
+		if got := errorType(c.err); got != c.want {
+			t.Errorf("errorType(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "i/o timeout" }
+func (timeoutError) Timeout() bool { return true }
