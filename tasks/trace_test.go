@@ -36,12 +36,13 @@ func (lcRefusing) SendMessageJSON(context.Context, string, []byte) (*senders.Res
 
 type oneToken struct{}
 
-func (oneToken) Token(string, string) (string, bool) { return "t", true }
+func (oneToken) Token(context.Context, string, string) (string, error) { return "t", nil }
+func (oneToken) Refused(context.Context, string, string, string) bool  { return false }
 
 // noHolds is a task state with nothing held, cancelled or in flight.
 type noHolds struct{}
 
-func (noHolds) Load(context.Context, string) (Hold, error)         { return Hold{}, nil }
+func (noHolds) Load(context.Context, string) (Hold, error)        { return Hold{}, nil }
 func (noHolds) SetUntil(context.Context, string, time.Time) error { return nil }
 func (noHolds) TakeCancel(context.Context, string) (bool, error)  { return false, nil }
 func (noHolds) Sending(context.Context, string) error             { return nil }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/config"
@@ -27,6 +28,7 @@ import (
 	"github.com/punctualhq/punctual/senders/leadconnector"
 	"github.com/punctualhq/punctual/senders/mateo"
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/tracing"
 )
 
 // Scheduling: asynq checks for due tasks and, when its queues are empty,
@@ -53,8 +55,29 @@ type Worker struct {
 	health, monitor net.Listener
 }
 
+// Option configures what New builds beyond the configuration.
+type Option func(*options)
+
+type options struct {
+	tracer trace.TracerProvider
+}
+
+// WithTracerProvider makes a span of each send's request with tp, and
+// sends its trace context with the request; nil (the default) traces nothing.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracer = tp }
+}
+
 // New builds a worker from a validated configuration.
-func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
+func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Worker, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var senderOpts []senders.Option
+	if o.tracer != nil {
+		senderOpts = append(senderOpts, senders.WithRoundTripper(tracing.Propagate))
+	}
 	conn, err := cfg.RedisConnOpt()
 	if err != nil {
 		return nil, err
@@ -67,11 +90,11 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("WORKER_QUEUES: %w", err)
 	}
-	mc, err := mateo.New(cfg.MateoBaseURL)
+	mc, err := mateo.New(cfg.MateoBaseURL, senderOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("MATEO_BASE_URL: %w", err)
 	}
-	lc, err := leadconnector.New(cfg.LeadConnectorBaseURL, cfg.LeadConnectorVersion)
+	lc, err := leadconnector.New(cfg.LeadConnectorBaseURL, cfg.LeadConnectorVersion, senderOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("LEADCONNECTOR_BASE_URL: %w", err)
 	}
@@ -111,6 +134,9 @@ func New(cfg *config.Config, log *zap.Logger) (*Worker, error) {
 		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
 	registry.MustRegister(creds)
+	if o.tracer != nil {
+		h.Tracer = o.tracer.Tracer("github.com/punctualhq/punctual/tasks")
+	}
 	if limiter := ratelimit.New(rdb, limits); limiter != nil {
 		h.Limiter = limiter
 	}

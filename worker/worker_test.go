@@ -51,6 +51,12 @@ type env struct {
 // the inspector then all use it.
 func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *env {
 	t.Helper()
+	return setupWith(t, newSandbox(mateoLimit...), extra)
+}
+
+// newSandbox is the sandbox setup runs against: the tests' accounts, and
+// Mateo enforcing mateoLimit, if given.
+func newSandbox(mateoLimit ...sandbox.Limit) *sandbox.Server {
 	cfg := sandbox.Config{
 		MateoTokens:         map[string]string{mateoToken: "default", acmeToken: "acme", betaToken: "beta"},
 		LeadConnectorTokens: map[string]string{lcToken: "default"},
@@ -58,11 +64,11 @@ func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *
 	if len(mateoLimit) > 0 {
 		cfg.MateoLimit = mateoLimit[0]
 	}
-	return setupWith(t, sandbox.New(cfg), extra)
+	return sandbox.New(cfg)
 }
 
-// setupWith runs a worker as setup does, against the sandbox sb.
-func setupWith(t *testing.T, sb *sandbox.Server, extra map[string]string) *env {
+// setupWith runs a worker as setup does, against the sandbox sb, with opts.
+func setupWith(t *testing.T, sb *sandbox.Server, extra map[string]string, opts ...worker.Option) *env {
 	t.Helper()
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
@@ -93,7 +99,7 @@ func setupWith(t *testing.T, sb *sandbox.Server, extra map[string]string) *env {
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) })))
-	w, err := worker.New(wcfg, log)
+	w, err := worker.New(wcfg, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
