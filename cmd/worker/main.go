@@ -13,11 +13,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/logging"
+	"github.com/punctualhq/punctual/tracing"
 	"github.com/punctualhq/punctual/worker"
 )
 
@@ -60,7 +63,12 @@ func run() error {
 	}
 	defer func() { _ = log.Sync() }()
 	redis.SetLogger(logging.Redis{L: log.Named("redis").Sugar()})
-	w, err := worker.New(cfg, log)
+	traces, err := tracing.Start(ctx, "punctual-worker", log.Named("otel"))
+	if err != nil {
+		return err
+	}
+	defer flushTraces(traces, log)
+	w, err := worker.New(cfg, log, worker.WithTracerProvider(traces.TracerProvider()))
 	if err != nil {
 		return err
 	}
@@ -71,6 +79,19 @@ func run() error {
 	}
 	return w.Run(ctx)
 }
+
+// flushTraces exports the spans of the last sends, once the worker has
+// stopped; a collector that does not answer within traceFlush is given up.
+func flushTraces(traces *tracing.Provider, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), traceFlush)
+	defer cancel()
+	if err := traces.Shutdown(ctx); err != nil {
+		log.Warn("could not export the last spans", zap.Error(err))
+	}
+}
+
+// traceFlush bounds the export of the last spans at exit.
+const traceFlush = 5 * time.Second
 
 // environment returns the process environment as a map.
 func environment() map[string]string {
