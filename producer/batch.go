@@ -15,8 +15,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/ratelimit"
-	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -264,7 +264,7 @@ func (p *Producer) batchSend(ctx context.Context, data []byte, dryRun bool) (*ta
 		o.Claim = nil
 	}
 	send, err := tasks.Prepare(e, o)
-	var fe *senders.FieldError
+	var fe *jsonvalue.FieldError
 	if errors.As(err, &fe) {
 		return nil, &invalidError{err}
 	}

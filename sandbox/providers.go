@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/senders/leadconnector"
 	"github.com/punctualhq/punctual/senders/mateo"
@@ -21,8 +22,8 @@ func readBody(r *http.Request) []byte {
 }
 
 // invalid answers 400 when body breaks schema, in the provider's shape.
-func invalid(w http.ResponseWriter, provider string, schema senders.Schema, body []byte) bool {
-	err := senders.Validate(schema, "body", body)
+func invalid(w http.ResponseWriter, provider string, schema jsonvalue.Schema, body []byte) bool {
+	err := jsonvalue.Validate(schema, "body", body)
 	if err == nil {
 		return false
 	}

@@ -6,8 +6,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/punctualhq/punctual/internal/sendertest"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/internal/sendertest"
 	"github.com/punctualhq/punctual/senders/leadconnector"
 	"github.com/punctualhq/punctual/senders/mateo"
 )

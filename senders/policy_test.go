@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/sendertest"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/internal/sendertest"
 )
 
 func apiError(provider, op string, status int, retryAfter time.Duration) error {

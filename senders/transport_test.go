@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/sendertest"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/internal/sendertest"
 )
 
 func TestCheckBaseURL(t *testing.T) {

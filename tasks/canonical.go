@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"time"
 
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 )
 
 // contentKeyPrefix starts every key ContentKey derives, so that it cannot
@@ -29,7 +29,7 @@ const contentKeyPrefix = "content:"
 func (e *Envelope) ContentKey() (string, error) {
 	tree, err := e.payload()
 	if err != nil {
-		return "", &senders.FieldError{Path: "payload", Reason: "invalid JSON: " + err.Error()}
+		return "", &jsonvalue.FieldError{Path: "payload", Reason: "invalid JSON: " + err.Error()}
 	}
 	// The members in the order of their names, as AppendJSON writes an object.
 	var buf [1024]byte
@@ -37,8 +37,8 @@ func (e *Envelope) ContentKey() (string, error) {
 	b = appendCanonicalString(b, e.account())
 	b = appendCanonicalTime(b, `,"expires_at":`, e.ExpiresAt)
 	b = append(b, `,"payload":`...)
-	if b, err = senders.AppendJSON(b, tree); err != nil {
-		return "", &senders.FieldError{Path: "payload", Reason: err.Error()}
+	if b, err = jsonvalue.AppendJSON(b, tree); err != nil {
+		return "", &jsonvalue.FieldError{Path: "payload", Reason: err.Error()}
 	}
 	b = appendCanonicalTime(b, `,"process_at":`, e.ProcessAt)
 	b = append(b, `,"queue":`...)
@@ -56,7 +56,7 @@ func (e *Envelope) ContentKey() (string, error) {
 
 // appendCanonicalString appends s quoted as AppendJSON quotes it.
 func appendCanonicalString(b []byte, s string) []byte {
-	b, _ = senders.AppendJSON(b, s) // a string always encodes
+	b, _ = jsonvalue.AppendJSON(b, s) // a string always encodes
 	return b
 }
 

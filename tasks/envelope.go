@@ -5,18 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 )
 
 // DefaultAccount is the account of an envelope that names none.
@@ -43,25 +43,35 @@ type Envelope struct {
 	parsed parsedPayload // Payload decoded, by ParseEnvelope
 }
 
-// parsedPayload is an envelope's payload decoded once, with the bytes it
-// was decoded from and the type whose schema it was found to match.
+// parsedPayload is an envelope's payload decoded once, with a hash of the
+// text it was decoded from and the type whose schema it was found to match.
+// The hash, not the slice, says whether Payload is still that text: a
+// payload edited in place keeps its slice.
 type parsedPayload struct {
-	from    []byte
+	sum     uint64
 	tree    any
 	matches string
 }
 
-// payload returns the payload decoded, decoding it unless ParseEnvelope
-// already did for these bytes.
+// payloadSeed keys the hashes of payloads; random per process, so that no
+// edit can be made to collide on purpose.
+var payloadSeed = maphash.MakeSeed()
+
+func parsed(text []byte, tree any) parsedPayload {
+	return parsedPayload{sum: maphash.Bytes(payloadSeed, text), tree: tree}
+}
+
+// payload returns the payload decoded, decoding it unless it was decoded
+// from the same text before.
 func (e *Envelope) payload() (any, error) {
-	if e.parsed.from != nil && len(e.parsed.from) == len(e.Payload) && unsafe.SliceData(e.parsed.from) == unsafe.SliceData(e.Payload) {
+	if e.parsed.tree != nil && e.parsed.sum == maphash.Bytes(payloadSeed, e.Payload) {
 		return e.parsed.tree, nil
 	}
-	tree, err := senders.DecodeJSON(e.Payload)
+	tree, err := jsonvalue.DecodeJSON(e.Payload)
 	if err != nil {
 		return nil, err
 	}
-	e.parsed = parsedPayload{from: e.Payload, tree: tree}
+	e.parsed = parsed(e.Payload, tree)
 	return tree, nil
 }
 
@@ -83,7 +93,7 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("not valid UTF-8")
 	}
-	members, err := senders.DecodeObject(data)
+	members, err := jsonvalue.DecodeObject(data)
 	if err != nil {
 		return nil, fmt.Errorf("not a JSON object: %w", err)
 	}
@@ -109,7 +119,7 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 			err = decodeTime(m.Value, &e.ExpiresAt)
 		case "payload":
 			e.Payload = m.Raw
-			e.parsed = parsedPayload{from: m.Raw, tree: m.Value}
+			e.parsed = parsed(m.Raw, m.Value)
 		default:
 			err = fmt.Errorf("unknown field (an envelope has %s)", strings.Join(envelopeKeys, ", "))
 		}
@@ -120,7 +130,7 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 			seen |= 1 << k
 		}
 		if err != nil {
-			errs = append(errs, &senders.FieldError{Path: m.Name, Reason: err.Error()})
+			errs = append(errs, &jsonvalue.FieldError{Path: m.Name, Reason: err.Error()})
 		}
 	}
 	if len(errs) > 0 {
@@ -161,29 +171,29 @@ func (e *Envelope) Validate() error {
 	k, ok := kinds[e.Type]
 	if !ok {
 		if e.Type == "" {
-			return &senders.FieldError{Path: "type", Reason: "required"}
+			return &jsonvalue.FieldError{Path: "type", Reason: "required"}
 		}
-		return &senders.FieldError{Path: "type", Reason: fmt.Sprintf("unknown type %q (one of %s)", e.Type, strings.Join(Types, ", "))}
+		return &jsonvalue.FieldError{Path: "type", Reason: fmt.Sprintf("unknown type %q (one of %s)", e.Type, strings.Join(Types, ", "))}
 	}
 	var errs []error
 	if e.Account != "" && !IsName(e.Account) {
-		errs = append(errs, &senders.FieldError{Path: "account", Reason: fmt.Sprintf("not a name (letters, digits, _ . -; at most 64): %q", e.Account)})
+		errs = append(errs, &jsonvalue.FieldError{Path: "account", Reason: fmt.Sprintf("not a name (letters, digits, _ . -; at most 64): %q", e.Account)})
 	}
 	if e.Queue != "" && !IsName(e.Queue) {
-		errs = append(errs, &senders.FieldError{Path: "queue", Reason: fmt.Sprintf("not a name (letters, digits, _ . -; at most 64): %q", e.Queue)})
+		errs = append(errs, &jsonvalue.FieldError{Path: "queue", Reason: fmt.Sprintf("not a name (letters, digits, _ . -; at most 64): %q", e.Queue)})
 	}
 	if len(e.Key) > maxKey {
-		errs = append(errs, &senders.FieldError{Path: "key", Reason: fmt.Sprintf("longer than %d bytes", maxKey)})
+		errs = append(errs, &jsonvalue.FieldError{Path: "key", Reason: fmt.Sprintf("longer than %d bytes", maxKey)})
 	}
 	if !e.ExpiresAt.IsZero() && !e.ProcessAt.IsZero() && !e.ExpiresAt.After(e.ProcessAt) {
-		errs = append(errs, &senders.FieldError{Path: "expires_at", Reason: "not after process_at"})
+		errs = append(errs, &jsonvalue.FieldError{Path: "expires_at", Reason: "not after process_at"})
 	}
 	if len(bytes.TrimSpace(e.Payload)) == 0 {
-		errs = append(errs, &senders.FieldError{Path: "payload", Reason: "required"})
+		errs = append(errs, &jsonvalue.FieldError{Path: "payload", Reason: "required"})
 	} else if tree, err := e.payload(); err != nil {
-		errs = append(errs, &senders.FieldError{Path: "payload", Reason: "invalid JSON: " + err.Error()})
+		errs = append(errs, &jsonvalue.FieldError{Path: "payload", Reason: "invalid JSON: " + err.Error()})
 	} else if e.parsed.matches != e.Type {
-		if err := senders.Check(k.schema, "payload", tree); err != nil {
+		if err := jsonvalue.Check(k.schema, "payload", tree); err != nil {
 			errs = append(errs, err)
 		} else {
 			e.parsed.matches = e.Type
@@ -287,7 +297,7 @@ func Prepare(e *Envelope, o Options) (*Send, error) {
 	}
 	// HTML characters are not escaped: the providers get the text as the
 	// user wrote it.
-	encoded, err := senders.AppendJSON(make([]byte, 0, len(e.Payload)+64), body)
+	encoded, err := jsonvalue.AppendJSON(make([]byte, 0, len(e.Payload)+64), body)
 	if err != nil {
 		return nil, err
 	}
@@ -296,10 +306,10 @@ func Prepare(e *Envelope, o Options) (*Send, error) {
 	}
 	now := o.now()
 	if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(now) {
-		return nil, &senders.FieldError{Path: "expires_at", Reason: "already passed"}
+		return nil, &jsonvalue.FieldError{Path: "expires_at", Reason: "already passed"}
 	}
 	if !e.ExpiresAt.IsZero() && !due.IsZero() && !e.ExpiresAt.After(due) {
-		return nil, &senders.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
+		return nil, &jsonvalue.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
 	}
 	s := &Send{Type: e.Type, ID: e.TaskID(), Queue: e.QueueName(),
 		Payload: Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: encoded}}

@@ -213,3 +213,31 @@ func TestLargePayloadsAreKeptCompressed(t *testing.T) {
 		})
 	}
 }
+
+func TestAPayloadEditedInPlaceAfterParsingIsTheOneSent(t *testing.T) {
+	t.Parallel()
+	e, err := ParseEnvelope([]byte(`{"type":"mateo:send_message","payload":{` + from + `,"text":"Hi Ana"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(e.Payload), "Ana")
+	copy(e.Payload[i:], "Bea") // the same slice, the same length
+	task, err := NewTask(e, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := DecodePayload(task.Payload())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(p.Body), `"text":"Hi Bea"`) {
+		t.Errorf("body = %s, want the edited text", p.Body)
+	}
+
+	// An edit that breaks the schema is caught, not hidden by the first check.
+	i = strings.Index(string(e.Payload), "3c90c3cc")
+	copy(e.Payload[i:], "zzzzzzzz")
+	if _, err := NewTask(e, Options{}); err == nil || !strings.Contains(err.Error(), "payload.from: not a UUID") {
+		t.Errorf("NewTask after an invalid edit = %v, want payload.from: not a UUID", err)
+	}
+}

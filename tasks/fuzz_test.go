@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 )
 
 // FuzzParseEnvelope feeds any bytes to the envelope parser: it must not
@@ -33,7 +33,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 		task, err := NewTask(e, Options{MaxRetry: 3, Retention: time.Hour, Now: func() time.Time { return now }})
 		if err != nil {
-			var fe *senders.FieldError
+			var fe *jsonvalue.FieldError
 			if !errors.As(err, &fe) {
 				t.Fatalf("a valid envelope gave a task error that names no field: %v\n%s", err, data)
 			}

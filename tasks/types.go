@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/senders/leadconnector"
 	"github.com/punctualhq/punctual/senders/mateo"
@@ -173,7 +174,7 @@ func (r Result) appendJSON(b []byte) []byte {
 		if body := bytes.TrimSpace(r.Response); len(body) > 1 && (body[0] == '{' && body[len(body)-1] == '}' || body[0] == '[' && body[len(body)-1] == ']') {
 			b = append(b, body...)
 		} else {
-			b, _ = senders.AppendJSON(b, string(r.Response)) // a string always encodes
+			b, _ = jsonvalue.AppendJSON(b, string(r.Response)) // a string always encodes
 		}
 	}
 	return append(b, '}')
@@ -196,7 +197,7 @@ func DecodeResult(data []byte) (Result, error) {
 	if err := json.Unmarshal(append(head[:len(head):len(head)], '}'), &r); err != nil {
 		return r, err
 	}
-	r.Response, _ = senders.AppendJSON(nil, string(body[:len(body)-1]))
+	r.Response, _ = jsonvalue.AppendJSON(nil, string(body[:len(body)-1]))
 	return r, nil
 }
 
@@ -230,7 +231,7 @@ type answer struct {
 // kind is what differs between task types.
 type kind struct {
 	provider string
-	schema   senders.Schema
+	schema   jsonvalue.Schema
 	// prepare takes the time field out of a validated payload and returns
 	// the due time it named (zero when none).
 	prepare func(e *Envelope, payload map[string]any) (due time.Time, err error)
@@ -291,7 +292,7 @@ func prepareMateoMessage(e *Envelope, payload map[string]any) (time.Time, error)
 	if s, ok := payload["send_after"].(string); ok {
 		t, err := parseDateTime(s)
 		if err != nil {
-			return time.Time{}, &senders.FieldError{Path: "payload.send_after", Reason: err.Error()}
+			return time.Time{}, &jsonvalue.FieldError{Path: "payload.send_after", Reason: err.Error()}
 		}
 		due = t
 	}
@@ -315,7 +316,7 @@ func prepareLeadConnectorMessage(_ *Envelope, payload map[string]any) (time.Time
 	}
 	secs, err := strconv.ParseFloat(n.String(), 64)
 	if err != nil || math.IsInf(secs, 0) || math.Abs(secs) > 1e11 {
-		return time.Time{}, &senders.FieldError{Path: "payload.scheduledTimestamp", Reason: "not a Unix time in seconds: " + n.String()}
+		return time.Time{}, &jsonvalue.FieldError{Path: "payload.scheduledTimestamp", Reason: "not a Unix time in seconds: " + n.String()}
 	}
 	delete(payload, "scheduledTimestamp")
 	return time.UnixMilli(int64(secs * 1000)).UTC(), nil

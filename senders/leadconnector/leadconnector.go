@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/senders"
 )
 
@@ -108,17 +109,17 @@ type SendMessageResponse struct {
 }
 
 var (
-	text     = senders.String{}
-	textList = senders.Array{Items: senders.String{}}
+	text     = jsonvalue.String{}
+	textList = jsonvalue.Array{Items: jsonvalue.String{}}
 )
 
 // SendMessageSchema is the request schema of POST /conversations/messages:
 // the documented fields and those of HighLevel's published OpenAPI file.
-var SendMessageSchema senders.Schema = senders.Object{
+var SendMessageSchema jsonvalue.Schema = jsonvalue.Object{
 	Required: []string{"type", "contactId"},
-	Properties: map[string]senders.Schema{
-		"type":                   senders.String{Enum: []string{"SMS", "RCS", "Email", "WhatsApp", "IG", "FB", "Custom", "Live_Chat", "TIKTOK"}},
-		"subType":                senders.AnyOf{senders.String{}, senders.Object{}},
+	Properties: map[string]jsonvalue.Schema{
+		"type":                   jsonvalue.String{Enum: []string{"SMS", "RCS", "Email", "WhatsApp", "IG", "FB", "Custom", "Live_Chat", "TIKTOK"}},
+		"subType":                jsonvalue.AnyOf{jsonvalue.String{}, jsonvalue.Object{}},
 		"contactId":              text,
 		"appointmentId":          text,
 		"attachments":            textList,
@@ -131,21 +132,21 @@ var SendMessageSchema senders.Schema = senders.Object{
 		"replyMessageId":         text,
 		"templateId":             text,
 		"threadId":               text,
-		"scheduledTimestamp":     senders.Number{},
+		"scheduledTimestamp":     jsonvalue.Number{},
 		"conversationProviderId": text,
 		"emailTo":                text,
 		"customSubtypeId":        text,
-		"emailReplyMode":         senders.String{Enum: []string{"reply", "reply_all"}},
+		"emailReplyMode":         jsonvalue.String{Enum: []string{"reply", "reply_all"}},
 		"fromNumber":             text,
 		"toNumber":               text,
-		"status":                 senders.String{Enum: []string{"delivered", "failed", "pending", "read"}},
-		"usesNativeSchedulingAi": senders.Boolean{},
-		"optimizationPeriod":     senders.String{Enum: []string{"24h", "48h", "72h"}},
-		"forward": senders.Object{
+		"status":                 jsonvalue.String{Enum: []string{"delivered", "failed", "pending", "read"}},
+		"usesNativeSchedulingAi": jsonvalue.Boolean{},
+		"optimizationPeriod":     jsonvalue.String{Enum: []string{"24h", "48h", "72h"}},
+		"forward": jsonvalue.Object{
 			Required: []string{"isForwarded"},
-			Properties: map[string]senders.Schema{
-				"isForwarded":             senders.Boolean{},
-				"forwardWholeThread":      senders.Boolean{},
+			Properties: map[string]jsonvalue.Schema{
+				"isForwarded":             jsonvalue.Boolean{},
+				"forwardWholeThread":      jsonvalue.Boolean{},
 				"messageId":               text,
 				"emailMessageId":          text,
 				"sourceContactId":         text,

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/internal/sendertest"
+	"github.com/punctualhq/punctual/internal/jsonvalue"
+	"github.com/punctualhq/punctual/internal/sendertest"
 	"github.com/punctualhq/punctual/senders/leadconnector"
 )
 
@@ -28,7 +28,7 @@ func TestSendMessageSchemaSeedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := senders.Validate(leadconnector.SendMessageSchema, "payload", data); err != nil {
+	if err := jsonvalue.Validate(leadconnector.SendMessageSchema, "payload", data); err != nil {
 		t.Errorf("the seed's request example does not validate: %v", err)
 	}
 }
@@ -119,7 +119,7 @@ func TestSendMessageSchema(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := senders.Validate(leadconnector.SendMessageSchema, "payload", []byte(tt.json))
+			err := jsonvalue.Validate(leadconnector.SendMessageSchema, "payload", []byte(tt.json))
 			if got := sendertest.Problems(err); !slices.Equal(got, tt.want) {
 				t.Errorf("Validate(%s)\n got: %q\nwant: %q", tt.json, got, tt.want)
 			}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/sendertest"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/internal/sendertest"
 	"github.com/punctualhq/punctual/senders/mateo"
 )
 

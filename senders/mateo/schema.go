@@ -3,7 +3,7 @@ package mateo
 import (
 	"regexp"
 
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 )
 
 // uuidPattern is Mateo's UUID pattern: stricter than "any UUID", it wants a
@@ -19,15 +19,15 @@ var dateTimePattern = regexp.MustCompile(`^(?:(?:\d\d[2468][048]|\d\d[13579][26]
 var anyUUID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 var (
-	uuid         = senders.String{Pattern: uuidPattern, Format: "UUID"}
-	nullableUUID = senders.OrNull(uuid)
-	nullableText = senders.OrNull(senders.String{})
-	textList     = senders.OrNull(senders.Array{Items: senders.String{}})
+	uuid         = jsonvalue.String{Pattern: uuidPattern, Format: "UUID"}
+	nullableUUID = jsonvalue.OrNull(uuid)
+	nullableText = jsonvalue.OrNull(jsonvalue.String{})
+	textList     = jsonvalue.OrNull(jsonvalue.Array{Items: jsonvalue.String{}})
 	statusEnum   = []string{"open", "closed", "archived"}
 
-	recipients = senders.OrNull(senders.Array{Items: senders.Object{Properties: map[string]senders.Schema{
-		"handle":                        senders.OrNull(senders.AnyOf{senders.String{}, senders.Array{Items: senders.String{}}}),
-		"country_codes":                 senders.Array{Items: senders.String{}},
+	recipients = jsonvalue.OrNull(jsonvalue.Array{Items: jsonvalue.Object{Properties: map[string]jsonvalue.Schema{
+		"handle":                        jsonvalue.OrNull(jsonvalue.AnyOf{jsonvalue.String{}, jsonvalue.Array{Items: jsonvalue.String{}}}),
+		"country_codes":                 jsonvalue.Array{Items: jsonvalue.String{}},
 		"full_name":                     nullableText,
 		"contact_id":                    nullableUUID,
 		"external_contact_id":           nullableText,
@@ -36,21 +36,21 @@ var (
 )
 
 // SendMessageSchema is the request schema of POST /send_message.
-var SendMessageSchema senders.Schema = senders.Object{
+var SendMessageSchema jsonvalue.Schema = jsonvalue.Object{
 	Required: []string{"from"},
-	Properties: map[string]senders.Schema{
+	Properties: map[string]jsonvalue.Schema{
 		"from":                 uuid,
 		"id":                   nullableUUID,
 		"conversation_id":      nullableUUID,
-		"conversation_status":  senders.OrNull(senders.String{Enum: statusEnum}),
+		"conversation_status":  jsonvalue.OrNull(jsonvalue.String{Enum: statusEnum}),
 		"to":                   recipients,
 		"cc":                   recipients,
 		"bcc":                  recipients,
 		"subject":              nullableText,
 		"html":                 nullableText,
 		"text":                 nullableText,
-		"content":              senders.OrNull(senders.Object{}),
-		"send_after":           senders.OrNull(senders.String{Pattern: dateTimePattern, Format: "date-time"}),
+		"content":              jsonvalue.OrNull(jsonvalue.Object{}),
+		"send_after":           jsonvalue.OrNull(jsonvalue.String{Pattern: dateTimePattern, Format: "date-time"}),
 		"placeholder_values":   textList,
 		"reply_to_message_id":  nullableUUID,
 		"attachments":          textList,
@@ -58,13 +58,13 @@ var SendMessageSchema senders.Schema = senders.Object{
 		"review_channel_id":    nullableUUID,
 		"marketing_channel_id": nullableUUID,
 		"footer":               nullableText,
-		"actions": senders.OrNull(senders.Array{Items: senders.Object{
+		"actions": jsonvalue.OrNull(jsonvalue.Array{Items: jsonvalue.Object{
 			Required: []string{"text", "type"},
-			Properties: map[string]senders.Schema{
+			Properties: map[string]jsonvalue.Schema{
 				"data":    nullableText,
-				"text":    senders.String{},
-				"type":    senders.String{Enum: []string{"quick_reply", "call_to_action", "list"}},
-				"subtype": senders.OrNull(senders.String{Enum: []string{"url", "phone_number"}}),
+				"text":    jsonvalue.String{},
+				"type":    jsonvalue.String{Enum: []string{"quick_reply", "call_to_action", "list"}},
+				"subtype": jsonvalue.OrNull(jsonvalue.String{Enum: []string{"url", "phone_number"}}),
 			},
 		}}),
 	},
@@ -72,12 +72,12 @@ var SendMessageSchema senders.Schema = senders.Object{
 
 // ConversationUpdateSchema is the payload of mateo:update_conversation: the
 // conversation id (the query of PATCH /conversation) and the body fields.
-var ConversationUpdateSchema senders.Schema = senders.Object{
+var ConversationUpdateSchema jsonvalue.Schema = jsonvalue.Object{
 	Required: []string{"id"},
-	Properties: map[string]senders.Schema{
-		"id":          senders.String{Pattern: anyUUID, Format: "UUID"},
-		"inbox_id":    senders.String{Pattern: anyUUID, Format: "UUID"},
-		"assignee_id": senders.OrNull(senders.String{Pattern: anyUUID, Format: "UUID"}),
-		"status":      senders.String{Enum: statusEnum},
+	Properties: map[string]jsonvalue.Schema{
+		"id":          jsonvalue.String{Pattern: anyUUID, Format: "UUID"},
+		"inbox_id":    jsonvalue.String{Pattern: anyUUID, Format: "UUID"},
+		"assignee_id": jsonvalue.OrNull(jsonvalue.String{Pattern: anyUUID, Format: "UUID"}),
+		"status":      jsonvalue.String{Enum: statusEnum},
 	},
 }

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/internal/sendertest"
+	"github.com/punctualhq/punctual/internal/jsonvalue"
+	"github.com/punctualhq/punctual/internal/sendertest"
 	"github.com/punctualhq/punctual/senders/mateo"
 )
 
@@ -29,12 +29,12 @@ type schemaCase struct {
 	want []string
 }
 
-func runSchema(t *testing.T, schema senders.Schema, tests []schemaCase) {
+func runSchema(t *testing.T, schema jsonvalue.Schema, tests []schemaCase) {
 	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := senders.Validate(schema, "payload", []byte(tt.json))
+			err := jsonvalue.Validate(schema, "payload", []byte(tt.json))
 			if got := sendertest.Problems(err); !slices.Equal(got, tt.want) {
 				t.Errorf("Validate(%s)\n got: %q\nwant: %q", tt.json, got, tt.want)
 			}
@@ -48,7 +48,7 @@ func TestSendMessageSchemaSeedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := senders.Validate(mateo.SendMessageSchema, "payload", data); err != nil {
+	if err := jsonvalue.Validate(mateo.SendMessageSchema, "payload", data); err != nil {
 		t.Errorf("the seed's request example does not validate: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package senders_test
+package jsonvalue_test
 
 import (
 	"errors"
@@ -6,26 +6,26 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/internal/sendertest"
+	"github.com/punctualhq/punctual/internal/jsonvalue"
+	"github.com/punctualhq/punctual/internal/sendertest"
 )
 
 // testSchema uses every building block once, so each rule is checked apart
 // from the providers' schemas.
-var testSchema = senders.Object{
+var testSchema = jsonvalue.Object{
 	Required: []string{"name", "kind"},
-	Properties: map[string]senders.Schema{
-		"name":   senders.String{},
-		"kind":   senders.String{Enum: []string{"a", "b"}},
-		"code":   senders.String{Pattern: regexp.MustCompile(`^[A-Z]{3}$`), Format: "code"},
-		"count":  senders.Number{},
-		"ok":     senders.Boolean{},
-		"tags":   senders.Array{Items: senders.String{}},
-		"note":   senders.OrNull(senders.String{}),
-		"either": senders.AnyOf{senders.String{}, senders.Array{Items: senders.String{}}},
-		"items": senders.OrNull(senders.Array{Items: senders.Object{
+	Properties: map[string]jsonvalue.Schema{
+		"name":   jsonvalue.String{},
+		"kind":   jsonvalue.String{Enum: []string{"a", "b"}},
+		"code":   jsonvalue.String{Pattern: regexp.MustCompile(`^[A-Z]{3}$`), Format: "code"},
+		"count":  jsonvalue.Number{},
+		"ok":     jsonvalue.Boolean{},
+		"tags":   jsonvalue.Array{Items: jsonvalue.String{}},
+		"note":   jsonvalue.OrNull(jsonvalue.String{}),
+		"either": jsonvalue.AnyOf{jsonvalue.String{}, jsonvalue.Array{Items: jsonvalue.String{}}},
+		"items": jsonvalue.OrNull(jsonvalue.Array{Items: jsonvalue.Object{
 			Required:   []string{"id"},
-			Properties: map[string]senders.Schema{"id": senders.Number{}, "label": senders.OrNull(senders.String{})},
+			Properties: map[string]jsonvalue.Schema{"id": jsonvalue.Number{}, "label": jsonvalue.OrNull(jsonvalue.String{})},
 		}}),
 	},
 }
@@ -81,7 +81,7 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := senders.Validate(testSchema, "payload", []byte(tt.json))
+			err := jsonvalue.Validate(testSchema, "payload", []byte(tt.json))
 			if got := sendertest.Problems(err); !slices.Equal(got, tt.want) {
 				t.Errorf("Validate(%s)\n got: %q\nwant: %q", tt.json, got, tt.want)
 			}
@@ -91,8 +91,8 @@ func TestValidate(t *testing.T) {
 
 func TestValidateFieldError(t *testing.T) {
 	t.Parallel()
-	err := senders.Validate(testSchema, "line 3: payload", []byte(`{"name":"n","kind":"a","tags":[1]}`))
-	var fe *senders.FieldError
+	err := jsonvalue.Validate(testSchema, "line 3: payload", []byte(`{"name":"n","kind":"a","tags":[1]}`))
+	var fe *jsonvalue.FieldError
 	if !errors.As(err, &fe) {
 		t.Fatalf("error = %v, want a *FieldError", err)
 	}
@@ -119,8 +119,8 @@ func TestValidateInvalidJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := senders.Validate(testSchema, "payload", []byte(tt.data))
-			fe, ok := err.(*senders.FieldError)
+			err := jsonvalue.Validate(testSchema, "payload", []byte(tt.data))
+			fe, ok := err.(*jsonvalue.FieldError)
 			if !ok {
 				t.Fatalf("error = %#v, want a single *FieldError", err)
 			}
@@ -131,7 +131,7 @@ func TestValidateInvalidJSON(t *testing.T) {
 	}
 	t.Run("trailing space", func(t *testing.T) {
 		t.Parallel()
-		if err := senders.Validate(testSchema, "payload", []byte(" {\"name\":\"n\",\"kind\":\"a\"}\n\t ")); err != nil {
+		if err := jsonvalue.Validate(testSchema, "payload", []byte(" {\"name\":\"n\",\"kind\":\"a\"}\n\t ")); err != nil {
 			t.Errorf("error = %v, want none", err)
 		}
 	})

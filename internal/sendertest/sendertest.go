@@ -160,7 +160,7 @@ func compact(s string) string {
 	return b.String()
 }
 
-// Problems lists the messages of err, one per problem that senders.Validate
+// Problems lists the messages of err, one per problem that jsonvalue.Validate
 // joined; nil for a nil error.
 func Problems(err error) []string {
 	if err == nil {
