@@ -18,6 +18,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/punctualhq/punctual/credentials"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -275,7 +277,7 @@ func (c *Config) Validate() error {
 		add("MAX_PROVIDER_WAIT", fmt.Errorf("must be positive, got %s", c.MaxProviderWait))
 	}
 	for _, p := range c.AtMostOnce {
-		if p != senders.Mateo && p != senders.LeadConnector {
+		if p != mateo.Name && p != leadconnector.Name {
 			add("AT_MOST_ONCE", fmt.Errorf("unknown provider %q (mateo, leadconnector)", p))
 		}
 	}
@@ -350,8 +352,8 @@ func (c *Config) Accounts() (Accounts, error) {
 	a := Accounts{}
 	var errs []error
 	for _, p := range []struct{ provider, tokenVar, token, listVar, list string }{
-		{senders.Mateo, "MATEO_TOKEN", c.MateoToken, "MATEO_ACCOUNTS", c.MateoAccounts},
-		{senders.LeadConnector, "LEADCONNECTOR_TOKEN", c.LeadConnectorToken, "LEADCONNECTOR_ACCOUNTS", c.LeadConnectorAccounts},
+		{mateo.Name, "MATEO_TOKEN", c.MateoToken, "MATEO_ACCOUNTS", c.MateoAccounts},
+		{leadconnector.Name, "LEADCONNECTOR_TOKEN", c.LeadConnectorToken, "LEADCONNECTOR_ACCOUNTS", c.LeadConnectorAccounts},
 	} {
 		if err := a.add(p.provider, p.token, p.list); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.listVar, err))

@@ -13,7 +13,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/punctualhq/punctual/config"
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 )
 
 // load loads environ and fails the test on an error.
@@ -328,7 +329,7 @@ func TestSecretFileUsed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Accounts: %v", err)
 	}
-	if want := (config.Accounts{senders.Mateo: {"default": "tok-m"}, senders.LeadConnector: {"acme": "tok-a"}}); !reflect.DeepEqual(a, want) {
+	if want := (config.Accounts{mateo.Name: {"default": "tok-m"}, leadconnector.Name: {"acme": "tok-a"}}); !reflect.DeepEqual(a, want) {
 		t.Errorf("Accounts = %v, want %v", a, want)
 	}
 	opt, err := c.RedisConnOpt()
@@ -353,16 +354,16 @@ func TestAccounts(t *testing.T) {
 	}{
 		{"none", map[string]string{}, config.Accounts{}},
 		{"default only", map[string]string{"MATEO_TOKEN": "tok-d"},
-			config.Accounts{senders.Mateo: {"default": "tok-d"}}},
+			config.Accounts{mateo.Name: {"default": "tok-d"}}},
 		{"default and more", map[string]string{"MATEO_TOKEN": "tok-d", "MATEO_ACCOUNTS": "acme=tok-a, beta = tok-b ,,"},
-			config.Accounts{senders.Mateo: {"default": "tok-d", "acme": "tok-a", "beta": "tok-b"}}},
+			config.Accounts{mateo.Name: {"default": "tok-d", "acme": "tok-a", "beta": "tok-b"}}},
 		{"accounts without default", map[string]string{"LEADCONNECTOR_ACCOUNTS": "acme=tok-a"},
-			config.Accounts{senders.LeadConnector: {"acme": "tok-a"}}},
+			config.Accounts{leadconnector.Name: {"acme": "tok-a"}}},
 		{"both providers", map[string]string{
 			"MATEO_TOKEN": "tok-m", "LEADCONNECTOR_TOKEN": "tok-l", "LEADCONNECTOR_ACCOUNTS": "acme.eu_1=tok-x",
-		}, config.Accounts{senders.Mateo: {"default": "tok-m"}, senders.LeadConnector: {"default": "tok-l", "acme.eu_1": "tok-x"}}},
+		}, config.Accounts{mateo.Name: {"default": "tok-m"}, leadconnector.Name: {"default": "tok-l", "acme.eu_1": "tok-x"}}},
 		{"token holding =", map[string]string{"MATEO_ACCOUNTS": "acme=tok=="},
-			config.Accounts{senders.Mateo: {"acme": "tok=="}}},
+			config.Accounts{mateo.Name: {"acme": "tok=="}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -422,11 +423,11 @@ func TestAccountsMethods(t *testing.T) {
 		want              string
 		ok                bool
 	}{
-		{senders.Mateo, "default", "tok-d", true},
-		{senders.Mateo, "acme", "tok-a", true},
-		{senders.Mateo, "beta", "", false},
-		{senders.LeadConnector, "beta", "tok-b", true},
-		{senders.LeadConnector, "default", "", false},
+		{mateo.Name, "default", "tok-d", true},
+		{mateo.Name, "acme", "tok-a", true},
+		{mateo.Name, "beta", "", false},
+		{leadconnector.Name, "beta", "tok-b", true},
+		{leadconnector.Name, "default", "", false},
 		{"sms", "default", "", false},
 	} {
 		t.Run("Token/"+tc.provider+"/"+tc.account, func(t *testing.T) {
@@ -440,8 +441,8 @@ func TestAccountsMethods(t *testing.T) {
 		provider string
 		want     []string
 	}{
-		{senders.Mateo, []string{"acme", "default", "zeta"}},
-		{senders.LeadConnector, []string{"beta"}},
+		{mateo.Name, []string{"acme", "default", "zeta"}},
+		{leadconnector.Name, []string{"beta"}},
 		{"sms", nil},
 	} {
 		t.Run("Names/"+tc.provider, func(t *testing.T) {
@@ -597,31 +598,31 @@ func TestParseRateLimits(t *testing.T) {
 		want     config.RateLimits
 	}{
 		{"default", "mateo=2/s+10000/24h,leadconnector=100/10s+200000/24h", config.RateLimits{
-			senders.Mateo:         {{Count: 2, Period: time.Second}, {Count: 10000, Period: day}},
-			senders.LeadConnector: {{Count: 100, Period: 10 * time.Second}, {Count: 200000, Period: day}},
+			mateo.Name:         {{Count: 2, Period: time.Second}, {Count: 10000, Period: day}},
+			leadconnector.Name: {{Count: 100, Period: 10 * time.Second}, {Count: 200000, Period: day}},
 		}},
 		{"off", "off", nil},
 		{"off with blanks", " off ", nil},
 		{"per account", "mateo=2/s,mateo:acme=5/s", config.RateLimits{
-			senders.Mateo: {{Count: 2, Period: time.Second}}, senders.Mateo + ":acme": {{Count: 5, Period: time.Second}},
+			mateo.Name: {{Count: 2, Period: time.Second}}, mateo.Name + ":acme": {{Count: 5, Period: time.Second}},
 		}},
 		{"spaces", " mateo = 2/s , leadconnector=1/s", config.RateLimits{
-			senders.Mateo: {{Count: 2, Period: time.Second}}, senders.LeadConnector: {{Count: 1, Period: time.Second}},
+			mateo.Name: {{Count: 2, Period: time.Second}}, leadconnector.Name: {{Count: 1, Period: time.Second}},
 		}},
-		{"account only", "leadconnector:acme.eu=10/m", config.RateLimits{senders.LeadConnector + ":acme.eu": {{Count: 10, Period: time.Minute}}}},
+		{"account only", "leadconnector:acme.eu=10/m", config.RateLimits{leadconnector.Name + ":acme.eu": {{Count: 10, Period: time.Minute}}}},
 		{"blanks", " mateo=2/s , leadconnector=1/s ", config.RateLimits{
-			senders.Mateo: {{Count: 2, Period: time.Second}}, senders.LeadConnector: {{Count: 1, Period: time.Second}},
+			mateo.Name: {{Count: 2, Period: time.Second}}, leadconnector.Name: {{Count: 1, Period: time.Second}},
 		}},
-		{"period s", "mateo=1/s", config.RateLimits{senders.Mateo: {{Count: 1, Period: time.Second}}}},
-		{"period 10s", "mateo=1/10s", config.RateLimits{senders.Mateo: {{Count: 1, Period: 10 * time.Second}}}},
-		{"period m", "mateo=1/m", config.RateLimits{senders.Mateo: {{Count: 1, Period: time.Minute}}}},
-		{"period h", "mateo=1/h", config.RateLimits{senders.Mateo: {{Count: 1, Period: time.Hour}}}},
-		{"period 24h", "mateo=1/24h", config.RateLimits{senders.Mateo: {{Count: 1, Period: day}}}},
-		{"period d", "mateo=1/d", config.RateLimits{senders.Mateo: {{Count: 1, Period: day}}}},
-		{"period 2d", "mateo=1/2d", config.RateLimits{senders.Mateo: {{Count: 1, Period: 2 * day}}}},
-		{"period 500ms", "mateo=1/500ms", config.RateLimits{senders.Mateo: {{Count: 1, Period: 500 * time.Millisecond}}}},
-		{"period .5s", "mateo=1/.5s", config.RateLimits{senders.Mateo: {{Count: 1, Period: 500 * time.Millisecond}}}},
-		{"period 1m30s", "mateo=1/1m30s", config.RateLimits{senders.Mateo: {{Count: 1, Period: 90 * time.Second}}}},
+		{"period s", "mateo=1/s", config.RateLimits{mateo.Name: {{Count: 1, Period: time.Second}}}},
+		{"period 10s", "mateo=1/10s", config.RateLimits{mateo.Name: {{Count: 1, Period: 10 * time.Second}}}},
+		{"period m", "mateo=1/m", config.RateLimits{mateo.Name: {{Count: 1, Period: time.Minute}}}},
+		{"period h", "mateo=1/h", config.RateLimits{mateo.Name: {{Count: 1, Period: time.Hour}}}},
+		{"period 24h", "mateo=1/24h", config.RateLimits{mateo.Name: {{Count: 1, Period: day}}}},
+		{"period d", "mateo=1/d", config.RateLimits{mateo.Name: {{Count: 1, Period: day}}}},
+		{"period 2d", "mateo=1/2d", config.RateLimits{mateo.Name: {{Count: 1, Period: 2 * day}}}},
+		{"period 500ms", "mateo=1/500ms", config.RateLimits{mateo.Name: {{Count: 1, Period: 500 * time.Millisecond}}}},
+		{"period .5s", "mateo=1/.5s", config.RateLimits{mateo.Name: {{Count: 1, Period: 500 * time.Millisecond}}}},
+		{"period 1m30s", "mateo=1/1m30s", config.RateLimits{mateo.Name: {{Count: 1, Period: 90 * time.Second}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -13,8 +13,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/ratelimit"
-	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -155,7 +156,7 @@ func ParseRateLimits(s string) (RateLimits, error) {
 		switch {
 		case !found:
 			return nil, fmt.Errorf("entry %d %q: want provider[:account]=N/period", i+1, entry)
-		case provider != senders.Mateo && provider != senders.LeadConnector:
+		case provider != mateo.Name && provider != leadconnector.Name:
 			return nil, fmt.Errorf("entry %d: unknown provider %q (mateo or leadconnector)", i+1, provider)
 		case strings.Contains(scope, ":") && !tasks.IsName(account):
 			return nil, fmt.Errorf("entry %d: account name %q is not letters, digits, _ . -", i+1, account)

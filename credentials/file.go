@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -132,8 +134,8 @@ func (e entry) account() (Account, error) {
 	switch {
 	case !tasks.IsName(e.Name):
 		return a, errors.New("name: want letters, digits, _ . - (at most 64)")
-	case e.Provider != senders.Mateo && e.Provider != senders.LeadConnector:
-		return a, fmt.Errorf("provider: want mateo or leadconnector, got %q", e.Provider)
+	case !slices.Contains(providers.Names(), e.Provider):
+		return a, fmt.Errorf("provider: want one of %s, got %q", strings.Join(providers.Names(), ", "), e.Provider)
 	}
 	set := 0
 	for _, s := range []string{e.Token, e.RefreshToken, e.Agency} {
@@ -150,7 +152,7 @@ func (e entry) account() (Account, error) {
 		if e.LocationID != "" || e.CompanyID != "" {
 			return a, errors.New("location_id, company_id: not with token")
 		}
-	case e.Provider != senders.LeadConnector:
+	case e.Provider != leadconnector.Name:
 		return a, errors.New("provider: OAuth is for leadconnector only")
 	case e.RefreshToken != "":
 		a.Kind = KindOAuth

@@ -125,7 +125,7 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			send, err := p.batchSend(ctx, l.data, o.DryRun)
 			var (
 				invalid *invalidError
-				held    *tasks.HeldError
+				held    *heldError
 			)
 			switch {
 			case errors.As(err, &invalid):
@@ -254,22 +254,23 @@ func (p *Producer) batchSend(ctx context.Context, data []byte, dryRun bool) (*ta
 	if err != nil {
 		return nil, &invalidError{err}
 	}
-	o := p.opts
-	if e.Key != "" { // a content key names its queue: it needs no claim
-		o.Claim = p.claimer(ctx)
-	} else if e.Key, err = e.ContentKey(); err != nil {
-		return nil, &invalidError{err}
+	claim := e.Key != "" && !dryRun // a content key names its queue: it needs no claim
+	if e.Key == "" {
+		if e.Key, err = e.ContentKey(); err != nil {
+			return nil, &invalidError{err}
+		}
 	}
-	if dryRun {
-		o.Claim = nil
-	}
-	send, err := tasks.Prepare(e, o)
+	send, err := tasks.Prepare(e, p.opts)
 	var fe *jsonvalue.FieldError
-	if errors.As(err, &fe) {
+	switch {
+	case errors.As(err, &fe):
 		return nil, &invalidError{err}
-	}
-	if err == nil && dryRun {
-		_, err = send.Task(p.opts)
+	case err != nil:
+		return nil, err
+	case claim:
+		err = p.claimKey(ctx, send)
+	case dryRun:
+		_, err = send.Task(p.opts, send.Payload.Due)
 	}
 	return send, err
 }
@@ -307,10 +308,13 @@ func (p *Producer) tasksOf(ctx context.Context, sends []prepared) ([]built, erro
 	}
 	o := p.opts
 	o.Now = func() time.Time { return now }
-	o.Reserve = func(_, _, id string, _ time.Time) (time.Time, error) { return slots[id].At, nil }
 	todo := make([]built, 0, len(sends))
 	for _, s := range sends {
-		task, err := s.send.Task(o)
+		at := s.send.Payload.Due
+		if slot, ok := slots[s.send.ID]; ok {
+			at = slot.At
+		}
+		task, err := s.send.Task(o, at)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", s.n, err)
 		}

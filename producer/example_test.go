@@ -12,8 +12,8 @@ import (
 
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
-	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/mateo"
+	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/mateo"
 )
 
 // redisForExample starts a fresh Redis for one example.
@@ -59,8 +59,8 @@ func ExampleProducer_SendMateoMessage() {
 
 	req := &mateo.SendMessageRequest{
 		From: "3c90c3cc-0d44-4b50-8888-8dd25736052a",
-		To:   senders.Some([]mateo.Recipient{{FullName: senders.Some("Ana Silva"), ContactID: senders.Some("7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6")}}),
-		Text: senders.Some("Your parcel is on its way"),
+		To:   providers.Some([]mateo.Recipient{{FullName: providers.Some("Ana Silva"), ContactID: providers.Some("7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6")}}),
+		Text: providers.Some("Your parcel is on its way"),
 	}
 	due := time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)
 	res, err := p.SendMateoMessage(context.Background(), req, producer.Account("acme"), producer.Key("parcel-77"), producer.At(due))

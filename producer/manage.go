@@ -158,13 +158,14 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 	}
 	p.release(ctx, info, payload)
 	opts := tasks.Options{MaxRetry: tasks.MaxRetry(info.MaxRetry), Retention: info.Retention, Timeout: info.Timeout}
-	if p.limiter != nil {
-		opts.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
-			slot, _, err := p.limiter.Reserve(ctx, provider, account, id, due)
-			return slot, err
-		}
+	slot := payload.Due
+	if now := time.Now(); p.limiter != nil && !payload.Due.After(now) {
+		slot, _, err = p.limiter.Reserve(ctx, tasks.Provider(info.Type), payload.Account, id, now)
 	}
-	task, err := tasks.Rebuild(info.Type, payload, id, info.Queue, opts, time.Now())
+	var task *asynq.Task
+	if err == nil {
+		task, err = tasks.Rebuild(info.Type, payload, id, info.Queue, opts, slot)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reschedule: the task was taken out but not put back (%w); enqueue it again", err)
 	}

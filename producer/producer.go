@@ -84,32 +84,60 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 	}
 }
 
-// build makes the asynq task of e, booking its rate-limit slot and, with
-// claim, claiming its key in every queue. undo frees a slot booked for a
-// task that was then not enqueued (a duplicate). A key another queue holds
-// gives *tasks.HeldError.
+// build makes the asynq task of e: it prepares the send, claims its key
+// in every queue (with claim), and books its rate-limit slot when it is due
+// now. undo frees a slot booked for a task that was then not enqueued (a
+// duplicate). A key another queue holds gives *heldError.
 func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (task *asynq.Task, undo func(), err error) {
 	undo = func() {}
-	o := p.opts
-	if claim {
-		o.Claim = p.claimer(ctx)
+	now := time.Now()
+	send, err := tasks.Prepare(e, p.opts)
+	if err != nil {
+		return nil, undo, err
 	}
-	if p.limiter != nil {
-		o.Reserve = func(provider, account, id string, due time.Time) (time.Time, error) {
-			slot, booked, err := p.limiter.Reserve(ctx, provider, account, id, due)
-			if booked {
-				undo = func() { _ = p.limiter.Release(ctx, provider, account, id) }
-			}
-			return slot, err
+	if claim && e.Key != "" {
+		if err := p.claimKey(ctx, send); err != nil {
+			return nil, undo, err
 		}
 	}
-	task, err = tasks.NewTask(e, o)
+	at := send.Payload.Due
+	if p.limiter != nil && send.Books(now) {
+		provider, account := tasks.Provider(send.Type), send.Payload.Account
+		slot, booked, err := p.limiter.Reserve(ctx, provider, account, send.ID, now)
+		if err != nil {
+			return nil, undo, err
+		}
+		if booked {
+			undo = func() { _ = p.limiter.Release(ctx, provider, account, send.ID) }
+		}
+		at = slot
+	}
+	task, err = send.Task(p.opts, at)
 	return task, undo, err
 }
 
-// claimer returns p.claim as tasks.Options' Claim.
-func (p *Producer) claimer(ctx context.Context) func(id, queue string, due time.Time) (tasks.Claim, error) {
-	return func(id, queue string, due time.Time) (tasks.Claim, error) { return p.claim(ctx, id, queue, due) }
+// heldError is returned for an envelope whose key another queue holds:
+// the send exists there.
+type heldError struct {
+	ID, Queue string
+}
+
+func (e *heldError) Error() string {
+	return fmt.Sprintf("the key's task %s is in queue %q", e.ID, e.Queue)
+}
+
+// claimKey makes the send's queue the holder of its key, and writes the
+// claim into its payload; a key another queue holds gives *heldError.
+func (p *Producer) claimKey(ctx context.Context, send *tasks.Send) error {
+	c, err := p.claim(ctx, send.ID, send.Queue, send.Payload.Due)
+	if err != nil {
+		return err
+	}
+	if c.Queue != send.Queue {
+		return &heldError{ID: send.ID, Queue: c.Queue}
+	}
+	send.Payload.Claim = c.Value
+	return nil
 }
 
 // claimGrace is how long a claim protects a key whose task is not in its
@@ -164,7 +192,7 @@ type Enqueued struct {
 func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
 	task, undo, err := p.build(ctx, e, true)
 	id, queue := e.TaskID(), e.QueueName()
-	var held *tasks.HeldError
+	var held *heldError
 	switch {
 	case errors.As(err, &held):
 		queue = held.Queue

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/punctualhq/punctual/senders/leadconnector"
-	"github.com/punctualhq/punctual/senders/mateo"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -32,18 +32,18 @@ func ExpiresAt(t time.Time) SendOption { return func(e *tasks.Envelope) { e.Expi
 // SendMateoMessage schedules POST /send_message, due at req.SendAfter
 // unless At says otherwise.
 func (p *Producer) SendMateoMessage(ctx context.Context, req *mateo.SendMessageRequest, opts ...SendOption) (*Enqueued, error) {
-	return p.enqueueTyped(ctx, tasks.TypeMateoSendMessage, req, opts)
+	return p.enqueueTyped(ctx, mateo.TypeSendMessage, req, opts)
 }
 
 // UpdateMateoConversation schedules PATCH /conversation?id=eq.{u.ID}.
 func (p *Producer) UpdateMateoConversation(ctx context.Context, u *mateo.ConversationUpdate, opts ...SendOption) (*Enqueued, error) {
-	return p.enqueueTyped(ctx, tasks.TypeMateoUpdateConversation, u, opts)
+	return p.enqueueTyped(ctx, mateo.TypeUpdateConversation, u, opts)
 }
 
 // SendLeadConnectorMessage schedules POST /conversations/messages, due at
 // req.ScheduledTimestamp unless At says otherwise.
 func (p *Producer) SendLeadConnectorMessage(ctx context.Context, req *leadconnector.SendMessageRequest, opts ...SendOption) (*Enqueued, error) {
-	return p.enqueueTyped(ctx, tasks.TypeLeadConnectorSendMessage, req, opts)
+	return p.enqueueTyped(ctx, leadconnector.TypeSendMessage, req, opts)
 }
 
 // enqueueTyped enqueues a typed request through the envelope, so that it is

@@ -11,9 +11,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/punctualhq/punctual/internal/jsonvalue"
-	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/leadconnector"
-	"github.com/punctualhq/punctual/senders/mateo"
+	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 )
 
 func readBody(r *http.Request) []byte {
@@ -33,7 +33,7 @@ func invalid(w http.ResponseWriter, provider string, schema jsonvalue.Schema, bo
 
 func (s *Server) mateoSendMessage(w http.ResponseWriter, r *http.Request) {
 	body := readBody(r)
-	if invalid(w, senders.Mateo, mateo.SendMessageSchema, body) {
+	if invalid(w, mateo.Name, mateo.SendMessageSchema, body) {
 		return
 	}
 	var req mateo.SendMessageRequest
@@ -78,7 +78,7 @@ func (s *Server) mateoSendMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, group := range []struct {
 		role string
-		list senders.Nullable[[]mateo.Recipient]
+		list providers.Nullable[[]mateo.Recipient]
 	}{{"to", req.To}, {"cc", req.Cc}, {"bcc", req.Bcc}} {
 		role := group.role
 		for _, rc := range group.list.Value {
@@ -104,16 +104,16 @@ func (s *Server) mateoUpdateConversation(w http.ResponseWriter, r *http.Request)
 	id, ok := strings.CutPrefix(r.URL.Query().Get("id"), "eq.")
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil || !ok { // null is no object
-		writeError(w, senders.Mateo, http.StatusBadRequest, "PGRST100", errors.Join(err, errors.New("want a JSON object and the query id=eq.{id}")).Error())
+		writeError(w, mateo.Name, http.StatusBadRequest, "PGRST100", errors.Join(err, errors.New("want a JSON object and the query id=eq.{id}")).Error())
 		return
 	}
 	if _, has := fields["id"]; has {
-		writeError(w, senders.Mateo, http.StatusBadRequest, "PGRST100", "the conversation id belongs in the query")
+		writeError(w, mateo.Name, http.StatusBadRequest, "PGRST100", "the conversation id belongs in the query")
 		return
 	}
 	fields["id"], _ = json.Marshal(id)
 	withID, _ := json.Marshal(fields)
-	if invalid(w, senders.Mateo, mateo.ConversationUpdateSchema, withID) {
+	if invalid(w, mateo.Name, mateo.ConversationUpdateSchema, withID) {
 		return
 	}
 	var u mateo.ConversationUpdate
@@ -140,7 +140,7 @@ func conversation(id, org, now, status string) mateo.Conversation {
 	}
 }
 
-func ptr(n senders.Nullable[string]) *string {
+func ptr(n providers.Nullable[string]) *string {
 	if !n.Valid {
 		return nil
 	}
@@ -149,7 +149,7 @@ func ptr(n senders.Nullable[string]) *string {
 
 func (s *Server) leadConnectorSendMessage(w http.ResponseWriter, r *http.Request) {
 	body := readBody(r)
-	if invalid(w, senders.LeadConnector, leadconnector.SendMessageSchema, body) {
+	if invalid(w, leadconnector.Name, leadconnector.SendMessageSchema, body) {
 		return
 	}
 	var req leadconnector.SendMessageRequest

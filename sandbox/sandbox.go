@@ -26,7 +26,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 )
 
 // Limit is a per-token rate limit: Count requests per Period (a fixed
@@ -164,9 +165,9 @@ func (s *Server) SetLogger(log *zap.Logger) {
 // ServeHTTP answers one request as the provider would.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
-	provider := senders.LeadConnector
+	provider := leadconnector.Name
 	if strings.HasPrefix(r.URL.Path, "/api/v1/") {
-		provider = senders.Mateo
+		provider = mateo.Name
 	}
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	req := Request{At: time.Now(), Provider: provider, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body}
@@ -281,7 +282,7 @@ func bearer(r *http.Request) string {
 }
 
 func (s *Server) tokens(provider string) map[string]string {
-	if provider == senders.Mateo {
+	if provider == mateo.Name {
 		return s.cfg.MateoTokens
 	}
 	return s.cfg.LeadConnectorTokens
@@ -293,7 +294,7 @@ func (s *Server) account(provider string, r *http.Request) string {
 	if name, ok := s.tokens(provider)[token]; ok {
 		return name
 	}
-	if g, ok := s.accessGrant(token); ok && provider == senders.LeadConnector && s.cfg.OAuth != nil {
+	if g, ok := s.accessGrant(token); ok && provider == leadconnector.Name && s.cfg.OAuth != nil {
 		return g.id
 	}
 	if token != "" && s.tokens(provider) == nil {
@@ -305,7 +306,7 @@ func (s *Server) account(provider string, r *http.Request) string {
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request, provider string) bool {
 	token := bearer(r)
 	known := s.tokens(provider)
-	oauth := provider == senders.LeadConnector && s.cfg.OAuth != nil
+	oauth := provider == leadconnector.Name && s.cfg.OAuth != nil
 	if _, ok := known[token]; token != "" && (ok || known == nil && !oauth) {
 		return true
 	}
@@ -320,7 +321,7 @@ func (s *Server) checkHeaders(w http.ResponseWriter, r *http.Request, provider s
 	switch {
 	case !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
 		writeError(w, provider, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
-	case provider == senders.LeadConnector && r.Header.Get("Version") == "":
+	case provider == leadconnector.Name && r.Header.Get("Version") == "":
 		writeError(w, provider, http.StatusBadRequest, "Bad Request", "version header is required")
 	default:
 		return true
@@ -332,7 +333,7 @@ func (s *Server) checkHeaders(w http.ResponseWriter, r *http.Request, provider s
 // rate-limit headers on every answer.
 func (s *Server) limited(w http.ResponseWriter, r *http.Request, provider string) bool {
 	limit := s.cfg.MateoLimit
-	if provider == senders.LeadConnector {
+	if provider == leadconnector.Name {
 		limit = s.cfg.LeadConnectorLimit
 	}
 	if limit.Count == 0 && limit.Daily == 0 {
@@ -367,7 +368,7 @@ func (s *Server) limited(w http.ResponseWriter, r *http.Request, provider string
 	s.mu.Unlock()
 
 	h := w.Header()
-	if provider == senders.Mateo {
+	if provider == mateo.Name {
 		h.Set("Ratelimit-Limit", strconv.Itoa(mateoLimit))
 		h.Set("Ratelimit-Remaining", strconv.Itoa(mateoRemaining))
 		h.Set("Ratelimit-Reset", strconv.Itoa(int((reset+time.Second-1)/time.Second)))
@@ -407,7 +408,7 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, provider string) 
 // writeError answers in the provider's error shape: Mateo
 // {"code","message","hint","status"}, LeadConnector {"statusCode","message","error"}.
 func writeError(w http.ResponseWriter, provider string, status int, code, message string) {
-	if provider == senders.Mateo {
+	if provider == mateo.Name {
 		writeJSON(w, status, map[string]any{"code": code, "message": message, "hint": nil, "status": status})
 		return
 	}

@@ -15,8 +15,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/sandbox"
-	"github.com/punctualhq/punctual/senders"
 )
 
 const (
@@ -241,8 +242,8 @@ func TestContentType(t *testing.T) {
 
 // limitHeaders are the rate-limit headers each provider sends.
 var limitHeaders = map[string][]string{
-	senders.Mateo: {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"},
-	senders.LeadConnector: {
+	mateo.Name: {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"},
+	leadconnector.Name: {
 		"X-RateLimit-Max", "X-RateLimit-Remaining", "X-RateLimit-Interval-Milliseconds",
 		"X-RateLimit-Limit-Daily", "X-RateLimit-Daily-Remaining",
 	},
@@ -281,32 +282,32 @@ func TestRateLimits(t *testing.T) {
 	}{
 		{
 			name: "mateo per second", cfg: sandbox.Config{MateoLimit: sandbox.Limit{Count: 2, Period: time.Second}},
-			provider: senders.Mateo, call: mateoSend, body429: mateo429,
+			provider: mateo.Name, call: mateoSend, body429: mateo429,
 			steps: []step{{200, []string{"2", "1", "1"}}, {200, []string{"2", "0", "1"}}, {429, []string{"2", "0", "1"}}},
 		},
 		{
 			name:     "mateo per second and day",
 			cfg:      sandbox.Config{MateoLimit: sandbox.Limit{Count: 2, Period: time.Minute, Daily: 10000}},
-			provider: senders.Mateo, call: mateoSend, body429: mateo429,
+			provider: mateo.Name, call: mateoSend, body429: mateo429,
 			steps: []step{{200, []string{"2", "1", "60"}}, {200, []string{"2", "0", "60"}}, {429, []string{"2", "0", "60"}}},
 		},
 		{
 			// The daily window has the least room: the headers describe it.
 			name:     "mateo daily",
 			cfg:      sandbox.Config{MateoLimit: sandbox.Limit{Count: 5, Period: time.Minute, Daily: 2}},
-			provider: senders.Mateo, call: mateoSend, body429: mateo429,
+			provider: mateo.Name, call: mateoSend, body429: mateo429,
 			steps: []step{{200, []string{"2", "1", "86400"}}, {200, []string{"2", "0", "86400"}}, {429, []string{"2", "0", "86400"}}},
 		},
 		{
 			name:     "mateo daily only",
 			cfg:      sandbox.Config{MateoLimit: sandbox.Limit{Daily: 1}},
-			provider: senders.Mateo, call: mateoSend, body429: mateo429,
+			provider: mateo.Name, call: mateoSend, body429: mateo429,
 			steps: []step{{200, []string{"1", "0", "86400"}}, {429, []string{"1", "0", "86400"}}},
 		},
 		{
 			name:     "leadconnector per interval",
 			cfg:      sandbox.Config{LeadConnectorLimit: sandbox.Limit{Count: 2, Period: 10 * time.Second, Daily: 200000}},
-			provider: senders.LeadConnector, call: lcSend, body429: lc429,
+			provider: leadconnector.Name, call: lcSend, body429: lc429,
 			steps: []step{
 				{200, []string{"2", "1", "10000", "200000", "199999"}},
 				{200, []string{"2", "0", "10000", "200000", "199998"}},
@@ -316,7 +317,7 @@ func TestRateLimits(t *testing.T) {
 		{
 			name:     "leadconnector daily",
 			cfg:      sandbox.Config{LeadConnectorLimit: sandbox.Limit{Count: 5, Period: 10 * time.Second, Daily: 2}},
-			provider: senders.LeadConnector, call: lcSend, body429: lc429,
+			provider: leadconnector.Name, call: lcSend, body429: lc429,
 			steps: []step{
 				{200, []string{"5", "4", "10000", "2", "1"}},
 				{200, []string{"5", "3", "10000", "2", "0"}},
@@ -361,7 +362,7 @@ func TestRateLimitWindow(t *testing.T) {
 	if a.status != http.StatusOK {
 		t.Fatalf("after the window: status %d, want 200 (body %s)", a.status, a.body)
 	}
-	checkLimitHeaders(t, senders.Mateo, a.header, "1", "0", "1")
+	checkLimitHeaders(t, mateo.Name, a.header, "1", "0", "1")
 }
 
 func TestNoLimit(t *testing.T) {
@@ -557,11 +558,11 @@ func TestRequests(t *testing.T) {
 		c.send(t, srv)
 	}
 	want := []sandbox.Request{
-		{Provider: senders.Mateo, Method: "POST", Path: "/api/v1/send_message", Query: "select=id", Body: []byte(mateoBody), Status: 200},
-		{Provider: senders.Mateo, Method: "PATCH", Path: "/api/v1/conversation", Query: "id=eq." + from, Body: []byte(patch), Status: 200},
-		{Provider: senders.Mateo, Method: "POST", Path: "/api/v1/send_message", Body: []byte(mateoBody), Status: 401},
-		{Provider: senders.LeadConnector, Method: "POST", Path: "/conversations/messages", Body: []byte(smsBody), Status: 200},
-		{Provider: senders.LeadConnector, Method: "POST", Path: "/conversations/messages", Body: []byte(`{}`), Status: 400},
+		{Provider: mateo.Name, Method: "POST", Path: "/api/v1/send_message", Query: "select=id", Body: []byte(mateoBody), Status: 200},
+		{Provider: mateo.Name, Method: "PATCH", Path: "/api/v1/conversation", Query: "id=eq." + from, Body: []byte(patch), Status: 200},
+		{Provider: mateo.Name, Method: "POST", Path: "/api/v1/send_message", Body: []byte(mateoBody), Status: 401},
+		{Provider: leadconnector.Name, Method: "POST", Path: "/conversations/messages", Body: []byte(smsBody), Status: 200},
+		{Provider: leadconnector.Name, Method: "POST", Path: "/conversations/messages", Body: []byte(`{}`), Status: 400},
 	}
 	got := sb.Requests()
 	if len(got) != len(want) {
@@ -629,9 +630,9 @@ func TestLogger(t *testing.T) {
 		c.send(t, srv)
 	}
 	want := []map[string]any{
-		{"provider": senders.Mateo, "method": "POST", "path": "/api/v1/send_message", "status": int64(200), "account": "acme"},
-		{"provider": senders.Mateo, "method": "POST", "path": "/api/v1/send_message", "status": int64(401), "account": "none"},
-		{"provider": senders.LeadConnector, "method": "POST", "path": "/conversations/messages", "status": int64(200), "account": "any"},
+		{"provider": mateo.Name, "method": "POST", "path": "/api/v1/send_message", "status": int64(200), "account": "acme"},
+		{"provider": mateo.Name, "method": "POST", "path": "/api/v1/send_message", "status": int64(401), "account": "none"},
+		{"provider": leadconnector.Name, "method": "POST", "path": "/conversations/messages", "status": int64(200), "account": "any"},
 	}
 	entries := logs.AllUntimed()
 	if len(entries) != len(want) {

@@ -10,18 +10,12 @@ import (
 	"time"
 )
 
-// Provider names, as they appear in task types, errors and logs.
-const (
-	Mateo         = "mateo"
-	LeadConnector = "leadconnector"
-)
-
 // maxErrorBody is how much of an error answer's body is read and kept.
 const maxErrorBody = 1 << 20
 
 // APIError is a provider's non-2xx answer.
 type APIError struct {
-	// Provider is Mateo or LeadConnector.
+	// Provider names the provider that answered.
 	Provider string
 	// Operation is the task type's action: "send_message".
 	Operation string

@@ -64,8 +64,8 @@ type Policy struct {
 }
 
 // DefaultPolicy is the retry policy of the project's contract: 408, 425 and
-// every 5xx retried, 429 waited out for at most an hour, Mateo's 409 on a
-// message id a duplicate, any other 4xx permanent.
+// every 5xx retried, 429 waited out for at most an hour, any other 4xx
+// permanent (unless the operation calls it a duplicate).
 func DefaultPolicy() Policy {
 	return Policy{
 		RetryStatuses:     []int{http.StatusRequestTimeout, http.StatusTooEarly, 500, 502, 503, 504},
@@ -76,13 +76,17 @@ func DefaultPolicy() Policy {
 }
 
 // Classify says what err, returned by a provider client, means, and how
-// long to wait at least before the next try (0: as the backoff says).
-func (p Policy) Classify(err error) (Outcome, time.Duration) {
+// long to wait at least before the next try (0: as the backoff says). An
+// error answer that duplicate recognises is a Duplicate: the operation's
+// own rule (Mateo's 409 on a message id); nil recognises none.
+func (p Policy) Classify(err error, duplicate func(*APIError) bool) (Outcome, time.Duration) {
 	if err == nil {
 		return Success, 0
 	}
 	var apiErr *APIError
 	switch {
+	case errors.As(err, &apiErr) && duplicate != nil && apiErr.StatusCode >= 300 && duplicate(apiErr):
+		return Duplicate, 0
 	case errors.As(err, &apiErr):
 		return p.classifyStatus(apiErr)
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrNotFound):
@@ -98,8 +102,6 @@ func (p Policy) classifyStatus(e *APIError) (Outcome, time.Duration) {
 	switch {
 	case e.StatusCode < 300:
 		return Success, 0
-	case e.StatusCode == http.StatusConflict && e.Provider == Mateo && e.Operation == "send_message":
-		return Duplicate, 0
 	case e.StatusCode == http.StatusTooManyRequests:
 		switch {
 		case p.tooLong(e.RetryAfter): // a broken answer, not a wait to honour

@@ -23,8 +23,8 @@ func apiError(provider, op string, status int, retryAfter time.Duration) error {
 func TestClassify(t *testing.T) {
 	t.Parallel()
 	const (
-		mateo = senders.Mateo
-		lc    = senders.LeadConnector
+		mateo = "mateo"
+		lc    = "leadconnector"
 		send  = "send_message"
 		patch = "update_conversation"
 	)
@@ -43,6 +43,7 @@ func TestClassify(t *testing.T) {
 		{"409 mateo send_message", apiError(mateo, send, 409, 0), want{senders.Duplicate, 0}},
 		{"409 mateo send_message wrapped", fmt.Errorf("task: %w", apiError(mateo, send, 409, 0)), want{senders.Duplicate, 0}},
 		{"409 mateo update_conversation", apiError(mateo, patch, 409, 0), want{senders.Permanent, 0}},
+		{"429 is never a duplicate", apiError(mateo, send, 429, 0), want{senders.Wait, time.Second}},
 		{"409 leadconnector send_message", apiError(lc, send, 409, 0), want{senders.Permanent, 0}},
 
 		{"429 with a wait", apiError(lc, send, 429, 3*time.Second), want{senders.Wait, 3 * time.Second}},
@@ -91,10 +92,14 @@ func TestClassify(t *testing.T) {
 		{"cancelled", fmt.Errorf("mateo send_message: %w", context.Canceled), want{senders.Retry, 0}},
 		{"unknown error", errors.New("something else"), want{senders.Retry, 0}},
 	}
+	// An operation's duplicate rule, as Mateo's send_message has one.
+	conflict := func(e *senders.APIError) bool {
+		return e.StatusCode == 409 && e.Provider == mateo && e.Operation == send
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			outcome, wait := senders.DefaultPolicy().Classify(tt.err)
+			outcome, wait := senders.DefaultPolicy().Classify(tt.err, conflict)
 			if got := (want{outcome, wait}); got != tt.want {
 				t.Errorf("Classify(%v) = %s, %s; want %s, %s", tt.err, outcome, wait, tt.want.outcome, tt.want.wait)
 			}
@@ -124,7 +129,7 @@ func TestClassifyConfigured(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status, " ", tt.retryAfter), func(t *testing.T) {
 			t.Parallel()
-			outcome, wait := p.Classify(apiError(senders.LeadConnector, "send_message", tt.status, tt.retryAfter))
+			outcome, wait := p.Classify(apiError("leadconnector", "send_message", tt.status, tt.retryAfter), nil)
 			if outcome != tt.want || wait != tt.wait {
 				t.Errorf("Classify(%d, %s) = %s, %s; want %s, %s", tt.status, tt.retryAfter, outcome, wait, tt.want, tt.wait)
 			}
@@ -169,7 +174,7 @@ func TestClassifyAbsurdWait(t *testing.T) {
 				if !errors.As(err, &apiErr) || apiErr.RetryAfter != math.MaxInt64 {
 					t.Fatalf("error = %#v, want an *APIError asking for the longest wait", err)
 				}
-				if outcome, wait := senders.DefaultPolicy().Classify(err); outcome != senders.Retry || wait != 0 {
+				if outcome, wait := senders.DefaultPolicy().Classify(err, nil); outcome != senders.Retry || wait != 0 {
 					t.Errorf("Classify = %s, %s; want retry, 0s", outcome, wait)
 				}
 			})

@@ -84,7 +84,7 @@ func TestCheckBaseURL(t *testing.T) {
 
 func TestNewTransportRefusesBaseURL(t *testing.T) {
 	t.Parallel()
-	if tr, err := senders.NewTransport(senders.Mateo, "http://example.com", time.Second); err == nil {
+	if tr, err := senders.NewTransport("mateo", "http://example.com", time.Second); err == nil {
 		t.Errorf("NewTransport = %v, want an error", tr)
 	}
 }
@@ -98,7 +98,7 @@ type reply struct {
 func setup(t *testing.T, a sendertest.Answer, opts ...senders.Option) (*senders.Transport, *sendertest.Recorder) {
 	t.Helper()
 	rec := sendertest.NewRecorder(t, a)
-	tr, err := senders.NewTransport(senders.Mateo, rec.URL+"/api/v1/", time.Second, opts...)
+	tr, err := senders.NewTransport("mateo", rec.URL+"/api/v1/", time.Second, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestCallWithHTTPClient(t *testing.T) {
 		used = true
 		return &http.Response{StatusCode: 202, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 	})}
-	tr, err := senders.NewTransport(senders.LeadConnector, "https://services.leadconnectorhq.com", time.Second, senders.WithHTTPClient(client))
+	tr, err := senders.NewTransport("leadconnector", "https://services.leadconnectorhq.com", time.Second, senders.WithHTTPClient(client))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestEncodeUnencodableBody(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "mateo send_message: invalid request: ") {
 		t.Errorf("error = %q, want it to name the provider and operation", err)
 	}
-	if got, _ := senders.DefaultPolicy().Classify(err); got != senders.Permanent {
+	if got, _ := senders.DefaultPolicy().Classify(err, nil); got != senders.Permanent {
 		t.Errorf("Classify = %s, want permanent", got)
 	}
 }
@@ -261,7 +261,7 @@ func reset(t *testing.T, conn net.Conn) {
 // connection pool, so that no test depends on a connection another made.
 func call(t *testing.T, base string, body []byte, opts ...senders.Option) (*senders.Response[reply], error) {
 	t.Helper()
-	tr, err := senders.NewTransport(senders.Mateo, base+"/api/v1", 5*time.Second, opts...)
+	tr, err := senders.NewTransport("mateo", base+"/api/v1", 5*time.Second, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestCallOutcome(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Call = %+v, want an error", r)
 			}
-			outcome, wait := senders.DefaultPolicy().Classify(err)
+			outcome, wait := senders.DefaultPolicy().Classify(err, nil)
 			if outcome != tt.want || wait != 0 {
 				t.Errorf("Classify(%v) = %s, %s; want %s, 0s", err, outcome, wait, tt.want)
 			}
@@ -463,7 +463,7 @@ func TestCallRefusesRedirect(t *testing.T) {
 					if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
 						t.Fatalf("Call = %+v, %v; want an *APIError with status %d", r, err, status)
 					}
-					if got, _ := senders.DefaultPolicy().Classify(err); got != senders.Permanent {
+					if got, _ := senders.DefaultPolicy().Classify(err, nil); got != senders.Permanent {
 						t.Errorf("Classify = %s, want permanent", got)
 					}
 				})

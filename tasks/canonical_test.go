@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"regexp"
 	"testing"
 	"time"
@@ -81,8 +82,8 @@ func TestContentKeyTellsSendsApart(t *testing.T) {
 func TestContentKeyOfAnEnvelopeBuiltByHand(t *testing.T) {
 	t.Parallel()
 	payload := json.RawMessage(`{"id":"7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6","status":"open"}`)
-	send := &tasks.Envelope{Type: tasks.TypeMateoSendMessage, Payload: payload}
-	update := &tasks.Envelope{Type: tasks.TypeMateoUpdateConversation, Payload: payload}
+	send := &tasks.Envelope{Type: mateo.TypeSendMessage, Payload: payload}
+	update := &tasks.Envelope{Type: mateo.TypeUpdateConversation, Payload: payload}
 	a, errA := send.ContentKey()
 	b, errB := update.ContentKey()
 	if errA != nil || errB != nil {
@@ -94,7 +95,7 @@ func TestContentKeyOfAnEnvelopeBuiltByHand(t *testing.T) {
 
 	// Built by hand, the plain line has the key it has parsed.
 	byHand := &tasks.Envelope{
-		Type:      tasks.TypeMateoSendMessage,
+		Type:      mateo.TypeSendMessage,
 		ProcessAt: time.Date(2026, 11, 21, 18, 0, 0, 0, time.FixedZone("", 3600)),
 		Payload:   json.RawMessage(`{"text":"Hi","to":[{"handle":"ana@example.com"}],"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}`),
 	}
@@ -102,7 +103,7 @@ func TestContentKeyOfAnEnvelopeBuiltByHand(t *testing.T) {
 		t.Errorf("by hand: key %s, %v; want %s", got, err, contentKey(t, plainLine))
 	}
 
-	bad := &tasks.Envelope{Type: tasks.TypeMateoSendMessage, Payload: json.RawMessage(`{"text":`)}
+	bad := &tasks.Envelope{Type: mateo.TypeSendMessage, Payload: json.RawMessage(`{"text":`)}
 	if _, err := bad.ContentKey(); err == nil || !regexp.MustCompile(`^payload: invalid JSON: `).MatchString(err.Error()) {
 		t.Errorf("payload not JSON: error %v, want one naming the payload", err)
 	}

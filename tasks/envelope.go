@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/punctualhq/punctual/internal/jsonvalue"
+	"github.com/punctualhq/punctual/providers"
 )
 
 // DefaultAccount is the account of an envelope that names none.
@@ -168,12 +169,12 @@ func decodeTime(v any, dst *time.Time) error {
 // Validate checks the envelope and its payload against the provider's
 // documented schema.
 func (e *Envelope) Validate() error {
-	k, ok := kinds[e.Type]
-	if !ok {
+	op := providers.Lookup(e.Type)
+	if op == nil {
 		if e.Type == "" {
 			return &jsonvalue.FieldError{Path: "type", Reason: "required"}
 		}
-		return &jsonvalue.FieldError{Path: "type", Reason: fmt.Sprintf("unknown type %q (one of %s)", e.Type, strings.Join(Types, ", "))}
+		return &jsonvalue.FieldError{Path: "type", Reason: fmt.Sprintf("unknown type %q (one of %s)", e.Type, strings.Join(providers.Types(), ", "))}
 	}
 	var errs []error
 	if e.Account != "" && !IsName(e.Account) {
@@ -193,7 +194,7 @@ func (e *Envelope) Validate() error {
 	} else if tree, err := e.payload(); err != nil {
 		errs = append(errs, &jsonvalue.FieldError{Path: "payload", Reason: "invalid JSON: " + err.Error()})
 	} else if e.parsed.matches != e.Type {
-		if err := jsonvalue.Check(k.schema, "payload", tree); err != nil {
+		if err := jsonvalue.Check(op.Schema, "payload", tree); err != nil {
 			errs = append(errs, err)
 		} else {
 			e.parsed.matches = e.Type
@@ -209,16 +210,25 @@ func (e *Envelope) account() string {
 	return e.Account
 }
 
-// Provider returns the provider of a task type, "" for an unknown type.
-func Provider(typ string) string { return kinds[typ].provider }
+// Provider returns the provider of a task type: the part before the colon.
+func Provider(typ string) string {
+	p, _, _ := strings.Cut(typ, ":")
+	return p
+}
 
-// QueueName returns the envelope's queue: Queue, or its provider's queue.
+// QueueName returns the envelope's queue: Queue, or its type's default.
 func (e *Envelope) QueueName() string {
 	if e.Queue != "" {
 		return e.Queue
 	}
-	return kinds[e.Type].provider
+	if op := providers.Lookup(e.Type); op != nil {
+		return op.DefaultQueue()
+	}
+	return Provider(e.Type)
 }
+
+// taskIDSpace is the namespace of the task ids derived from keys.
+var taskIDSpace = uuid.MustParse("6f1d3c1e-2b0a-4f6e-9a57-0c8e5b2d7a41")
 
 // TaskID returns the task id derived from the envelope's key, or "" when it
 // has none (asynq then makes one up).
@@ -239,65 +249,49 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// Reserve, when set, books the rate-limit slot of a send due now (or
-	// before) and returns the slot's time: the task reaches a worker then,
-	// once, however long the account's backlog. A send due later is booked
-	// by the worker when it falls due: sends are then booked in the order
-	// of their due times, which gives each the earliest time the limit
-	// allows.
-	Reserve func(provider, account, taskID string, due time.Time) (time.Time, error)
-	// Claim, when set, makes queue the holder of the key of an envelope
-	// that has one, and returns the claim in force: another queue's when
-	// the key's task is there. A key is unique across queues.
-	Claim func(taskID, queue string, due time.Time) (Claim, error)
-}
-
-// HeldError is returned for an envelope whose key another queue holds:
-// the send exists there.
-type HeldError struct {
-	ID, Queue string
-}
-
-func (e *HeldError) Error() string {
-	return fmt.Sprintf("the key's task %s is in queue %q", e.ID, e.Queue)
 }
 
 // NewTask validates e and returns its asynq task, with its queue, id, due
-// time, retry, timeout and retention set.
+// time, retry, timeout and retention set. It books no rate-limit slot and
+// claims no key: a producer does both between Prepare and Send.Task.
 func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
 	s, err := Prepare(e, o)
 	if err != nil {
 		return nil, err
 	}
-	return s.Task(o)
+	return s.Task(o, s.Payload.Due)
 }
 
 // Send is an envelope made ready to enqueue.
 type Send struct {
 	// Type, ID and Queue are the task's.
 	Type, ID, Queue string
-	// Payload is what the task carries: the provider's body with its time
-	// field taken out (and, for Mateo, a message id put in), the due time.
+	// Payload is what the task carries: the provider's body as its
+	// operation prepared it (the time field out, a message id in), the due
+	// time, and the claim on the key once the producer has made it.
 	Payload Payload
 }
 
-// Prepare validates e and prepares its send, claiming its key with
-// o.Claim; Task then makes its asynq task. Apart, the two let a batch
-// book the rate-limit slots of many sends at once between them.
+// Prepare validates e and prepares its send with its operation's Prepare.
+// Task then makes its asynq task; between the two a producer claims the
+// key and books the rate-limit slots of many sends at once.
 func Prepare(e *Envelope, o Options) (*Send, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	k := kinds[e.Type]
+	op := providers.Lookup(e.Type)
 	tree, _ := e.payload() // Validate decoded it
-	body := maps.Clone(tree.(map[string]any))
-	due, err := k.prepare(e, body)
-	if err != nil {
-		return nil, err
+	d := providers.Draft{Account: e.account(), Key: e.Key, Body: maps.Clone(tree.(map[string]any))}
+	var due time.Time
+	if op.Prepare != nil {
+		var err error
+		if due, err = op.Prepare(&d); err != nil {
+			return nil, err
+		}
 	}
 	// HTML characters are not escaped: the providers get the text as the
 	// user wrote it.
-	encoded, err := jsonvalue.AppendJSON(make([]byte, 0, len(e.Payload)+64), body)
+	encoded, err := jsonvalue.AppendJSON(make([]byte, 0, len(e.Payload)+64), d.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -313,31 +307,22 @@ func Prepare(e *Envelope, o Options) (*Send, error) {
 	}
 	s := &Send{Type: e.Type, ID: e.TaskID(), Queue: e.QueueName(),
 		Payload: Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: encoded}}
-	switch {
-	case s.ID == "":
+	if s.ID == "" {
 		s.ID = uuid.NewString()
-	case o.Claim != nil:
-		c, err := o.Claim(s.ID, s.Queue, due)
-		if err != nil {
-			return nil, err
-		}
-		if c.Queue != s.Queue {
-			return nil, &HeldError{ID: s.ID, Queue: c.Queue}
-		}
-		s.Payload.Claim = c.Value
 	}
 	return s, nil
 }
 
-// Task returns the send's asynq task, booking its rate-limit slot with
-// o.Reserve when it is due now.
-func (s *Send) Task(o Options) (*asynq.Task, error) {
-	return Rebuild(s.Type, s.Payload, s.ID, s.Queue, o, o.now())
+// Task returns the send's asynq task, handed to asynq a little before at:
+// its due time, or the rate-limit slot booked for it.
+func (s *Send) Task(o Options, at time.Time) (*asynq.Task, error) {
+	return Rebuild(s.Type, s.Payload, s.ID, s.Queue, o, at)
 }
 
-// Books reports whether Task, called at now, books the send's slot with
-// o.Reserve: a send due by then is booked when it is enqueued, a later
-// one by the worker when it falls due.
+// Books reports whether a send prepared at now is booked its rate-limit
+// slot when it is enqueued: a send due by then is, a later one is booked
+// by the worker when it falls due, which books sends in the order of their
+// due times and so gives each the earliest time the limit allows.
 func (s *Send) Books(now time.Time) bool { return s.Payload.dueBy(now) }
 
 func (p Payload) dueBy(now time.Time) bool { return !p.Due.After(now) }
@@ -350,26 +335,18 @@ func (o Options) now() time.Time {
 }
 
 // Rebuild returns the asynq task of type typ with payload p, as NewTask
-// makes it: with id, queue, the options o, and handed to asynq a little
-// before p.Due (or the rate-limit slot of a send due now) so that the
+// makes it: with id, queue and the options o, and handed to asynq a little
+// before at (p.Due, or the rate-limit slot of a send due now) so that the
 // worker can start it at the exact time.
-func Rebuild(typ string, p Payload, id, queue string, o Options, now time.Time) (*asynq.Task, error) {
+func Rebuild(typ string, p Payload, id, queue string, o Options, at time.Time) (*asynq.Task, error) {
 	if o.MaxRetry < 0 || o.MaxRetry > MaxRetryLimit {
 		return nil, fmt.Errorf("max retry %d: want 0 to %d", o.MaxRetry, MaxRetryLimit)
-	}
-	at := p.Due
-	if o.Reserve != nil && p.dueBy(now) {
-		slot, err := o.Reserve(Provider(typ), p.Account, id, now)
-		if err != nil {
-			return nil, err
-		}
-		at = slot
 	}
 	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(o.MaxRetry + retryOffset), asynq.Retention(o.Retention), asynq.TaskID(id)}
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))
 	}
-	if at = at.Add(-lead); at.After(now) {
+	if at = at.Add(-lead); at.After(o.now()) {
 		opts = append(opts, asynq.ProcessAt(at))
 	}
 	return asynq.NewTask(typ, p.encode(), opts...), nil

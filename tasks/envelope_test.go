@@ -2,6 +2,8 @@ package tasks
 
 import (
 	"encoding/json"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"regexp"
 	"strings"
 	"testing"
@@ -153,10 +155,10 @@ func TestNewTaskChecksExpiry(t *testing.T) {
 
 func TestTaskIDIsDerivedFromKeyAccountAndType(t *testing.T) {
 	t.Parallel()
-	base := Envelope{Type: TypeMateoSendMessage, Account: "acme", Key: "k"}
+	base := Envelope{Type: mateo.TypeSendMessage, Account: "acme", Key: "k"}
 	same, otherAccount, otherType, noKey := base, base, base, base
 	otherAccount.Account = "beta"
-	otherType.Type = TypeLeadConnectorSendMessage
+	otherType.Type = leadconnector.TypeSendMessage
 	noKey.Key = ""
 	if base.TaskID() != same.TaskID() || base.TaskID() == "" {
 		t.Errorf("same envelope, ids %q and %q", base.TaskID(), same.TaskID())
@@ -167,8 +169,8 @@ func TestTaskIDIsDerivedFromKeyAccountAndType(t *testing.T) {
 	if noKey.TaskID() != "" {
 		t.Errorf("no key, id %q; want asynq's own", noKey.TaskID())
 	}
-	defaulted := Envelope{Type: TypeMateoSendMessage, Key: "k"}
-	explicit := Envelope{Type: TypeMateoSendMessage, Account: DefaultAccount, Key: "k"}
+	defaulted := Envelope{Type: mateo.TypeSendMessage, Key: "k"}
+	explicit := Envelope{Type: mateo.TypeSendMessage, Account: DefaultAccount, Key: "k"}
 	if defaulted.TaskID() != explicit.TaskID() {
 		t.Error("an absent account and the default account give different ids")
 	}
@@ -188,7 +190,7 @@ func TestLargePayloadsAreKeptCompressed(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			task, err := NewTask(&Envelope{Type: TypeMateoSendMessage, Account: "acme", Payload: json.RawMessage(c.payload)}, Options{})
+			task, err := NewTask(&Envelope{Type: mateo.TypeSendMessage, Account: "acme", Payload: json.RawMessage(c.payload)}, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,7 +209,7 @@ func TestLargePayloadsAreKeptCompressed(t *testing.T) {
 			if err := json.Unmarshal(p.Body, &body); err != nil || body["from"] != "3c90c3cc-0d44-4b50-8888-8dd25736052a" {
 				t.Errorf("body %s, %v", p.Body, err)
 			}
-			if shown := FormatPayload(TypeMateoSendMessage, raw); !strings.HasPrefix(shown, `{"account":"acme"`) {
+			if shown := FormatPayload(mateo.TypeSendMessage, raw); !strings.HasPrefix(shown, `{"account":"acme"`) {
 				t.Errorf("the monitor shows %.80q", shown)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/senders"
 )
 
@@ -86,11 +87,12 @@ var _ Holds = State{}
 // Handler sends due tasks of every type to their provider. Build it with
 // its dependencies and Register it.
 type Handler struct {
-	Mateo         MateoSender
-	LeadConnector LeadConnectorSender
-	Tokens        Tokens
-	Policy        senders.Policy
-	Logger        *zap.Logger
+	// Transports are the providers' transports, by provider name: every
+	// provider with a registered operation needs one.
+	Transports map[string]*senders.Transport
+	Tokens     Tokens
+	Policy     senders.Policy
+	Logger     *zap.Logger
 	// Holds keeps the exact end of the waits providers ask for, the
 	// cancellations of held tasks and the requests in flight.
 	Holds Holds
@@ -110,13 +112,15 @@ type Handler struct {
 	slots chan struct{}
 }
 
-// Register wires h to every task type of mux. It fails when a dependency is missing.
+// Register wires h to every registered task type of mux. It fails when a
+// dependency is missing.
 func Register(mux *asynq.ServeMux, h *Handler) error {
+	for _, p := range providers.Names() {
+		if h.Transports[p] == nil {
+			return fmt.Errorf("tasks: no %s transport", p)
+		}
+	}
 	switch {
-	case h.Mateo == nil:
-		return errors.New("tasks: no Mateo sender")
-	case h.LeadConnector == nil:
-		return errors.New("tasks: no LeadConnector sender")
 	case h.Tokens == nil:
 		return errors.New("tasks: no tokens")
 	case h.Logger == nil:
@@ -130,7 +134,7 @@ func Register(mux *asynq.ServeMux, h *Handler) error {
 	if h.Metrics == nil {
 		h.Metrics = noMetrics{}
 	}
-	for _, t := range Types {
+	for _, t := range providers.Types() {
 		mux.Handle(t, h)
 	}
 	return nil
@@ -154,10 +158,11 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 // job is one try of a task.
 type job struct {
-	id, op string // the task id, and the action of its type: send_message
-	k      kind
-	p      Payload
-	log    *zap.Logger
+	id, op   string // the task id, and the action of its type: send_message
+	provider string
+	o        *providers.Operation
+	p        Payload
+	log      *zap.Logger
 	// retried counts the failed tries so far; maxRetry those allowed.
 	retried, maxRetry int
 	// cause is what made the send go after its due time, for the
@@ -177,12 +182,10 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 	retried, _ := asynq.GetRetryCount(ctx)
 	asynqMax, _ := asynq.GetMaxRetry(ctx)
 	log := h.Logger.WithLazy(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
-	_, op, _ := strings.Cut(t.Type(), ":")
-	j := &job{id: id, op: op, log: log, retried: retried, maxRetry: MaxRetry(asynqMax), cause: "on_time"}
-	var ok bool
-	j.k, ok = kinds[t.Type()]
+	provider, op, _ := strings.Cut(t.Type(), ":")
+	j := &job{id: id, op: op, provider: provider, o: providers.Lookup(t.Type()), log: log, retried: retried, maxRetry: MaxRetry(asynqMax), cause: "on_time"}
 	var err error
-	if j.p, err = DecodePayload(t.Payload()); !ok || err != nil {
+	if j.p, err = DecodePayload(t.Payload()); j.o == nil || err != nil {
 		log.Error("malformed task", zap.Error(err))
 		return nil, permanentError{fmt.Errorf("malformed %s task: %v", t.Type(), err)}
 	}
@@ -198,7 +201,7 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 // send falls due, so sends of an account are booked in the order of their
 // due times, each at the earliest time the limit allows.
 func (h *Handler) ready(ctx context.Context, j *job) (token string, release func(), err error) {
-	provider, account := j.k.provider, j.p.Account
+	provider, account := j.provider, j.p.Account
 	hold, err := h.Holds.Load(ctx, j.id)
 	if err != nil {
 		j.log.Warn("could not read the task's state", zap.Error(err))
@@ -300,7 +303,7 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 // the archive for an account not configured, a wait that spends no
 // attempt while its credential is renewed or replaced.
 func (h *Handler) token(ctx context.Context, j *job) (string, error) {
-	provider, account := j.k.provider, j.p.Account
+	provider, account := j.provider, j.p.Account
 	token, err := h.Tokens.Token(ctx, provider, account)
 	var wait *WaitError
 	switch {
@@ -325,7 +328,7 @@ func (h *Handler) expired(j *job) error {
 		return nil
 	}
 	j.log.Warn("expired before it could be sent", zap.Time("expires_at", j.p.ExpiresAt))
-	h.Metrics.Sent(j.k.provider, j.op, j.p.Account, "expired")
+	h.Metrics.Sent(j.provider, j.op, j.p.Account, "expired")
 	return permanentError{fmt.Errorf("expired: not sent by %s", j.p.ExpiresAt.Format(time.RFC3339))}
 }
 
@@ -342,8 +345,8 @@ func (h *Handler) unknown(ctx context.Context, j *job, cause error) error {
 		j.log.Warn("could not clear the sending mark", zap.Error(err))
 	}
 	j.log.Error("outcome unknown: not sent again", zap.Error(cause))
-	h.Metrics.Sent(j.k.provider, j.op, j.p.Account, "unknown")
-	return permanentError{fmt.Errorf("outcome unknown (%s is at most once): %w", j.k.provider, cause)}
+	h.Metrics.Sent(j.provider, j.op, j.p.Account, "unknown")
+	return permanentError{fmt.Errorf("outcome unknown (%s is at most once): %w", j.provider, cause)}
 }
 
 // outcomes names the outcomes in metrics.
@@ -355,7 +358,7 @@ var outcomes = map[senders.Outcome]string{
 // send makes the request and turns the answer into the task's end: a
 // stored result, a retry, a wait or the archive.
 func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string) error {
-	provider, account := j.k.provider, j.p.Account
+	provider, account := j.provider, j.p.Account
 	atMostOnce := h.AtMostOnce[provider]
 	if atMostOnce {
 		if err := h.Holds.Sending(ctx, j.id); err != nil {
@@ -368,12 +371,13 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		h.Metrics.Late(provider, j.cause, start.Sub(j.p.Due))
 	}
 	ctx, span := h.startSpan(ctx, t.Type(), j, start)
-	ans, err := j.k.send(ctx, h, token, j.p.Body)
+	r, err := j.o.Send(ctx, h.Transports[provider], token, j.p.Body)
 	var apiErr *senders.APIError
 	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && h.Tokens.Refused(ctx, provider, account, token) {
 		// A renewable credential: the 401 is the token's, not the send's.
 		j.log.Info("token refused: renewing it and sending again")
 		if token, err = h.token(ctx, j); err != nil {
+			endSpan(span, apiErr.StatusCode, senders.Wait, err)
 			if atMostOnce {
 				if serr := h.Holds.Sent(ctx, j.id); serr != nil {
 					j.log.Warn("could not clear the sending mark", zap.Error(serr))
@@ -381,11 +385,15 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 			}
 			return err
 		}
-		ans, err = j.k.send(ctx, h, token, j.p.Body)
+		r, err = j.o.Send(ctx, h.Transports[provider], token, j.p.Body)
 	}
 	took := time.Since(start)
-	outcome, wait := h.Policy.Classify(err)
+	outcome, wait := h.Policy.Classify(err, j.o.Duplicate)
 	log := j.log.WithLazy(zap.Duration("latency", took))
+	var ans answer
+	if r != nil {
+		ans = answer{status: r.StatusCode, body: r.Body, readErr: r.ReadErr}
+	}
 	if errors.As(err, &apiErr) {
 		log = log.WithLazy(zap.Int("status", apiErr.StatusCode))
 		ans = answer{status: apiErr.StatusCode, body: apiErr.Body}
@@ -424,7 +432,7 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		if dup {
 			log.Info("already sent: the provider has this message")
 		} else {
-			log.Info("sent", zap.Int("status", ans.status), zap.Stringer("provider_id", lazy(ans.id)))
+			log.Info("sent", zap.Int("status", ans.status), zap.Stringer("provider_id", lazy(func() string { return j.answerID(ans.body) })))
 		}
 		return nil
 	case senders.Wait, senders.Retry:
@@ -498,7 +506,7 @@ func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bo
 			select {
 			case h.slots <- struct{}{}:
 			case <-timer.C:
-				h.Metrics.Waited(j.k.provider, j.p.Account, "capacity")
+				h.Metrics.Waited(j.provider, j.p.Account, "capacity")
 				return nil, 0, &WaitError{Wait: capacityRetry, Err: errors.New("no send slot free: the worker is at WORKER_CONCURRENCY")}
 			case <-ctx.Done():
 				return nil, 0, ctx.Err()
@@ -521,10 +529,26 @@ func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bo
 		if err := h.Holds.Forget(ctx, j.id, j.p.Claim); err != nil {
 			j.log.Warn("could not free the key of a cancelled send", zap.Error(err))
 		}
-		h.Metrics.Sent(j.k.provider, j.op, j.p.Account, "cancelled")
+		h.Metrics.Sent(j.provider, j.op, j.p.Account, "cancelled")
 		return nil, 0, fmt.Errorf("cancelled before it was sent: %w", asynq.RevokeTask)
 	}
 	return release, waited, nil
+}
+
+// answer is a provider's answer, for the result and the log.
+type answer struct {
+	status int
+	body   []byte
+	// readErr cut the body of a 2xx answer short: the send happened.
+	readErr error
+}
+
+// answerID reads the provider's id of what was sent from its answer.
+func (j *job) answerID(body []byte) string {
+	if j.o.AnswerID == nil {
+		return ""
+	}
+	return j.o.AnswerID(body)
 }
 
 // lazy is a string computed only when a log line is written.

@@ -44,7 +44,7 @@ func (h *Handler) startSpan(ctx context.Context, typ string, j *job, start time.
 	}
 	span.SetAttributes(
 		attribute.String(attrTaskID, j.id),
-		attribute.String(attrProvider, j.k.provider),
+		attribute.String(attrProvider, j.provider),
 		attribute.String(attrOperation, j.op),
 		attribute.String(attrAccount, j.p.Account),
 		attribute.Int(attrAttempt, j.retried+1),

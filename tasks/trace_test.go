@@ -5,34 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/leadconnector"
-	"github.com/punctualhq/punctual/senders/mateo"
 )
-
-// refusing is a Mateo client whose every request is refused with 422.
-type refusing struct{}
-
-func (refusing) SendMessageJSON(context.Context, string, []byte) (*senders.Response[senders.Undecoded], error) {
-	return nil, &senders.APIError{Provider: senders.Mateo, Operation: "send_message", StatusCode: 422}
-}
-
-func (refusing) UpdateConversationJSON(context.Context, string, []byte) (*senders.Response[mateo.Conversation], error) {
-	return nil, errors.New("not sent")
-}
-
-// lcRefusing is a LeadConnector client that sends nothing.
-type lcRefusing struct{}
-
-func (lcRefusing) SendMessageJSON(context.Context, string, []byte) (*senders.Response[leadconnector.SendMessageResponse], error) {
-	return nil, errors.New("not sent")
-}
 
 type oneToken struct{}
 
@@ -54,15 +37,23 @@ func (noHolds) Forget(context.Context, string, string) error      { return nil }
 // (the provider refuses it, so that no asynq result is written): with
 // tracing off, a span must cost nothing here.
 func BenchmarkProcessTask(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+	}))
+	defer srv.Close()
+	mc, err := mateo.NewTransport(srv.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
 	h := &Handler{
-		Mateo: refusing{}, LeadConnector: lcRefusing{}, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
+		Transports: map[string]*senders.Transport{mateo.Name: mc}, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
 		Logger: zap.NewNop(), Holds: noHolds{},
 	}
 	if err := Register(asynq.NewServeMux(), h); err != nil {
 		b.Fatal(err)
 	}
 	p := Payload{Account: "default", Due: time.Now().Add(-time.Second), Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
-	task := asynq.NewTask(TypeMateoSendMessage, p.encode())
+	task := asynq.NewTask(mateo.TypeSendMessage, p.encode())
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -2,33 +2,12 @@ package tasks
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"math"
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/punctualhq/punctual/internal/jsonvalue"
-	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/leadconnector"
-	"github.com/punctualhq/punctual/senders/mateo"
 )
-
-// Task types: a wire format, never renamed.
-const (
-	// TypeMateoSendMessage is POST {MATEO_BASE_URL}/send_message.
-	TypeMateoSendMessage = "mateo:send_message"
-	// TypeMateoUpdateConversation is PATCH {MATEO_BASE_URL}/conversation?id=eq.{id}.
-	TypeMateoUpdateConversation = "mateo:update_conversation"
-	// TypeLeadConnectorSendMessage is POST {LEADCONNECTOR_BASE_URL}/conversations/messages.
-	TypeLeadConnectorSendMessage = "leadconnector:send_message"
-)
-
-// Types lists every task type, in the order the documentation gives them.
-var Types = []string{TypeMateoSendMessage, TypeMateoUpdateConversation, TypeLeadConnectorSendMessage}
 
 // Payload is the asynq payload of every task type: a wire format.
 type Payload struct {
@@ -199,136 +178,4 @@ func DecodeResult(data []byte) (Result, error) {
 	}
 	r.Response, _ = jsonvalue.AppendJSON(nil, string(body[:len(body)-1]))
 	return r, nil
-}
-
-// MateoSender is what a worker needs of a Mateo client.
-type MateoSender interface {
-	SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[senders.Undecoded], error)
-	UpdateConversationJSON(ctx context.Context, token string, payload []byte) (*senders.Response[mateo.Conversation], error)
-}
-
-// LeadConnectorSender is what a worker needs of a LeadConnector client.
-type LeadConnectorSender interface {
-	SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[leadconnector.SendMessageResponse], error)
-}
-
-var (
-	_ MateoSender         = (*mateo.Client)(nil)
-	_ LeadConnectorSender = (*leadconnector.Client)(nil)
-)
-
-// answer is what a kind's send returns for the result and the log.
-type answer struct {
-	status int
-	body   json.RawMessage
-	// id returns the provider's id of the message or conversation, read
-	// from the answer only when a log line asks for it.
-	id func() string
-	// readErr cut the body of a 2xx answer short: the send happened.
-	readErr error
-}
-
-// kind is what differs between task types.
-type kind struct {
-	provider string
-	schema   jsonvalue.Schema
-	// prepare takes the time field out of a validated payload and returns
-	// the due time it named (zero when none).
-	prepare func(e *Envelope, payload map[string]any) (due time.Time, err error)
-	// send makes the request.
-	send func(ctx context.Context, h *Handler, token string, body []byte) (answer, error)
-}
-
-var kinds = map[string]kind{
-	TypeMateoSendMessage: {
-		provider: senders.Mateo,
-		schema:   mateo.SendMessageSchema,
-		prepare:  prepareMateoMessage,
-		send: func(ctx context.Context, h *Handler, token string, body []byte) (answer, error) {
-			r, err := h.Mateo.SendMessageJSON(ctx, token, body)
-			if err != nil {
-				return answer{}, err
-			}
-			return answer{r.StatusCode, r.Body, func() string { return mateo.SentMessageID(r.Body) }, r.ReadErr}, nil
-		},
-	},
-	TypeMateoUpdateConversation: {
-		provider: senders.Mateo,
-		schema:   mateo.ConversationUpdateSchema,
-		prepare:  func(*Envelope, map[string]any) (time.Time, error) { return time.Time{}, nil },
-		send: func(ctx context.Context, h *Handler, token string, body []byte) (answer, error) {
-			r, err := h.Mateo.UpdateConversationJSON(ctx, token, body)
-			if err != nil {
-				return answer{}, err
-			}
-			return answer{r.StatusCode, r.Body, func() string { return r.Value.ID }, r.ReadErr}, nil
-		},
-	},
-	TypeLeadConnectorSendMessage: {
-		provider: senders.LeadConnector,
-		schema:   leadconnector.SendMessageSchema,
-		prepare:  prepareLeadConnectorMessage,
-		send: func(ctx context.Context, h *Handler, token string, body []byte) (answer, error) {
-			r, err := h.LeadConnector.SendMessageJSON(ctx, token, body)
-			if err != nil {
-				return answer{}, err
-			}
-			return answer{r.StatusCode, r.Body, func() string { return r.Value.MessageID }, r.ReadErr}, nil
-		},
-	},
-}
-
-// Namespaces of the ids derived from an envelope's key.
-var (
-	taskIDSpace    = uuid.MustParse("6f1d3c1e-2b0a-4f6e-9a57-0c8e5b2d7a41")
-	messageIDSpace = uuid.MustParse("0b7e4a52-93c1-4d2f-8e6a-5f1c2d3b4a69")
-)
-
-// prepareMateoMessage takes send_after out of the payload and writes a
-// message id into it when it has none: derived from the key when there is
-// one, so that the same envelope always names the same message.
-func prepareMateoMessage(e *Envelope, payload map[string]any) (time.Time, error) {
-	var due time.Time
-	if s, ok := payload["send_after"].(string); ok {
-		t, err := parseDateTime(s)
-		if err != nil {
-			return time.Time{}, &jsonvalue.FieldError{Path: "payload.send_after", Reason: err.Error()}
-		}
-		due = t
-	}
-	delete(payload, "send_after")
-	if payload["id"] == nil {
-		id := uuid.New()
-		if e.Key != "" {
-			id = uuid.NewSHA1(messageIDSpace, []byte(e.account()+"\x00"+e.Key))
-		}
-		payload["id"] = id.String()
-	}
-	return due, nil
-}
-
-// prepareLeadConnectorMessage takes scheduledTimestamp (Unix seconds, UTC)
-// out of the payload.
-func prepareLeadConnectorMessage(_ *Envelope, payload map[string]any) (time.Time, error) {
-	n, ok := payload["scheduledTimestamp"].(json.Number)
-	if !ok {
-		return time.Time{}, nil
-	}
-	secs, err := strconv.ParseFloat(n.String(), 64)
-	if err != nil || math.IsInf(secs, 0) || math.Abs(secs) > 1e11 {
-		return time.Time{}, &jsonvalue.FieldError{Path: "payload.scheduledTimestamp", Reason: "not a Unix time in seconds: " + n.String()}
-	}
-	delete(payload, "scheduledTimestamp")
-	return time.UnixMilli(int64(secs * 1000)).UTC(), nil
-}
-
-// parseDateTime reads a time in the forms Mateo's date-time pattern allows:
-// RFC 3339, with the seconds optional.
-func parseDateTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("not an RFC 3339 time: %q", s)
 }

@@ -23,10 +23,10 @@ import (
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/logging"
 	"github.com/punctualhq/punctual/metrics"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/leadconnector"
-	"github.com/punctualhq/punctual/senders/mateo"
 	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/tracing"
 )
@@ -90,11 +90,11 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("WORKER_QUEUES: %w", err)
 	}
-	mc, err := mateo.New(cfg.MateoBaseURL, senderOpts...)
+	mc, err := mateo.NewTransport(cfg.MateoBaseURL, senderOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("MATEO_BASE_URL: %w", err)
 	}
-	lc, err := leadconnector.New(cfg.LeadConnectorBaseURL, cfg.LeadConnectorVersion, senderOpts...)
+	lc, err := leadconnector.NewTransport(cfg.LeadConnectorBaseURL, cfg.LeadConnectorVersion, senderOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("LEADCONNECTOR_BASE_URL: %w", err)
 	}
@@ -114,7 +114,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
-	for _, p := range []string{senders.Mateo, senders.LeadConnector} {
+	for _, p := range []string{mateo.Name, leadconnector.Name} {
 		if names := creds.Names(p); len(names) > 0 {
 			log.Info("accounts", zap.String("provider", p), zap.Int("count", len(names)))
 		} else {
@@ -129,7 +129,7 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	mux := asynq.NewServeMux()
 	read := newHolds()
 	h := &tasks.Handler{
-		Mateo: mc, LeadConnector: lc, Tokens: creds, Policy: policy, Logger: log,
+		Transports: map[string]*senders.Transport{mateo.Name: mc, leadconnector.Name: lc}, Tokens: creds, Policy: policy, Logger: log,
 		Holds: preloaded{tasks.State{Client: rdb}, read}, Sends: cfg.WorkerConcurrency, AtMostOnce: map[string]bool{},
 		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}

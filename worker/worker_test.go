@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -418,7 +419,7 @@ func TestHealthEndpoints(t *testing.T) {
 
 func keyMessageID(t *testing.T, key string) string {
 	t.Helper()
-	task, err := tasks.NewTask(&tasks.Envelope{Type: tasks.TypeMateoSendMessage, Key: key,
+	task, err := tasks.NewTask(&tasks.Envelope{Type: mateo.TypeSendMessage, Key: key,
 		Payload: json.RawMessage(`{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}`)}, tasks.Options{})
 	if err != nil {
 		t.Fatal(err)

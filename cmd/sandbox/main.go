@@ -34,8 +34,9 @@ import (
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/logging"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/sandbox"
-	"github.com/punctualhq/punctual/senders"
 )
 
 func main() {
@@ -74,7 +75,7 @@ func run() (err error) {
 	if err != nil {
 		return fmt.Errorf("--limits: %w", err)
 	}
-	cfg.MateoLimit, cfg.LeadConnectorLimit = limit(rates[senders.Mateo]), limit(rates[senders.LeadConnector])
+	cfg.MateoLimit, cfg.LeadConnectorLimit = limit(rates[mateo.Name]), limit(rates[leadconnector.Name])
 	if !*quiet {
 		if cfg.Logger, err = logging.New("info", "console"); err != nil {
 			return err
@@ -110,7 +111,7 @@ func run() (err error) {
 			}
 		}()
 		handler = rl.logging(handler, map[string]map[string]string{
-			senders.Mateo: cfg.MateoTokens, senders.LeadConnector: cfg.LeadConnectorTokens,
+			mateo.Name: cfg.MateoTokens, leadconnector.Name: cfg.LeadConnectorTokens,
 		})
 	}
 

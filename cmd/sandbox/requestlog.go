@@ -12,7 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 )
 
 // loggedRequest is one line of the request log: a request as it was
@@ -99,9 +100,9 @@ func (l *requestLog) logging(next http.Handler, tokens map[string]map[string]str
 		at := time.Now()
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		provider := senders.LeadConnector
+		provider := leadconnector.Name
 		if strings.HasPrefix(r.URL.Path, "/api/v1/") {
-			provider = senders.Mateo
+			provider = mateo.Name
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {

@@ -11,7 +11,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/punctualhq/punctual/internal/jsonvalue"
-	"github.com/punctualhq/punctual/senders/mateo"
+	"github.com/punctualhq/punctual/providers/mateo"
 )
 
 // batchLine is the payload of a typical batch line: a Mateo message to two

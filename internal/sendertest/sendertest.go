@@ -245,7 +245,7 @@ func CheckFailures(t *testing.T, provider, op string, call Call) {
 		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, senders.ErrOutcomeUnknown) {
 			t.Errorf("error = %v, want a timeout with the outcome unknown", err)
 		}
-		if got, _ := senders.DefaultPolicy().Classify(err); got != senders.Unknown {
+		if got, _ := senders.DefaultPolicy().Classify(err, nil); got != senders.Unknown {
 			t.Errorf("Classify = %s, want unknown", got)
 		}
 		assertNoToken(t, err)
@@ -259,7 +259,7 @@ func CheckFailures(t *testing.T, provider, op string, call Call) {
 		if err == nil {
 			t.Fatal("no error from a closed server")
 		}
-		if got, _ := senders.DefaultPolicy().Classify(err); got != senders.Retry {
+		if got, _ := senders.DefaultPolicy().Classify(err, nil); got != senders.Retry {
 			t.Errorf("Classify(%v) = %s, want retry", err, got)
 		}
 		assertNoToken(t, err)
@@ -288,8 +288,9 @@ func assertNoToken(t *testing.T, err error) {
 }
 
 // AssertAPIError checks that err is an *APIError equal to want, with the
-// answer's body, that the default policy classifies as outcome.
-func AssertAPIError(t testing.TB, err error, want senders.APIError, body string, outcome senders.Outcome) {
+// answer's body, that the default policy classifies as outcome with the
+// operation's duplicate rule.
+func AssertAPIError(t testing.TB, err error, want senders.APIError, body string, outcome senders.Outcome, duplicate func(*senders.APIError) bool) {
 	t.Helper()
 	var apiErr *senders.APIError
 	if !errors.As(err, &apiErr) {
@@ -303,7 +304,7 @@ func AssertAPIError(t testing.TB, err error, want senders.APIError, body string,
 	if string(apiErr.Body) != body {
 		t.Errorf("Body = %q, want %q", apiErr.Body, body)
 	}
-	if got, _ := senders.DefaultPolicy().Classify(err); got != outcome {
+	if got, _ := senders.DefaultPolicy().Classify(err, duplicate); got != outcome {
 		t.Errorf("Classify = %s, want %s", got, outcome)
 	}
 }

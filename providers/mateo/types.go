@@ -3,11 +3,11 @@ package mateo
 import (
 	"encoding/json"
 
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/providers"
 )
 
 // N is a field that may be absent, null or set.
-type N[T any] = senders.Nullable[T]
+type N[T any] = providers.Nullable[T]
 
 // SendMessageRequest is the body of POST /send_message. Fields that Mateo
 // allows to be null are Nullable: a null the user gave is sent as null.
@@ -34,7 +34,7 @@ type SendMessageRequest struct {
 	Footer             N[string]          `json:"footer,omitzero"`
 
 	// Extra holds fields this type does not define; they are sent as given.
-	Extra senders.Extra `json:"-"`
+	Extra providers.Extra `json:"-"`
 }
 
 // Recipient is a to, cc or bcc recipient. A postal recipient has ContactID
@@ -48,7 +48,7 @@ type Recipient struct {
 	ExternalContactID          N[string]          `json:"external_contact_id,omitzero"`
 	SecondaryExternalContactID N[string]          `json:"secondary_external_contact_id,omitzero"`
 
-	Extra senders.Extra `json:"-"`
+	Extra providers.Extra `json:"-"`
 }
 
 // Action is a button of a message: a quick reply, a call to action or a list.
@@ -58,7 +58,7 @@ type Action struct {
 	Type    string    `json:"type"`
 	Subtype N[string] `json:"subtype,omitzero"`
 
-	Extra senders.Extra `json:"-"`
+	Extra providers.Extra `json:"-"`
 }
 
 // ConversationUpdate is the payload of mateo:update_conversation: ID goes
@@ -69,55 +69,55 @@ type ConversationUpdate struct {
 	AssigneeID N[string] `json:"assignee_id,omitzero"`
 	Status     string    `json:"status,omitempty"`
 
-	Extra senders.Extra `json:"-"`
+	Extra providers.Extra `json:"-"`
 }
 
 // MarshalJSON writes the known fields and the Extra ones.
 func (r SendMessageRequest) MarshalJSON() ([]byte, error) {
 	type plain SendMessageRequest
-	return senders.MarshalObject(plain(r), r.Extra)
+	return providers.MarshalObject(plain(r), r.Extra)
 }
 
 // UnmarshalJSON reads the known fields and keeps the others in Extra.
 func (r *SendMessageRequest) UnmarshalJSON(data []byte) error {
 	type plain SendMessageRequest
-	return senders.UnmarshalObject(data, (*plain)(r), &r.Extra)
+	return providers.UnmarshalObject(data, (*plain)(r), &r.Extra)
 }
 
 // MarshalJSON writes the known fields and the Extra ones.
 func (r Recipient) MarshalJSON() ([]byte, error) {
 	type plain Recipient
-	return senders.MarshalObject(plain(r), r.Extra)
+	return providers.MarshalObject(plain(r), r.Extra)
 }
 
 // UnmarshalJSON reads the known fields and keeps the others in Extra.
 func (r *Recipient) UnmarshalJSON(data []byte) error {
 	type plain Recipient
-	return senders.UnmarshalObject(data, (*plain)(r), &r.Extra)
+	return providers.UnmarshalObject(data, (*plain)(r), &r.Extra)
 }
 
 // MarshalJSON writes the known fields and the Extra ones.
 func (a Action) MarshalJSON() ([]byte, error) {
 	type plain Action
-	return senders.MarshalObject(plain(a), a.Extra)
+	return providers.MarshalObject(plain(a), a.Extra)
 }
 
 // UnmarshalJSON reads the known fields and keeps the others in Extra.
 func (a *Action) UnmarshalJSON(data []byte) error {
 	type plain Action
-	return senders.UnmarshalObject(data, (*plain)(a), &a.Extra)
+	return providers.UnmarshalObject(data, (*plain)(a), &a.Extra)
 }
 
 // MarshalJSON writes the known fields and the Extra ones.
 func (u ConversationUpdate) MarshalJSON() ([]byte, error) {
 	type plain ConversationUpdate
-	return senders.MarshalObject(plain(u), u.Extra)
+	return providers.MarshalObject(plain(u), u.Extra)
 }
 
 // UnmarshalJSON reads the known fields and keeps the others in Extra.
 func (u *ConversationUpdate) UnmarshalJSON(data []byte) error {
 	type plain ConversationUpdate
-	return senders.UnmarshalObject(data, (*plain)(u), &u.Extra)
+	return providers.UnmarshalObject(data, (*plain)(u), &u.Extra)
 }
 
 // SendMessageResponse is Mateo's answer to POST /send_message.

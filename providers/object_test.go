@@ -1,4 +1,4 @@
-package senders_test
+package providers_test
 
 import (
 	"encoding/json"
@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/punctualhq/punctual/internal/sendertest"
-	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/leadconnector"
-	"github.com/punctualhq/punctual/senders/mateo"
+	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 )
 
 type point struct {
@@ -23,21 +23,21 @@ func TestMarshalObject(t *testing.T) {
 	tests := []struct {
 		name  string
 		known any
-		extra senders.Extra
+		extra providers.Extra
 		want  string
 	}{
 		{"no extra", point{X: 1}, nil, `{"x":1}`},
-		{"extra sorted after the known fields", point{X: 1}, senders.Extra{"b": json.RawMessage(`true`), "a": json.RawMessage(`null`)}, `{"x":1,"a":null,"b":true}`},
-		{"extra compacted", point{X: 1}, senders.Extra{"a": json.RawMessage("[ 1,\n 2 ]")}, `{"x":1,"a":[1,2]}`},
-		{"known fields win", point{X: 1}, senders.Extra{"x": json.RawMessage(`2`), "y": json.RawMessage(`3`)}, `{"x":1}`},
+		{"extra sorted after the known fields", point{X: 1}, providers.Extra{"b": json.RawMessage(`true`), "a": json.RawMessage(`null`)}, `{"x":1,"a":null,"b":true}`},
+		{"extra compacted", point{X: 1}, providers.Extra{"a": json.RawMessage("[ 1,\n 2 ]")}, `{"x":1,"a":[1,2]}`},
+		{"known fields win", point{X: 1}, providers.Extra{"x": json.RawMessage(`2`), "y": json.RawMessage(`3`)}, `{"x":1}`},
 		{"no known field encoded", struct {
 			A string `json:"a,omitempty"`
-		}{}, senders.Extra{"b": json.RawMessage(`1`)}, `{"b":1}`},
+		}{}, providers.Extra{"b": json.RawMessage(`1`)}, `{"b":1}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := senders.MarshalObject(tt.known, tt.extra)
+			got, err := providers.MarshalObject(tt.known, tt.extra)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +48,7 @@ func TestMarshalObject(t *testing.T) {
 	}
 	t.Run("invalid extra", func(t *testing.T) {
 		t.Parallel()
-		if got, err := senders.MarshalObject(point{}, senders.Extra{"a": json.RawMessage(`{`)}); err == nil {
+		if got, err := providers.MarshalObject(point{}, providers.Extra{"a": json.RawMessage(`{`)}); err == nil {
 			t.Errorf("MarshalObject = %s, want an error", got)
 		}
 	})
@@ -60,22 +60,22 @@ func TestUnmarshalObject(t *testing.T) {
 		name      string
 		json      string
 		want      point
-		wantExtra senders.Extra
+		wantExtra providers.Extra
 	}{
 		{"known only", `{"x":1,"y":2}`, point{X: 1, Y: 2}, nil},
-		{"extra kept raw", `{"x":1,"a":[1, 2],"b":null}`, point{X: 1}, senders.Extra{"a": json.RawMessage(`[1, 2]`), "b": json.RawMessage(`null`)}},
-		{"a field the struct skips is extra", `{"Z":"z"}`, point{}, senders.Extra{"Z": json.RawMessage(`"z"`)}},
+		{"extra kept raw", `{"x":1,"a":[1, 2],"b":null}`, point{X: 1}, providers.Extra{"a": json.RawMessage(`[1, 2]`), "b": json.RawMessage(`null`)}},
+		{"a field the struct skips is extra", `{"Z":"z"}`, point{}, providers.Extra{"Z": json.RawMessage(`"z"`)}},
 		// JSON names are case-sensitive: "X" is not "x", and the provider
 		// must get it as it was written.
-		{"other case is extra", `{"X":5,"x":1}`, point{X: 1}, senders.Extra{"X": json.RawMessage(`5`)}},
+		{"other case is extra", `{"X":5,"x":1}`, point{X: 1}, providers.Extra{"X": json.RawMessage(`5`)}},
 		{"null", `null`, point{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got point
-			extra := senders.Extra{"stale": json.RawMessage(`1`)}
-			if err := senders.UnmarshalObject([]byte(tt.json), &got, &extra); err != nil {
+			extra := providers.Extra{"stale": json.RawMessage(`1`)}
+			if err := providers.UnmarshalObject([]byte(tt.json), &got, &extra); err != nil {
 				t.Fatal(err)
 			}
 			if got != tt.want || !reflect.DeepEqual(extra, tt.wantExtra) {
@@ -88,9 +88,9 @@ func TestUnmarshalObject(t *testing.T) {
 			t.Parallel()
 			var (
 				got   point
-				extra senders.Extra
+				extra providers.Extra
 			)
-			if err := senders.UnmarshalObject([]byte(data), &got, &extra); err == nil {
+			if err := providers.UnmarshalObject([]byte(data), &got, &extra); err == nil {
 				t.Errorf("UnmarshalObject(%s): no error", data)
 			}
 		})

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/punctualhq/punctual/internal/sendertest"
+	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/leadconnector"
 )
 
 const token = "lc-test-token"
@@ -101,9 +102,9 @@ func TestSendMessageForward(t *testing.T) {
 		ContactID: "abc123def456",
 		Forward: &leadconnector.Forward{
 			IsForwarded: true, ForwardWholeThread: &no, MessageID: "t22c6DQcTDf3MjRhwf77", ToEmail: "forward@example.com",
-			Extra: senders.Extra{"note": json.RawMessage(`"fyi"`)},
+			Extra: providers.Extra{"note": json.RawMessage(`"fyi"`)},
 		},
-		Extra: senders.Extra{"locationId": json.RawMessage(`"loc1"`)},
+		Extra: providers.Extra{"locationId": json.RawMessage(`"loc1"`)},
 	}
 	r, err := c.SendMessage(context.Background(), token, req)
 	if err != nil {
@@ -156,15 +157,15 @@ func TestAPIError(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = c.SendMessage(context.Background(), token, &leadconnector.SendMessageRequest{Type: "SMS", ContactID: "c1", Message: "Hi"})
-			tt.want.Provider, tt.want.Operation = senders.LeadConnector, leadconnector.OpSendMessage
-			sendertest.AssertAPIError(t, err, tt.want, tt.answer.Body, tt.outcome)
+			tt.want.Provider, tt.want.Operation = leadconnector.Name, leadconnector.OpSendMessage
+			sendertest.AssertAPIError(t, err, tt.want, tt.answer.Body, tt.outcome, nil)
 		})
 	}
 }
 
 func TestFailures(t *testing.T) {
 	t.Parallel()
-	sendertest.CheckFailures(t, senders.LeadConnector, leadconnector.OpSendMessage, func(ctx context.Context, baseURL, token string, opts ...senders.Option) error {
+	sendertest.CheckFailures(t, leadconnector.Name, leadconnector.OpSendMessage, func(ctx context.Context, baseURL, token string, opts ...senders.Option) error {
 		c, err := leadconnector.New(baseURL, "", opts...)
 		if err != nil {
 			return err

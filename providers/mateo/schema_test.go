@@ -9,7 +9,7 @@ import (
 
 	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/internal/sendertest"
-	"github.com/punctualhq/punctual/senders/mateo"
+	"github.com/punctualhq/punctual/providers/mateo"
 )
 
 // channel is the UUID of the seeds' examples: version 4, variant 8.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/punctualhq/punctual/internal/sendertest"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/senders/mateo"
 )
 
 const token = "mateo-test-token"
@@ -174,7 +174,7 @@ func TestUpdateConversationAnswer(t *testing.T) {
 				if want := "mateo update_conversation: no conversation with id " + id + ": not found"; err.Error() != want {
 					t.Errorf("error = %q, want %q", err, want)
 				}
-				if got, _ := senders.DefaultPolicy().Classify(err); got != senders.Permanent {
+				if got, _ := senders.DefaultPolicy().Classify(err, nil); got != senders.Permanent {
 					t.Errorf("Classify = %s, want permanent", got)
 				}
 				return
@@ -234,8 +234,8 @@ func TestAPIError(t *testing.T) {
 			t.Parallel()
 			c, _ := setup(t, tt.answer)
 			err := tt.call(c)
-			tt.want.Provider = senders.Mateo
-			sendertest.AssertAPIError(t, err, tt.want, tt.answer.Body, tt.outcome)
+			tt.want.Provider = mateo.Name
+			sendertest.AssertAPIError(t, err, tt.want, tt.answer.Body, tt.outcome, duplicateRule(tt.want.Operation))
 		})
 	}
 }
@@ -255,7 +255,7 @@ func TestFailures(t *testing.T) {
 	for op, call := range calls {
 		t.Run(op, func(t *testing.T) {
 			t.Parallel()
-			sendertest.CheckFailures(t, senders.Mateo, op, func(ctx context.Context, baseURL, token string, opts ...senders.Option) error {
+			sendertest.CheckFailures(t, mateo.Name, op, func(ctx context.Context, baseURL, token string, opts ...senders.Option) error {
 				c, err := mateo.New(baseURL, opts...)
 				if err != nil {
 					return err
@@ -264,4 +264,14 @@ func TestFailures(t *testing.T) {
 			})
 		})
 	}
+}
+
+// duplicateRule returns the duplicate rule of the operation named op.
+func duplicateRule(op string) func(*senders.APIError) bool {
+	for _, o := range mateo.Operations {
+		if o.Action() == op {
+			return o.Duplicate
+		}
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package senders
+package providers
 
 import (
 	"bytes"

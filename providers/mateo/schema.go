@@ -19,8 +19,8 @@ var dateTimePattern = regexp.MustCompile(`^(?:(?:\d\d[2468][048]|\d\d[13579][26]
 var anyUUID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 var (
-	uuid         = jsonvalue.String{Pattern: uuidPattern, Format: "UUID"}
-	nullableUUID = jsonvalue.OrNull(uuid)
+	uuidString   = jsonvalue.String{Pattern: uuidPattern, Format: "UUID"}
+	nullableUUID = jsonvalue.OrNull(uuidString)
 	nullableText = jsonvalue.OrNull(jsonvalue.String{})
 	textList     = jsonvalue.OrNull(jsonvalue.Array{Items: jsonvalue.String{}})
 	statusEnum   = []string{"open", "closed", "archived"}
@@ -39,7 +39,7 @@ var (
 var SendMessageSchema jsonvalue.Schema = jsonvalue.Object{
 	Required: []string{"from"},
 	Properties: map[string]jsonvalue.Schema{
-		"from":                 uuid,
+		"from":                 uuidString,
 		"id":                   nullableUUID,
 		"conversation_id":      nullableUUID,
 		"conversation_status":  jsonvalue.OrNull(jsonvalue.String{Enum: statusEnum}),

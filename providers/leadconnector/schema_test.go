@@ -8,7 +8,7 @@ import (
 
 	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/internal/sendertest"
-	"github.com/punctualhq/punctual/senders/leadconnector"
+	"github.com/punctualhq/punctual/providers/leadconnector"
 )
 
 // message returns a payload of type SMS to contact c1 with fields added.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/punctualhq/punctual/internal/jsonvalue"
+	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/senders"
 )
 
@@ -51,7 +52,7 @@ type SendMessageRequest struct {
 	OptimizationPeriod     string          `json:"optimizationPeriod,omitempty"`
 
 	// Extra holds fields this type does not define; they are sent as given.
-	Extra senders.Extra `json:"-"`
+	Extra providers.Extra `json:"-"`
 }
 
 // Forward is the forwarding configuration of an email.
@@ -66,31 +67,31 @@ type Forward struct {
 	RecipientContactID      string `json:"recipientContactId,omitempty"`
 	RecipientConversationID string `json:"recipientConversationId,omitempty"`
 
-	Extra senders.Extra `json:"-"`
+	Extra providers.Extra `json:"-"`
 }
 
 // MarshalJSON writes the known fields and the Extra ones.
 func (r SendMessageRequest) MarshalJSON() ([]byte, error) {
 	type plain SendMessageRequest
-	return senders.MarshalObject(plain(r), r.Extra)
+	return providers.MarshalObject(plain(r), r.Extra)
 }
 
 // UnmarshalJSON reads the known fields and keeps the others in Extra.
 func (r *SendMessageRequest) UnmarshalJSON(data []byte) error {
 	type plain SendMessageRequest
-	return senders.UnmarshalObject(data, (*plain)(r), &r.Extra)
+	return providers.UnmarshalObject(data, (*plain)(r), &r.Extra)
 }
 
 // MarshalJSON writes the known fields and the Extra ones.
 func (f Forward) MarshalJSON() ([]byte, error) {
 	type plain Forward
-	return senders.MarshalObject(plain(f), f.Extra)
+	return providers.MarshalObject(plain(f), f.Extra)
 }
 
 // UnmarshalJSON reads the known fields and keeps the others in Extra.
 func (f *Forward) UnmarshalJSON(data []byte) error {
 	type plain Forward
-	return senders.UnmarshalObject(data, (*plain)(f), &f.Extra)
+	return providers.UnmarshalObject(data, (*plain)(f), &f.Extra)
 }
 
 // SendMessageResponse is LeadConnector's answer to POST /conversations/messages.
@@ -164,14 +165,22 @@ type Client struct {
 	t *senders.Transport
 }
 
-// New returns a Client for baseURL (DefaultBaseURL for LeadConnector
-// itself) that sends version (DefaultVersion when empty) in the Version header.
-func New(baseURL, version string, opts ...senders.Option) (*Client, error) {
+// NewTransport returns the transport of LeadConnector's API at baseURL
+// (DefaultBaseURL for LeadConnector itself), sending version
+// (DefaultVersion when empty) in the Version header, as the worker sends
+// through it.
+func NewTransport(baseURL, version string, opts ...senders.Option) (*senders.Transport, error) {
 	if version == "" {
 		version = DefaultVersion
 	}
 	opts = append([]senders.Option{senders.WithHeader("Version", version)}, opts...)
-	t, err := senders.NewTransport(senders.LeadConnector, baseURL, DefaultTimeout, opts...)
+	return senders.NewTransport(Name, baseURL, DefaultTimeout, opts...)
+}
+
+// New returns a Client for baseURL (DefaultBaseURL for LeadConnector
+// itself) that sends version (DefaultVersion when empty) in the Version header.
+func New(baseURL, version string, opts ...senders.Option) (*Client, error) {
+	t, err := NewTransport(baseURL, version, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +189,7 @@ func New(baseURL, version string, opts ...senders.Option) (*Client, error) {
 
 // SendMessage calls POST /conversations/messages.
 func (c *Client) SendMessage(ctx context.Context, token string, req *SendMessageRequest) (*senders.Response[SendMessageResponse], error) {
-	body, err := senders.Encode(senders.LeadConnector, OpSendMessage, req)
+	body, err := senders.Encode(Name, OpSendMessage, req)
 	if err != nil {
 		return nil, err
 	}
@@ -189,5 +198,9 @@ func (c *Client) SendMessage(ctx context.Context, token string, req *SendMessage
 
 // SendMessageJSON is SendMessage with the request already encoded.
 func (c *Client) SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[SendMessageResponse], error) {
-	return senders.Call[SendMessageResponse](ctx, c.t, OpSendMessage, http.MethodPost, "/conversations/messages", nil, token, body)
+	return sendMessage[SendMessageResponse](ctx, c.t, token, body)
+}
+
+func sendMessage[T any](ctx context.Context, t *senders.Transport, token string, body []byte) (*senders.Response[T], error) {
+	return senders.Call[T](ctx, t, OpSendMessage, http.MethodPost, "/conversations/messages", nil, token, body)
 }

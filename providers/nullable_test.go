@@ -1,16 +1,16 @@
-package senders_test
+package providers_test
 
 import (
 	"encoding/json"
 	"testing"
 
-	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/providers"
 )
 
 type nullables struct {
-	S senders.Nullable[string]   `json:"s,omitzero"`
-	L senders.Nullable[[]int]    `json:"l,omitzero"`
-	R senders.Nullable[struct{}] `json:"r,omitzero"`
+	S providers.Nullable[string]   `json:"s,omitzero"`
+	L providers.Nullable[[]int]    `json:"l,omitzero"`
+	R providers.Nullable[struct{}] `json:"r,omitzero"`
 }
 
 func TestNullable(t *testing.T) {
@@ -18,12 +18,12 @@ func TestNullable(t *testing.T) {
 	tests := []struct {
 		name string
 		json string
-		want senders.Nullable[string]
+		want providers.Nullable[string]
 	}{
-		{"absent", `{}`, senders.Nullable[string]{}},
-		{"null", `{"s":null}`, senders.Null[string]()},
-		{"value", `{"s":"Hi"}`, senders.Some("Hi")},
-		{"empty string is a value", `{"s":""}`, senders.Some("")},
+		{"absent", `{}`, providers.Nullable[string]{}},
+		{"null", `{"s":null}`, providers.Null[string]()},
+		{"value", `{"s":"Hi"}`, providers.Some("Hi")},
+		{"empty string is a value", `{"s":""}`, providers.Some("")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,7 +51,7 @@ func TestNullable(t *testing.T) {
 
 func TestNullableConstructors(t *testing.T) {
 	t.Parallel()
-	v := nullables{S: senders.Some("x"), L: senders.Null[[]int](), R: senders.Some(struct{}{})}
+	v := nullables{S: providers.Some("x"), L: providers.Null[[]int](), R: providers.Some(struct{}{})}
 	out, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
@@ -64,11 +64,11 @@ func TestNullableConstructors(t *testing.T) {
 // Decoding null over a value clears it.
 func TestNullableNullOverValue(t *testing.T) {
 	t.Parallel()
-	v := nullables{S: senders.Some("x"), L: senders.Some([]int{1})}
+	v := nullables{S: providers.Some("x"), L: providers.Some([]int{1})}
 	if err := json.Unmarshal([]byte(`{"s":null,"l":null}`), &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.S != senders.Null[string]() || v.L.Valid || v.L.Value != nil || !v.L.Present {
+	if v.S != providers.Null[string]() || v.L.Valid || v.L.Value != nil || !v.L.Present {
 		t.Errorf("after null: %+v %+v", v.S, v.L)
 	}
 }
