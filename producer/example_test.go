@@ -12,7 +12,6 @@ import (
 
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
-	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/mateo"
 )
 
@@ -35,9 +34,10 @@ func ExampleProducer_EnqueueJSON() {
 	p := producer.New(conn)
 	defer p.Close()
 
+	tomorrow := time.Now().Add(24 * time.Hour).Format(time.RFC3339)
 	envelope := []byte(`{"type":"mateo:send_message","account":"acme","key":"order-1234-reminder",
 		"payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],
-		"text":"Your order ships tomorrow","send_after":"2030-01-01T09:00:00+01:00"}}`)
+		"text":"Your order ships tomorrow","send_after":"` + tomorrow + `"}}`)
 	for range 2 {
 		res, err := p.EnqueueJSON(context.Background(), envelope)
 		if err != nil {
@@ -51,7 +51,7 @@ func ExampleProducer_EnqueueJSON() {
 	// 35dbd327-0178-55b6-98f0-fb2159f2b641 scheduled duplicate: true
 }
 
-func ExampleProducer_SendMateoMessage() {
+func ExampleProducer_Send() {
 	conn, stop := redisForExample()
 	defer stop()
 	p := producer.New(conn)
@@ -59,22 +59,27 @@ func ExampleProducer_SendMateoMessage() {
 
 	req := &mateo.SendMessageRequest{
 		From: "3c90c3cc-0d44-4b50-8888-8dd25736052a",
-		To:   providers.Some([]mateo.Recipient{{FullName: providers.Some("Ana Silva"), ContactID: providers.Some("7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6")}}),
-		Text: providers.Some("Your parcel is on its way"),
+		To:   []mateo.Recipient{{Handle: mateo.Handle("ana@example.com"), FullName: "Ana Silva"}},
+		Text: "Your parcel is on its way",
 	}
-	due := time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)
-	res, err := p.SendMateoMessage(context.Background(), req, producer.Account("acme"), producer.Key("parcel-77"), producer.At(due))
+	due := time.Now().Add(24 * time.Hour).Truncate(time.Millisecond)
+	res, err := p.Send(context.Background(), req, producer.Account("acme"), producer.Key("parcel-77"), producer.At(due))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(res.State, res.Queue, res.ProcessAt.UTC().Format(time.RFC3339))
+	fmt.Println(res.State, res.Queue, res.ProcessAt.Equal(due))
+
+	// null is sent as null: this update unassigns the conversation.
+	res, err = p.Send(context.Background(), &mateo.ConversationUpdate{ID: "9b2f6c3e-1d4a-4e8b-9c7d-2a5f8e1b3c6d", AssigneeID: mateo.Null[string]()})
+	fmt.Println(res.State, err)
 
 	// The same validation as for JSON input:
-	_, err = p.SendMateoMessage(context.Background(), &mateo.SendMessageRequest{From: "42"})
+	_, err = p.Send(context.Background(), &mateo.SendMessageRequest{From: "42"})
 	fmt.Println(err)
 	// Output:
-	// scheduled mateo 2030-01-01T09:00:00Z
+	// scheduled mateo true
+	// pending <nil>
 	// payload.from: not a UUID: "42"
 }
 
@@ -104,7 +109,8 @@ func ExampleProducer_Cancel() {
 	defer p.Close()
 
 	ctx := context.Background()
-	res, _ := p.EnqueueJSON(ctx, []byte(`{"type":"mateo:update_conversation","process_at":"2030-01-01T00:00:00Z",
+	due := time.Now().Add(time.Hour).Format(time.RFC3339)
+	res, _ := p.EnqueueJSON(ctx, []byte(`{"type":"mateo:update_conversation","process_at":"`+due+`",
 		"payload":{"id":"9b2f6c3e-1d4a-4e8b-9c7d-2a5f8e1b3c6d","status":"closed"}}`))
 	fmt.Println(p.Cancel(ctx, res.ID))
 	_, err := p.Status(ctx, res.ID)

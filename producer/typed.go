@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/punctualhq/punctual/providers/leadconnector"
-	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -29,31 +27,22 @@ func At(t time.Time) SendOption { return func(e *tasks.Envelope) { e.ProcessAt =
 // ExpiresAt gives the send up if it has not succeeded by t.
 func ExpiresAt(t time.Time) SendOption { return func(e *tasks.Envelope) { e.ExpiresAt = t } }
 
-// SendMateoMessage schedules POST /send_message, due at req.SendAfter
-// unless At says otherwise.
-func (p *Producer) SendMateoMessage(ctx context.Context, req *mateo.SendMessageRequest, opts ...SendOption) (*Enqueued, error) {
-	return p.enqueueTyped(ctx, mateo.TypeSendMessage, req, opts)
+// Request is a provider's typed request: mateo.SendMessageRequest,
+// mateo.ConversationUpdate, leadconnector.SendMessageRequest. It names the
+// task type it is the payload of.
+type Request interface {
+	TaskType() string
 }
 
-// UpdateMateoConversation schedules PATCH /conversation?id=eq.{u.ID}.
-func (p *Producer) UpdateMateoConversation(ctx context.Context, u *mateo.ConversationUpdate, opts ...SendOption) (*Enqueued, error) {
-	return p.enqueueTyped(ctx, mateo.TypeUpdateConversation, u, opts)
-}
-
-// SendLeadConnectorMessage schedules POST /conversations/messages, due at
-// req.ScheduledTimestamp unless At says otherwise.
-func (p *Producer) SendLeadConnectorMessage(ctx context.Context, req *leadconnector.SendMessageRequest, opts ...SendOption) (*Enqueued, error) {
-	return p.enqueueTyped(ctx, leadconnector.TypeSendMessage, req, opts)
-}
-
-// enqueueTyped enqueues a typed request through the envelope, so that it is
-// validated exactly as JSON input is.
-func (p *Producer) enqueueTyped(ctx context.Context, typ string, req any, opts []SendOption) (*Enqueued, error) {
+// Send schedules req, due at the time it names (Mateo's SendAfter,
+// LeadConnector's ScheduledTimestamp) unless At says otherwise. It goes
+// through the envelope, so it is validated exactly as JSON input is.
+func (p *Producer) Send(ctx context.Context, req Request, opts ...SendOption) (*Enqueued, error) {
 	payload, err := json.Marshal(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", typ, err)
+		return nil, fmt.Errorf("%s: %w", req.TaskType(), err)
 	}
-	e := &tasks.Envelope{Type: typ, Payload: payload}
+	e := &tasks.Envelope{Type: req.TaskType(), Payload: payload}
 	for _, opt := range opts {
 		opt(e)
 	}

@@ -10,23 +10,37 @@ import (
 )
 
 // Extra holds the fields of a JSON object that its Go struct does not
-// define. Providers add fields; a payload's unknown fields are passed
-// through untouched.
+// define, and the empty values (null, "", [], {}) given for fields the
+// struct leaves out when empty. Providers add fields; a payload's unknown
+// fields and the nulls it gives are passed through untouched.
 type Extra map[string]json.RawMessage
 
 // MarshalObject marshals known, a struct value whose type has no MarshalJSON
-// of its own, and appends the fields of extra that known does not define.
+// of its own, and appends the fields of extra that known does not define,
+// and the empty values extra gives for the fields known left out.
 func MarshalObject(known any, extra Extra) ([]byte, error) {
 	b, err := json.Marshal(known)
 	if err != nil || len(extra) == 0 {
 		return b, err
 	}
 	names := knownFields(reflect.TypeOf(known))
+	var written map[string]json.RawMessage
 	keys := make([]string, 0, len(extra))
-	for k := range extra {
-		if !names[k] {
-			keys = append(keys, k)
+	for k, v := range extra {
+		if names[k] {
+			if !isEmpty(v) {
+				continue // a known field's value is the struct's
+			}
+			if written == nil {
+				if err := json.Unmarshal(b, &written); err != nil {
+					return nil, err
+				}
+			}
+			if _, ok := written[k]; ok {
+				continue
+			}
 		}
+		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	buf := bytes.NewBuffer(b[:len(b)-1])
@@ -61,7 +75,9 @@ func UnmarshalObject(data []byte, known any, extra *Extra) error {
 	for k, v := range all {
 		if names[k] {
 			own[k] = v
-			continue
+			if !isEmpty(v) {
+				continue
+			}
 		}
 		if *extra == nil {
 			*extra = Extra{}
@@ -73,6 +89,16 @@ func UnmarshalObject(data []byte, known any, extra *Extra) error {
 		return err
 	}
 	return json.Unmarshal(data, known)
+}
+
+// isEmpty reports whether v is a value a field with omitempty leaves out:
+// null, "", [] or {}.
+func isEmpty(v json.RawMessage) bool {
+	switch string(bytes.Join(bytes.Fields(v), nil)) {
+	case "null", `""`, "[]", "{}":
+		return true
+	}
+	return false
 }
 
 var fieldCache sync.Map // reflect.Type -> map[string]bool

@@ -177,3 +177,17 @@ func seed(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+func TestATypedRequestKeepsTheNullsGivenForPlainFields(t *testing.T) {
+	t.Parallel()
+	var req mateo.SendMessageRequest
+	if err := json.Unmarshal([]byte(`{"from":"f","subject":null,"text":"Hi","to":[]}`), &req); err != nil {
+		t.Fatal(err)
+	}
+	req.Text = "" // cleared by the app: left out, not restored
+	out, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendertest.JSONEqual(t, out, `{"from":"f","subject":null,"to":[]}`)
+}

@@ -70,23 +70,25 @@ func (s *Server) mateoSendMessage(w http.ResponseWriter, r *http.Request) {
 		Conversation: conv,
 		Message: mateo.Message{
 			ID: id, CreatedAt: now, UpdatedAt: now, OrganisationID: org, ConversationID: convID,
-			Subject: ptr(req.Subject), Status: "sent", SentAt: &now, Timestamp: &now,
-			ReplyToMessageID: ptr(req.ReplyToMessageID), TemplateID: ptr(req.TemplateID), Footer: ptr(req.Footer),
+			Subject: text(req.Subject), Status: "sent", SentAt: &now, Timestamp: &now,
+			ReplyToMessageID: ptr(req.ReplyToMessageID), TemplateID: ptr(req.TemplateID), Footer: text(req.Footer),
 		},
 		Recipients: []mateo.RecipientResponse{},
 		Actions:    []mateo.ActionResponse{},
 	}
 	for _, group := range []struct {
 		role string
-		list providers.Nullable[[]mateo.Recipient]
+		list []mateo.Recipient
 	}{{"to", req.To}, {"cc", req.Cc}, {"bcc", req.Bcc}} {
 		role := group.role
-		for _, rc := range group.list.Value {
+		for _, rc := range group.list {
 			var handle string
-			_ = json.Unmarshal(rc.Handle.Value, &handle)
+			if hs := rc.Handle.Strings(); len(hs) > 0 {
+				handle = hs[0]
+			}
 			resp.Recipients = append(resp.Recipients, mateo.RecipientResponse{
 				ID: uuid.NewString(), CreatedAt: now, UpdatedAt: now, OrganisationID: org, ConversationID: convID,
-				MessageID: id, ContactID: ptr(rc.ContactID), Handle: handle, FullName: ptr(rc.FullName), Role: role, Status: "sent",
+				MessageID: id, ContactID: text(rc.ContactID), Handle: handle, FullName: text(rc.FullName), Role: role, Status: "sent",
 			})
 		}
 	}
@@ -138,6 +140,14 @@ func conversation(id, org, now, status string) mateo.Conversation {
 		ChannelID: uuid.NewString(), InboxID: uuid.NewString(), Tags: json.RawMessage("[]"),
 		Files: []json.RawMessage{}, ChannelType: "email", Status: status,
 	}
+}
+
+// text is s, or nil when it is empty.
+func text(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func ptr(n providers.Nullable[string]) *string {

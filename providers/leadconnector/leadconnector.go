@@ -70,6 +70,9 @@ type Forward struct {
 	Extra providers.Extra `json:"-"`
 }
 
+// TaskType is TypeSendMessage: the producer sends the request as its payload.
+func (SendMessageRequest) TaskType() string { return TypeSendMessage }
+
 // MarshalJSON writes the known fields and the Extra ones.
 func (r SendMessageRequest) MarshalJSON() ([]byte, error) {
 	type plain SendMessageRequest

@@ -1,7 +1,9 @@
 package mateo
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 
 	"github.com/punctualhq/punctual/providers"
 )
@@ -9,19 +11,76 @@ import (
 // N is a field that may be absent, null or set.
 type N[T any] = providers.Nullable[T]
 
-// SendMessageRequest is the body of POST /send_message. Fields that Mateo
-// allows to be null are Nullable: a null the user gave is sent as null.
+// Value returns a field set to v.
+func Value[T any](v T) N[T] { return providers.Some(v) }
+
+// Null returns a field sent as null: for AssigneeID, it unassigns.
+func Null[T any]() N[T] { return providers.Null[T]() }
+
+// RecipientHandle is a recipient's address, or several, as Mateo takes
+// them: a string, or an array of strings.
+type RecipientHandle struct {
+	list []string
+	many bool
+}
+
+// Handle returns one address: an email address, a phone number, a user name.
+func Handle(h string) RecipientHandle { return RecipientHandle{list: []string{h}} }
+
+// Handles returns several addresses of one recipient.
+func Handles(hs ...string) RecipientHandle { return RecipientHandle{list: hs, many: true} }
+
+// Strings returns the addresses.
+func (h RecipientHandle) Strings() []string { return h.list }
+
+// IsZero reports whether no handle was given; `omitzero` uses it.
+func (h RecipientHandle) IsZero() bool { return h.list == nil && !h.many }
+
+// MarshalJSON writes a string for Handle and an array for Handles.
+func (h RecipientHandle) MarshalJSON() ([]byte, error) {
+	if h.many {
+		return json.Marshal(h.list)
+	}
+	if len(h.list) == 0 {
+		return []byte("null"), nil
+	}
+	return json.Marshal(h.list[0])
+}
+
+// UnmarshalJSON reads a string, an array of strings or null.
+func (h *RecipientHandle) UnmarshalJSON(data []byte) error {
+	*h = RecipientHandle{}
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return nil
+	}
+	var one string
+	if json.Unmarshal(data, &one) == nil {
+		*h = Handle(one)
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(data, &list); err != nil {
+		return fmt.Errorf("a handle is a string or an array of strings: %w", err)
+	}
+	*h = Handles(list...)
+	return nil
+}
+
+// SendMessageRequest is the body of POST /send_message. Fields whose
+// absence and null mean the same to Mateo are plain Go, left out when
+// empty; the others are N, set with Value or Null: a null given is sent
+// as null.
 type SendMessageRequest struct {
 	From               string             `json:"from"`
 	ID                 N[string]          `json:"id,omitzero"`
 	ConversationID     N[string]          `json:"conversation_id,omitzero"`
 	ConversationStatus N[string]          `json:"conversation_status,omitzero"`
-	To                 N[[]Recipient]     `json:"to,omitzero"`
-	Cc                 N[[]Recipient]     `json:"cc,omitzero"`
-	Bcc                N[[]Recipient]     `json:"bcc,omitzero"`
-	Subject            N[string]          `json:"subject,omitzero"`
-	HTML               N[string]          `json:"html,omitzero"`
-	Text               N[string]          `json:"text,omitzero"`
+	To                 []Recipient        `json:"to,omitempty"`
+	Cc                 []Recipient        `json:"cc,omitempty"`
+	Bcc                []Recipient        `json:"bcc,omitempty"`
+	Subject            string             `json:"subject,omitempty"`
+	HTML               string             `json:"html,omitempty"`
+	Text               string             `json:"text,omitempty"`
 	Content            N[json.RawMessage] `json:"content,omitzero"`
 	SendAfter          N[string]          `json:"send_after,omitzero"`
 	PlaceholderValues  N[[]string]        `json:"placeholder_values,omitzero"`
@@ -31,7 +90,7 @@ type SendMessageRequest struct {
 	ReviewChannelID    N[string]          `json:"review_channel_id,omitzero"`
 	MarketingChannelID N[string]          `json:"marketing_channel_id,omitzero"`
 	Actions            N[[]Action]        `json:"actions,omitzero"`
-	Footer             N[string]          `json:"footer,omitzero"`
+	Footer             string             `json:"footer,omitempty"`
 
 	// Extra holds fields this type does not define; they are sent as given.
 	Extra providers.Extra `json:"-"`
@@ -40,13 +99,14 @@ type SendMessageRequest struct {
 // Recipient is a to, cc or bcc recipient. A postal recipient has ContactID
 // and no Handle (Mateo enforces it: it knows the channel's type).
 type Recipient struct {
-	// Handle is a string or an array of strings.
-	Handle                     N[json.RawMessage] `json:"handle,omitzero"`
-	CountryCodes               []string           `json:"country_codes,omitzero"`
-	FullName                   N[string]          `json:"full_name,omitzero"`
-	ContactID                  N[string]          `json:"contact_id,omitzero"`
-	ExternalContactID          N[string]          `json:"external_contact_id,omitzero"`
-	SecondaryExternalContactID N[string]          `json:"secondary_external_contact_id,omitzero"`
+	// Handle is an address, or several: Handle("ana@example.com"),
+	// Handles(a, b).
+	Handle                     RecipientHandle `json:"handle,omitzero"`
+	CountryCodes               []string        `json:"country_codes,omitzero"`
+	FullName                   string          `json:"full_name,omitempty"`
+	ContactID                  string          `json:"contact_id,omitempty"`
+	ExternalContactID          string          `json:"external_contact_id,omitempty"`
+	SecondaryExternalContactID string          `json:"secondary_external_contact_id,omitempty"`
 
 	Extra providers.Extra `json:"-"`
 }
@@ -71,6 +131,12 @@ type ConversationUpdate struct {
 
 	Extra providers.Extra `json:"-"`
 }
+
+// TaskType is TypeSendMessage: the producer sends the request as its payload.
+func (SendMessageRequest) TaskType() string { return TypeSendMessage }
+
+// TaskType is TypeUpdateConversation: the producer sends the update as its payload.
+func (ConversationUpdate) TaskType() string { return TypeUpdateConversation }
 
 // MarshalJSON writes the known fields and the Extra ones.
 func (r SendMessageRequest) MarshalJSON() ([]byte, error) {
