@@ -51,7 +51,11 @@ func BenchmarkDrain(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	w, err := worker.New(cfg, zap.NewNop())
+	wc, err := cfg.Worker()
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := worker.New(wc, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}

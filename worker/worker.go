@@ -19,16 +19,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
-	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/logging"
 	"github.com/punctualhq/punctual/metrics"
-	"github.com/punctualhq/punctual/providers/leadconnector"
-	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/ratelimit"
-	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
-	"github.com/punctualhq/punctual/tracing"
 )
 
 // Scheduling: asynq checks for due tasks and, when its queues are empty,
@@ -48,7 +44,7 @@ type Worker struct {
 	log      *zap.Logger
 	rdb      redis.UniversalClient
 	registry *prometheus.Registry
-	cfg      *config.Config
+	cfg      Config
 	conn     asynq.RedisConnOpt
 	creds    *credentials.Manager
 	// health and monitor listen on HTTP_ADDR and MONITOR_ADDR (nil when off).
@@ -62,82 +58,51 @@ type options struct {
 	tracer trace.TracerProvider
 }
 
-// WithTracerProvider makes a span of each send's request with tp, and
-// sends its trace context with the request; nil (the default) traces nothing.
+// WithTracerProvider makes a span of each send's request with tp; nil (the
+// default) traces nothing. The trace context goes with the requests when
+// the transports propagate it (tracing.Propagate).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracer = tp }
 }
 
-// New builds a worker from a validated configuration.
-func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Worker, error) {
+// New builds a worker from cfg.
+func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	var senderOpts []senders.Option
-	if o.tracer != nil {
-		senderOpts = append(senderOpts, senders.WithRoundTripper(tracing.Propagate))
-	}
-	conn, err := cfg.RedisConnOpt()
-	if err != nil {
-		return nil, err
-	}
-	accounts, err := cfg.Accounts()
-	if err != nil {
-		return nil, err
-	}
-	queues, err := config.ParseQueues(cfg.WorkerQueues)
-	if err != nil {
-		return nil, fmt.Errorf("WORKER_QUEUES: %w", err)
-	}
-	mc, err := mateo.NewTransport(cfg.MateoBaseURL, senderOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("MATEO_BASE_URL: %w", err)
-	}
-	lc, err := leadconnector.NewTransport(cfg.LeadConnectorBaseURL, cfg.LeadConnectorVersion, senderOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("LEADCONNECTOR_BASE_URL: %w", err)
-	}
-	policy, err := cfg.Policy()
-	if err != nil {
-		return nil, fmt.Errorf("RETRY_STATUSES: %w", err)
-	}
+	conn := cfg.Redis
 	rdb, ok := conn.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return nil, errors.New("worker: unexpected Redis client")
 	}
-	creds, err := credentials.New(credentials.Config{
-		File: cfg.AccountsFile, Static: accounts, ClientID: cfg.LeadConnectorClientID, ClientSecret: cfg.LeadConnectorClientSecret,
-		Keys: cfg.CredentialsKey, BaseURL: cfg.LeadConnectorBaseURL, Version: cfg.LeadConnectorVersion, Redis: rdb, Logger: log.Named("credentials"),
-	})
+	cc := cfg.Credentials
+	cc.Redis, cc.Logger = rdb, log.Named("credentials")
+	creds, err := credentials.New(cc)
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err
 	}
-	for _, p := range []string{mateo.Name, leadconnector.Name} {
+	for _, p := range providers.Names() {
 		if names := creds.Names(p); len(names) > 0 {
 			log.Info("accounts", zap.String("provider", p), zap.Int("count", len(names)))
 		} else {
 			log.Warn("no accounts: its sends will fail", zap.String("provider", p))
 		}
 	}
-	limits, err := config.ParseRateLimits(cfg.RateLimits)
-	if err != nil {
-		return nil, fmt.Errorf("RATE_LIMITS: %w", err)
-	}
 	registry := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
 	read := newHolds()
 	h := &tasks.Handler{
-		Transports: map[string]*senders.Transport{mateo.Name: mc, leadconnector.Name: lc}, Tokens: creds, Policy: policy, Logger: log,
-		Holds: preloaded{tasks.State{Client: rdb}, read}, Sends: cfg.WorkerConcurrency, AtMostOnce: map[string]bool{},
+		Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
+		Holds: preloaded{tasks.State{Client: rdb}, read}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
 		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
 	registry.MustRegister(creds)
 	if o.tracer != nil {
 		h.Tracer = o.tracer.Tracer("github.com/punctualhq/punctual/tasks")
 	}
-	if limiter := ratelimit.New(rdb, limits); limiter != nil {
+	if limiter := ratelimit.New(rdb, cfg.RateLimits); limiter != nil {
 		h.Limiter = limiter
 	}
 	for _, p := range cfg.AtMostOnce {
@@ -146,12 +111,11 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	if err := tasks.Register(mux, h); err != nil {
 		return nil, err
 	}
-	backoff := tasks.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax}
 	conn = asynqClientOpt{conn, cfg.ArchiveRetention, read}
 	srv := asynq.NewServer(conn, asynq.Config{
-		Concurrency:              cfg.WorkerConcurrency + holdCapacity,
-		Queues:                   queues,
-		RetryDelayFunc:           backoff.RetryDelay,
+		Concurrency:              cfg.Concurrency + holdCapacity,
+		Queues:                   cfg.Queues,
+		RetryDelayFunc:           cfg.Backoff.RetryDelay,
 		IsFailure:                tasks.IsFailure,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: delayedTaskCheckInterval,
@@ -160,12 +124,12 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	})
 	w := &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds}
 	if w.health, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
+		return nil, fmt.Errorf("health address: %w", err)
 	}
 	if cfg.MonitorAddr != "" {
 		if w.monitor, err = net.Listen("tcp", cfg.MonitorAddr); err != nil {
 			_ = w.health.Close()
-			return nil, fmt.Errorf("MONITOR_ADDR: %w", err)
+			return nil, fmt.Errorf("monitor address: %w", err)
 		}
 	}
 	return w, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/punctualhq/punctual/providers/mateo"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -25,8 +24,11 @@ import (
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/tracing"
 	"github.com/punctualhq/punctual/worker"
 )
 
@@ -100,7 +102,13 @@ func setupWith(t *testing.T, sb *sandbox.Server, extra map[string]string, opts .
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) })))
-	w, err := worker.New(wcfg, log, opts...)
+	// Requests carry the trace context as the worker binary's do when
+	// tracing is on; with no span, none.
+	wc, err := wcfg.Worker(senders.WithRoundTripper(tracing.Propagate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(wc, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,11 @@ func TestSendWaitShowsTheProviderAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(cfg, zaptest.NewLogger(t))
+	wc, err := cfg.Worker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(wc, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/logging"
+	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tracing"
 	"github.com/punctualhq/punctual/worker"
 )
@@ -68,7 +69,15 @@ func run() error {
 		return err
 	}
 	defer flushTraces(traces, log)
-	w, err := worker.New(cfg, log, worker.WithTracerProvider(traces.TracerProvider()))
+	var senderOpts []senders.Option
+	if traces.TracerProvider() != nil {
+		senderOpts = append(senderOpts, senders.WithRoundTripper(tracing.Propagate))
+	}
+	wc, err := cfg.Worker(senderOpts...)
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(wc, log, worker.WithTracerProvider(traces.TracerProvider()))
 	if err != nil {
 		return err
 	}

@@ -100,7 +100,11 @@ func startWorker(environ map[string]string, log *zap.Logger) (*runningWorker, er
 			return nil, err
 		}
 	}
-	w, err := worker.New(cfg, log)
+	wc, err := cfg.Worker()
+	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(wc, log)
 	if err != nil {
 		return nil, err
 	}
