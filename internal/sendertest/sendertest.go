@@ -111,7 +111,8 @@ func Hanging(t testing.TB) (url string, arrived <-chan struct{}) {
 	return srv.URL, ch
 }
 
-// AssertHeaders checks the headers every request carries (SPEC section 1).
+// AssertHeaders checks the headers every request carries: the bearer
+// token, JSON both ways and the project's User-Agent.
 func AssertHeaders(t testing.TB, h http.Header, token string) {
 	t.Helper()
 	want := map[string]string{
