@@ -36,7 +36,7 @@ func TestParseFileNamesTheEntryAndFieldNeverTheSecret(t *testing.T) {
 		name, file, want string
 	}{
 		{"no name", `{"accounts":[{"provider":"mateo","token":"sekrit-1"}]}`, `accounts[0] "": name: want letters`},
-		{"bad provider", "accounts:\n  - name: a\n    provider: mailchimp\n    token: sekrit-1\n", `accounts[0] "a": provider: want mateo or leadconnector, got "mailchimp"`},
+		{"bad provider", "accounts:\n  - name: a\n    provider: mailchimp\n    token: sekrit-1\n", `accounts[0] "a": provider: want one of mateo, leadconnector, got "mailchimp"`},
 		{"two credentials", "accounts:\n  - name: a\n    provider: leadconnector\n    token: sekrit-1\n    refresh_token: sekrit-2\n", `accounts[0] "a": want exactly one of token, refresh_token`},
 		{"no credential", `{"accounts":[{"name":"a","provider":"mateo"}]}`, `accounts[0] "a": want exactly one of`},
 		{"oauth without location", `{"accounts":[{"name":"a","provider":"leadconnector","refresh_token":"sekrit-2"}]}`, `accounts[0] "a": location_id or company_id: want one of them with refresh_token`},
