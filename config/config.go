@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/punctualhq/punctual/credentials"
+	"github.com/punctualhq/punctual/internal/redisurl"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
@@ -340,7 +341,7 @@ func (c *Config) RedisConnOpt() (asynq.RedisConnOpt, error) {
 	if raw == "" {
 		raw = DefaultRedisURL
 	}
-	opt, err := ParseRedisURL(raw)
+	opt, err := redisurl.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}

@@ -1,64 +1,19 @@
 package config
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/tasks"
 )
-
-// ParseRedisURL reads redis://[user:password@]host:port/db or rediss://
-// (TLS). Its errors never repeat the URL, which may hold a password.
-func ParseRedisURL(raw string) (asynq.RedisClientOpt, error) {
-	var opt asynq.RedisClientOpt
-	u, err := url.Parse(raw)
-	if err != nil {
-		return opt, errors.New("not a URL of the form redis://[user:password@]host:port/db")
-	}
-	switch u.Scheme {
-	case "redis":
-	case "rediss":
-		opt.TLSConfig = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
-	default:
-		return opt, fmt.Errorf("scheme %q: use redis:// or rediss://", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return opt, errors.New("no host")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return opt, errors.New("query options are not supported (a ? or # in the password must be percent-encoded)")
-	}
-	port := u.Port()
-	if port == "" {
-		port = "6379"
-	}
-	opt.Addr = net.JoinHostPort(u.Hostname(), port)
-	if u.User != nil {
-		opt.Username = u.User.Username()
-		opt.Password, _ = u.User.Password()
-	}
-	if db := strings.Trim(u.Path, "/"); db != "" {
-		n, err := strconv.Atoi(db)
-		if err != nil || n < 0 {
-			// Not quoted: a password with an unescaped / ends up here.
-			return opt, errors.New("the database (the path after host:port) is not a whole number")
-		}
-		opt.DB = n
-	}
-	return opt, nil
-}
 
 // Accounts are the tokens of each provider's accounts.
 type Accounts map[string]map[string]string

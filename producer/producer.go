@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/punctualhq/punctual/internal/redisurl"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -55,6 +56,18 @@ func WithTimeout(d time.Duration) Option { return func(s *settings) { s.tasks.Ti
 // (RATE_LIMITS); without them, the worker books the slot when it first
 // takes the send.
 func WithRateLimits(limits ratelimit.Limits) Option { return func(s *settings) { s.limits = limits } }
+
+// Open returns a Producer on the Redis of url, as the worker's REDIS_URL
+// names it: redis://[user:password@]host:port/db, or rediss:// for TLS.
+// Close it when done. Its error never repeats the URL, which may hold a
+// password.
+func Open(url string, opts ...Option) (*Producer, error) {
+	conn, err := redisurl.Parse(url)
+	if err != nil {
+		return nil, fmt.Errorf("producer: Redis URL: %w", err)
+	}
+	return New(conn, opts...), nil
+}
 
 // New returns a Producer connected to Redis through conn. Close it when done.
 func New(conn asynq.RedisConnOpt, opts ...Option) *Producer {
