@@ -9,10 +9,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -67,29 +65,21 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
 				report = json.NewEncoder(buf)
 			}
 
-			bar := progress(cmd.ErrOrStderr(), total)
-			var barMu sync.Mutex // the bar's Clear is not safe for concurrent use
+			bar := newProgress(cmd.ErrOrStderr(), total, isTerminal(cmd.ErrOrStderr()))
 			start := time.Now()
 			sum, err := p.Batch(cmd.Context(), in, producer.BatchOptions{
 				Concurrency: concurrency,
 				DryRun:      dryRun,
-				OnLine: func() {
-					barMu.Lock()
-					_ = bar.Add(1)
-					barMu.Unlock()
-				},
+				OnLine:      bar.add,
 				OnReject: func(line int, err error) {
 					rej := &producer.RejectedError{Line: line, Err: err}
-					barMu.Lock()
-					_ = bar.Clear()
-					barMu.Unlock()
-					fmt.Fprintln(cmd.ErrOrStderr(), rej)
+					bar.println(rej)
 					if report != nil {
 						_ = report.Encode(map[string]any{"line": line, "error": rej.Reason()})
 					}
 				},
 			})
-			_ = bar.Finish()
+			bar.finish()
 			took := time.Since(start)
 			verb := "enqueued"
 			if dryRun {
@@ -163,23 +153,4 @@ func countLines(r io.Reader) (int, error) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// progress returns a bar with rate and ETA on a terminal, and one that
-// draws nothing elsewhere.
-func progress(w io.Writer, total int) *progressbar.ProgressBar {
-	if !isTerminal(w) {
-		return progressbar.DefaultSilent(int64(total))
-	}
-	return progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("enqueueing"),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("lines"),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionFullWidth(),
-	)
 }
