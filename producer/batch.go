@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,7 +31,8 @@ type BatchOptions struct {
 	Concurrency int
 	// DryRun checks every line and enqueues nothing.
 	DryRun bool
-	// OnReject is told of each rejected line, one call at a time.
+	// OnReject is told of each rejected line, one call at a time, in line
+	// order.
 	OnReject func(line int, err error)
 	// OnLine is told of each line done, from any goroutine.
 	OnLine func()
@@ -101,20 +104,17 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 		lines                       = make(chan []line, 2*runtime.GOMAXPROCS(0))
 		ready                       = make(chan []built, o.Concurrency)
 		enqueued, duplicate, reject atomic.Int64
-		rejectMu                    sync.Mutex
 		checkers, enqueuers         sync.WaitGroup
+		order                       = inOrder{next: 1, held: map[int]error{}, emit: o.OnReject}
 	)
-	done := func() {
+	// done marks line n done, rejected when err is not nil.
+	done := func(n int, err error) {
+		if err != nil {
+			reject.Add(1)
+		}
+		order.finish(n, err)
 		if o.OnLine != nil {
 			o.OnLine()
-		}
-	}
-	rejected := func(n int, err error) {
-		reject.Add(1)
-		if o.OnReject != nil {
-			rejectMu.Lock()
-			o.OnReject(n, err)
-			rejectMu.Unlock()
 		}
 	}
 	// check checks the lines of a chunk, books the slots of those due now
@@ -124,12 +124,13 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 		for _, l := range chunk {
 			send, err := p.batchSend(ctx, l.data, o.DryRun)
 			var (
-				invalid *invalidError
-				held    *heldError
+				invalid   *invalidError
+				held      *heldError
+				rejection error
 			)
 			switch {
 			case errors.As(err, &invalid):
-				rejected(l.n, invalid.err)
+				rejection = invalid.err
 			case errors.As(err, &held):
 				duplicate.Add(1)
 			case err != nil:
@@ -140,7 +141,7 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 				ready = append(ready, prepared{l.n, send})
 				continue
 			}
-			done()
+			done(l.n, rejection)
 		}
 		todo, err := p.tasksOf(ctx, ready)
 		if err != nil {
@@ -164,7 +165,7 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			default:
 				enqueued.Add(1)
 			}
-			done()
+			done(b.n, nil)
 		}
 	}
 
@@ -190,11 +191,12 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			}
 		})
 	}
-	n, readErr := readLines(ctx, r, lines, rejected)
+	n, readErr := readLines(ctx, r, lines, done)
 	close(lines)
 	checkers.Wait()
 	close(ready)
 	enqueuers.Wait()
+	order.flush()
 	sum := BatchSummary{Lines: n, Enqueued: int(enqueued.Load()), Duplicate: int(duplicate.Load()), Rejected: int(reject.Load())}
 	if err := context.Cause(ctx); err != nil {
 		return sum, err
@@ -205,8 +207,9 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 // readLines sends the non-blank lines of r to out, in chunks, until r
 // ends or ctx is done, and returns how many lines it read. A chunk goes as
 // soon as r has nothing more at once. A line longer than MaxLine is
-// rejected without being held in memory whole.
-func readLines(ctx context.Context, r io.Reader, out chan<- []line, rejected func(int, error)) (int, error) {
+// rejected without being held in memory whole; it and blank lines are told
+// to done.
+func readLines(ctx context.Context, r io.Reader, out chan<- []line, done func(int, error)) (int, error) {
 	br := bufio.NewReaderSize(r, MaxLine+1)
 	n, size := 0, 0
 	var chunk []line
@@ -216,13 +219,15 @@ func readLines(ctx context.Context, r io.Reader, out chan<- []line, rejected fun
 			n++
 		}
 		if err == bufio.ErrBufferFull {
-			rejected(n, fmt.Errorf("longer than %d bytes", MaxLine))
+			done(n, fmt.Errorf("longer than %d bytes", MaxLine))
 			for err == bufio.ErrBufferFull {
 				_, err = br.ReadSlice('\n')
 			}
 		} else if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 {
 			chunk = append(chunk, line{n: n, data: bytes.Clone(trimmed)})
 			size += len(trimmed)
+		} else if len(data) > 0 {
+			done(n, nil)
 		}
 		if len(chunk) > 0 && (len(chunk) == chunkLines || size >= chunkBytes || br.Buffered() == 0 || err != nil) {
 			select {
@@ -239,6 +244,50 @@ func readLines(ctx context.Context, r io.Reader, out chan<- []line, rejected fun
 			return n, fmt.Errorf("reading line %d: %w", n+1, err)
 		}
 	}
+}
+
+// inOrder hands rejected lines on in line order, one at a time, although
+// lines are done on many goroutines and out of order: a rejection waits
+// until every line before it is done.
+type inOrder struct {
+	mu   sync.Mutex
+	next int           // the first line not done
+	held map[int]error // lines done after next: why each was rejected, or nil
+	emit func(line int, err error)
+}
+
+// finish marks line n done, rejected when err is not nil.
+func (o *inOrder) finish(n int, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if n != o.next {
+		o.held[n] = err
+		return
+	}
+	for {
+		if err != nil && o.emit != nil {
+			o.emit(o.next, err)
+		}
+		o.next++
+		var ok bool
+		if err, ok = o.held[o.next]; !ok {
+			return
+		}
+		delete(o.held, o.next)
+	}
+}
+
+// flush hands on the rejections still held, behind lines a stopped run
+// left undone.
+func (o *inOrder) flush() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, n := range slices.Sorted(maps.Keys(o.held)) {
+		if err := o.held[n]; err != nil && o.emit != nil {
+			o.emit(n, err)
+		}
+	}
+	clear(o.held)
 }
 
 // invalidError is a line rejected for what it says, not for the run.

@@ -31,7 +31,8 @@ func batchCommand() *cobra.Command {
 		Short: "Schedule the envelopes of a JSON Lines file, one per line",
 		Long: `Schedule the envelopes of a JSON Lines file (or standard input), one per line.
 
-Each bad line is reported with its number and reason and does not stop the others.
+Each bad line is reported with its number and reason, in line order, and does
+not stop the others. Blank lines are skipped (the summary counts them).
 A line without a key gets one derived from its content: running the same file
 again, whole or after an interruption, enqueues nothing twice.
 
@@ -42,6 +43,9 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
   generate-reminders | enqueue batch --concurrency 32 -`,
 		Args: exactArgs(1),
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
+			if concurrency < 1 {
+				return usageError{fmt.Errorf("--concurrency: must be at least 1, not %d", concurrency)}
+			}
 			if os.Getenv("GOGC") == "" {
 				// A batch keeps a few MiB live and allocates for each
 				// line: collecting at five times that, not twice, leaves
@@ -85,8 +89,13 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
 			if dryRun {
 				verb = "valid (dry run, nothing enqueued)"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %d, duplicate %d, rejected %d; %d lines in %s (%.0f lines/s)\n",
-				verb, sum.Enqueued, sum.Duplicate, sum.Rejected, sum.Lines, took.Round(time.Millisecond), float64(sum.Lines)/took.Seconds())
+			blank := ""
+			if n := sum.Lines - sum.Enqueued - sum.Duplicate - sum.Rejected; err == nil && n > 0 {
+				// Every line of a finished run is one of those or blank.
+				blank = fmt.Sprintf(" (%d blank, skipped)", n)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %d, duplicate %d, rejected %d; %d lines%s in %s (%.0f lines/s)\n",
+				verb, sum.Enqueued, sum.Duplicate, sum.Rejected, sum.Lines, blank, took.Round(time.Millisecond), float64(sum.Lines)/took.Seconds())
 			switch {
 			case err != nil && cmd.Context().Err() != nil:
 				return errors.New("interrupted: run the same command again to finish; lines already enqueued are skipped")

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -41,8 +42,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Short:         "Schedule Mateo and LeadConnector sends and follow them",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The distance within which an unknown command gets a suggestion.
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.Args = cobra.ArbitraryArgs // a word that is no command reaches noCommand, to exit 2
+	root.RunE = noCommand
 	root.AddCommand(sendCommand(), batchCommand(), statusCommand(), cancelCommand(), rescheduleCommand(), listCommand(), retryCommand(), limitsCommand(), accountsCommand())
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -50,7 +55,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := root.ExecuteContext(ctx)
+	err := explainRedis(ctx, root.ExecuteContext(ctx))
 	if err == nil {
 		return 0
 	}
@@ -59,4 +64,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 1
+}
+
+// noCommand runs when the first word names no command: bad usage.
+func noCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(cmd.ErrOrStderr(), cmd.UsageString())
+		return usageError{errors.New("no command given")}
+	}
+	hint := "enqueue --help lists the commands"
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		hint = "did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return usageError{fmt.Errorf("unknown command %q: %s", args[0], hint)}
 }

@@ -108,7 +108,9 @@ func retryCommand() *cobra.Command {
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			if all {
 				n, err := p.RetryAllArchived(cmd.Context())
-				fmt.Fprintf(cmd.OutOrStdout(), "%d archived tasks sent again\n", n)
+				if err == nil || n > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "%d archived tasks sent again\n", n)
+				}
 				return err
 			}
 			if err := p.Retry(cmd.Context(), args[0]); err != nil {
