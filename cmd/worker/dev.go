@@ -16,6 +16,7 @@ import (
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/sandbox"
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/worker"
 )
 
 // Dev-mode tokens: the sandbox accepts them, and the worker sends them.
@@ -77,9 +78,10 @@ func startDev(environ map[string]string) (*devMode, error) {
 	return d, nil
 }
 
-// ready prints the banner, lets the sandbox log through log, and schedules
-// the example envelopes a few seconds apart.
-func (d *devMode) ready(ctx context.Context, cfg *config.Config, log *zap.Logger, files []string) error {
+// ready prints the banner, with the addresses w serves on, lets the
+// sandbox log through log, and schedules the example envelopes a few
+// seconds apart.
+func (d *devMode) ready(ctx context.Context, cfg *config.Config, w *worker.Worker, log *zap.Logger, files []string) error {
 	d.sandbox.SetLogger(log.Named("sandbox"))
 	redisURL := "redis://" + d.redis.Addr() + "/0"
 	fmt.Fprintf(os.Stderr, `
@@ -90,11 +92,13 @@ func (d *devMode) ready(ctx context.Context, cfg *config.Config, log *zap.Logger
   Redis           %s
   Mateo           %s   accounts default, acme
   LeadConnector   %s
+  Health          http://%[4]s/healthz, /readyz, /metrics (HTTP_ADDR)
+  Monitor         %[5]s
 
   Send more from another terminal:
-    REDIS_URL=%s go run ./cmd/enqueue send "$(cat examples/mateo-send-message.json)"
+    REDIS_URL=%[1]s go run ./cmd/enqueue send "$(cat examples/mateo-send-message.json)"
 
-`, redisURL, cfg.MateoBaseURL, cfg.LeadConnectorBaseURL, redisURL)
+`, redisURL, cfg.MateoBaseURL, cfg.LeadConnectorBaseURL, w.HealthAddr(), monitorURL(w))
 
 	conn, err := cfg.RedisConnOpt()
 	if err != nil {
@@ -131,4 +135,12 @@ func (d *devMode) close() {
 		_ = d.http.Close()
 	}
 	d.redis.Close()
+}
+
+// monitorURL is where w serves the asynq web UI, or says it does not.
+func monitorURL(w *worker.Worker) string {
+	if w.MonitorAddr() == "" {
+		return "off (MONITOR_ADDR)"
+	}
+	return "http://" + w.MonitorAddr() + "/monitor/"
 }

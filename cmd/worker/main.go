@@ -82,7 +82,7 @@ func run() error {
 		return err
 	}
 	if d != nil {
-		if err := d.ready(ctx, cfg, log, flag.Args()); err != nil {
+		if err := d.ready(ctx, cfg, w, log, flag.Args()); err != nil {
 			return err
 		}
 	}
