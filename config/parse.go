@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/ratelimit"

@@ -5,6 +5,7 @@ package logging
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -29,6 +30,29 @@ func New(level, format string) (*zap.Logger, error) {
 	cfg.DisableStacktrace = true
 	cfg.Sampling = nil
 	return cfg.Build()
+}
+
+// Repeats is how often Quiet lets the same line through again.
+const Repeats = time.Minute
+
+// Quiet returns log writing each message once, then at most once per
+// Repeats: asynq and go-redis retry every second or so while Redis is
+// down, and would otherwise say so in hundreds of lines a minute.
+func Quiet(log *zap.Logger) *zap.Logger {
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, Repeats, 1, 0)
+	}))
+}
+
+// Dependencies sends the log lines of the libraries underneath through
+// log, each message at most once per Repeats, so that every line is in
+// the configured format: go-redis's (redis.SetLogger takes the returned
+// Redis) and those written with the standard library's log package (asynq
+// writes one there when it wraps an error it does not expect). The
+// returned function restores the standard logger.
+func Dependencies(log *zap.Logger) (Redis, func()) {
+	restore := zap.RedirectStdLog(Quiet(log.Named("stdlog")))
+	return Redis{L: Quiet(log.Named("redis")).Sugar()}, restore
 }
 
 // Asynq adapts a zap logger to asynq.Logger.

@@ -120,7 +120,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: delayedTaskCheckInterval,
 		TaskCheckInterval:        taskCheckInterval,
-		Logger:                   logging.Asynq{L: log.Named("asynq").Sugar()},
+		Logger:                   logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar()},
 	})
 	w := &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds}
 	if w.health, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {

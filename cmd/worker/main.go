@@ -63,7 +63,9 @@ func run() error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	redis.SetLogger(logging.Redis{L: log.Named("redis").Sugar()})
+	redisLog, restore := logging.Dependencies(log)
+	defer restore()
+	redis.SetLogger(redisLog)
 	traces, err := tracing.Start(ctx, "punctual-worker", log.Named("otel"))
 	if err != nil {
 		return err
