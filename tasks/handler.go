@@ -219,6 +219,7 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 		j.later(reason)
 	}
 	booked, held := h.Limiter == nil, false
+	var bookedAt time.Time
 	for {
 		if early := time.Until(notBefore); early > maxHold || early > 0 && !roomFor(ctx, early) {
 			if err := h.expired(j); err != nil {
@@ -237,7 +238,7 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 				j.log.Warn("could not book a rate-limit slot", zap.Error(err))
 				return "", nil, redisWait(err)
 			}
-			booked = true
+			booked, bookedAt = true, slot
 			// The calendar books on Redis's clock, to the millisecond: a
 			// slot within a millisecond of now is now, not a wait.
 			if slot.After(notBefore) && time.Until(slot) > time.Millisecond {
@@ -246,9 +247,8 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 				continue
 			}
 		}
-		var waited time.Duration
 		held = held || time.Until(notBefore) > 0
-		release, waited, err = h.hold(ctx, j, notBefore, held)
+		release, err = h.hold(ctx, j, notBefore, held)
 		if err != nil {
 			j.log.Info("not sent", zap.Error(err))
 			return "", nil, err
@@ -256,20 +256,23 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 		if h.Limiter == nil {
 			break
 		}
-		if waited >= rebookAfter {
-			// Kept waiting for a send slot: a send that missed its booking
-			// asks the calendar again rather than crowd the sends after it,
-			// and keeps the slot unless the calendar moves it.
+		if time.Since(bookedAt) > rebookAfter {
+			// Late for its booking (kept waiting for a send slot, or for
+			// the CPU on a busy machine): the send asks the calendar again
+			// rather than crowd the sends booked after it. The calendar
+			// lets it keep a booking it is only a little late for.
 			slot, _, err := h.Limiter.Reserve(ctx, provider, account, j.id, notBefore)
 			if err != nil {
 				release()
 				return "", nil, redisWait(err)
 			}
+			bookedAt = slot
 			if !slot.After(notBefore) || time.Until(slot) <= time.Millisecond {
 				break
 			}
 			release()
 			notBefore, reason = slot, "rate_limit"
+			j.later(reason)
 			continue
 		}
 		if !held {
@@ -474,26 +477,28 @@ func (h *Handler) block(ctx context.Context, log *zap.Logger, provider, account 
 // A send waits at most capacityWait (and half the time its try has left)
 // for a send slot, then goes back to its queue for capacityRetry without
 // spending an attempt: a task is never timed out by asynq for want of
-// capacity. One that got its slot more than
-// rebookAfter after its booking asks the calendar whether it may still go.
+// capacity. One that is ready to go more than rebookAfter after its
+// booking asks the calendar whether it may still go: the calendar's
+// spacing leaves a few milliseconds for a send to be late (a few percent
+// of the rate's period), not more.
 const (
 	capacityWait  = 5 * time.Second
 	capacityRetry = 100 * time.Millisecond
-	rebookAfter   = 5 * time.Millisecond
+	rebookAfter   = time.Millisecond
 )
 
 // hold waits until notBefore, then for a send slot, and returns the
-// function that frees the slot and how long the send waited for it. A
+// function that frees the slot. A
 // send cancelled while it was held (held: it waited for its time) or
 // waited for a slot is not sent: it is dropped and its key freed, as a
 // cancelled scheduled task is.
-func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bool) (release func(), waited time.Duration, err error) {
+func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bool) (release func(), err error) {
 	if err := sleep(ctx, time.Until(notBefore)); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	release = func() {}
+	waited := false
 	if h.slots != nil {
-		start := time.Now()
 		select {
 		case h.slots <- struct{}{}:
 		default:
@@ -507,22 +512,22 @@ func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bo
 			case h.slots <- struct{}{}:
 			case <-timer.C:
 				h.Metrics.Waited(j.provider, j.p.Account, "capacity")
-				return nil, 0, &WaitError{Wait: capacityRetry, Err: errors.New("no send slot free: the worker is at WORKER_CONCURRENCY")}
+				return nil, &WaitError{Wait: capacityRetry, Err: errors.New("no send slot free: the worker is at WORKER_CONCURRENCY")}
 			case <-ctx.Done():
-				return nil, 0, ctx.Err()
+				return nil, ctx.Err()
 			}
-			waited = time.Since(start)
+			waited = true
 			j.later("capacity")
 		}
 		release = func() { <-h.slots }
 	}
-	if !held && waited == 0 {
-		return release, 0, nil
+	if !held && !waited {
+		return release, nil
 	}
 	cancelled, err := h.Holds.TakeCancel(ctx, j.id)
 	if err != nil {
 		release()
-		return nil, 0, redisWait(fmt.Errorf("could not check for a cancellation: %w", err))
+		return nil, redisWait(fmt.Errorf("could not check for a cancellation: %w", err))
 	}
 	if cancelled {
 		release()
@@ -530,9 +535,9 @@ func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bo
 			j.log.Warn("could not free the key of a cancelled send", zap.Error(err))
 		}
 		h.Metrics.Sent(j.provider, j.op, j.p.Account, "cancelled")
-		return nil, 0, fmt.Errorf("cancelled before it was sent: %w", asynq.RevokeTask)
+		return nil, fmt.Errorf("cancelled before it was sent: %w", asynq.RevokeTask)
 	}
-	return release, waited, nil
+	return release, nil
 }
 
 // answer is a provider's answer, for the result and the log.

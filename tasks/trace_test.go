@@ -41,12 +41,9 @@ func BenchmarkProcessTask(b *testing.B) {
 		w.WriteHeader(http.StatusUnprocessableEntity)
 	}))
 	defer srv.Close()
-	mc, err := mateo.NewTransport(srv.URL)
-	if err != nil {
-		b.Fatal(err)
-	}
+	transports := testTransports(b, srv.URL)
 	h := &Handler{
-		Transports: map[string]*senders.Transport{mateo.Name: mc}, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
+		Transports: transports, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
 		Logger: zap.NewNop(), Holds: noHolds{},
 	}
 	if err := Register(asynq.NewServeMux(), h); err != nil {

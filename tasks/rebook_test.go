@@ -1,0 +1,110 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/senders"
+)
+
+// testTransports are a transport of each provider to url.
+func testTransports(t testing.TB, url string) map[string]*senders.Transport {
+	t.Helper()
+	mc, err := mateo.NewTransport(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := leadconnector.NewTransport(url, "2021-04-15")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]*senders.Transport{mateo.Name: mc, leadconnector.Name: lc}
+}
+
+// scriptedLimiter answers Reserve with its slots in turn, the last one
+// again when they run out, and records what it was asked.
+type scriptedLimiter struct {
+	mu    sync.Mutex
+	slots []time.Time
+	asked int
+}
+
+func (l *scriptedLimiter) Reserve(_ context.Context, _, _, _ string, _ time.Time) (time.Time, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked++
+	s := l.slots[0]
+	if len(l.slots) > 1 {
+		l.slots = l.slots[1:]
+	}
+	return s, true, nil
+}
+
+func (*scriptedLimiter) Block(context.Context, string, string, time.Time) error { return nil }
+func (*scriptedLimiter) BlockedUntil(context.Context, string, string) (time.Time, error) {
+	return time.Time{}, nil
+}
+
+// TestASendLateForItsBookingAsksTheCalendarAgain: a send ready to go
+// after its booked time has passed (its process was busy, or it waited
+// for a send slot) would crowd the send booked after it; it asks the
+// calendar again and goes when that says.
+func TestASendLateForItsBookingAsksTheCalendarAgain(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name  string
+		slots func(now time.Time) []time.Time
+		asked int
+	}{
+		{"on time", func(now time.Time) []time.Time { return []time.Time{now} }, 1},
+		{"late", func(now time.Time) []time.Time {
+			return []time.Time{now.Add(-20 * time.Millisecond), now.Add(150 * time.Millisecond)}
+		}, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var at time.Time
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				mu.Lock()
+				at = time.Now()
+				mu.Unlock()
+				w.WriteHeader(http.StatusUnprocessableEntity)
+			}))
+			defer srv.Close()
+			transports := testTransports(t, srv.URL)
+			start := time.Now()
+			slots := c.slots(start)
+			l := &scriptedLimiter{slots: slots}
+			h := &Handler{
+				Transports: transports, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
+				Logger: zap.NewNop(), Holds: noHolds{}, Limiter: l,
+			}
+			if err := Register(asynq.NewServeMux(), h); err != nil {
+				t.Fatal(err)
+			}
+			p := Payload{Account: "default", Due: start.Add(-time.Second), Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.ProcessTask(ctx, asynq.NewTask(mateo.TypeSendMessage, p.encode())); !errors.As(err, new(permanentError)) {
+				t.Fatalf("got %v, want the provider's 422", err)
+			}
+			if l.asked != c.asked {
+				t.Errorf("the calendar was asked %d times, want %d", l.asked, c.asked)
+			}
+			if last := slots[len(slots)-1]; at.Before(last) {
+				t.Errorf("the request went at %s, before its booking at %s", at.Format(time.RFC3339Nano), last.Format(time.RFC3339Nano))
+			}
+		})
+	}
+}
