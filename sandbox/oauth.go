@@ -75,6 +75,24 @@ func (s *Server) Expire() {
 	}
 }
 
+// LoseAnswers makes the next n redemptions of a refresh token spend it and
+// issue the next ones, then close the connection without an answer: the
+// chain moved on and the client never learned its new refresh token.
+func (s *Server) LoseAnswers(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lose = n
+}
+
+// Forbid makes the API answer 401 to every access token of a location or
+// agency id, new ones too, while the token endpoints keep issuing them:
+// as HighLevel does for an app that lacks a scope the request needs.
+func (s *Server) Forbid(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forbidden[id] = true
+}
+
 // Valid reports whether an access token is issued, live and not revoked.
 func (s *Server) Valid(token string) bool {
 	_, ok := s.accessGrant(token)
@@ -114,6 +132,13 @@ func (s *Server) accessGrant(token string) (grant, bool) {
 	defer s.mu.Unlock()
 	g, ok := s.access[token]
 	return g, ok && time.Now().Before(g.expires)
+}
+
+// permits reports whether the API takes a live access token (Forbid).
+func (s *Server) permits(g grant) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.forbidden[g.id] && !s.forbidden[g.company]
 }
 
 func randomHex() string {
@@ -170,7 +195,13 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	access, lifetime := s.issueAccess(g)
-	writeJSON(w, http.StatusOK, tokenResponse(access, s.issueRefresh(g), lifetime, g))
+	refresh := s.issueRefresh(g)
+	if s.lose > 0 {
+		s.lose--
+		drop(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, tokenResponse(access, refresh, lifetime, g))
 }
 
 // oauthLocationToken is POST /oauth/locationToken: an agency's access

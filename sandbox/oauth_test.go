@@ -103,3 +103,36 @@ func TestOAuthLocationToken(t *testing.T) {
 	sb.Revoke("co1")
 	send(t, srv, "POST", "/conversations/messages", lcHeader(loc.AccessToken), smsBody).check(t, 401, lcError(401, "invalid or missing bearer token"))
 }
+
+func TestOAuthLosesAnswersAndForbidsTokens(t *testing.T) {
+	t.Parallel()
+	sb, srv := setup(t, sandbox.Config{OAuth: &sandbox.OAuth{}})
+	exchange := func(refresh string) (answer, error) {
+		v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "user_type": {"Location"}}
+		return try(t, srv, "POST", "/oauth/token", form(""), v.Encode())
+	}
+	refresh := sb.Issue(sandbox.UserLocation, "loc1")
+	sb.LoseAnswers(1)
+	if a, err := exchange(refresh); err == nil {
+		t.Fatalf("a lost answer came: %d %s", a.status, a.body)
+	}
+	// The token was spent all the same.
+	a, err := exchange(refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.check(t, http.StatusBadRequest, `{"error":"invalid_grant","error_description":"Invalid grant: refresh token is invalid"}`)
+	if got := sb.Requests(); len(got) != 2 || got[0].Status != 0 {
+		t.Errorf("requests %+v, want the lost answer recorded with status 0", got)
+	}
+
+	var tk tokens
+	if a, err = exchange(sb.Issue(sandbox.UserLocation, "loc2")); err != nil || json.Unmarshal(a.body, &tk) != nil {
+		t.Fatalf("%v %s", err, a.body)
+	}
+	sb.Forbid("loc2")
+	send(t, srv, "POST", "/conversations/messages", lcHeader(tk.AccessToken), smsBody).check(t, 401, lcError(401, "invalid or missing bearer token"))
+	if !sb.Valid(tk.AccessToken) {
+		t.Error("a forbidden location's token is no longer valid at the token endpoints")
+	}
+}

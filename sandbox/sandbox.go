@@ -110,6 +110,10 @@ type Server struct {
 	// refresh and access are the OAuth tokens issued and still good.
 	refresh, access map[string]grant
 	issued          []string
+	// lose is how many token answers LoseAnswers still drops.
+	lose int
+	// forbidden are the ids whose access tokens the API refuses (Forbid).
+	forbidden map[string]bool
 }
 
 type window struct {
@@ -121,7 +125,7 @@ type window struct {
 
 // New returns a sandbox configured by cfg.
 func New(cfg Config) *Server {
-	s := &Server{cfg: cfg, messages: map[string]bool{}, windows: map[string]*window{}, refresh: map[string]grant{}, access: map[string]grant{}}
+	s := &Server{cfg: cfg, messages: map[string]bool{}, windows: map[string]*window{}, refresh: map[string]grant{}, access: map[string]grant{}, forbidden: map[string]bool{}}
 	s.mux = http.NewServeMux()
 	if cfg.OAuth != nil {
 		s.mux.HandleFunc("POST /oauth/token", s.oauthToken)
@@ -310,7 +314,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, provider str
 	if _, ok := known[token]; token != "" && (ok || known == nil && !oauth) {
 		return true
 	}
-	if _, ok := s.accessGrant(token); ok && oauth {
+	if g, ok := s.accessGrant(token); ok && oauth && s.permits(g) {
 		return true
 	}
 	writeError(w, provider, http.StatusUnauthorized, "unauthorized", "invalid or missing bearer token")
