@@ -3,6 +3,7 @@ package credentials
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,9 +103,17 @@ type record struct {
 	Expires time.Time `json:"expires"`
 }
 
-// keyOf is the Redis key of an account's chain; its lock is keyOf+":lock".
-// The braces make one hash tag per account, for Redis Cluster.
-func keyOf(a *Account) string { return "punctual:credentials:{" + a.Provider + ":" + a.Name + "}" }
+// keyOf is the Redis key of an account's chain from one credential of
+// the file (chainOf): while a new file reaches every replica, one still
+// reading the previous file keeps to its own chain and cannot overwrite
+// the new one. Its lock is keyOf+":lock". The braces make one hash tag
+// per account, for Redis Cluster.
+func keyOf(provider, name, chain string) string {
+	return "punctual:credentials:{" + provider + ":" + name + "}:" + chain
+}
+
+// chainOf names the chain a credential of the file starts.
+func chainOf(seed [sha256.Size]byte) string { return hex.EncodeToString(seed[:8]) }
 
 func hashOf(b []byte) []byte {
 	sum := sha256.Sum256(b)
@@ -120,7 +129,7 @@ func (m *Manager) renew(ctx context.Context, a *Account, l *live, stale int64) (
 	if t := l.cur.Load(); t.gen() > stale && t.usable(time.Now()) {
 		return t.access, nil
 	}
-	key := keyOf(a)
+	key := keyOf(a.Provider, a.Name, chainOf(l.seed))
 	for {
 		t, err := m.load(ctx, key, l)
 		if err != nil {
@@ -150,7 +159,7 @@ func (m *Manager) renew(ctx context.Context, a *Account, l *live, stale int64) (
 // redeemLocked renews the account's token holding its lock, unless the
 // process that held it before did.
 func (m *Manager) redeemLocked(ctx context.Context, a *Account, l *live, stale int64) (string, error) {
-	key := keyOf(a)
+	key := keyOf(a.Provider, a.Name, chainOf(l.seed))
 	defer func() {
 		// Not ctx: the lock is freed even when the send gave up.
 		if err := unlock.Run(context.WithoutCancel(ctx), m.rdb, []string{key + ":lock"}, m.owner).Err(); err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 // indexKey lists the accounts in force, field provider/name, value its
-// kind: what `enqueue accounts` shows, with no credential. Each worker
+// kind and, for a renewable one, its chain (chainOf): what `enqueue accounts` shows, with no credential. Each worker
 // writes it when it loads the accounts and every indexEvery, and it
 // lasts indexFor.
 const (
@@ -30,7 +30,11 @@ func (m *Manager) writeIndex(ctx context.Context, s *set) error {
 	}
 	fields := make([]any, 0, 2*len(s.accounts))
 	for k, a := range s.accounts {
-		fields = append(fields, k.String(), string(a.Kind))
+		value := string(a.Kind)
+		if seed, ok := s.seeds[k]; ok {
+			value += " " + chainOf(seed)
+		}
+		fields = append(fields, k.String(), value)
 	}
 	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, indexKey)
@@ -65,8 +69,11 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	list := make([]Status, 0, len(index))
-	for field, kind := range index {
+	chains := make(map[string]string, len(index))
+	for field, value := range index {
 		provider, name, _ := strings.Cut(field, "/")
+		kind, chain, _ := strings.Cut(value, " ")
+		chains[field] = chain
 		list = append(list, Status{Provider: provider, Name: name, Kind: Kind(kind), State: StateOK})
 	}
 	slices.SortFunc(list, func(a, b Status) int {
@@ -82,7 +89,7 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 			if st.Kind == KindToken {
 				continue
 			}
-			key := keyOf(&Account{Provider: st.Provider, Name: st.Name})
+			key := keyOf(st.Provider, st.Name, chains[st.Provider+"/"+st.Name])
 			reads[i] = read{p.HMGet(ctx, key, "state", "expires_at", "reason"), p.Exists(ctx, key+":lock")}
 		}
 		return nil

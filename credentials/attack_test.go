@@ -1,0 +1,144 @@
+package credentials_test
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/punctualhq/punctual/credentials"
+	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/tasks"
+)
+
+// otherKey is a second CREDENTIALS_KEY, 32 bytes in base64.
+const otherKey = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+
+// managerWith is a manager of the fixture's sandbox and Redis with its own
+// CREDENTIALS_KEY and logger.
+func (f *fixture) managerWith(t testing.TB, file, keys string, log *zap.Logger) *credentials.Manager {
+	t.Helper()
+	m, err := credentials.New(credentials.Config{
+		File: file, ClientID: clientID, ClientSecret: clientSecret, Keys: keys,
+		BaseURL: f.url, Version: "2021-07-28", Redis: f.rdb, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// storeEntry is the accounts file of location loc1 as account store.
+func storeEntry(refresh string) string {
+	return oauthFile("{name: store, provider: leadconnector, location_id: loc1, refresh_token: " + refresh + "}")
+}
+
+// renewed refuses tok, as a 401 does, and returns the token renewed.
+func renewed(t *testing.T, m *credentials.Manager, tok string) (string, error) {
+	t.Helper()
+	if !m.Refused(t.Context(), "leadconnector", "store", tok) {
+		t.Fatal("an OAuth token not renewable")
+	}
+	return m.Token(t.Context(), "leadconnector", "store")
+}
+
+// rollout returns a replica on the accounts file of one install of the
+// app and one on the file of the next install, each with its token: the
+// secret was updated, and kubelet updates each pod's copy in its own time.
+// between runs before the second install.
+func rollout(t *testing.T, f *fixture, between func()) (stale, fresh *credentials.Manager, staleTok, freshTok string) {
+	t.Helper()
+	stale = f.manager(t, f.write(t, storeEntry(f.sb.Issue(sandbox.UserLocation, "loc1"))))
+	staleTok, err := stale.Token(t.Context(), "leadconnector", "store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	between()
+	newer := filepath.Join(t.TempDir(), "accounts.yaml")
+	writeAt(t, newer, storeEntry(f.sb.Issue(sandbox.UserLocation, "loc1")))
+	fresh = f.manager(t, newer)
+	if freshTok, err = fresh.Token(t.Context(), "leadconnector", "store"); err != nil {
+		t.Fatal(err)
+	}
+	return stale, fresh, staleTok, freshTok
+}
+
+func TestAReplicaStillOnThePreviousFileLeavesTheNewChainAlone(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	stale, fresh, staleTok, freshTok := rollout(t, f, func() {})
+	f.sb.Expire()
+	// The stale replica's chain was spent by nobody but it: it renews.
+	if tok, err := renewed(t, stale, staleTok); err != nil || !f.sb.Valid(tok) {
+		t.Fatalf("the replica on the previous file: %v", err)
+	}
+	// The new chain is intact whatever the stale replica did.
+	if tok, err := renewed(t, fresh, freshTok); err != nil || !f.sb.Valid(tok) {
+		t.Fatalf("the replica on the new file lost its chain: %v (token requests %v)", err, f.redemptions())
+	}
+	if n := f.redemptions(); n[200] != 4 || len(n) != 1 {
+		t.Errorf("token requests by status %v, want 4 answered 200", n)
+	}
+}
+
+func TestARevokedReplicaOnThePreviousFileDoesNotParkTheNewCredential(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	stale, fresh, staleTok, freshTok := rollout(t, f, func() { f.sb.Revoke("loc1") })
+	var wait *tasks.WaitError
+	if _, err := renewed(t, stale, staleTok); !errors.As(err, &wait) {
+		t.Fatalf("the replica on the revoked credential: %v, want a wait", err)
+	}
+	f.sb.Expire()
+	if tok, err := renewed(t, fresh, freshTok); err != nil || !f.sb.Valid(tok) {
+		t.Fatalf("the new credential parked by the old one: %v", err)
+	}
+}
+
+func writeAt(t *testing.T, path, content string) {
+	t.Helper()
+	f := &fixture{dir: filepath.Dir(path)}
+	if got := f.write(t, content); got != path {
+		t.Fatalf("written to %s, want %s", got, path)
+	}
+}
+
+func TestALockHolderThatDiedHoldsTheOthersBackOnlyUntilItsLockLapses(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	m := f.manager(t, f.write(t, storeEntry(f.sb.Issue(sandbox.UserLocation, "loc1"))))
+	first, err := m.Token(t.Context(), "leadconnector", "store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := f.rdb.Keys(t.Context(), "punctual:credentials:{leadconnector:store}*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("the chain's keys: %v, %v", keys, err)
+	}
+	// Another process took the lock and died before asking for a token:
+	// its lock lapses.
+	if err := f.rdb.Set(t.Context(), keys[0]+":lock", "dead-process", 1500*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.sb.Expire()
+	m.Refused(t.Context(), "leadconnector", "store", first)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if tok, err := m.Token(t.Context(), "leadconnector", "store"); err != nil || !f.sb.Valid(tok) {
+				t.Errorf("after the lock lapsed: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("renewed after %s, under another process's lock", took)
+	}
+	if n := f.redemptions(); n[200] != 2 || len(n) != 1 {
+		t.Errorf("token requests by status %v, want the chain renewed once more", n)
+	}
+}
