@@ -142,3 +142,22 @@ func TestALockHolderThatDiedHoldsTheOthersBackOnlyUntilItsLockLapses(t *testing.
 		t.Errorf("token requests by status %v, want the chain renewed once more", n)
 	}
 }
+
+func TestAChainLastsAsLongAsARefreshToken(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	m := f.manager(t, f.write(t, storeEntry(f.sb.Issue(sandbox.UserLocation, "loc1"))))
+	if _, err := m.Token(t.Context(), "leadconnector", "store"); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := f.rdb.Keys(t.Context(), "punctual:credentials:{*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("the chain's keys: %v, %v", keys, err)
+	}
+	// HighLevel's refresh tokens last a year: an account idle for 91 days
+	// still renews.
+	ttl, err := f.rdb.PTTL(t.Context(), keys[0]).Result()
+	if err != nil || ttl < 365*24*time.Hour || ttl > 366*24*time.Hour {
+		t.Errorf("the chain's TTL %s (%v), want a year", ttl, err)
+	}
+}

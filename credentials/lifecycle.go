@@ -44,11 +44,10 @@ const (
 	lockFor = 4 * oauthTimeout
 	// pollEvery is how often a process waiting for another's renewal looks.
 	pollEvery = 25 * time.Millisecond
-	// keepFor is how long Redis keeps an account's chain untouched, as it
-	// keeps an archived send: an account that renews nothing for that long
-	// starts again from the file's refresh token (HighLevel's last a year,
-	// but that one was spent).
-	keepFor = 90 * 24 * time.Hour
+	// keepFor is how long Redis keeps an account's chain untouched: as
+	// long as the refresh token it holds lasts (HighLevel's, a year), so
+	// that an account idle for months still renews.
+	keepFor = 366 * 24 * time.Hour
 	// parkMin and parkMax bound how long a send of an account that needs
 	// reauthorization waits before it looks again: a quarter of the time
 	// the account has been waiting.
