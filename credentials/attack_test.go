@@ -161,3 +161,30 @@ func TestAChainLastsAsLongAsARefreshToken(t *testing.T) {
 		t.Errorf("the chain's TTL %s (%v), want a year", ttl, err)
 	}
 }
+
+func TestAnAnswerLostAfterTheRotationParksTheAccountWithoutALoop(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	m := f.manager(t, f.write(t, storeEntry(f.sb.Issue(sandbox.UserLocation, "loc1"))))
+	f.sb.LoseAnswers(1)
+	_, err := m.Token(t.Context(), "leadconnector", "store")
+	var reauth *credentials.ReauthError
+	if err == nil || errors.As(err, &reauth) {
+		t.Fatalf("with the answer lost: %v, want an error to try again", err)
+	}
+	for range 20 {
+		_, err = m.Token(t.Context(), "leadconnector", "store")
+		if !errors.As(err, &reauth) {
+			t.Fatalf("after the answer lost: %v, want reauth_needed", err)
+		}
+	}
+	if n := f.redemptions(); n[0] != 1 || n[400] != 1 || len(n) != 2 {
+		t.Errorf("token requests by status %v, want one unanswered and one invalid_grant", n)
+	}
+	if f.logs.FilterMessage("renewing a token got no answer: its refresh token may be spent").Len() != 1 {
+		t.Error("no warning that the chain may be lost")
+	}
+	if f.logs.FilterMessage("account needs a new credential in ACCOUNTS_FILE: its sends wait").Len() != 1 {
+		t.Error("not one alert line")
+	}
+}

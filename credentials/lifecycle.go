@@ -190,6 +190,9 @@ func (m *Manager) redeemLocked(ctx context.Context, a *Account, l *live, stale i
 		return "", m.park(a, l, reason)
 	case err != nil:
 		m.setState(a, l, stateOK, "")
+		if errors.Is(err, errNoAnswer) {
+			m.log.Warn("renewing a token got no answer: its refresh token may be spent", zap.String("provider", a.Provider), zap.String("account", a.Name), zap.Error(err))
+		}
 		if refused != nil {
 			m.log.Error("the OAuth server refused the app: check LEADCONNECTOR_CLIENT_ID and LEADCONNECTOR_CLIENT_SECRET", zap.String("account", a.Name), zap.Error(err))
 			return "", &tasks.WaitError{Wait: parkMax, Err: err}

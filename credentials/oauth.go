@@ -3,6 +3,7 @@ package credentials
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -48,6 +49,10 @@ func (e *RefusedError) appFault() bool {
 	return e.Code == "invalid_client" || e.Code == "unauthorized_client"
 }
 
+// errNoAnswer is the error of a request whose answer did not come: a
+// refresh token may be spent without its successor known.
+var errNoAnswer = errors.New("no answer")
+
 // refresh redeems a refresh token: POST /oauth/token. The token is spent
 // once the request is written, whatever the answer.
 func (c *oauthClient) refresh(ctx context.Context, refreshToken, userType string) (issued, error) {
@@ -77,12 +82,12 @@ func (c *oauthClient) post(ctx context.Context, path, bearer string, form url.Va
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return issued{}, fmt.Errorf("POST %s: %w", path, err)
+		return issued{}, fmt.Errorf("POST %s: %w: %w", path, errNoAnswer, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return issued{}, fmt.Errorf("POST %s: reading the answer: %w", path, err)
+		return issued{}, fmt.Errorf("POST %s: %w: reading it: %w", path, errNoAnswer, err)
 	}
 	var ans struct {
 		AccessToken  string `json:"access_token"`
