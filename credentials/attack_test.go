@@ -188,3 +188,56 @@ func TestAnAnswerLostAfterTheRotationParksTheAccountWithoutALoop(t *testing.T) {
 		t.Error("not one alert line")
 	}
 }
+
+func TestATokenRefusedRightAfterItsRenewalParksTheAccountOnEveryReplica(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	file := f.write(t, storeEntry(f.sb.Issue(sandbox.UserLocation, "loc1")))
+	m, other := f.manager(t, file), f.manager(t, file)
+	ctx := t.Context()
+	first, err := m.Token(ctx, "leadconnector", "store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Token(ctx, "leadconnector", "store"); err != nil {
+		t.Fatal(err)
+	}
+	// The app lost a scope: the API refuses every token, new ones too.
+	f.sb.Forbid("loc1")
+	second, err := renewed(t, m, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Rejected(ctx, "leadconnector", "store", second)
+	var reauth *credentials.ReauthError
+	for _, p := range []*credentials.Manager{m, other} {
+		for range 5 {
+			tok, err := p.Token(ctx, "leadconnector", "store")
+			if err != nil {
+				if !errors.As(err, &reauth) {
+					t.Fatalf("%v, want a wait for a new credential", err)
+				}
+				continue
+			}
+			// The other replica's token is refused in its turn.
+			p.Refused(ctx, "leadconnector", "store", tok)
+		}
+	}
+	if n := f.redemptions(); n[200] != 2 || len(n) != 1 {
+		t.Errorf("token requests by status %v, want 2: the account not renewed again at once", n)
+	}
+	list, err := credentials.List(ctx, f.rdb)
+	if err != nil || len(list) != 1 || list[0].State != credentials.StateReauth {
+		t.Errorf("List: %+v, %v; want the account reauth_needed", list, err)
+	}
+	keys, err := f.rdb.Keys(ctx, "punctual:credentials:{leadconnector:store}:*:hold").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("hold keys %v, %v", keys, err)
+	}
+	if ttl := f.rdb.PTTL(ctx, keys[0]).Val(); ttl < 4*time.Minute || ttl > 5*time.Minute {
+		t.Errorf("renewed again in %s, want after 5 minutes", ttl)
+	}
+	if n := f.logs.FilterMessage("account needs a new credential in ACCOUNTS_FILE: its sends wait").Len(); n != 2 {
+		t.Errorf("%d alert lines, want one per replica", n)
+	}
+}

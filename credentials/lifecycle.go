@@ -1,6 +1,7 @@
 package credentials
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -52,6 +53,10 @@ const (
 	// reauthorization waits before it looks again: a quarter of the time
 	// the account has been waiting.
 	parkMin, parkMax = time.Second, 5 * time.Minute
+	// rejectedFor is how long an account whose renewed token was refused
+	// too waits before it renews again: one token request per account
+	// that long, not one per send.
+	rejectedFor = parkMax
 )
 
 // live is what a process knows of a renewable account.
@@ -248,6 +253,27 @@ func (m *Manager) mint(ctx context.Context, a *Account) (issued, error) {
 	}
 }
 
+// Rejected tells that the provider answered 401 to a token renewed
+// for a 401 a moment before: the credential is refused, not its age (an
+// app without a scope the request needs, a token not of the location).
+// Renewing again at once would be refused as well, so the account is
+// reauth_needed on every replica for rejectedFor; then its next 401
+// renews it once more, in case the provider had failed for a while.
+func (m *Manager) Rejected(ctx context.Context, provider, name, token string) {
+	s := m.set.Load()
+	a := s.get(provider, name)
+	if a == nil || !a.renewable() {
+		return
+	}
+	l := m.liveOf(s, a)
+	m.Refused(ctx, provider, name, token)
+	const reason = "a renewed token refused too (401)"
+	m.setState(a, l, stateReauth, reason)
+	if err := m.rdb.Set(ctx, keyOf(a.Provider, a.Name, chainOf(l.seed))+":hold", reason, rejectedFor).Err(); err != nil {
+		m.log.Warn("could not keep an account's state", zap.String("account", a.Name), zap.Error(err))
+	}
+}
+
 // adopt makes t the account's token in this process.
 func (m *Manager) adopt(a *Account, l *live, t *token) {
 	l.cur.Store(t)
@@ -280,10 +306,16 @@ func (m *Manager) setState(a *Account, l *live, s int32, reason string) {
 // load reads the account's chain from Redis: nil when there is none for
 // the credential the file gives now.
 func (m *Manager) load(ctx context.Context, key string, l *live) (*token, error) {
-	h, err := m.rdb.HGetAll(ctx, key).Result()
-	if err != nil {
+	var chain *redis.MapStringStringCmd
+	var hold *redis.StringCmd
+	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		chain, hold = p.HGetAll(ctx, key), p.Get(ctx, key+":hold")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
+	h := chain.Val()
 	if h["sealed"] == "" {
 		return nil, nil
 	}
@@ -300,7 +332,8 @@ func (m *Manager) load(ctx context.Context, key string, l *live) (*token, error)
 		return nil, nil // kept for a credential the file no longer gives
 	}
 	gen, _ := strconv.ParseInt(h["generation"], 10, 64)
-	return &token{access: rec.Access, refreshWith: rec.Refresh, issued: rec.Issued, expires: rec.Expires, generation: gen, reauth: h["reason"]}, nil
+	reason := cmp.Or(h["reason"], hold.Val())
+	return &token{access: rec.Access, refreshWith: rec.Refresh, issued: rec.Issued, expires: rec.Expires, generation: gen, reauth: reason}, nil
 }
 
 // store seals rec as the account's next generation; a reason marks the

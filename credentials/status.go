@@ -3,6 +3,7 @@ package credentials
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -82,6 +83,7 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 	type read struct {
 		fields *redis.SliceCmd
 		lock   *redis.IntCmd
+		hold   *redis.StringCmd
 	}
 	reads := make([]read, len(list))
 	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -90,11 +92,11 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 				continue
 			}
 			key := keyOf(st.Provider, st.Name, chains[st.Provider+"/"+st.Name])
-			reads[i] = read{p.HMGet(ctx, key, "state", "expires_at", "reason"), p.Exists(ctx, key+":lock")}
+			reads[i] = read{p.HMGet(ctx, key, "state", "expires_at", "reason"), p.Exists(ctx, key+":lock"), p.Get(ctx, key+":hold")}
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	for i := range list {
@@ -111,6 +113,9 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 			list[i].Expires = time.UnixMilli(n)
 		}
 		list[i].Reason, _ = v[2].(string)
+		if hold := r.hold.Val(); hold != "" {
+			list[i].State, list[i].Reason = StateReauth, hold
+		}
 		if r.lock.Val() > 0 && list[i].State == StateOK {
 			list[i].State = StateRefreshing
 		}

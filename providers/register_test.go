@@ -61,6 +61,7 @@ func (t tokens) Token(_ context.Context, provider, account string) (string, erro
 }
 
 func (tokens) Refused(context.Context, string, string, string) bool { return false }
+func (tokens) Rejected(context.Context, string, string, string)     {}
 
 // TestANewOperationIsSentEndToEnd registers an operation from this file
 // alone and follows a send of it from the producer, through the worker's

@@ -67,6 +67,10 @@ type Tokens interface {
 	// whether the account's credential is renewed: the send is then tried
 	// again at once with the token Token gives.
 	Refused(ctx context.Context, provider, account, token string) bool
+	// Rejected tells that the provider answered 401 to a token renewed
+	// for a 401 in the same try: the credential is refused, not its
+	// token. Token then makes the account's sends wait.
+	Rejected(ctx context.Context, provider, account, token string)
 }
 
 // ErrNoAccount is the error of a send whose account is not configured.
@@ -375,12 +379,10 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 	}
 	ctx, span := h.startSpan(ctx, t.Type(), j, start)
 	r, err := j.o.Send(ctx, h.Transports[provider], token, j.p.Body)
-	var apiErr *senders.APIError
-	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && h.Tokens.Refused(ctx, provider, account, token) {
-		// A renewable credential: the 401 is the token's, not the send's.
-		j.log.Info("token refused: renewing it and sending again")
-		if token, err = h.token(ctx, j); err != nil {
-			endSpan(span, apiErr.StatusCode, senders.Wait, err)
+	if unauthorized(err) && h.Tokens.Refused(ctx, provider, account, token) {
+		var done bool
+		if r, done, err = h.renewed(ctx, j); done {
+			endSpan(span, http.StatusUnauthorized, senders.Wait, err)
 			if atMostOnce {
 				if serr := h.Holds.Sent(ctx, j.id); serr != nil {
 					j.log.Warn("could not clear the sending mark", zap.Error(serr))
@@ -388,7 +390,6 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 			}
 			return err
 		}
-		r, err = j.o.Send(ctx, h.Transports[provider], token, j.p.Body)
 	}
 	took := time.Since(start)
 	outcome, wait := h.Policy.Classify(err, j.o.Duplicate)
@@ -397,6 +398,7 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 	if r != nil {
 		ans = answer{status: r.StatusCode, body: r.Body, readErr: r.ReadErr}
 	}
+	var apiErr *senders.APIError
 	if errors.As(err, &apiErr) {
 		log = log.WithLazy(zap.Int("status", apiErr.StatusCode))
 		ans = answer{status: apiErr.StatusCode, body: apiErr.Body}
@@ -461,6 +463,35 @@ func (h *Handler) send(ctx context.Context, t *asynq.Task, j *job, token string)
 		log.Error("send failed permanently", zap.Error(err))
 		return permanentError{err}
 	}
+}
+
+// renewed sends again, with the renewed token, a send whose token its
+// provider refused with a 401: the credential is renewable, so the 401 is
+// the token's, not the send's. done is true when the try ends with err:
+// no token could be had, or the renewed one was refused too, when the
+// credential is at fault and the send waits with its account, never
+// archived.
+func (h *Handler) renewed(ctx context.Context, j *job) (r *senders.Response[senders.Undecoded], done bool, err error) {
+	j.log.Info("token refused: renewing it and sending again")
+	token, err := h.token(ctx, j)
+	if err != nil {
+		return nil, true, err
+	}
+	if r, err = j.o.Send(ctx, h.Transports[j.provider], token, j.p.Body); !unauthorized(err) {
+		return r, false, err
+	}
+	j.log.Warn("the renewed token was refused too: the account waits for a new credential")
+	h.Tokens.Rejected(ctx, j.provider, j.p.Account, token)
+	if _, terr := h.token(ctx, j); terr != nil {
+		return nil, true, terr
+	}
+	return nil, true, &WaitError{Wait: time.Second, Err: err}
+}
+
+// unauthorized reports whether err is a provider's 401.
+func unauthorized(err error) bool {
+	var apiErr *senders.APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized
 }
 
 // block keeps the account from sending for wait: the provider knows better

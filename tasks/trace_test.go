@@ -21,6 +21,7 @@ type oneToken struct{}
 
 func (oneToken) Token(context.Context, string, string) (string, error) { return "t", nil }
 func (oneToken) Refused(context.Context, string, string, string) bool  { return false }
+func (oneToken) Rejected(context.Context, string, string, string)      {}
 
 // noHolds is a task state with nothing held, cancelled or in flight.
 type noHolds struct{}

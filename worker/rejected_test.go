@@ -1,0 +1,35 @@
+package worker_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/punctualhq/punctual/sandbox"
+)
+
+func TestARenewedTokenRefusedTooIsNeverArchived(t *testing.T) {
+	t.Parallel()
+	e, _ := oauthSetup(t, time.Hour, storeFile, sandbox.Config{})
+	first := e.lcSends(t, 1, 0)
+	e.waitDone(t, first, 10*time.Second)
+	// The app lost the scope of sending: every token is refused, a fresh one too.
+	e.sandbox.Forbid("loc1")
+	second := e.lcSends(t, 1, 0)
+	s := e.waitState(t, second[0], "retry", 10*time.Second)
+	if s.Retried != 0 {
+		t.Errorf("retried %d, want a wait that spends no attempt", s.Retried)
+	}
+	waitFor(t, func() bool {
+		return e.logs.FilterMessage("account needs a new credential in ACCOUNTS_FILE: its sends wait").Len() == 1
+	})
+	got := ""
+	for _, r := range e.sandbox.Requests() {
+		got += fmt.Sprintf("%s %d; ", r.Path, r.Status)
+	}
+	// The send refused, the token renewed once, the send refused again: no more.
+	want := "/oauth/token 200; /conversations/messages 200; /conversations/messages 401; /oauth/token 200; /conversations/messages 401; "
+	if got != want {
+		t.Errorf("requests %s\nwant %s", got, want)
+	}
+}
