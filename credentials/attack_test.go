@@ -2,7 +2,9 @@ package credentials_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -239,5 +241,65 @@ func TestATokenRefusedRightAfterItsRenewalParksTheAccountOnEveryReplica(t *testi
 	}
 	if n := f.logs.FilterMessage("account needs a new credential in ACCOUNTS_FILE: its sends wait").Len(); n != 2 {
 		t.Errorf("%d alert lines, want one per replica", n)
+	}
+}
+
+func TestCredentialsKeyRotatesAndAWrongOneWaitsNamingIt(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	file := f.write(t, storeEntry(f.sb.Issue(sandbox.UserLocation, "loc1")))
+	ctx := t.Context()
+	old := f.managerWith(t, file, key, f.log)
+	tok, err := old.Token(ctx, "leadconnector", "store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A replica deployed with another key only: its sends wait, naming
+	// the variable, and the chain stays for the replicas with the key.
+	wrong := f.managerWith(t, file, otherKey, f.log)
+	_, err = wrong.Token(ctx, "leadconnector", "store")
+	var wait *tasks.WaitError
+	if !errors.As(err, &wait) || !strings.Contains(err.Error(), "CREDENTIALS_KEY") {
+		t.Fatalf("with a wrong key: %v, want a wait naming CREDENTIALS_KEY", err)
+	}
+	if n := f.redemptions(); n[200] != 1 || len(n) != 1 {
+		t.Fatalf("token requests by status %v: the wrong key redeemed", n)
+	}
+	// Rotation: the new key first, the old one after it, reads the chain
+	// as it is, then seals the next generation with the new key...
+	rotated := f.managerWith(t, file, otherKey+","+key, f.log)
+	if got, err := rotated.Token(ctx, "leadconnector", "store"); err != nil || got != tok {
+		t.Fatalf("with the old key second: %v, want the token in Redis", err)
+	}
+	f.sb.Expire()
+	if tok, err = renewed(t, rotated, tok); err != nil || !f.sb.Valid(tok) {
+		t.Fatal(err)
+	}
+	// ...which the new key alone opens.
+	if got, err := f.managerWith(t, file, otherKey, f.log).Token(ctx, "leadconnector", "store"); err != nil || got != tok {
+		t.Fatalf("with the new key alone: %v", err)
+	}
+	alerts := 0
+	for _, e := range f.logs.All() {
+		line := fmt.Sprint(e.Message, e.ContextMap())
+		if strings.Contains(line, key) || strings.Contains(line, otherKey) {
+			t.Errorf("a log line with a key: %s", e.Message)
+		}
+		if strings.Contains(line, "reason:CREDENTIALS_KEY: sealed with a key not in CREDENTIALS_KEY") {
+			alerts++
+		}
+	}
+	if alerts != 1 {
+		t.Errorf("%d alert lines naming CREDENTIALS_KEY, want 1", alerts)
+	}
+}
+
+func TestABadCredentialsKeyIsNamedNeverShown(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"c2Vrcml0", key + ",sekrit-key-text", "sekrit"} {
+		_, err := credentials.New(credentials.Config{Keys: bad})
+		if err == nil || !strings.HasPrefix(err.Error(), "CREDENTIALS_KEY: key ") || strings.Contains(err.Error(), "sekrit") || strings.Contains(err.Error(), "c2Vrcml0") {
+			t.Errorf("CREDENTIALS_KEY %q: %v", bad, err)
+		}
 	}
 }

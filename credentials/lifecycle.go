@@ -304,7 +304,8 @@ func (m *Manager) setState(a *Account, l *live, s int32, reason string) {
 }
 
 // load reads the account's chain from Redis: nil when there is none for
-// the credential the file gives now.
+// the credential the file gives now, one broken (reauth) when it is kept
+// but CREDENTIALS_KEY does not open it.
 func (m *Manager) load(ctx context.Context, key string, l *live) (*token, error) {
 	var chain *redis.MapStringStringCmd
 	var hold *redis.StringCmd
@@ -325,8 +326,9 @@ func (m *Manager) load(ctx context.Context, key string, l *live) (*token, error)
 		err = json.Unmarshal(plain, &rec)
 	}
 	if err != nil {
-		m.log.Error("an account's tokens in Redis do not open: starting again from ACCOUNTS_FILE", zap.String("key", key), zap.Error(err))
-		return nil, nil
+		// Starting again from the file would redeem a spent refresh token
+		// and overwrite the chain a right key opens: the account waits.
+		return &token{reauth: "CREDENTIALS_KEY: " + err.Error()}, nil
 	}
 	if string(rec.Seed) != string(l.seed[:]) {
 		return nil, nil // kept for a credential the file no longer gives
