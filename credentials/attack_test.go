@@ -3,6 +3,8 @@ package credentials_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -301,5 +303,40 @@ func TestABadCredentialsKeyIsNamedNeverShown(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), "CREDENTIALS_KEY: key ") || strings.Contains(err.Error(), "sekrit") || strings.Contains(err.Error(), "c2Vrcml0") {
 			t.Errorf("CREDENTIALS_KEY %q: %v", bad, err)
 		}
+	}
+}
+
+func TestAnOAuthServerEchoingTheTokenDoesNotPutItAnywhere(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	const refresh = "eyJhbGciOi.sekrit-refresh_9f8e"
+	// A server that names the token in its error code, as some do in
+	// error or error_description.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":%q,"error_description":"bad token %s"}`, r.PostForm.Get("refresh_token"), r.PostForm.Get("refresh_token"))
+	}))
+	t.Cleanup(echo.Close)
+	f.url = echo.URL
+	m := f.manager(t, f.write(t, storeEntry(refresh)))
+	_, err := m.Token(t.Context(), "leadconnector", "store")
+	var reauth *credentials.ReauthError
+	if !errors.As(err, &reauth) {
+		t.Fatalf("%v, want reauth_needed", err)
+	}
+	if strings.Contains(err.Error(), "sekrit") {
+		t.Errorf("the error shows the token: %v", err)
+	}
+	for _, e := range f.logs.All() {
+		if line := fmt.Sprint(e.Message, e.ContextMap()); strings.Contains(line, "sekrit") {
+			t.Errorf("a log line with the token: %s", line)
+		}
+	}
+	scanRedis(t, f.rdb, []string{"sekrit"})
+	list, err := credentials.List(t.Context(), f.rdb)
+	if err != nil || len(list) != 1 || strings.Contains(list[0].Reason, "sekrit") || list[0].Reason == "" {
+		t.Errorf("List: %+v, %v", list, err)
 	}
 }

@@ -103,12 +103,27 @@ func (c *oauthClient) post(ctx context.Context, path, bearer string, form url.Va
 		return issued{}, fmt.Errorf("POST %s: %d: try again later", path, resp.StatusCode)
 	case resp.StatusCode >= 400:
 		code := ans.Error
-		if len(code) > 64 || strings.ContainsAny(code, " \n") {
-			code = "" // not an OAuth code: it is not repeated
+		if !isCode(code) || strings.Contains(bearer+form.Get("refresh_token")+form.Get("client_secret"), code) {
+			code = "" // not an OAuth code, or a secret echoed: it is not repeated
 		}
 		return issued{}, &RefusedError{Status: resp.StatusCode, Code: code}
 	case jerr != nil || ans.AccessToken == "" || ans.ExpiresIn <= 0:
 		return issued{}, fmt.Errorf("POST %s: %d without access_token and expires_in", path, resp.StatusCode)
 	}
 	return issued{Access: ans.AccessToken, Refresh: ans.RefreshToken, Expires: time.Now().Add(time.Duration(ans.ExpiresIn) * time.Second)}, nil
+}
+
+// isCode reports whether s has the form of an OAuth error code, such as
+// invalid_grant, or of an HTTP status text: letters and underscores.
+// Anything else in the error field may be a token and is not repeated.
+func isCode(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && r != '_' {
+			return false
+		}
+	}
+	return true
 }
