@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -339,4 +340,45 @@ func TestAnOAuthServerEchoingTheTokenDoesNotPutItAnywhere(t *testing.T) {
 	if err != nil || len(list) != 1 || strings.Contains(list[0].Reason, "sekrit") || list[0].Reason == "" {
 		t.Errorf("List: %+v, %v", list, err)
 	}
+}
+
+func TestAFileCutShortMidWriteDoesNotEndTheSendsOfTheAccountsItLacks(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	full := oauthFile("{name: a, provider: mateo, token: tok-a}", "{name: b, provider: mateo, token: tok-b}")
+	file := f.write(t, full)
+	m := f.manager(t, file)
+	// Rewritten in place, and read when half of it is written: the half
+	// is a good file of account a alone.
+	half := full[:strings.Index(full, "  - {name: b")]
+	if err := os.WriteFile(file, []byte(half), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var wait *tasks.WaitError
+	if _, err := m.Token(t.Context(), "mateo", "b"); !errors.As(err, &wait) || errors.Is(err, tasks.ErrNoAccount) {
+		t.Fatalf("account b, a moment gone: %v, want a wait", err)
+	}
+	if err := os.WriteFile(file, []byte(full), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := m.Token(t.Context(), "mateo", "b"); err != nil || tok != "tok-b" {
+		t.Fatalf("account b back: %q, %v", tok, err)
+	}
+	// An account removed for good ends its sends once the grace is over.
+	if err := os.WriteFile(file, []byte(half), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool {
+		_, err := m.Token(t.Context(), "mateo", "b")
+		return errors.Is(err, tasks.ErrNoAccount)
+	})
 }

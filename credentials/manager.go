@@ -123,6 +123,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ACCOUNTS_FILE %s: %w", m.cfg.File, err)
 	}
+	s.keepGone(m.set.Load(), time.Now())
 	old := m.set.Swap(s)
 	m.fingerprint = fingerprint
 	m.forget(s)
@@ -167,7 +168,8 @@ func (m *Manager) Names(provider string) []string {
 // Token returns the token to send with for a provider's account. A static
 // token is returned as configured; an OAuth one is renewed first when it
 // is near its expiry or was refused. Its errors: tasks.ErrNoAccount
-// wrapped for an account not configured; a *tasks.WaitError holding a
+// wrapped for an account not configured, once goneGrace has passed since
+// a reload dropped it, and a *tasks.WaitError before; a *tasks.WaitError holding a
 // *ReauthError while the account needs a new credential; others when
 // Redis or the OAuth server fail, to be tried again shortly.
 func (m *Manager) Token(ctx context.Context, provider, name string) (string, error) {
@@ -175,6 +177,9 @@ func (m *Manager) Token(ctx context.Context, provider, name string) (string, err
 	a := s.get(provider, name)
 	switch {
 	case a == nil:
+		if since := time.Since(s.gone[id{provider, name}]); since < goneGrace {
+			return "", &tasks.WaitError{Wait: goneGrace - since, Err: fmt.Errorf("%s account %q gone from ACCOUNTS_FILE a moment ago: its sends wait in case the file is being rewritten", provider, name)}
+		}
 		return "", fmt.Errorf("%s account %q: %w", provider, name, tasks.ErrNoAccount)
 	case !a.renewable():
 		return a.Token, nil

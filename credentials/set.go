@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // id names an account: its provider and its name.
@@ -20,6 +21,32 @@ type set struct {
 	seeds map[id][sha256.Size]byte
 	// oauth names an account that needs the app and CREDENTIALS_KEY; "" when none does.
 	oauth string
+	// gone are the accounts a reload dropped less than goneGrace ago, with when.
+	gone map[id]time.Time
+}
+
+// goneGrace is how long the sends of an account a reload dropped wait
+// before they end as of no account: a file read while it is rewritten
+// in place may lack its last entries and still be good.
+const goneGrace = 5 * time.Second
+
+// keepGone records in s the accounts of prev that s drops, and those
+// prev recorded that s still lacks, while their grace lasts.
+func (s *set) keepGone(prev *set, now time.Time) {
+	s.gone = map[id]time.Time{}
+	if prev == nil {
+		return
+	}
+	for k := range prev.accounts {
+		if s.accounts[k] == nil {
+			s.gone[k] = now
+		}
+	}
+	for k, at := range prev.gone {
+		if s.accounts[k] == nil && now.Sub(at) < goneGrace {
+			s.gone[k] = at
+		}
+	}
 }
 
 // newSet merges the static accounts of the environment (provider -> name
