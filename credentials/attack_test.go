@@ -1,14 +1,17 @@
 package credentials_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -380,5 +383,83 @@ func TestAFileCutShortMidWriteDoesNotEndTheSendsOfTheAccountsItLacks(t *testing.
 	waitUntil(t, func() bool {
 		_, err := m.Token(t.Context(), "mateo", "b")
 		return errors.Is(err, tasks.ErrNoAccount)
+	})
+}
+
+// secretDir lays out path as Kubernetes mounts a secret: path is a link
+// to ..data/<name>, and ..data a link to a directory of the version.
+// It returns a function that swaps in a new version atomically.
+func secretDir(t *testing.T, content string) (path string, swap func(string)) {
+	t.Helper()
+	dir := t.TempDir()
+	version := 0
+	swap = func(content string) {
+		version++
+		v := fmt.Sprintf("..version_%d", version)
+		if err := os.Mkdir(filepath.Join(dir, v), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, v, "accounts.yaml"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(v, filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	swap(content)
+	path = filepath.Join(dir, "accounts.yaml")
+	if err := os.Symlink(filepath.Join("..data", "accounts.yaml"), path); err != nil {
+		t.Fatal(err)
+	}
+	return path, swap
+}
+
+func TestASecretSwappedAsKubernetesDoesAndSIGHUPReload(t *testing.T) {
+	t.Parallel()
+	f := setup(t, time.Hour)
+	path, swap := secretDir(t, oauthFile("{name: a, provider: mateo, token: tok-a}"))
+	m := f.manager(t, path)
+	// No signal kills the test process while the watch is starting.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	t.Cleanup(func() { signal.Stop(hup) })
+	ctx, stop := context.WithCancel(t.Context())
+	watched := make(chan struct{})
+	go func() { defer close(watched); m.Watch(ctx) }()
+	t.Cleanup(func() { stop(); <-watched })
+
+	swapped := time.Time{}
+	version := 1
+	waitUntil(t, func() bool {
+		if time.Since(swapped) > 300*time.Millisecond {
+			version++
+			swap(oauthFile(fmt.Sprintf("{name: a, provider: mateo, token: tok-a%d}", version)))
+			swapped = time.Now()
+		}
+		tok, err := m.Token(t.Context(), "mateo", "a")
+		return err == nil && tok != "tok-a"
+	})
+	// SIGHUP reloads a file whose change the watch did not see: here, one
+	// rewritten behind the links, in the version's directory itself.
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(target, []byte(oauthFile("{name: a, provider: mateo, token: tok-hup}")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signalled := time.Time{}
+	waitUntil(t, func() bool {
+		if time.Since(signalled) > 300*time.Millisecond {
+			if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			signalled = time.Now()
+		}
+		tok, err := m.Token(t.Context(), "mateo", "a")
+		return err == nil && tok == "tok-hup"
 	})
 }
