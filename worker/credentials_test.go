@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/sandbox"
 )
 
@@ -90,18 +91,13 @@ func (e *env) sentOnce(t *testing.T, ids []string) {
 func (e *env) noSecrets(t *testing.T) {
 	t.Helper()
 	secrets := append(e.sandbox.Tokens(), oauthClientSecret)
-	ctx := context.Background()
-	keys, err := e.rdb.Keys(ctx, "*").Result()
+	text, err := redistest.Text(context.Background(), e.rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var seen []string
-	for _, k := range keys {
-		dump, err := e.rdb.Dump(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen = append(seen, "redis key "+k+": "+k+dump)
+	for _, v := range text {
+		seen = append(seen, "redis key "+v)
 	}
 	for _, l := range e.logs.All() {
 		seen = append(seen, fmt.Sprint("log line: ", l.Message, l.ContextMap()))

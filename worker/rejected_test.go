@@ -1,10 +1,13 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/sandbox"
 )
 
@@ -31,5 +34,20 @@ func TestARenewedTokenRefusedTooIsNeverArchived(t *testing.T) {
 	want := "/oauth/token 200; /conversations/messages 200; /conversations/messages 401; /oauth/token 200; /conversations/messages 401; "
 	if got != want {
 		t.Errorf("requests %s\nwant %s", got, want)
+	}
+	// The waiting task's error message, and every other value, name no token.
+	text, err := redistest.Text(context.Background(), e.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range text {
+		for _, s := range append(e.sandbox.Tokens(), oauthClientSecret) {
+			if strings.Contains(v, s) {
+				t.Errorf("a secret in plain text in Redis: %.80s", v)
+			}
+		}
+	}
+	if !strings.Contains(fmt.Sprint(text), "a renewed token refused too (401)") {
+		t.Error("the waiting task's error does not say why it waits")
 	}
 }
