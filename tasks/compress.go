@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/huff0"
@@ -77,9 +78,51 @@ func decompress(data []byte) ([]byte, error) {
 	if !bytes.HasPrefix(data, zstdMagic) {
 		return data, nil
 	}
-	plain, err := decompressor.DecodeAll(data, nil)
+	d := <-decoders
+	plain, err := d.decode(data)
+	decoders <- d
 	if err != nil {
 		return nil, fmt.Errorf("decompressing the payload: %w", err)
 	}
 	return plain, nil
+}
+
+// A payload is decompressed on one of a few long-lived goroutines, not on
+// the caller's: zstd reads a literals table in a deep stack frame, and the
+// worker calls decompress on a new goroutine for every task, which copied
+// its stack to a larger one each time (half the time decompress took, in
+// the worker's CPU profile). The goroutines decode one payload at a time,
+// as many at once as there are CPUs.
+var decoders = func() chan *decoder {
+	n := runtime.GOMAXPROCS(0)
+	c := make(chan *decoder, n)
+	for range n {
+		d := &decoder{in: make(chan []byte), out: make(chan decoded)}
+		go d.serve()
+		c <- d
+	}
+	return c
+}()
+
+type decoder struct {
+	in  chan []byte
+	out chan decoded
+}
+
+type decoded struct {
+	plain []byte
+	err   error
+}
+
+func (d *decoder) serve() {
+	for data := range d.in {
+		plain, err := decompressor.DecodeAll(data, nil)
+		d.out <- decoded{plain, err}
+	}
+}
+
+func (d *decoder) decode(data []byte) ([]byte, error) {
+	d.in <- data
+	r := <-d.out
+	return r.plain, r.err
 }

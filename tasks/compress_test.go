@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -64,5 +65,55 @@ func TestLiteralsFrameIsZstd(t *testing.T) {
 	got, err := cmd.Output()
 	if err != nil || !bytes.Equal(got, plain) {
 		t.Fatalf("zstd -d: %v; got %d bytes, want %d", err, len(got), len(plain))
+	}
+}
+
+// TestDecompressFromManyGoroutines decompresses payloads from more
+// goroutines than there are decoders, as a worker's tasks do.
+func TestDecompressFromManyGoroutines(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	plains := make([][]byte, 64)
+	for i := range plains {
+		plains[i] = compressible(r, 300+i*20)
+	}
+	var wg sync.WaitGroup
+	for _, plain := range plains {
+		wg.Go(func() {
+			for range 50 {
+				if got, err := decompress(compress(plain)); err != nil || !bytes.Equal(got, plain) {
+					t.Errorf("round trip of %d bytes: %v", len(plain), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkDecompressOnANewGoroutine decompresses a short message on a
+// new goroutine each time, as the worker does for each task: "in place"
+// on the goroutine itself, whose stack zstd's table reader makes grow,
+// and "pooled" through decompress's long-lived goroutines.
+func BenchmarkDecompressOnANewGoroutine(b *testing.B) {
+	z := compress(compressible(rand.New(rand.NewPCG(5, 6)), 400))
+	for _, c := range []struct {
+		name string
+		f    func([]byte) ([]byte, error)
+	}{
+		{"in place", func(z []byte) ([]byte, error) { return decompressor.DecodeAll(z, nil) }},
+		{"pooled", decompress},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			done := make(chan error)
+			for b.Loop() {
+				go func() {
+					_, err := c.f(z)
+					done <- err
+				}()
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
