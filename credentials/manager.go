@@ -2,6 +2,7 @@ package credentials
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -189,7 +190,11 @@ func (m *Manager) Token(ctx context.Context, provider, name string) (string, err
 	if t.usable(time.Now()) {
 		return t.access, nil
 	}
-	return m.renew(ctx, a, l, t.gen())
+	token, err := m.renew(ctx, a, l, t.gen())
+	if wait := (*tasks.WaitError)(nil); errors.As(err, &wait) {
+		m.noteWaiting(ctx, a, wait.Wait)
+	}
+	return token, err
 }
 
 // Refused tells that the provider answered 401 to token. It reports

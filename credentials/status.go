@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // indexKey lists the accounts in force, field provider/name, value its
@@ -48,6 +50,37 @@ func (m *Manager) writeIndex(ctx context.Context, s *set) error {
 	return err
 }
 
+// waitingKey holds the sends of an account that wait for its credential:
+// their task ids, each scored with when it is tried again (unix ms). A
+// send that comes back and goes no longer counts: its time has passed.
+func waitingKey(provider, name string) string {
+	return "punctual:credentials:{" + provider + ":" + name + "}:waiting"
+}
+
+// waitingKept is how long a waiting send is remembered past its time.
+const waitingKept = time.Hour
+
+// noteWaiting counts the send of ctx's task (asynq's task id) as waiting
+// for the account's credential for wait. It is a figure for `enqueue
+// accounts`: a failure to write it is only logged.
+func (m *Manager) noteWaiting(ctx context.Context, a *Account, wait time.Duration) {
+	id, ok := asynq.GetTaskID(ctx)
+	if !ok || m.rdb == nil {
+		return
+	}
+	now := time.Now()
+	key := waitingKey(a.Provider, a.Name)
+	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, key, redis.Z{Score: float64(now.Add(wait).UnixMilli()), Member: id})
+		p.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now.Add(-waitingKept).UnixMilli(), 10))
+		p.PExpire(ctx, key, max(wait, parkMax)+waitingKept)
+		return nil
+	})
+	if err != nil {
+		m.log.Debug("could not count a waiting send", zap.String("provider", a.Provider), zap.String("account", a.Name), zap.Error(err))
+	}
+}
+
 // Status is an account as `enqueue accounts` shows it: never a secret.
 type Status struct {
 	Provider string `json:"provider"`
@@ -60,6 +93,8 @@ type Status struct {
 	Expires time.Time `json:"expires_at,omitzero"`
 	// Reason is why the account needs a new credential.
 	Reason string `json:"reason,omitempty"`
+	// Waiting counts the sends waiting for the account's credential.
+	Waiting int64 `json:"sends_waiting"`
 }
 
 // List returns the accounts the workers last loaded, with the state of
@@ -81,18 +116,21 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 		return cmp.Or(cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Name, b.Name))
 	})
 	type read struct {
-		fields *redis.SliceCmd
-		lock   *redis.IntCmd
-		hold   *redis.StringCmd
+		fields  *redis.SliceCmd
+		lock    *redis.IntCmd
+		hold    *redis.StringCmd
+		waiting *redis.IntCmd
 	}
 	reads := make([]read, len(list))
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, st := range list {
+			reads[i].waiting = p.ZCount(ctx, waitingKey(st.Provider, st.Name), now, "+inf")
 			if st.Kind == KindToken {
 				continue
 			}
 			key := keyOf(st.Provider, st.Name, chains[st.Provider+"/"+st.Name])
-			reads[i] = read{p.HMGet(ctx, key, "state", "expires_at", "reason"), p.Exists(ctx, key+":lock"), p.Get(ctx, key+":hold")}
+			reads[i].fields, reads[i].lock, reads[i].hold = p.HMGet(ctx, key, "state", "expires_at", "reason"), p.Exists(ctx, key+":lock"), p.Get(ctx, key+":hold")
 		}
 		return nil
 	})
@@ -101,6 +139,7 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 	}
 	for i := range list {
 		r := reads[i]
+		list[i].Waiting = r.waiting.Val()
 		if r.fields == nil {
 			continue
 		}

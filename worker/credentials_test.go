@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/sandbox"
 )
@@ -183,6 +184,9 @@ func TestARevokedAccountWaitsAndACorrectedFileReleasesItsSends(t *testing.T) {
 			t.Fatal("a send of an account waiting for a credential was tried")
 		}
 	}
+	if w := waitingOf(t, e, "store"); w != int64(len(ids)) {
+		t.Errorf("enqueue accounts shows %d sends waiting, want %d", w, len(ids))
+	}
 	// The app installed again: a new refresh token in the file.
 	rewrite(t, path, func() string {
 		return strings.ReplaceAll(storeFile, "{{loc1}}", e.sandbox.Issue(sandbox.UserLocation, "loc1"))
@@ -192,6 +196,26 @@ func TestARevokedAccountWaitsAndACorrectedFileReleasesItsSends(t *testing.T) {
 	if n := e.logs.FilterMessage("account needs a new credential in ACCOUNTS_FILE: its sends wait").Len(); n != 1 {
 		t.Errorf("%d alert lines, want 1", n)
 	}
+	if w := waitingOf(t, e, "store"); w != 0 {
+		t.Errorf("enqueue accounts shows %d sends waiting once all are sent, want 0", w)
+	}
+}
+
+// waitingOf is the sends waiting for the LeadConnector account's
+// credential, as `enqueue accounts` lists them.
+func waitingOf(t *testing.T, e *env, account string) int64 {
+	t.Helper()
+	list, err := credentials.List(context.Background(), e.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list {
+		if a.Provider == "leadconnector" && a.Name == account {
+			return a.Waiting
+		}
+	}
+	t.Fatalf("no leadconnector account %q in %+v", account, list)
+	return 0
 }
 
 func TestAThousandAccountsReloadedWhileSendsRun(t *testing.T) {

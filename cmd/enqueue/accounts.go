@@ -19,8 +19,9 @@ func accountsCommand() *cobra.Command {
 		Short: "List the workers' accounts: provider, credential kind and state, never a secret",
 		Long: `List the accounts the workers last loaded, with the kind of their credential
 (token, oauth, agency_location), its state (ok, refreshing, reauth_needed) and
-when the access token kept in Redis expires. An account in reauth_needed has
-its sends waiting until ACCOUNTS_FILE gives it a new credential.`,
+when the access token kept in Redis expires, and how many of its sends wait
+for its credential. An account in reauth_needed has its sends waiting until
+ACCOUNTS_FILE gives it a new credential.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load()
@@ -41,7 +42,7 @@ its sends waiting until ACCOUNTS_FILE gives it a new credential.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROVIDER\tACCOUNT\tKIND\tSTATE\tTOKEN EXPIRES\tREASON")
+			fmt.Fprintln(tw, "PROVIDER\tACCOUNT\tKIND\tSTATE\tTOKEN EXPIRES\tSENDS WAITING\tREASON")
 			for _, a := range list {
 				expires := "-"
 				if !a.Expires.IsZero() {
@@ -51,7 +52,7 @@ its sends waiting until ACCOUNTS_FILE gives it a new credential.`,
 				if reason == "" {
 					reason = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Provider, a.Name, a.Kind, a.State, expires, reason)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.Provider, a.Name, a.Kind, a.State, expires, a.Waiting, reason)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -50,10 +50,10 @@ func TestAccountsShowsKindAndStateNeverASecret(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	want := regexp.MustCompile(`^PROVIDER +ACCOUNT +KIND +STATE +TOKEN EXPIRES +REASON
-leadconnector +gone +oauth +reauth_needed +- +invalid_grant
-leadconnector +store +oauth +ok +20\d\d-\d\d-\d\dT[\d:]+Z +-
-mateo +default +token +ok +- +-
+	want := regexp.MustCompile(`^PROVIDER +ACCOUNT +KIND +STATE +TOKEN EXPIRES +SENDS WAITING +REASON
+leadconnector +gone +oauth +reauth_needed +- +0 +invalid_grant
+leadconnector +store +oauth +ok +20\d\d-\d\d-\d\dT[\d:]+Z +0 +-
+mateo +default +token +ok +- +0 +-
 $`)
 	if !want.MatchString(out) {
 		t.Errorf("output:\n%s", out)
