@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/sandbox"
@@ -141,6 +143,40 @@ func TestSendsGoOnAcrossTokenLifetimes(t *testing.T) {
 		t.Errorf("%d tokens over 7 s of 2 s tokens, want at least 4", redeemed)
 	}
 	e.noSecrets(t)
+}
+
+// TestTwoWorkersRenewEachTokenOnce runs two worker instances on one Redis
+// and one provider while 2 s tokens expire under a steady load: each
+// refresh token is redeemed once (a second redemption would be refused
+// with invalid_grant), and every send goes once.
+func TestTwoWorkersRenewEachTokenOnce(t *testing.T) {
+	t.Parallel()
+	e, path := oauthSetup(t, 2*time.Second, storeFile, sandbox.Config{})
+	other := setupWith(t, e.sandbox, map[string]string{
+		"REDIS_URL": "redis://" + e.rdb.(*redis.Client).Options().Addr + "/0", "ACCOUNTS_FILE": path,
+		"LEADCONNECTOR_CLIENT_ID": oauthClientID, "LEADCONNECTOR_CLIENT_SECRET": oauthClientSecret,
+		"CREDENTIALS_KEY": credentialsKey, "WORKER_CONCURRENCY": "8",
+	})
+	ids := e.lcSends(t, 60, 7*time.Second)
+	e.waitDone(t, ids, 30*time.Second)
+	e.sentOnce(t, ids)
+	redeemed := 0
+	for _, r := range e.sandbox.Requests() {
+		switch {
+		case r.Path == "/oauth/token" && r.Status == http.StatusOK:
+			redeemed++
+		case r.Path == "/oauth/token":
+			t.Errorf("a token request answered %d: a refresh token redeemed twice", r.Status)
+		}
+	}
+	if redeemed < 4 {
+		t.Errorf("%d tokens over 7 s of 2 s tokens, want at least 4", redeemed)
+	}
+	for _, w := range []*env{e, other} {
+		if w.logs.FilterMessage("sent").Len() == 0 {
+			t.Error("a worker sent nothing: the test did not share the load")
+		}
+	}
 }
 
 func TestARefusedTokenIsRenewedAndTheSendTriedAtOnce(t *testing.T) {
