@@ -92,6 +92,7 @@ var rows = []row{
 	{"redis-memory", "Redis bytes per scheduled send (364 B)", "≤ 1.00 × bare", 2 * time.Minute, rowRedisMemory},
 	{"redis-memory-html", "Redis bytes per scheduled send (20 KB HTML)", "≤ 0.30 × bare", 3 * time.Minute, rowRedisMemoryHTML},
 	{"cli-memory", "enqueue batch peak RSS, 1M vs 100k lines", "1M ≤ 1.2 × 100k + 8 MiB", 5 * time.Minute, rowCLIMemory},
+	{"accounts-reload", "ACCOUNTS_FILE of 5,000 accounts: load, reload", "each ≤ 250ms", time.Minute, rowAccountsReload},
 }
 
 // deadline bounds the whole run.

@@ -185,13 +185,27 @@ func (s side) drain(ctx context.Context, e *env, n int) (d drained, err error) {
 // reference's, each draining its own due-now sends from its start.
 func rowWorker(ctx context.Context, e *env) (Result, error) {
 	n := e.scale.Worker
-	ref, err := referenceSide.drain(ctx, e, n)
-	if err != nil {
-		return Result{}, fmt.Errorf("reference: %w", err)
-	}
-	ours, err := oursSide.drain(ctx, e, n)
-	if err != nil {
-		return Result{}, fmt.Errorf("ours: %w", err)
+	// Two runs of each side, alternating, and the best of each counts: a
+	// run is a few seconds of two busy cores, which another process can
+	// slow by a tenth.
+	var ours, ref drained
+	var oursRates, refRates []string
+	for range 2 {
+		r, err := referenceSide.drain(ctx, e, n)
+		if err != nil {
+			return Result{}, fmt.Errorf("reference: %w", err)
+		}
+		o, err := oursSide.drain(ctx, e, n)
+		if err != nil {
+			return Result{}, fmt.Errorf("ours: %w", err)
+		}
+		refRates, oursRates = append(refRates, fmt.Sprintf("%.0f", r.rate)), append(oursRates, fmt.Sprintf("%.0f", o.rate))
+		if r.rate > ref.rate {
+			ref = r
+		}
+		if o.rate > ours.rate {
+			ours = o
+		}
 	}
 	return Result{
 		Measured: fmt.Sprintf("%.0f/s, %.1f cmds", ours.rate, ours.commands),
@@ -200,8 +214,9 @@ func rowWorker(ctx context.Context, e *env) (Result, error) {
 		Pass:     ours.rate >= 0.8*ref.rate,
 		Notes: []string{
 			fmt.Sprintf("%d due-now Mateo sends of %d-byte bodies, concurrency 64, RATE_LIMITS=off; ours is the worker binary, the reference plain asynq in its own process posting the same request with net/http; "+
-				"each on a fresh redis-server against its own sandbox binary (schemas checked, requests logged); rate = sends over the time from starting the worker to the sandbox's receipt of the last one; one run each",
-				n, payloadSize),
+				"each on a fresh redis-server against its own sandbox binary (schemas checked, requests logged); rate = sends over the time from starting the worker to the sandbox's receipt of the last one; "+
+				"runs ours %s /s, reference %s /s, alternating (best counts)",
+				n, payloadSize, strings.Join(oursRates, ", "), strings.Join(refRates, ", ")),
 			fmt.Sprintf("per send, Redis commands (INFO commandstats, less the bench's own) ours %.1f, reference %.1f; redis-server CPU ours %.0fµs, reference %.0fµs",
 				ours.commands, ref.commands, ours.redisCPU, ref.redisCPU),
 		},
