@@ -51,7 +51,7 @@ type Server struct {
 	Addr string
 	// Embedded is true when it is the embedded Redis, not redis-server.
 	Embedded bool
-	// Stop stops it.
+	// Stop stops it; once stopped, it does nothing.
 	Stop func()
 }
 
@@ -67,13 +67,13 @@ func StartServer(dir string) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Server{Addr: s.Addr(), Embedded: true, Stop: s.Close}, nil
+		return &Server{Addr: s.Addr(), Embedded: true, Stop: sync.OnceFunc(s.Close)}, nil
 	}
 	p, err := start(path, 1, func(ports []string) []string { return serverArgs(ports[0], dir) })
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Addr: p.addr, Stop: p.stop}, nil
+	return &Server{Addr: p.addr, Stop: sync.OnceFunc(p.stop)}, nil
 }
 
 // StartCluster starts a Redis Cluster of three masters (no replicas), each
