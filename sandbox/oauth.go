@@ -7,14 +7,16 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/punctualhq/punctual/sandbox/fake"
 )
 
-// OAuth plays HighLevel's OAuth 2.0 for LeadConnector: POST /oauth/token
-// redeems a refresh token, single use, for an access token and the next
-// refresh token; POST /oauth/locationToken gives an agency's location a
-// token of its own. With OAuth on, LeadConnector takes the access tokens
-// it issued, until they expire or are revoked, besides
-// Config.LeadConnectorTokens.
+// OAuth plays HighLevel's OAuth 2.0 for the fakes that take it
+// (LeadConnector's), below each one's path: POST /oauth/token redeems a
+// refresh token, single use, for an access token and the next refresh
+// token; POST /oauth/locationToken gives an agency's location a token of
+// its own. With OAuth on, those fakes take the access tokens it issued,
+// until they expire or are revoked, besides their Config.Tokens.
 type OAuth struct {
 	// ClientID and ClientSecret are the app's; any are taken when empty.
 	ClientID, ClientSecret string
@@ -149,7 +151,7 @@ func randomHex() string {
 
 // oauthError answers as HighLevel's OAuth server does: {"error","error_description"}.
 func oauthError(w http.ResponseWriter, status int, code, description string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+	fake.WriteJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
 
 // tokenResponse is the answer of both token endpoints.
@@ -201,24 +203,25 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		drop(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, tokenResponse(access, refresh, lifetime, g))
+	fake.WriteJSON(w, http.StatusOK, tokenResponse(access, refresh, lifetime, g))
 }
 
 // oauthLocationToken is POST /oauth/locationToken: an agency's access
 // token gets one of its locations a token of its own.
 func (s *Server) oauthLocationToken(w http.ResponseWriter, r *http.Request) {
+	f := s.route(r.URL.Path)
 	agency, ok := s.accessGrant(bearer(r))
 	if !ok || agency.userType != UserCompany {
-		writeError(w, "leadconnector", http.StatusUnauthorized, "unauthorized", "Invalid JWT")
+		f.refuse(w, http.StatusUnauthorized, "unauthorized", "Invalid JWT")
 		return
 	}
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("locationId") == "" || r.PostForm.Get("companyId") != agency.id {
-		writeError(w, "leadconnector", http.StatusBadRequest, "Bad Request", "want companyId (the token's) and locationId, form-encoded")
+		f.refuse(w, http.StatusBadRequest, "Bad Request", "want companyId (the token's) and locationId, form-encoded")
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := grant{userType: UserLocation, id: r.PostForm.Get("locationId"), company: agency.id}
 	access, lifetime := s.issueAccess(g)
-	writeJSON(w, http.StatusOK, tokenResponse(access, "", lifetime, g))
+	fake.WriteJSON(w, http.StatusOK, tokenResponse(access, "", lifetime, g))
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/sandbox"
 )
 
@@ -32,8 +33,8 @@ type tokens struct {
 func TestOAuthRotatesSingleUseRefreshTokens(t *testing.T) {
 	t.Parallel()
 	sb, srv := setup(t, sandbox.Config{
-		LeadConnectorTokens: map[string]string{lcTok: "static"},
-		OAuth:               &sandbox.OAuth{ClientID: "app", ClientSecret: "shh", Lifetime: time.Second},
+		Tokens: map[string]map[string]string{leadconnector.Name: {lcTok: "static"}},
+		OAuth:  &sandbox.OAuth{ClientID: "app", ClientSecret: "shh", Lifetime: time.Second},
 	})
 	refresh := sb.Issue(sandbox.UserLocation, "loc1")
 	exchange := func(refresh, secret string) answer {

@@ -1,20 +1,20 @@
-// Package sandbox is an HTTP server that plays Mateo and LeadConnector for
-// dev mode, tests and benchmarks. It checks the bearer token and headers,
-// validates each request against the providers' documented schemas,
-// answers with the documented shapes and fresh ids, refuses a repeated
-// Mateo message id with 409, enforces per-token rate limits with the
-// providers' own headers and 429s, injects faults on request, and records
-// every request it receives. It can play HighLevel's OAuth too (OAuth):
-// rotating single-use refresh tokens and access tokens that expire.
+// Package sandbox is an HTTP server that plays the providers for dev mode,
+// tests and benchmarks, through the fakes registered with Register. For
+// every fake alike it checks the bearer token and the Content-Type,
+// enforces per-token rate limits with 429s, injects faults on request,
+// plays scripted answers and records every request it receives; each fake
+// checks what else its provider requires, validates requests against the
+// provider's documented schemas and answers in its documented shapes
+// (package fake). It can play HighLevel's OAuth too (OAuth): rotating
+// single-use refresh tokens and access tokens that expire.
 //
-// Mateo lives under /api/v1 and LeadConnector at the root, so one server
-// is both base URLs: MATEO_BASE_URL=http://HOST/api/v1 and
-// LEADCONNECTOR_BASE_URL=http://HOST.
+// Each fake lives under its own path, so one server is every provider's
+// base URL: Mateo's under /api/v1 (MATEO_BASE_URL=http://HOST/api/v1),
+// LeadConnector's at the root (LEADCONNECTOR_BASE_URL=http://HOST).
 package sandbox
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -26,8 +26,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/punctualhq/punctual/providers/leadconnector"
-	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/sandbox/fake"
 )
 
 // Limit is a per-token rate limit: Count requests per Period (a fixed
@@ -68,18 +67,17 @@ type Answer struct {
 
 // Config configures a Server.
 type Config struct {
-	// MateoTokens and LeadConnectorTokens are the accepted tokens, each
-	// naming an account in the log; any non-empty token when nil.
-	MateoTokens         map[string]string
-	LeadConnectorTokens map[string]string
-	// MateoLimit and LeadConnectorLimit apply to each token.
-	MateoLimit         Limit
-	LeadConnectorLimit Limit
+	// Tokens are the tokens each provider takes, by provider name, each
+	// naming an account in the log; a provider with none takes any
+	// non-empty token.
+	Tokens map[string]map[string]string
+	// Limits apply to each token, by provider name.
+	Limits map[string]Limit
 	// Faults are injected at random.
 	Faults Faults
-	// OAuth, when set, plays HighLevel's OAuth: LeadConnector then takes
-	// the access tokens it issued as well as LeadConnectorTokens (none
-	// other when that is nil).
+	// OAuth, when set, plays HighLevel's OAuth: a fake that takes it
+	// (LeadConnector's) then takes the access tokens it issued as well as
+	// its Tokens (none other when it has none).
 	OAuth *OAuth
 	// Logger logs each request; nothing is logged when nil.
 	Logger *zap.Logger
@@ -100,12 +98,12 @@ type Request struct {
 // Server is the sandbox. It is safe for concurrent use.
 type Server struct {
 	cfg Config
-	mux *http.ServeMux
+	// routes are the fakes, the longest path first.
+	routes []*route
 
 	mu       sync.Mutex
 	requests []Request
 	script   []Answer
-	messages map[string]bool // Mateo message ids sent
 	windows  map[string]*window
 	// refresh and access are the OAuth tokens issued and still good.
 	refresh, access map[string]grant
@@ -123,18 +121,55 @@ type window struct {
 	dailyCount int
 }
 
-// New returns a sandbox configured by cfg.
+// route is a fake as one sandbox serves it.
+type route struct {
+	fake.Provider
+	// api is the fake's handler, its path stripped.
+	api http.Handler
+	// oauth serves the OAuth endpoints below the fake's path: none when
+	// the sandbox plays no OAuth or the fake takes none.
+	oauth *http.ServeMux
+}
+
+// refuse answers in the fake's error shape.
+func (f *route) refuse(w http.ResponseWriter, status int, code, message string) {
+	fake.WriteJSON(w, status, f.ErrorBody(fake.Refusal{Status: status, Code: code, Message: message}))
+}
+
+// New returns a sandbox configured by cfg, serving the fakes registered
+// so far.
 func New(cfg Config) *Server {
-	s := &Server{cfg: cfg, messages: map[string]bool{}, windows: map[string]*window{}, refresh: map[string]grant{}, access: map[string]grant{}, forbidden: map[string]bool{}}
-	s.mux = http.NewServeMux()
-	if cfg.OAuth != nil {
-		s.mux.HandleFunc("POST /oauth/token", s.oauthToken)
-		s.mux.HandleFunc("POST /oauth/locationToken", s.oauthLocationToken)
+	s := &Server{cfg: cfg, windows: map[string]*window{}, refresh: map[string]grant{}, access: map[string]grant{}, forbidden: map[string]bool{}}
+	for _, f := range Fakes() {
+		rt := &route{Provider: f, api: http.StripPrefix(f.Path, f.Handler()), oauth: http.NewServeMux()}
+		if f.OAuth && cfg.OAuth != nil {
+			rt.oauth.HandleFunc("POST "+f.Path+"/oauth/token", s.oauthToken)
+			rt.oauth.HandleFunc("POST "+f.Path+"/oauth/locationToken", s.oauthLocationToken)
+		}
+		s.routes = append(s.routes, rt)
 	}
-	s.mux.HandleFunc("POST /api/v1/send_message", s.mateoSendMessage)
-	s.mux.HandleFunc("PATCH /api/v1/conversation", s.mateoUpdateConversation)
-	s.mux.HandleFunc("POST /conversations/messages", s.leadConnectorSendMessage)
+	slices.SortStableFunc(s.routes, func(a, b *route) int { return len(b.Path) - len(a.Path) })
 	return s
+}
+
+// route returns the fake a path belongs to: the one with the longest path
+// it is below; nil when none.
+func (s *Server) route(path string) *route {
+	for _, f := range s.routes {
+		if path == f.Path || strings.HasPrefix(path, f.Path+"/") {
+			return f
+		}
+	}
+	return nil
+}
+
+// Provider names the provider whose fake a request path belongs to; ""
+// when none.
+func (s *Server) Provider(path string) string {
+	if f := s.route(path); f != nil {
+		return f.Name
+	}
+	return ""
 }
 
 // Requests returns the requests received so far, in order.
@@ -169,9 +204,10 @@ func (s *Server) SetLogger(log *zap.Logger) {
 // ServeHTTP answers one request as the provider would.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
-	provider := leadconnector.Name
-	if strings.HasPrefix(r.URL.Path, "/api/v1/") {
-		provider = mateo.Name
+	f := s.route(r.URL.Path)
+	var provider string
+	if f != nil {
+		provider = f.Name
 	}
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	req := Request{At: time.Now(), Provider: provider, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body}
@@ -184,18 +220,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		if log != nil {
 			log.Info("sandbox: request", zap.String("provider", provider), zap.String("method", r.Method),
-				zap.String("path", r.URL.Path), zap.Int("status", rec.status), zap.String("account", s.account(provider, r)))
+				zap.String("path", r.URL.Path), zap.Int("status", rec.status), zap.String("account", s.account(f, r)))
 		}
 	}()
-	if strings.HasPrefix(r.URL.Path, "/oauth/") {
+	switch {
+	case f == nil:
+		http.NotFound(rec, r)
+	case f.OAuth && strings.HasPrefix(r.URL.Path, f.Path+"/oauth/"):
 		// Token requests are form-encoded and carry no app token.
-		s.mux.ServeHTTP(rec, r)
-		return
+		f.oauth.ServeHTTP(rec, r)
+	case s.scripted(rec, r) || !s.authorized(rec, r, f) || !s.checkHeaders(rec, r, f) || s.limited(rec, r, f) || s.fault(rec, r, f):
+	default:
+		f.api.ServeHTTP(rec, r)
 	}
-	if s.scripted(rec, r) || !s.authorized(rec, r, provider) || !s.checkHeaders(rec, r, provider) || s.limited(rec, r, provider) || s.fault(rec, r, provider) {
-		return
-	}
-	s.mux.ServeHTTP(rec, r)
 }
 
 type recorder struct {
@@ -285,67 +322,69 @@ func bearer(r *http.Request) string {
 	return token
 }
 
-func (s *Server) tokens(provider string) map[string]string {
-	if provider == mateo.Name {
-		return s.cfg.MateoTokens
-	}
-	return s.cfg.LeadConnectorTokens
+// takesOAuth reports whether f takes the access tokens of the sandbox's OAuth.
+func (s *Server) takesOAuth(f *route) bool {
+	return f.OAuth && s.cfg.OAuth != nil
 }
 
 // account names the account of the request's token, for the log.
-func (s *Server) account(provider string, r *http.Request) string {
+func (s *Server) account(f *route, r *http.Request) string {
+	if f == nil {
+		return "none"
+	}
 	token := bearer(r)
-	if name, ok := s.tokens(provider)[token]; ok {
+	known := s.cfg.Tokens[f.Name]
+	if name, ok := known[token]; ok {
 		return name
 	}
-	if g, ok := s.accessGrant(token); ok && provider == leadconnector.Name && s.cfg.OAuth != nil {
+	if g, ok := s.accessGrant(token); ok && s.takesOAuth(f) {
 		return g.id
 	}
-	if token != "" && s.tokens(provider) == nil {
+	if token != "" && known == nil {
 		return "any"
 	}
 	return "none"
 }
 
-func (s *Server) authorized(w http.ResponseWriter, r *http.Request, provider string) bool {
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, f *route) bool {
 	token := bearer(r)
-	known := s.tokens(provider)
-	oauth := provider == leadconnector.Name && s.cfg.OAuth != nil
+	known := s.cfg.Tokens[f.Name]
+	oauth := s.takesOAuth(f)
 	if _, ok := known[token]; token != "" && (ok || known == nil && !oauth) {
 		return true
 	}
 	if g, ok := s.accessGrant(token); ok && oauth && s.permits(g) {
 		return true
 	}
-	writeError(w, provider, http.StatusUnauthorized, "unauthorized", "invalid or missing bearer token")
+	f.refuse(w, http.StatusUnauthorized, "unauthorized", "invalid or missing bearer token")
 	return false
 }
 
-func (s *Server) checkHeaders(w http.ResponseWriter, r *http.Request, provider string) bool {
-	switch {
-	case !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
-		writeError(w, provider, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
-	case provider == leadconnector.Name && r.Header.Get("Version") == "":
-		writeError(w, provider, http.StatusBadRequest, "Bad Request", "version header is required")
-	default:
+func (s *Server) checkHeaders(w http.ResponseWriter, r *http.Request, f *route) bool {
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		f.refuse(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		return false
+	}
+	if f.Check == nil {
 		return true
 	}
-	return false
+	if bad := f.Check(r); bad != nil {
+		f.refuse(w, bad.Status, bad.Code, bad.Message)
+		return false
+	}
+	return true
 }
 
 // limited enforces the token's rate limit and writes the provider's
 // rate-limit headers on every answer.
-func (s *Server) limited(w http.ResponseWriter, r *http.Request, provider string) bool {
-	limit := s.cfg.MateoLimit
-	if provider == leadconnector.Name {
-		limit = s.cfg.LeadConnectorLimit
-	}
+func (s *Server) limited(w http.ResponseWriter, r *http.Request, f *route) bool {
+	limit := s.cfg.Limits[f.Name]
 	if limit.Count == 0 && limit.Daily == 0 {
 		return false
 	}
 	now := time.Now()
 	s.mu.Lock()
-	key := provider + "\x00" + bearer(r)
+	key := f.Name + "\x00" + bearer(r)
 	win := s.windows[key]
 	if win == nil {
 		win = &window{start: now, day: now}
@@ -362,65 +401,39 @@ func (s *Server) limited(w http.ResponseWriter, r *http.Request, provider string
 		win.count++
 		win.dailyCount++
 	}
-	remaining, dailyRemaining := max(limit.Count-win.count, 0), max(limit.Daily-win.dailyCount, 0)
-	// Mateo's one set of headers describes the window with the least room
-	// left: the daily one when it is the only one or has no more room.
-	mateoLimit, mateoRemaining, reset := limit.Count, remaining, win.start.Add(limit.Period).Sub(now)
-	if limit.Daily > 0 && (limit.Count == 0 || dailyRemaining <= remaining) {
-		mateoLimit, mateoRemaining, reset = limit.Daily, dailyRemaining, win.day.Add(24*time.Hour).Sub(now)
+	state := fake.Window{
+		Count: limit.Count, Remaining: max(limit.Count-win.count, 0),
+		Period: limit.Period, Reset: win.start.Add(limit.Period).Sub(now),
+		Daily: limit.Daily, DailyRemaining: max(limit.Daily-win.dailyCount, 0),
+		DailyReset: win.day.Add(24 * time.Hour).Sub(now),
 	}
 	s.mu.Unlock()
 
-	h := w.Header()
-	if provider == mateo.Name {
-		h.Set("Ratelimit-Limit", strconv.Itoa(mateoLimit))
-		h.Set("Ratelimit-Remaining", strconv.Itoa(mateoRemaining))
-		h.Set("Ratelimit-Reset", strconv.Itoa(int((reset+time.Second-1)/time.Second)))
-	} else {
-		h.Set("X-Ratelimit-Max", strconv.Itoa(limit.Count))
-		h.Set("X-Ratelimit-Remaining", strconv.Itoa(remaining))
-		h.Set("X-Ratelimit-Interval-Milliseconds", strconv.Itoa(int(limit.Period/time.Millisecond)))
-		h.Set("X-Ratelimit-Limit-Daily", strconv.Itoa(limit.Daily))
-		h.Set("X-Ratelimit-Daily-Remaining", strconv.Itoa(dailyRemaining))
+	if f.RateHeaders != nil {
+		f.RateHeaders(w.Header(), state)
 	}
 	if over {
-		writeError(w, provider, http.StatusTooManyRequests, "rate_limited", "Too Many Requests")
+		f.refuse(w, http.StatusTooManyRequests, "rate_limited", "Too Many Requests")
 	}
 	return over
 }
 
-func (s *Server) fault(w http.ResponseWriter, r *http.Request, provider string) bool {
+func (s *Server) fault(w http.ResponseWriter, r *http.Request, f *route) bool {
 	s.mu.Lock()
-	f := s.cfg.Faults
+	faults := s.cfg.Faults
 	s.mu.Unlock()
 	x := rand.Float64()
 	switch {
-	case x < f.Drops:
+	case x < faults.Drops:
 		drop(w)
-	case x < f.Drops+f.ServerErrors:
-		writeError(w, provider, http.StatusServiceUnavailable, "unavailable", "Service Unavailable (sandbox fault)")
-	case x < f.Drops+f.ServerErrors+f.ClientErrors:
-		writeError(w, provider, http.StatusBadRequest, "bad_request", "Bad Request (sandbox fault)")
-	case x < f.Drops+f.ServerErrors+f.ClientErrors+f.Slow:
-		return !wait(w, r, f.SlowDelay)
+	case x < faults.Drops+faults.ServerErrors:
+		f.refuse(w, http.StatusServiceUnavailable, "unavailable", "Service Unavailable (sandbox fault)")
+	case x < faults.Drops+faults.ServerErrors+faults.ClientErrors:
+		f.refuse(w, http.StatusBadRequest, "bad_request", "Bad Request (sandbox fault)")
+	case x < faults.Drops+faults.ServerErrors+faults.ClientErrors+faults.Slow:
+		return !wait(w, r, faults.SlowDelay)
 	default:
 		return false
 	}
 	return true
-}
-
-// writeError answers in the provider's error shape: Mateo
-// {"code","message","hint","status"}, LeadConnector {"statusCode","message","error"}.
-func writeError(w http.ResponseWriter, provider string, status int, code, message string) {
-	if provider == mateo.Name {
-		writeJSON(w, status, map[string]any{"code": code, "message": message, "hint": nil, "status": status})
-		return
-	}
-	writeJSON(w, status, map[string]any{"statusCode": status, "message": message, "error": http.StatusText(status)})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

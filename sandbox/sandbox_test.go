@@ -152,8 +152,10 @@ func lcError(status int, message string) string {
 func TestAuthorization(t *testing.T) {
 	t.Parallel()
 	known := sandbox.Config{
-		MateoTokens:         map[string]string{mateoTok: "default", otherTok: "acme"},
-		LeadConnectorTokens: map[string]string{lcTok: "default"},
+		Tokens: map[string]map[string]string{
+			mateo.Name:         {mateoTok: "default", otherTok: "acme"},
+			leadconnector.Name: {lcTok: "default"},
+		},
 	}
 	mateo := func(auth string) call {
 		return call{"POST", "/api/v1/send_message", with(mateoHeader(""), "Authorization", auth), mateoBody}
@@ -281,32 +283,32 @@ func TestRateLimits(t *testing.T) {
 		body429  string
 	}{
 		{
-			name: "mateo per second", cfg: sandbox.Config{MateoLimit: sandbox.Limit{Count: 2, Period: time.Second}},
+			name: "mateo per second", cfg: sandbox.Config{Limits: map[string]sandbox.Limit{mateo.Name: sandbox.Limit{Count: 2, Period: time.Second}}},
 			provider: mateo.Name, call: mateoSend, body429: mateo429,
 			steps: []step{{200, []string{"2", "1", "1"}}, {200, []string{"2", "0", "1"}}, {429, []string{"2", "0", "1"}}},
 		},
 		{
 			name:     "mateo per second and day",
-			cfg:      sandbox.Config{MateoLimit: sandbox.Limit{Count: 2, Period: time.Minute, Daily: 10000}},
+			cfg:      sandbox.Config{Limits: map[string]sandbox.Limit{mateo.Name: sandbox.Limit{Count: 2, Period: time.Minute, Daily: 10000}}},
 			provider: mateo.Name, call: mateoSend, body429: mateo429,
 			steps: []step{{200, []string{"2", "1", "60"}}, {200, []string{"2", "0", "60"}}, {429, []string{"2", "0", "60"}}},
 		},
 		{
 			// The daily window has the least room: the headers describe it.
 			name:     "mateo daily",
-			cfg:      sandbox.Config{MateoLimit: sandbox.Limit{Count: 5, Period: time.Minute, Daily: 2}},
+			cfg:      sandbox.Config{Limits: map[string]sandbox.Limit{mateo.Name: sandbox.Limit{Count: 5, Period: time.Minute, Daily: 2}}},
 			provider: mateo.Name, call: mateoSend, body429: mateo429,
 			steps: []step{{200, []string{"2", "1", "86400"}}, {200, []string{"2", "0", "86400"}}, {429, []string{"2", "0", "86400"}}},
 		},
 		{
 			name:     "mateo daily only",
-			cfg:      sandbox.Config{MateoLimit: sandbox.Limit{Daily: 1}},
+			cfg:      sandbox.Config{Limits: map[string]sandbox.Limit{mateo.Name: sandbox.Limit{Daily: 1}}},
 			provider: mateo.Name, call: mateoSend, body429: mateo429,
 			steps: []step{{200, []string{"1", "0", "86400"}}, {429, []string{"1", "0", "86400"}}},
 		},
 		{
 			name:     "leadconnector per interval",
-			cfg:      sandbox.Config{LeadConnectorLimit: sandbox.Limit{Count: 2, Period: 10 * time.Second, Daily: 200000}},
+			cfg:      sandbox.Config{Limits: map[string]sandbox.Limit{leadconnector.Name: sandbox.Limit{Count: 2, Period: 10 * time.Second, Daily: 200000}}},
 			provider: leadconnector.Name, call: lcSend, body429: lc429,
 			steps: []step{
 				{200, []string{"2", "1", "10000", "200000", "199999"}},
@@ -316,7 +318,7 @@ func TestRateLimits(t *testing.T) {
 		},
 		{
 			name:     "leadconnector daily",
-			cfg:      sandbox.Config{LeadConnectorLimit: sandbox.Limit{Count: 5, Period: 10 * time.Second, Daily: 2}},
+			cfg:      sandbox.Config{Limits: map[string]sandbox.Limit{leadconnector.Name: sandbox.Limit{Count: 5, Period: 10 * time.Second, Daily: 2}}},
 			provider: leadconnector.Name, call: lcSend, body429: lc429,
 			steps: []step{
 				{200, []string{"5", "4", "10000", "2", "1"}},
@@ -349,7 +351,7 @@ func TestRateLimits(t *testing.T) {
 
 func TestRateLimitWindow(t *testing.T) {
 	t.Parallel()
-	_, srv := setup(t, sandbox.Config{MateoLimit: sandbox.Limit{Count: 1, Period: 300 * time.Millisecond}})
+	_, srv := setup(t, sandbox.Config{Limits: map[string]sandbox.Limit{mateo.Name: sandbox.Limit{Count: 1, Period: 300 * time.Millisecond}}})
 	mateoSend := call{"POST", "/api/v1/send_message", mateoHeader(mateoTok), mateoBody}
 	if a := mateoSend.send(t, srv); a.status != http.StatusOK {
 		t.Fatalf("first request: status %d, want 200", a.status)
@@ -474,7 +476,7 @@ func TestSetFaults(t *testing.T) {
 func TestScript(t *testing.T) {
 	t.Parallel()
 	const delay = 150 * time.Millisecond
-	sb, srv := setup(t, sandbox.Config{MateoTokens: map[string]string{mateoTok: "default"}})
+	sb, srv := setup(t, sandbox.Config{Tokens: map[string]map[string]string{mateo.Name: {mateoTok: "default"}}})
 	sb.Script(
 		sandbox.Answer{Status: 500, Header: http.Header{"Retry-After": {"3"}}, Body: `{"code":"boom"}`},
 		sandbox.Answer{Drop: true},
@@ -541,7 +543,7 @@ func TestScriptWithoutStatus(t *testing.T) {
 
 func TestRequests(t *testing.T) {
 	t.Parallel()
-	sb, srv := setup(t, sandbox.Config{MateoTokens: map[string]string{mateoTok: "default"}})
+	sb, srv := setup(t, sandbox.Config{Tokens: map[string]map[string]string{mateo.Name: {mateoTok: "default"}}})
 	if got := sb.Requests(); len(got) != 0 {
 		t.Fatalf("Requests before any = %v", got)
 	}
@@ -619,7 +621,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 func TestLogger(t *testing.T) {
 	t.Parallel()
 	core, logs := observer.New(zap.InfoLevel)
-	sb, srv := setup(t, sandbox.Config{MateoTokens: map[string]string{mateoTok: "acme"}})
+	sb, srv := setup(t, sandbox.Config{Tokens: map[string]map[string]string{mateo.Name: {mateoTok: "acme"}}})
 	send(t, srv, "POST", "/api/v1/send_message", mateoHeader(mateoTok), mateoBody)
 	sb.SetLogger(zap.New(core))
 	for _, c := range []call{

@@ -253,7 +253,7 @@ func TestAtMostOnceParksAnUnknownOutcome(t *testing.T) {
 func TestAHugeRetryAfterIsAFailureAndEveryKeyExpires(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "accounts.yaml")
-	sb := oauthSandbox(t, sandbox.Config{MateoTokens: map[string]string{mateoToken: "default"}}, time.Hour, path, storeFile)
+	sb := oauthSandbox(t, sandbox.Config{Tokens: map[string]map[string]string{"mateo": {mateoToken: "default"}}}, time.Hour, path, storeFile)
 	e := setupWith(t, sb, map[string]string{"RATE_LIMITS": "mateo=5/s", "RETRY_BACKOFF_BASE": "1s",
 		"ACCOUNTS_FILE": path, "LEADCONNECTOR_CLIENT_ID": oauthClientID, "LEADCONNECTOR_CLIENT_SECRET": oauthClientSecret, "CREDENTIALS_KEY": credentialsKey})
 	e.sandbox.Script(sandbox.Answer{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1000000000000"}}, Body: `{"message":"come back in 31,000 years"}`})

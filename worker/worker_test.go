@@ -24,6 +24,7 @@ import (
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/sandbox"
 	"github.com/punctualhq/punctual/senders"
@@ -61,11 +62,13 @@ func setup(t *testing.T, extra map[string]string, mateoLimit ...sandbox.Limit) *
 // Mateo enforcing mateoLimit, if given.
 func newSandbox(mateoLimit ...sandbox.Limit) *sandbox.Server {
 	cfg := sandbox.Config{
-		MateoTokens:         map[string]string{mateoToken: "default", acmeToken: "acme", betaToken: "beta"},
-		LeadConnectorTokens: map[string]string{lcToken: "default"},
+		Tokens: map[string]map[string]string{
+			mateo.Name:         {mateoToken: "default", acmeToken: "acme", betaToken: "beta"},
+			leadconnector.Name: {lcToken: "default"},
+		},
 	}
 	if len(mateoLimit) > 0 {
-		cfg.MateoLimit = mateoLimit[0]
+		cfg.Limits = map[string]sandbox.Limit{mateo.Name: mateoLimit[0]}
 	}
 	return sandbox.New(cfg)
 }

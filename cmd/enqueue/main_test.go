@@ -106,7 +106,7 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 
 func TestSendWaitShowsTheProviderAnswer(t *testing.T) {
 	redisURL := useRedis(t)
-	srv := httptest.NewServer(sandbox.New(sandbox.Config{MateoTokens: map[string]string{"tok": "default"}}))
+	srv := httptest.NewServer(sandbox.New(sandbox.Config{Tokens: map[string]map[string]string{"mateo": {"tok": "default"}}}))
 	t.Cleanup(srv.Close)
 	cfg, err := config.LoadFrom(map[string]string{
 		"REDIS_URL": redisURL, "MATEO_BASE_URL": srv.URL + "/api/v1", "MATEO_TOKEN": "tok", "HTTP_ADDR": "127.0.0.1:0",

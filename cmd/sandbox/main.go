@@ -1,15 +1,19 @@
-// Command sandbox serves the fake Mateo and LeadConnector on its own, for
-// trying the worker against misbehaving providers and for benchmarks:
+// Command sandbox serves the providers' fakes (sandbox.Register) on its
+// own, for trying the worker against misbehaving providers and for
+// benchmarks:
 //
 //	sandbox --addr 127.0.0.1:8090 --limits mateo=50/s,leadconnector=50/s --server-errors 0.3
 //
-// Then MATEO_BASE_URL=http://127.0.0.1:8090/api/v1 and
-// LEADCONNECTOR_BASE_URL=http://127.0.0.1:8090, as its first line on stderr
-// says (with the port it took when --addr asks for port 0). It runs until
-// SIGINT or SIGTERM. --log-requests FILE appends one JSON line per request
-// received: {"at","provider","method","path","status","account","body"},
-// the receipt time in RFC 3339 with nanoseconds, the status 0 when no
-// answer was given, the account named as --mateo-tokens names it (never the
+// Then each provider's base URL is as its first line on stderr says, with
+// the port it took when --addr asks for port 0:
+// MATEO_BASE_URL=http://127.0.0.1:8090/api/v1
+// LEADCONNECTOR_BASE_URL=http://127.0.0.1:8090. --PROVIDER-tokens
+// (--mateo-tokens, --leadconnector-tokens) names the tokens a provider
+// takes. It runs until SIGINT or SIGTERM. --log-requests FILE appends one
+// JSON line per request received:
+// {"at","provider","method","path","status","account","body"}, the
+// receipt time in RFC 3339 with nanoseconds, the status 0 when no answer
+// was given, the account named as --mateo-tokens names it (never the
 // token), the body as received. The file is flushed every 200 ms and when
 // the sandbox stops. --oauth CLIENT_ID:CLIENT_SECRET plays HighLevel's OAuth
 // (POST /oauth/token, POST /oauth/locationToken), with access tokens that
@@ -34,8 +38,6 @@ import (
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/logging"
-	"github.com/punctualhq/punctual/providers/leadconnector"
-	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/sandbox"
 )
 
@@ -48,8 +50,11 @@ func main() {
 
 func run() (err error) {
 	addr := flag.String("addr", "127.0.0.1:8090", "address to listen on")
-	mateoTokens := flag.String("mateo-tokens", "", "accepted Mateo tokens as account=token,...; any token when empty")
-	lcTokens := flag.String("leadconnector-tokens", "", "accepted LeadConnector tokens as account=token,...; any token when empty")
+	fakes := sandbox.Fakes()
+	tokenFlags := make([]*string, len(fakes))
+	for i, f := range fakes {
+		tokenFlags[i] = flag.String(f.Name+"-tokens", "", "accepted "+f.Name+" tokens as account=token,...; any token when empty")
+	}
 	limits := flag.String("limits", "off", "per-token limits in RATE_LIMITS form: mateo=2/s+10000/24h,leadconnector=100/10s")
 	var f sandbox.Faults
 	flag.Float64Var(&f.ServerErrors, "server-errors", 0, "share of requests answered 503")
@@ -64,18 +69,17 @@ func run() (err error) {
 	logRequests := flag.String("log-requests", "", "append one JSON line per request received to this file")
 	flag.Parse()
 
-	cfg := sandbox.Config{Faults: f}
-	if cfg.MateoTokens, err = tokens(*mateoTokens); err != nil {
-		return fmt.Errorf("--mateo-tokens: %w", err)
-	}
-	if cfg.LeadConnectorTokens, err = tokens(*lcTokens); err != nil {
-		return fmt.Errorf("--leadconnector-tokens: %w", err)
-	}
 	rates, err := config.ParseRateLimits(*limits)
 	if err != nil {
 		return fmt.Errorf("--limits: %w", err)
 	}
-	cfg.MateoLimit, cfg.LeadConnectorLimit = limit(rates[mateo.Name]), limit(rates[leadconnector.Name])
+	cfg := sandbox.Config{Tokens: map[string]map[string]string{}, Limits: map[string]sandbox.Limit{}, Faults: f}
+	for i, f := range fakes {
+		if cfg.Tokens[f.Name], err = tokens(*tokenFlags[i]); err != nil {
+			return fmt.Errorf("--%s-tokens: %w", f.Name, err)
+		}
+		cfg.Limits[f.Name] = limit(rates[f.Name])
+	}
 	if !*quiet {
 		if cfg.Logger, err = logging.New("info", "console"); err != nil {
 			return err
@@ -110,9 +114,7 @@ func run() (err error) {
 				err = fmt.Errorf("--log-requests: %w", cerr)
 			}
 		}()
-		handler = rl.logging(handler, map[string]map[string]string{
-			mateo.Name: cfg.MateoTokens, leadconnector.Name: cfg.LeadConnectorTokens,
-		})
+		handler = rl.logging(handler, sb.Provider, cfg.Tokens)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -133,7 +135,11 @@ func run() (err error) {
 		_ = srv.Shutdown(ctx)
 	}()
 	bound := l.Addr().String()
-	fmt.Fprintf(os.Stderr, "sandbox: MATEO_BASE_URL=http://%s/api/v1 LEADCONNECTOR_BASE_URL=http://%s\n", bound, bound)
+	baseURLs := make([]string, len(fakes))
+	for i, f := range fakes {
+		baseURLs[i] = fmt.Sprintf("%s_BASE_URL=http://%s%s", strings.ToUpper(f.Name), bound, f.Path)
+	}
+	fmt.Fprintln(os.Stderr, "sandbox:", strings.Join(baseURLs, " "))
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

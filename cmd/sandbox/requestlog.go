@@ -11,9 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/punctualhq/punctual/providers/leadconnector"
-	"github.com/punctualhq/punctual/providers/mateo"
 )
 
 // loggedRequest is one line of the request log: a request as it was
@@ -93,17 +90,15 @@ func (l *requestLog) close() error {
 }
 
 // logging wraps next so that every request it serves is written to the
-// log, even one whose handler aborts. tokens name the account of a bearer
-// token per provider, as the sandbox's own log names them.
-func (l *requestLog) logging(next http.Handler, tokens map[string]map[string]string) http.Handler {
+// log, even one whose handler aborts. provider names the provider of a
+// request's path, and tokens the account of a bearer token per provider,
+// as the sandbox's own log names them.
+func (l *requestLog) logging(next http.Handler, provider func(path string) string, tokens map[string]map[string]string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		provider := leadconnector.Name
-		if strings.HasPrefix(r.URL.Path, "/api/v1/") {
-			provider = mateo.Name
-		}
+		provider := provider(r.URL.Path)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			l.write(loggedRequest{At: at.UTC(), Provider: provider, Method: r.Method, Path: r.URL.Path,

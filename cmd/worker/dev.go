@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,12 +20,9 @@ import (
 	"github.com/punctualhq/punctual/worker"
 )
 
-// Dev-mode tokens: the sandbox accepts them, and the worker sends them.
-const (
-	devMateoToken         = "dev-mateo-token"
-	devMateoAcmeToken     = "dev-mateo-acme-token"
-	devLeadConnectorToken = "dev-leadconnector-token"
-)
+// devAccounts are each provider's accounts in dev mode; the sandbox takes
+// their tokens, dev-PROVIDER-ACCOUNT, and the worker sends them.
+var devAccounts = []string{"default", "acme"}
 
 // exampleSpacing is how far apart the example envelopes fall due.
 const exampleSpacing = 3 * time.Second
@@ -50,26 +48,36 @@ func startDev(environ map[string]string) (*devMode, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	d := &devMode{redis: r, url: "http://" + l.Addr().String()}
-	d.sandbox = sandbox.New(sandbox.Config{
-		MateoTokens:         map[string]string{devMateoToken: "default", devMateoAcmeToken: "acme"},
-		LeadConnectorTokens: map[string]string{devLeadConnectorToken: "default"},
-	})
+	// Each provider's fake takes its accounts' tokens, which the worker
+	// finds in the provider's variables: NAME_BASE_URL, NAME_TOKEN (the
+	// default account) and NAME_ACCOUNTS.
+	cfg := sandbox.Config{Tokens: map[string]map[string]string{}}
+	environ["REDIS_URL"] = "redis://" + r.Addr() + "/0"
+	for _, k := range []string{"REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS", "REDIS_URL_FILE"} {
+		delete(environ, k)
+	}
+	for _, f := range sandbox.Fakes() {
+		env := strings.ToUpper(f.Name)
+		tokens := map[string]string{}
+		var more []string
+		for _, account := range devAccounts {
+			token := "dev-" + f.Name + "-" + account + "-token"
+			tokens[token] = account
+			if account != "default" {
+				more = append(more, account+"="+token)
+			}
+		}
+		cfg.Tokens[f.Name] = tokens
+		environ[env+"_BASE_URL"] = d.url + f.Path
+		environ[env+"_TOKEN"] = "dev-" + f.Name + "-default-token"
+		environ[env+"_ACCOUNTS"] = strings.Join(more, ",")
+		delete(environ, env+"_TOKEN_FILE")
+		delete(environ, env+"_ACCOUNTS_FILE")
+	}
+	d.sandbox = sandbox.New(cfg)
 	d.http = &http.Server{Handler: d.sandbox, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = d.http.Serve(l) }()
 
-	for k, v := range map[string]string{
-		"REDIS_URL":              "redis://" + r.Addr() + "/0",
-		"MATEO_BASE_URL":         d.url + "/api/v1",
-		"MATEO_TOKEN":            devMateoToken,
-		"MATEO_ACCOUNTS":         "acme=" + devMateoAcmeToken,
-		"LEADCONNECTOR_BASE_URL": d.url,
-		"LEADCONNECTOR_TOKEN":    devLeadConnectorToken,
-	} {
-		environ[k] = v
-	}
-	for _, k := range []string{"REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS", "REDIS_URL_FILE", "MATEO_TOKEN_FILE", "MATEO_ACCOUNTS_FILE", "LEADCONNECTOR_TOKEN_FILE", "LEADCONNECTOR_ACCOUNTS_FILE", "LEADCONNECTOR_ACCOUNTS"} {
-		delete(environ, k)
-	}
 	for k, v := range map[string]string{"LOG_FORMAT": "console", "HTTP_ADDR": "127.0.0.1:0", "MONITOR_ADDR": "127.0.0.1:0"} {
 		if environ[k] == "" {
 			environ[k] = v
@@ -84,21 +92,25 @@ func startDev(environ map[string]string) (*devMode, error) {
 func (d *devMode) ready(ctx context.Context, cfg *config.Config, w *worker.Worker, log *zap.Logger, files []string) error {
 	d.sandbox.SetLogger(log.Named("sandbox"))
 	redisURL := "redis://" + d.redis.Addr() + "/0"
+	var names []string
+	var fakes strings.Builder
+	for _, f := range sandbox.Fakes() {
+		names = append(names, f.Name)
+		fmt.Fprintf(&fakes, "  %-15s %s%s   accounts %s\n", f.Name, d.url, f.Path, strings.Join(devAccounts, ", "))
+	}
 	fmt.Fprintf(os.Stderr, `
   punctual worker, dev mode
   Nothing is kept: Redis is embedded and in memory, gone when this stops.
-  Nothing leaves this machine: Mateo and LeadConnector are a local sandbox.
+  Nothing leaves this machine: the providers (%[2]s) are a local sandbox.
 
-  Redis           %s
-  Mateo           %s   accounts default, acme
-  LeadConnector   %s
-  Health          http://%[4]s/healthz, /readyz, /metrics (HTTP_ADDR)
+  Redis           %[1]s
+%[3]s  Health          http://%[4]s/healthz, /readyz, /metrics (HTTP_ADDR)
   Monitor         %[5]s
 
   Send more from another terminal:
     REDIS_URL=%[1]s go run ./cmd/enqueue send "$(cat examples/mateo-send-message.json)"
 
-`, redisURL, cfg.MateoBaseURL, cfg.LeadConnectorBaseURL, w.HealthAddr(), monitorURL(w))
+`, redisURL, strings.Join(names, ", "), fakes.String(), w.HealthAddr(), monitorURL(w))
 
 	conn, err := cfg.RedisConnOpt()
 	if err != nil {

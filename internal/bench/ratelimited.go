@@ -17,6 +17,7 @@ import (
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/sandbox"
 )
 
@@ -46,7 +47,10 @@ func rowRateLimited(ctx context.Context, e *env) (Result, error) {
 		tokens["tok-"+name] = name
 		accounts = append(accounts, name+"=tok-"+name)
 	}
-	sb := sandbox.New(sandbox.Config{MateoTokens: tokens, MateoLimit: sandbox.Limit{Count: perToken, Period: time.Second}})
+	sb := sandbox.New(sandbox.Config{
+		Tokens: map[string]map[string]string{mateo.Name: tokens},
+		Limits: map[string]sandbox.Limit{mateo.Name: {Count: perToken, Period: time.Second}},
+	})
 	srv := httptest.NewServer(sb)
 	defer srv.Close()
 	limits := fmt.Sprintf("mateo=%d/s", perToken)

@@ -1,39 +1,76 @@
-package sandbox
+// Package mateofake is Mateo's half of the sandbox: POST /send_message and
+// PATCH /conversation, checked against Mateo's documented schemas and
+// answered in its documented shapes with fresh ids, and a 409 for a
+// message id already sent.
+package mateofake
 
 import (
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/providers"
-	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/sandbox/fake"
 )
 
-func readBody(r *http.Request) []byte {
-	b, _ := io.ReadAll(r.Body)
-	return b
+// Provider is Mateo's fake, under /api/v1 as Mateo's base URL is.
+var Provider = fake.Provider{
+	Name:        mateo.Name,
+	Path:        "/api/v1",
+	Handler:     handler,
+	ErrorBody:   errorBody,
+	RateHeaders: rateHeaders,
 }
 
-// invalid answers 400 when body breaks schema, in the provider's shape.
-func invalid(w http.ResponseWriter, provider string, schema jsonvalue.Schema, body []byte) bool {
-	err := jsonvalue.Validate(schema, "body", body)
-	if err == nil {
-		return false
+// server is the state of one sandbox's Mateo.
+type server struct {
+	mu       sync.Mutex
+	messages map[string]bool // message ids sent
+}
+
+func handler() http.Handler {
+	s := &server{messages: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /send_message", s.sendMessage)
+	mux.HandleFunc("PATCH /conversation", s.updateConversation)
+	return mux
+}
+
+// errorBody is Mateo's error shape: {"code","message","hint","status"}.
+func errorBody(r fake.Refusal) any {
+	return map[string]any{"code": r.Code, "message": r.Message, "hint": nil, "status": r.Status}
+}
+
+func refuse(w http.ResponseWriter, r fake.Refusal) {
+	fake.WriteJSON(w, r.Status, errorBody(r))
+}
+
+// rateHeaders writes Mateo's one set of headers, which describes the
+// window with the least room left: the daily one when it is the only one
+// or has no more room.
+func rateHeaders(h http.Header, win fake.Window) {
+	limit, remaining, reset := win.Count, win.Remaining, win.Reset
+	if win.Daily > 0 && (win.Count == 0 || win.DailyRemaining <= win.Remaining) {
+		limit, remaining, reset = win.Daily, win.DailyRemaining, win.DailyReset
 	}
-	writeError(w, provider, http.StatusBadRequest, "invalid_input", strings.ReplaceAll(err.Error(), "\n", "; "))
-	return true
+	h.Set("Ratelimit-Limit", strconv.Itoa(limit))
+	h.Set("Ratelimit-Remaining", strconv.Itoa(remaining))
+	h.Set("Ratelimit-Reset", strconv.Itoa(int((reset+time.Second-1)/time.Second)))
 }
 
-func (s *Server) mateoSendMessage(w http.ResponseWriter, r *http.Request) {
-	body := readBody(r)
-	if invalid(w, mateo.Name, mateo.SendMessageSchema, body) {
+// sendMessage is POST /send_message.
+func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if bad := fake.Validate(mateo.SendMessageSchema, body); bad != nil {
+		refuse(w, *bad)
 		return
 	}
 	var req mateo.SendMessageRequest
@@ -47,7 +84,7 @@ func (s *Server) mateoSendMessage(w http.ResponseWriter, r *http.Request) {
 	s.messages[id] = true
 	s.mu.Unlock()
 	if dup {
-		writeJSON(w, http.StatusConflict, map[string]any{
+		fake.WriteJSON(w, http.StatusConflict, map[string]any{
 			"code": "23505", "message": `duplicate key value violates unique constraint "message_pkey"`,
 			"hint": nil, "details": "Key (id)=(" + id + ") already exists.", "status": http.StatusConflict,
 		})
@@ -98,24 +135,26 @@ func (s *Server) mateoSendMessage(w http.ResponseWriter, r *http.Request) {
 			MessageID: id, Text: a.Text, Data: ptr(a.Data), Type: a.Type, Subtype: a.Subtype.Value,
 		})
 	}
-	writeJSON(w, http.StatusOK, resp)
+	fake.WriteJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) mateoUpdateConversation(w http.ResponseWriter, r *http.Request) {
-	body := readBody(r)
+// updateConversation is PATCH /conversation?id=eq.{id}.
+func (s *server) updateConversation(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
 	id, ok := strings.CutPrefix(r.URL.Query().Get("id"), "eq.")
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil || !ok { // null is no object
-		writeError(w, mateo.Name, http.StatusBadRequest, "PGRST100", errors.Join(err, errors.New("want a JSON object and the query id=eq.{id}")).Error())
+		refuse(w, fake.Refusal{Status: http.StatusBadRequest, Code: "PGRST100", Message: errors.Join(err, errors.New("want a JSON object and the query id=eq.{id}")).Error()})
 		return
 	}
 	if _, has := fields["id"]; has {
-		writeError(w, mateo.Name, http.StatusBadRequest, "PGRST100", "the conversation id belongs in the query")
+		refuse(w, fake.Refusal{Status: http.StatusBadRequest, Code: "PGRST100", Message: "the conversation id belongs in the query"})
 		return
 	}
 	fields["id"], _ = json.Marshal(id)
 	withID, _ := json.Marshal(fields)
-	if invalid(w, mateo.Name, mateo.ConversationUpdateSchema, withID) {
+	if bad := fake.Validate(mateo.ConversationUpdateSchema, withID); bad != nil {
+		refuse(w, *bad)
 		return
 	}
 	var u mateo.ConversationUpdate
@@ -130,7 +169,7 @@ func (s *Server) mateoUpdateConversation(w http.ResponseWriter, r *http.Request)
 		conv.InboxID = u.InboxID
 	}
 	conv.AssigneeID = ptr(u.AssigneeID)
-	writeJSON(w, http.StatusOK, conv)
+	fake.WriteJSON(w, http.StatusOK, conv)
 }
 
 func conversation(id, org, now, status string) mateo.Conversation {
@@ -155,25 +194,4 @@ func ptr(n providers.Nullable[string]) *string {
 		return nil
 	}
 	return &n.Value
-}
-
-func (s *Server) leadConnectorSendMessage(w http.ResponseWriter, r *http.Request) {
-	body := readBody(r)
-	if invalid(w, leadconnector.Name, leadconnector.SendMessageSchema, body) {
-		return
-	}
-	var req leadconnector.SendMessageRequest
-	_ = json.Unmarshal(body, &req)
-	resp := leadconnector.SendMessageResponse{
-		ConversationID: shortID(), MessageID: shortID(), Msg: "Message queued successfully.", Status: "pending",
-	}
-	if req.Type == "Email" {
-		resp.EmailMessageID = shortID()
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-// shortID is an id in LeadConnector's form: 20 letters and digits.
-func shortID() string {
-	return strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
 }
