@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/internal/redisurl"
+	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
@@ -279,8 +281,8 @@ func (c *Config) Validate() error {
 		add("MAX_PROVIDER_WAIT", fmt.Errorf("must be positive, got %s", c.MaxProviderWait))
 	}
 	for _, p := range c.AtMostOnce {
-		if p != mateo.Name && p != leadconnector.Name {
-			add("AT_MOST_ONCE", fmt.Errorf("unknown provider %q (mateo, leadconnector)", p))
+		if !slices.Contains(providers.Names(), p) {
+			add("AT_MOST_ONCE", fmt.Errorf("unknown provider %q (%s)", p, strings.Join(providers.Names(), ", ")))
 		}
 	}
 	if c.ArchiveRetention < time.Hour {

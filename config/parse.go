@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/punctualhq/punctual/providers/leadconnector"
-	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -110,8 +109,8 @@ func ParseRateLimits(s string) (RateLimits, error) {
 		switch {
 		case !found:
 			return nil, fmt.Errorf("entry %d %q: want provider[:account]=N/period", i+1, entry)
-		case provider != mateo.Name && provider != leadconnector.Name:
-			return nil, fmt.Errorf("entry %d: unknown provider %q (mateo or leadconnector)", i+1, provider)
+		case !slices.Contains(providers.Names(), provider):
+			return nil, fmt.Errorf("entry %d: unknown provider %q (%s)", i+1, provider, strings.Join(providers.Names(), ", "))
 		case strings.Contains(scope, ":") && !tasks.IsName(account):
 			return nil, fmt.Errorf("entry %d: account name %q is not letters, digits, _ . -", i+1, account)
 		case limits[scope] != nil:
