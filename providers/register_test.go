@@ -3,11 +3,13 @@ package providers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,12 +17,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/sandbox/fake"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/worker"
 )
 
 // pager is a third provider, made up here: POST /pages with {"to","text"},
@@ -45,7 +51,50 @@ var pager = providers.Operation{
 	Duplicate: func(e *senders.APIError) bool { return e.StatusCode == http.StatusConflict },
 }
 
-func init() { providers.Register(pager) }
+// pagerFake is the pager's half of the sandbox, under /pager: it takes a
+// page with a User-Agent, answers 201 with a fresh page id, or 409 for a
+// page (to and text) it already has, errors as {"error"}.
+var pagerFake = fake.Provider{
+	Name: "pager",
+	Path: "/pager",
+	Handler: func() http.Handler {
+		var mu sync.Mutex
+		pages := map[string]bool{}
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /pages", func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			if bad := fake.Validate(pager.Schema, body); bad != nil {
+				fake.WriteJSON(w, bad.Status, pagerError(*bad))
+				return
+			}
+			mu.Lock()
+			seen := pages[string(body)]
+			pages[string(body)] = true
+			n := len(pages)
+			mu.Unlock()
+			if seen {
+				fake.WriteJSON(w, http.StatusConflict, pagerError(fake.Refusal{Status: http.StatusConflict, Message: "page exists"}))
+				return
+			}
+			fake.WriteJSON(w, http.StatusCreated, map[string]string{"page": fmt.Sprintf("P-%d", n)})
+		})
+		return mux
+	},
+	ErrorBody: pagerError,
+	Check: func(r *http.Request) *fake.Refusal {
+		if r.Header.Get("User-Agent") == "" {
+			return &fake.Refusal{Status: http.StatusBadRequest, Message: "who is paging?"}
+		}
+		return nil
+	},
+}
+
+func pagerError(r fake.Refusal) any { return map[string]string{"error": r.Message} }
+
+func init() {
+	providers.Register(pager)
+	sandbox.Register(pagerFake)
+}
 
 type received struct {
 	method, path, auth, contentType, body string
@@ -148,18 +197,105 @@ func TestANewOperationIsSentEndToEnd(t *testing.T) {
 		status       int
 		duplicate    bool
 	}{{first.ID, `{"page":"P-1"}`, 201, false}, {again.ID, `{"error":"page exists"}`, 409, true}} {
-		var s *producer.Status
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if s, err = p.Status(ctx, c.id); err == nil && s.State == "completed" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("task %s: %+v, %v; want completed", c.id, s, err)
-			}
-		}
-		r := s.Result
+		r := waitState(t, p, c.id, "completed").Result
 		if r == nil || r.Provider != "pager" || r.Status != c.status || r.Duplicate != c.duplicate || string(r.Response) != c.response {
 			t.Errorf("result = %+v, want pager, %d, duplicate %v, %s", r, c.status, c.duplicate, c.response)
+		}
+	}
+}
+
+// waitState polls the task until it reaches state, and returns its status.
+func waitState(t *testing.T, p *producer.Producer, id, state string) *producer.Status {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s, err := p.Status(context.Background(), id)
+		if err == nil && s.State == state {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s: %+v, %v; want %s", id, s, err, state)
+		}
+	}
+}
+
+// TestANewProviderIsServedBySandboxAndSentByAWorker follows sends of the
+// pager, its operation and its fake both registered from this file alone,
+// from the producer through a worker built with worker.New to the sandbox,
+// which serves the pager's fake with the token checks every fake gets.
+func TestANewProviderIsServedBySandboxAndSentByAWorker(t *testing.T) {
+	sb := sandbox.New(sandbox.Config{Tokens: map[string]map[string]string{"pager": {"pager-secret": "ops"}}})
+	srv := httptest.NewServer(sb)
+	defer srv.Close()
+
+	transports := map[string]*senders.Transport{}
+	for _, f := range sandbox.Fakes() {
+		tr, err := senders.NewTransport(f.Name, srv.URL+f.Path, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		transports[f.Name] = tr
+	}
+	conn := redistest.Start(t)
+	w, err := worker.New(worker.Config{
+		Redis:       conn,
+		Transports:  transports,
+		Credentials: credentials.Config{Static: map[string]map[string]string{"pager": {"ops": "pager-secret", "stale": "revoked"}}},
+		Policy:      senders.DefaultPolicy(),
+		Concurrency: 2, Queues: map[string]int{"pager": 1},
+		Backoff:          tasks.Backoff{Base: time.Second, Max: time.Second},
+		ArchiveRetention: time.Hour, ShutdownTimeout: 2 * time.Second, HTTPAddr: "127.0.0.1:0",
+	}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	}()
+	p := producer.New(conn)
+	defer p.Close()
+
+	send := func(account string) string {
+		t.Helper()
+		res, err := p.EnqueueJSON(ctx, []byte(`{"type":"pager:page","account":"`+account+`","payload":{"to":"+15550100","text":"wake up","at":1}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.ID
+	}
+	// The same page twice, one after the other: sent, then a duplicate.
+	for _, want := range []struct {
+		status    int
+		duplicate bool
+		page      string
+	}{{http.StatusCreated, false, "P-1"}, {http.StatusConflict, true, ""}} {
+		r := waitState(t, p, send("ops"), "completed").Result
+		var answer struct{ Page string }
+		if r == nil || r.Provider != "pager" || r.Status != want.status || r.Duplicate != want.duplicate ||
+			json.Unmarshal(r.Response, &answer) != nil || answer.Page != want.page {
+			t.Errorf("result = %+v, want pager, %d, duplicate %v, page %q", r, want.status, want.duplicate, want.page)
+		}
+	}
+	// A token the fake does not take: refused in the pager's shape, for good.
+	if s := waitState(t, p, send("stale"), "archived"); !strings.Contains(s.LastError, "invalid or missing bearer token") {
+		t.Errorf("last error = %q, want the fake's 401 message", s.LastError)
+	}
+
+	reqs := sb.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("the sandbox got %d requests, want 3: %+v", len(reqs), reqs)
+	}
+	for i, status := range []int{http.StatusCreated, http.StatusConflict, http.StatusUnauthorized} {
+		r := reqs[i]
+		if r.Provider != "pager" || r.Method != http.MethodPost || r.Path != "/pager/pages" || r.Status != status ||
+			string(r.Body) != `{"text":"wake up","to":"+15550100"}` {
+			t.Errorf("request %d = %s %s %s %d %s, want pager POST /pager/pages %d, the page without its time",
+				i, r.Provider, r.Method, r.Path, r.Status, r.Body, status)
 		}
 	}
 }
