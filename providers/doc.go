@@ -6,7 +6,9 @@
 // made of (Nullable, Extra).
 //
 // Each provider lives in a folder below this one (mateo, leadconnector):
-// its client, its request and response types, its schemas, its operations
-// and its half of the sandbox. Adding a provider is a folder and a line in
-// package tasks, where the providers every binary knows are registered.
+// its client, its request and response types, its schemas, its operations,
+// and its half of the sandbox in a package of its own below (mateofake),
+// so that only the sandbox links it. Adding a provider is a folder, a line
+// in package tasks, where the providers every binary knows are registered,
+// and a line in package sandbox, where the fakes it serves are.
 package providers
