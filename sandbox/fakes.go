@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/punctualhq/punctual/providers/leadconnector/leadconnectorfake"
@@ -23,8 +24,9 @@ var (
 
 // Register adds providers' fakes to the sandboxes made from then on, as
 // providers.Register adds their operations. It panics on a fake without a
-// name, a handler or an error shape, or whose name or path is taken:
-// mistakes to find at start-up.
+// name, a handler or an error shape, whose path is neither "" nor a path
+// ("/api/v1"), or whose name or path is taken: mistakes to find at
+// start-up.
 func Register(fs ...fake.Provider) {
 	fakesMu.Lock()
 	defer fakesMu.Unlock()
@@ -32,6 +34,8 @@ func Register(fs ...fake.Provider) {
 		switch {
 		case f.Name == "" || f.Handler == nil || f.ErrorBody == nil:
 			panic(fmt.Sprintf("sandbox: fake %q has no name, handler or error body", f.Name))
+		case f.Path != "" && (!strings.HasPrefix(f.Path, "/") || strings.HasSuffix(f.Path, "/")):
+			panic(fmt.Sprintf("sandbox: fake %q: path %q is not \"\" or /path", f.Name, f.Path))
 		case slices.ContainsFunc(fakes, func(g fake.Provider) bool { return g.Name == f.Name }):
 			panic(fmt.Sprintf("sandbox: fake %q registered twice", f.Name))
 		case slices.ContainsFunc(fakes, func(g fake.Provider) bool { return g.Path == f.Path }):
