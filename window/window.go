@@ -8,6 +8,7 @@ package window
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,33 +42,44 @@ type Window struct {
 // Auto reports whether the window's zones come from the recipient.
 func (w Window) Auto() bool { return w.auto }
 
-// Parse checks s. Its errors name the field: "tz: …", "days: …".
+// FieldError is a Spec's field that is wrong, and why.
+type FieldError struct {
+	// Field is the field's JSON name: tz, days, from or to.
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Parse checks s. Its errors are *FieldError: "tz: …", "days: …".
 func Parse(s Spec) (Window, error) {
 	var w Window
 	switch s.TZ {
 	case "":
-		return Window{}, errors.New("tz: missing")
+		return Window{}, &FieldError{"tz", errors.New(`missing: want an IANA zone such as "America/New_York", or "auto"`)}
 	case "auto":
 		w.auto = true
 	default:
 		loc, err := loadZone(s.TZ)
 		if err != nil {
-			return Window{}, fmt.Errorf("tz: %w", err)
+			return Window{}, &FieldError{"tz", err}
 		}
 		w.zones = []*time.Location{loc}
 	}
 	var err error
 	if w.days, err = parseDays(s.Days); err != nil {
-		return Window{}, fmt.Errorf("days: %w", err)
+		return Window{}, &FieldError{"days", err}
 	}
 	if w.from, err = parseClock(s.From, false); err != nil {
-		return Window{}, fmt.Errorf("from: %w", err)
+		return Window{}, &FieldError{"from", err}
 	}
 	if w.to, err = parseClock(s.To, true); err != nil {
-		return Window{}, fmt.Errorf("to: %w", err)
+		return Window{}, &FieldError{"to", err}
 	}
 	if w.from == w.to {
-		return Window{}, fmt.Errorf("to: %s is from: the window would be empty", s.To)
+		return Window{}, &FieldError{"to", fmt.Errorf("%s is from: the window would be empty", s.To)}
 	}
 	return w, nil
 }
@@ -87,26 +99,55 @@ func loadZone(name string) (*time.Location, error) {
 // ForPhone returns the window in the zones of phone (E.164, "+1…") when
 // its zone is auto, and w otherwise. It fails when the number is not one
 // or no time is inside the window in every one of its zones.
-func (w Window) ForPhone(phone string) (Window, error) {
+func (w Window) ForPhone(phone string) (Window, error) { return w.ForPhones(phone) }
+
+// ForPhones returns the window in the zones of every one of phones when
+// its zone is auto, and w otherwise: a send to several recipients goes
+// only at times inside the window for each of them. It fails when there
+// is no phone, one is not a number, or no time is inside the window in
+// every zone.
+func (w Window) ForPhones(phones ...string) (Window, error) {
 	if !w.auto {
 		return w, nil
 	}
-	num, err := phonenumbers.Parse(phone, "")
-	if err != nil || !phonenumbers.IsPossibleNumber(num) {
-		return Window{}, errors.New(`tz "auto" needs the recipient's phone number in E.164 form ("+12125550123")`)
+	if len(phones) == 0 {
+		return Window{}, errors.New(`tz "auto" needs a phone recipient: the send has none`)
 	}
-	names, err := phonenumbers.GetTimezonesForNumber(num)
-	if err != nil || len(names) == 0 || names[0] == phonenumbers.UNKNOWN_TIMEZONE {
-		return Window{}, errors.New(`tz "auto": the phone number's time zone is not known: name the zone`)
+	var zones []string
+	for i, phone := range phones {
+		names, err := phoneZones(phone)
+		if err != nil && len(phones) > 1 {
+			return Window{}, fmt.Errorf("recipient %d: %w", i+1, err)
+		} else if err != nil {
+			return Window{}, err
+		}
+		for _, n := range names {
+			if !slices.Contains(zones, n) {
+				zones = append(zones, n)
+			}
+		}
 	}
-	out, err := w.InZones(names...)
+	out, err := w.InZones(zones...)
 	if err != nil {
 		return Window{}, fmt.Errorf("tz \"auto\": %w", err)
 	}
 	if _, ok := out.Next(time.Now()); !ok {
-		return Window{}, fmt.Errorf(`tz "auto": no time is inside the window in all %d time zones of the phone number: name the zone`, len(names))
+		return Window{}, fmt.Errorf(`tz "auto": no time is inside the window in all %d time zones of the recipients: name the zone`, len(zones))
 	}
 	return out, nil
+}
+
+// phoneZones names the time zones the phone-number library gives phone.
+func phoneZones(phone string) ([]string, error) {
+	num, err := phonenumbers.Parse(phone, "")
+	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+		return nil, errors.New(`tz "auto" needs the recipient's phone number in E.164 form ("+12125550123")`)
+	}
+	names, err := phonenumbers.GetTimezonesForNumber(num)
+	if err != nil || len(names) == 0 || names[0] == phonenumbers.UNKNOWN_TIMEZONE {
+		return nil, errors.New(`tz "auto": the phone number's time zone is not known: name the zone`)
+	}
+	return names, nil
 }
 
 // InZones returns the window's days and hours in the named zones: open

@@ -1,6 +1,7 @@
 package window_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -221,5 +222,48 @@ func TestAutoTakesTheZonesOfThePhoneNumber(t *testing.T) {
 		if _, err := auto.ForPhone(bad); err == nil || !strings.Contains(err.Error(), `tz "auto"`) {
 			t.Errorf("%q: error %v, want one about tz auto", bad, err)
 		}
+	}
+}
+
+func TestAutoForSeveralRecipientsHoldsInTheZonesOfEach(t *testing.T) {
+	t.Parallel()
+	auto := mustParse(t, window.Spec{TZ: "auto", From: "08:00", To: "21:00"})
+	// New York and Berlin: 08:00 to 21:00 in both is 13:00 to 20:00 UTC in
+	// winter (EST, CET).
+	w, err := auto.ForPhones("+12125550123", "+4915112345678", "+12125550199")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(w.Zones(), ","); got != "America/New_York,Europe/Berlin" {
+		t.Errorf("zones %s, want each zone once: America/New_York,Europe/Berlin", got)
+	}
+	for _, c := range []struct{ at, want string }{
+		{"2026-12-02T09:00:00Z", "2026-12-02T13:00:00Z"}, // open in Berlin, not yet in New York
+		{"2026-12-02T15:00:00Z", "2026-12-02T15:00:00Z"}, // open in both
+		{"2026-12-02T20:00:00Z", "2026-12-03T13:00:00Z"}, // closed in Berlin, open in New York
+	} {
+		if got, ok := w.Next(utc(c.at)); !ok || !got.Equal(utc(c.want)) {
+			t.Errorf("Next(%s) = %s, %v; want %s", c.at, got.UTC().Format(time.RFC3339), ok, c.want)
+		}
+	}
+
+	if _, err := auto.ForPhones("+12125550123", "ana@example.com"); err == nil || !strings.Contains(err.Error(), `recipient 2: tz "auto" needs`) {
+		t.Errorf("an e-mail among the recipients: error %v, want one naming recipient 2", err)
+	}
+	if _, err := auto.ForPhones(); err == nil || !strings.Contains(err.Error(), "needs a phone recipient") {
+		t.Errorf("no recipient: error %v", err)
+	}
+	fixed := mustParse(t, window.Spec{TZ: "Asia/Tokyo", From: "08:00", To: "21:00"})
+	if w, err := fixed.ForPhones("ana@example.com"); err != nil || strings.Join(w.Zones(), ",") != "Asia/Tokyo" {
+		t.Errorf("a named zone is kept whoever the recipients are: %v, %v", w.Zones(), err)
+	}
+}
+
+func TestParseErrorsAreFieldErrors(t *testing.T) {
+	t.Parallel()
+	_, err := window.Parse(window.Spec{TZ: "UTC", Days: "fry", From: "08:00", To: "21:00"})
+	var fe *window.FieldError
+	if !errors.As(err, &fe) || fe.Field != "days" {
+		t.Fatalf("error %v, want a *FieldError of days", err)
 	}
 }
