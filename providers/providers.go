@@ -39,6 +39,11 @@ type Operation struct {
 	// already has what was sent (Mateo's 409 on a message id): the send is
 	// done. Nil: no answer does.
 	Duplicate func(*senders.APIError) bool
+	// Recipients reads the addresses a prepared body sends to (phone
+	// numbers, e-mail addresses, handles), in the order it names them:
+	// what a send window in the recipient's zone and a per-recipient cap
+	// go by. Nil: the operation sends to no one (an update).
+	Recipients func(body []byte) []string
 }
 
 // Draft is a payload being made ready to enqueue.

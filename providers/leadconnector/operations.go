@@ -22,11 +22,12 @@ const TypeSendMessage = Name + ":" + OpSendMessage
 // Operations are LeadConnector's task types. It has no idempotency key,
 // so no answer means a duplicate.
 var Operations = []providers.Operation{{
-	Type:     TypeSendMessage,
-	Schema:   SendMessageSchema,
-	Prepare:  prepareMessage,
-	Send:     sendMessage[senders.Undecoded],
-	AnswerID: sentMessageID,
+	Type:       TypeSendMessage,
+	Schema:     SendMessageSchema,
+	Prepare:    prepareMessage,
+	Send:       sendMessage[senders.Undecoded],
+	AnswerID:   sentMessageID,
+	Recipients: addresses,
 }}
 
 // prepareMessage takes scheduledTimestamp (Unix seconds, UTC) out of the

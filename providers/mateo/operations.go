@@ -34,7 +34,8 @@ var Operations = []providers.Operation{
 		AnswerID: SentMessageID,
 		// The message id is written before the task is enqueued: a 409 for
 		// it is the message a try whose answer was lost already sent.
-		Duplicate: func(e *senders.APIError) bool { return e.StatusCode == http.StatusConflict },
+		Duplicate:  func(e *senders.APIError) bool { return e.StatusCode == http.StatusConflict },
+		Recipients: addresses,
 	},
 	{
 		Type:     TypeUpdateConversation,
