@@ -22,7 +22,10 @@ const contentKeyPrefix = "content:"
 // order, white space, escapes, an explicit default account or queue and the
 // zone or precision of a time do not change it. The envelope's own key does
 // not count. The queue does: content keys then never meet in two queues,
-// and need no record of the queue that holds them.
+// and need no record of the queue that holds them. The window counts when
+// given, as process_at does: it decides when the send goes, so the same
+// message in another window is another send; an envelope without one
+// keeps the key it had before windows existed.
 //
 // The payload is the tree ParseEnvelope decoded; an envelope built by hand
 // has its payload decoded, and an error when that fails.
@@ -45,6 +48,7 @@ func (e *Envelope) ContentKey() (string, error) {
 	b = appendCanonicalString(b, e.QueueName())
 	b = append(b, `,"type":`...)
 	b = appendCanonicalString(b, e.Type)
+	b = appendCanonicalWindow(b, e.Window)
 	b = append(b, '}')
 
 	sum := sha256.Sum256(b)
@@ -58,6 +62,32 @@ func (e *Envelope) ContentKey() (string, error) {
 func appendCanonicalString(b []byte, s string) []byte {
 	b, _ = jsonvalue.AppendJSON(b, s) // a string always encodes
 	return b
+}
+
+// appendCanonicalWindow appends the window member unless w is zero: a
+// name as a string, a spec as an object with its members sorted and no
+// empty days.
+func appendCanonicalWindow(b []byte, w Window) []byte {
+	if w.IsZero() {
+		return b
+	}
+	b = append(b, `,"window":`...)
+	if w.Name != "" {
+		return appendCanonicalString(b, w.Name)
+	}
+	b = append(b, '{')
+	if w.Spec.Days != "" {
+		b = append(b, `"days":`...)
+		b = appendCanonicalString(b, w.Spec.Days)
+		b = append(b, ',')
+	}
+	b = append(b, `"from":`...)
+	b = appendCanonicalString(b, w.Spec.From)
+	b = append(b, `,"to":`...)
+	b = appendCanonicalString(b, w.Spec.To)
+	b = append(b, `,"tz":`...)
+	b = appendCanonicalString(b, w.Spec.TZ)
+	return append(b, '}')
 }
 
 // appendCanonicalTime appends the member name and t in UTC, the same text

@@ -135,3 +135,37 @@ func BenchmarkContentKey(b *testing.B) {
 		}
 	})
 }
+
+func TestContentKeyCountsTheWindow(t *testing.T) {
+	t.Parallel()
+	// Without a window the key is the hash of the canonical JSON it was
+	// before windows: a batch enqueued before and after finds its sends.
+	canonical := `{"account":"default","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"Hi","to":[{"handle":"ana@example.com"}]},"process_at":"2026-11-21T17:00:00Z","queue":"mateo","type":"mateo:send_message"}`
+	sum := sha256.Sum256([]byte(canonical))
+	if got, want := contentKey(t, plainLine), "content:"+hex.EncodeToString(sum[:16]); got != want {
+		t.Errorf("windowless key %s, want %s", got, want)
+	}
+
+	withWindow := func(w string) string {
+		return `{"type":"mateo:send_message","window":` + w + `,"process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`
+	}
+	spec := contentKey(t, withWindow(`{"tz":"America/New_York","days":"mon-sat","from":"08:00","to":"21:00"}`))
+	if same := contentKey(t, withWindow(`{"to":"21:00","from":"08:00","days":"mon-sat","tz":"America/New_York"}`)); same != spec {
+		t.Errorf("the window's member order changed the key: %s, want %s", same, spec)
+	}
+	for name, w := range map[string]string{
+		"no window":     "",
+		"another zone":  `{"tz":"America/Chicago","days":"mon-sat","from":"08:00","to":"21:00"}`,
+		"another hour":  `{"tz":"America/New_York","days":"mon-sat","from":"09:00","to":"21:00"}`,
+		"every day":     `{"tz":"America/New_York","from":"08:00","to":"21:00"}`,
+		"a window name": `"tcpa"`,
+	} {
+		line := plainLine
+		if w != "" {
+			line = withWindow(w)
+		}
+		if contentKey(t, line) == spec {
+			t.Errorf("%s: the same key as the window mon-sat 08:00-21:00 in New York", name)
+		}
+	}
+}

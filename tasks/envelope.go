@@ -18,6 +18,7 @@ import (
 
 	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/window"
 )
 
 // DefaultAccount is the account of an envelope that names none.
@@ -38,6 +39,9 @@ type Envelope struct {
 	ProcessAt time.Time `json:"process_at,omitzero"`
 	// ExpiresAt is when a send that has not succeeded is given up.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Window is when the send may go: a window of SEND_WINDOWS by name, or
+	// one spelled out; the account's window when zero.
+	Window Window `json:"window,omitzero"`
 	// Payload is the provider's own request body.
 	Payload json.RawMessage `json:"payload"`
 
@@ -78,7 +82,7 @@ func (e *Envelope) payload() (any, error) {
 
 var (
 	namePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	envelopeKeys = []string{"type", "account", "key", "queue", "process_at", "expires_at", "payload"}
+	envelopeKeys = []string{"type", "account", "key", "queue", "process_at", "expires_at", "window", "payload"}
 )
 
 // IsName reports whether s can name an account or a queue: letters, digits
@@ -118,6 +122,11 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 			err = decodeTime(m.Value, &e.ProcessAt)
 		case "expires_at":
 			err = decodeTime(m.Value, &e.ExpiresAt)
+		case "window":
+			if e.Window, err = ParseWindow(m.Value); err != nil {
+				errs = append(errs, err) // its paths are window.tz, window.days, ...
+				err = nil
+			}
 		case "payload":
 			e.Payload = m.Raw
 			e.parsed = parsed(m.Raw, m.Value)
@@ -182,6 +191,9 @@ func (e *Envelope) Validate() error {
 	}
 	if e.Queue != "" && !IsName(e.Queue) {
 		errs = append(errs, &jsonvalue.FieldError{Path: "queue", Reason: fmt.Sprintf("not a name (letters, digits, _ . -; at most 64): %q", e.Queue)})
+	}
+	if err := e.Window.Check(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(e.Key) > maxKey {
 		errs = append(errs, &jsonvalue.FieldError{Path: "key", Reason: fmt.Sprintf("longer than %d bytes", maxKey)})
@@ -249,6 +261,9 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Windows are the windows of SEND_WINDOWS, by name, to check the names
+	// of envelopes against; nil leaves names to the worker.
+	Windows map[string]window.Spec
 }
 
 // NewTask validates e and returns its asynq task, with its queue, id, due
@@ -270,6 +285,14 @@ type Send struct {
 	// operation prepared it (the time field out, a message id in), the due
 	// time, and the claim on the key once the producer has made it.
 	Payload Payload
+	// Opening is the time the send's window gives it, when later than its
+	// due time (or than now, for a send due now): the task is handed to a
+	// worker then. Zero when it has no window or the window is open.
+	Opening time.Time
+
+	// windowLeft is true for a window left to the worker: its name is not
+	// known here.
+	windowLeft bool
 }
 
 // Prepare validates e and prepares its send with its operation's Prepare.
@@ -306,26 +329,67 @@ func Prepare(e *Envelope, o Options) (*Send, error) {
 		return nil, &jsonvalue.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
 	}
 	s := &Send{Type: e.Type, ID: e.TaskID(), Queue: e.QueueName(),
-		Payload: Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Body: encoded}}
+		Payload: Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Window: e.Window, Body: encoded}}
 	if s.ID == "" {
 		s.ID = uuid.NewString()
+	}
+	if err := s.open(op, o, now); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
+// open finds the time the send's window gives it, checking the window's
+// name and, for tz "auto", the recipients' numbers. A send whose window
+// opens only after it expires is refused.
+func (s *Send) open(op *providers.Operation, o Options, now time.Time) error {
+	if s.Payload.Window.IsZero() {
+		return nil
+	}
+	win, ok, err := Windows{Named: o.Windows}.Of(op, s.Payload)
+	if err != nil || !ok {
+		s.windowLeft = !ok
+		return err
+	}
+	from := later(s.Payload.Due, now)
+	at, ok := win.Next(from)
+	switch {
+	case !ok:
+		return &jsonvalue.FieldError{Path: "window", Reason: "no time inside it within a week of " + from.Format(time.RFC3339)}
+	case !s.Payload.ExpiresAt.IsZero() && !at.Before(s.Payload.ExpiresAt):
+		return &jsonvalue.FieldError{Path: "expires_at", Reason: "not after the window's opening " + at.Format(time.RFC3339)}
+	case at.After(from):
+		s.Opening = at
+	}
+	return nil
+}
+
 // Task returns the send's asynq task, handed to asynq a little before at:
-// its due time, or the rate-limit slot booked for it.
+// its due time, or the rate-limit slot booked for it; its window's
+// opening when later.
 func (s *Send) Task(o Options, at time.Time) (*asynq.Task, error) {
-	return Rebuild(s.Type, s.Payload, s.ID, s.Queue, o, at)
+	return Rebuild(s.Type, s.Payload, s.ID, s.Queue, o, later(at, s.Opening))
 }
 
 // Books reports whether a send prepared at now is booked its rate-limit
 // slot when it is enqueued: a send due by then is, a later one is booked
 // by the worker when it falls due, which books sends in the order of their
-// due times and so gives each the earliest time the limit allows.
-func (s *Send) Books(now time.Time) bool { return s.Payload.dueBy(now) }
+// due times and so gives each the earliest time the limit allows. A send
+// whose window is closed, or left to the worker, is booked by the worker
+// too: at the opening.
+func (s *Send) Books(now time.Time) bool {
+	return s.Payload.dueBy(now) && s.Opening.IsZero() && !s.windowLeft
+}
 
 func (p Payload) dueBy(now time.Time) bool { return !p.Due.After(now) }
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
 
 func (o Options) now() time.Time {
 	if o.Now != nil {

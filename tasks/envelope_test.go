@@ -34,6 +34,14 @@ func TestParseEnvelopeRejectsBadInputNamingTheField(t *testing.T) {
 		{"mateo from required", `{"type":"mateo:send_message","payload":{}}`, "payload.from: required"},
 		{"leadconnector required", `{"type":"leadconnector:send_message","payload":{"type":"SMS"}}`, "payload.contactId: required"},
 		{"update id required", `{"type":"mateo:update_conversation","payload":{"status":"open"}}`, "payload.id: required"},
+		{"window zone", `{"type":"mateo:send_message","window":{"tz":"X","from":"08:00","to":"21:00"},"payload":{` + from + `}}`, `window.tz: unknown time zone "X"`},
+		{"window day", `{"type":"mateo:send_message","window":{"tz":"UTC","days":"mon-fry","from":"08:00","to":"21:00"},"payload":{` + from + `}}`, `window.days: unknown day "fry"`},
+		{"window hour", `{"type":"mateo:send_message","window":{"tz":"UTC","from":"8am","to":"21:00"},"payload":{` + from + `}}`, `window.from: "8am" is not a local time`},
+		{"window end", `{"type":"mateo:send_message","window":{"tz":"UTC","from":"08:00"},"payload":{` + from + `}}`, `window.to: missing`},
+		{"window field", `{"type":"mateo:send_message","window":{"tz":"UTC","from":"08:00","to":"21:00","zone":"UTC"},"payload":{` + from + `}}`, `window.zone: unknown field`},
+		{"window value", `{"type":"mateo:send_message","window":{"tz":"UTC","from":8,"to":"21:00"},"payload":{` + from + `}}`, `window.from: must be a string`},
+		{"window type", `{"type":"mateo:send_message","window":7,"payload":{` + from + `}}`, `window: must be the name of a window of SEND_WINDOWS or an object`},
+		{"window name", `{"type":"mateo:send_message","window":"quiet hours","payload":{` + from + `}}`, `window: not a window name`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

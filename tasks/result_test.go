@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/punctualhq/punctual/window"
 )
 
 func TestAResultReadsBackAsWritten(t *testing.T) {
@@ -46,7 +48,13 @@ func TestAPayloadReadsAsWritten(t *testing.T) {
 		{Account: "acme", Due: due, Body: json.RawMessage(`{}`)},
 		{Account: "a.b-c_d", Due: due, ExpiresAt: due.Add(time.Hour), Claim: "bulk 1795280400123 0a1b2c3d", Body: json.RawMessage(`{"x":{"body":"}"}}`)},
 		{Account: "acme", ExpiresAt: due, Body: json.RawMessage(`{"claim":"not mine"}`)},
+		{Account: "acme", Due: due, Window: Window{Name: "tcpa"}, Body: json.RawMessage(`{"window":"not mine"}`)},
+		{Account: "acme", Claim: "mateo 1795280400123 0a1b2c3d", Window: Window{Spec: window.Spec{TZ: "America/New_York", Days: "mon-sat", From: "08:00", To: "21:00"}}, Body: json.RawMessage(`{}`)},
+		{Account: "acme", Window: Window{Spec: window.Spec{TZ: "auto", From: "22:00", To: "06:00"}}, Body: json.RawMessage(`{}`)},
 	} {
+		if _, ok := decodeOwn(p.encodeJSON()); !ok {
+			t.Errorf("%s is not read without encoding/json", p.encodeJSON())
+		}
 		for _, data := range [][]byte{p.encodeJSON(), p.encode()} {
 			got, err := DecodePayload(data)
 			if err != nil {
@@ -67,6 +75,9 @@ func TestAPayloadReadsAsWritten(t *testing.T) {
 		`{"body":{"a":1},"account":"acme"}`,
 		`{"account":"ac\u006de","body":{}}`,
 		`{"account":"acme","due":"not a time","body":{}}`,
+		`{"account":"acme","window":{"tz":"UTC","from":"08:00","to":"21:00"},"body":{}}`,
+		`{"account":"acme","window":{"tz":"UTC","days":"","from":"08:00"},"body":{}}`,
+		`{"account":"acme","window":"t\u0063pa","body":{}}`,
 	} {
 		got, err := DecodePayload([]byte(text))
 		var std Payload

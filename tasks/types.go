@@ -20,6 +20,9 @@ type Payload struct {
 	// Claim names the task's claim on its key (State.Claim), for a key a
 	// producer chose: a cancel frees the key only while this claim holds it.
 	Claim string `json:"claim,omitempty"`
+	// Window is the envelope's window as it gave it, a name or a spec;
+	// zero when it gave none.
+	Window Window `json:"window,omitzero"`
 	// Body is the provider request's body, without the time field.
 	Body json.RawMessage `json:"body"`
 }
@@ -78,6 +81,24 @@ func decodeOwn(b []byte) (p Payload, ok bool) {
 	} else if b == nil {
 		return p, false
 	}
+	if v, found := str(`,"window":"`); found {
+		p.Window.Name = v
+	} else if b == nil {
+		return p, false
+	} else if rest, found := bytes.CutPrefix(b, []byte(`,"window":{`)); found {
+		b = rest
+		for _, f := range []struct {
+			name string
+			dst  *string
+		}{{`"tz":"`, &p.Window.Spec.TZ}, {`,"days":"`, &p.Window.Spec.Days}, {`,"from":"`, &p.Window.Spec.From}, {`,"to":"`, &p.Window.Spec.To}} {
+			if *f.dst, found = str(f.name); !found {
+				return p, false
+			}
+		}
+		if b, found = bytes.CutPrefix(b, []byte("}")); !found {
+			return p, false
+		}
+	}
 	body, found := bytes.CutPrefix(b, []byte(`,"body":`))
 	if !found || len(body) < 2 || body[len(body)-1] != '}' {
 		return p, false
@@ -117,6 +138,21 @@ func (p Payload) encodeJSON() []byte {
 	if p.Claim != "" {
 		b = append(b, `,"claim":`...)
 		b = strconv.AppendQuote(b, p.Claim) // a queue name, a number and hex
+	}
+	switch w := p.Window; {
+	case w.Name != "":
+		b = append(b, `,"window":`...)
+		b = appendCanonicalString(b, w.Name)
+	case !w.IsZero():
+		b = append(b, `,"window":{"tz":`...)
+		b = appendCanonicalString(b, w.Spec.TZ)
+		b = append(b, `,"days":`...)
+		b = appendCanonicalString(b, w.Spec.Days)
+		b = append(b, `,"from":`...)
+		b = appendCanonicalString(b, w.Spec.From)
+		b = append(b, `,"to":`...)
+		b = appendCanonicalString(b, w.Spec.To)
+		b = append(b, '}')
 	}
 	b = append(b, `,"body":`...)
 	b = append(b, p.Body...)
