@@ -14,6 +14,7 @@ import (
 
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/window"
 )
 
 // Scheduling: asynq keeps due and retry times in whole seconds, rounded
@@ -45,8 +46,8 @@ type Metrics interface {
 	// Waited counts a send put back to wait without spending an attempt.
 	Waited(provider, account, reason string)
 	// Late records how long after its due time a send's request started,
-	// and what made it late: on_time, rate_limit, provider_hold, retry or
-	// capacity.
+	// and what made it late: on_time, window, rate_limit, provider_hold,
+	// retry or capacity.
 	Late(provider, cause string, late time.Duration)
 }
 
@@ -80,6 +81,7 @@ var ErrNoAccount = errors.New("no such account on this worker")
 type Holds interface {
 	Load(ctx context.Context, taskID string) (Hold, error)
 	SetUntil(ctx context.Context, taskID string, t time.Time) error
+	SetWindow(ctx context.Context, taskID string, at time.Time) error
 	TakeCancel(ctx context.Context, taskID string) (bool, error)
 	Sending(ctx context.Context, taskID string) error
 	Sent(ctx context.Context, taskID string) error
@@ -112,6 +114,10 @@ type Handler struct {
 	// AtMostOnce names the providers whose sends are never repeated when
 	// their outcome is unknown: such a send ends archived as unknown.
 	AtMostOnce map[string]bool
+	// Windows gives each send its window: its own, or its account's.
+	// Give Named (SEND_WINDOWS) even when empty: a name it lacks then
+	// archives the send instead of being ignored.
+	Windows Windows
 
 	slots chan struct{}
 }
@@ -200,10 +206,12 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 
 // ready returns the token to send with and frees the send slot once the
 // task may go: its due time come (held until then when close, put back to
-// wait otherwise), then its rate-limit booking, a send slot free, not
-// cancelled meanwhile, and not expired. The calendar is asked when the
-// send falls due, so sends of an account are booked in the order of their
-// due times, each at the earliest time the limit allows.
+// wait otherwise), inside its window, then its rate-limit booking, a send
+// slot free, not cancelled meanwhile, and not expired. The calendar is
+// asked when the send falls due, or at its window's opening, so sends of
+// an account are booked in the order of their due times, each at the
+// earliest time the limit allows, and sends released at an opening are
+// spread by the limit.
 func (h *Handler) ready(ctx context.Context, j *job) (token string, release func(), err error) {
 	provider, account := j.provider, j.p.Account
 	hold, err := h.Holds.Load(ctx, j.id)
@@ -213,6 +221,12 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 	}
 	if hold.Sending && h.AtMostOnce[provider] {
 		return "", nil, h.unknown(ctx, j, errors.New("a worker stopped mid-request"))
+	}
+	win, windowed, err := h.Windows.Of(j.o, j.p)
+	if err != nil {
+		j.log.Error("the send's window cannot be kept", zap.Error(err))
+		h.Metrics.Sent(provider, j.op, account, "failed")
+		return "", nil, permanentError{err}
 	}
 	notBefore, reason := j.p.Due, "not_due"
 	if j.retried > 0 {
@@ -225,6 +239,15 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 	booked, held := h.Limiter == nil, false
 	var bookedAt time.Time
 	for {
+		if windowed {
+			// Due, or booked, outside the window: the opening, booked anew.
+			from := later(notBefore, time.Now())
+			if open, err := h.opening(ctx, j, win, from); err != nil {
+				return "", nil, err
+			} else if open.After(from) {
+				notBefore, reason, booked = open, "window", h.Limiter == nil
+			}
+		}
 		if early := time.Until(notBefore); early > maxHold || early > 0 && !roomFor(ctx, early) {
 			if err := h.expired(j); err != nil {
 				return "", nil, err
@@ -303,7 +326,42 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 		release()
 		return "", nil, err
 	}
+	if now := time.Now(); windowed && !win.Contains(now) {
+		// A long hold, a rebooking or a slow token pushed the send past
+		// the window's close: it waits for the next opening.
+		release()
+		open, err := h.opening(ctx, j, win, now)
+		if err != nil {
+			return "", nil, err
+		}
+		h.Metrics.Waited(provider, account, "window")
+		return "", nil, &WaitError{Wait: time.Until(open), Held: true, Err: fmt.Errorf("outside its window: not before %s (window)", open.Format(time.RFC3339Nano))}
+	}
 	return token, release, nil
+}
+
+// opening returns the earliest time at or after from inside the send's
+// window, and records it when it is later. A send whose window opens only
+// once it has expired, or never, is archived.
+func (h *Handler) opening(ctx context.Context, j *job, win window.Window, from time.Time) (time.Time, error) {
+	open, ok := win.Next(from)
+	switch {
+	case !ok:
+		j.log.Error("the send's window never opens in all of its zones", zap.Strings("zones", win.Zones()))
+		h.Metrics.Sent(j.provider, j.op, j.p.Account, "failed")
+		return time.Time{}, permanentError{fmt.Errorf("window: no time inside it in all of %s within a week", strings.Join(win.Zones(), ", "))}
+	case !open.After(from):
+		return open, nil
+	case !j.p.ExpiresAt.IsZero() && !open.Before(j.p.ExpiresAt):
+		j.log.Warn("expired before its window opens", zap.Time("expires_at", j.p.ExpiresAt), zap.Time("opening", open))
+		h.Metrics.Sent(j.provider, j.op, j.p.Account, "expired")
+		return time.Time{}, permanentError{fmt.Errorf("expired: its window opens at %s, not before expires_at %s", open.Format(time.RFC3339), j.p.ExpiresAt.Format(time.RFC3339))}
+	}
+	j.later("window")
+	if err := h.Holds.SetWindow(ctx, j.id, open); err != nil {
+		j.log.Warn("could not record the window's opening for the status", zap.Error(err))
+	}
+	return open, nil
 }
 
 // token returns the account's token, or the end of a try that has none:

@@ -23,7 +23,8 @@ import (
 //   - sending: a request of an at-most-once provider that may have reached
 //     it with no answer recorded;
 //   - queue: the queue that holds the task of an idempotency key, which
-//     makes a key unique across queues.
+//     makes a key unique across queues;
+//   - window: the time the send's window gave it, for its status.
 //
 // Every key expires on its own.
 type State struct {
@@ -47,6 +48,7 @@ const (
 	sendingTTL = 24 * time.Hour
 	waitTTL    = time.Hour
 	queueTTL   = 100 * 24 * time.Hour
+	windowTTL  = queueTTL
 )
 
 func stateKey(taskID, name string) string { return "punctual:{" + taskID + "}:" + name }
@@ -94,6 +96,25 @@ func (s State) SetUntil(ctx context.Context, taskID string, t time.Time) error {
 	return s.Client.Set(ctx, stateKey(taskID, "wait"), strconv.FormatInt(us, 10), time.Until(t)+waitTTL).Err()
 }
 
+// SetWindow records that the send's window moved it to at, for as long
+// as the task is kept after that.
+func (s State) SetWindow(ctx context.Context, taskID string, at time.Time) error {
+	return s.Client.Set(ctx, stateKey(taskID, "window"), strconv.FormatInt(at.UnixMicro(), 10), time.Until(at)+windowTTL).Err()
+}
+
+// WindowAt returns the time the send's window gave it; zero when its
+// window never moved it.
+func (s State) WindowAt(ctx context.Context, taskID string) (time.Time, error) {
+	us, err := s.Client.Get(ctx, stateKey(taskID, "window")).Int64()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMicro(us), nil
+}
+
 // Cancel asks the worker holding the task not to send it.
 func (s State) Cancel(ctx context.Context, taskID string) error {
 	return s.Client.Set(ctx, stateKey(taskID, "cancel"), "1", cancelTTL).Err()
@@ -132,12 +153,12 @@ func (s State) Sent(ctx context.Context, taskID string) error {
 // free for a new send. claim is the task's claim on its key (Payload.Claim):
 // a claim a later send has made since stays.
 func (s State) Forget(ctx context.Context, taskID, claim string) error {
-	keys := []string{stateKey(taskID, "wait"), stateKey(taskID, "cancel"), stateKey(taskID, "sending"), stateKey(taskID, "queue")}
+	keys := []string{stateKey(taskID, "wait"), stateKey(taskID, "cancel"), stateKey(taskID, "sending"), stateKey(taskID, "queue"), stateKey(taskID, "window")}
 	return forgetScript.Run(ctx, s.Client, keys, claim).Err()
 }
 
 var forgetScript = redis.NewScript(`
-redis.call("DEL", KEYS[1], KEYS[2], KEYS[3])
+redis.call("DEL", KEYS[1], KEYS[2], KEYS[3], KEYS[5])
 if ARGV[1] ~= "" and redis.call("GET", KEYS[4]) == ARGV[1] then
 	redis.call("DEL", KEYS[4])
 end

@@ -26,12 +26,13 @@ func (oneToken) Rejected(context.Context, string, string, string)      {}
 // noHolds is a task state with nothing held, cancelled or in flight.
 type noHolds struct{}
 
-func (noHolds) Load(context.Context, string) (Hold, error)        { return Hold{}, nil }
-func (noHolds) SetUntil(context.Context, string, time.Time) error { return nil }
-func (noHolds) TakeCancel(context.Context, string) (bool, error)  { return false, nil }
-func (noHolds) Sending(context.Context, string) error             { return nil }
-func (noHolds) Sent(context.Context, string) error                { return nil }
-func (noHolds) Forget(context.Context, string, string) error      { return nil }
+func (noHolds) Load(context.Context, string) (Hold, error)         { return Hold{}, nil }
+func (noHolds) SetUntil(context.Context, string, time.Time) error  { return nil }
+func (noHolds) SetWindow(context.Context, string, time.Time) error { return nil }
+func (noHolds) TakeCancel(context.Context, string) (bool, error)   { return false, nil }
+func (noHolds) Sending(context.Context, string) error              { return nil }
+func (noHolds) Sent(context.Context, string) error                 { return nil }
+func (noHolds) Forget(context.Context, string, string) error       { return nil }
 
 // BenchmarkProcessTask measures the handler's own cost of one due send,
 // from the task to its end, with the provider and Redis out of the way

@@ -9,6 +9,7 @@ import (
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/window"
 )
 
 // Config is what a worker is built from. Package config makes it from the
@@ -26,6 +27,8 @@ type Config struct {
 	Policy senders.Policy
 	// RateLimits are the providers' limits; nil limits nothing.
 	RateLimits ratelimit.Limits
+	// SendWindows are the windows envelopes and accounts name, by name.
+	SendWindows map[string]window.Spec
 	// Concurrency bounds the requests in flight; tasks held for their time
 	// do not count. At least 1.
 	Concurrency int

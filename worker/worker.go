@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/window"
 )
 
 // Scheduling: asynq checks for due tasks and, when its queues are empty,
@@ -108,6 +110,9 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	for _, p := range cfg.AtMostOnce {
 		h.AtMostOnce[p] = true
 	}
+	// Named even when empty: the worker knows every name there is.
+	h.Windows = tasks.Windows{Named: map[string]window.Spec{}, Account: creds.Window}
+	maps.Copy(h.Windows.Named, cfg.SendWindows)
 	if err := tasks.Register(mux, h); err != nil {
 		return nil, err
 	}
