@@ -122,6 +122,9 @@ type Config struct {
 	// RateLimits are the provider limits: provider[:account]=N/period+...,
 	// or off. Default: the published limits.
 	RateLimits string `env:"RATE_LIMITS" envDefault:"mateo=2/s+10000/24h,leadconnector=100/10s+200000/24h"`
+	// SendWindows are the named send windows an envelope or an account
+	// may name: name=TZ [DAYS] FROM-TO;... (ParseSendWindows). None by default.
+	SendWindows string `env:"SEND_WINDOWS"`
 
 	// HTTPAddr is where the worker serves /healthz, /readyz and /metrics. Default :8080.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
@@ -298,6 +301,8 @@ func (c *Config) Validate() error {
 	}
 	_, err = ParseRateLimits(c.RateLimits)
 	add("RATE_LIMITS", err)
+	_, err = ParseSendWindows(c.SendWindows)
+	add("SEND_WINDOWS", err)
 	if c.MonitorAddr != "" && c.MonitorPassword == "" && !loopbackAddr(c.MonitorAddr) {
 		add("MONITOR_ADDR", errors.New("the monitor can delete tasks: bind it to a loopback address or set MONITOR_PASSWORD"))
 	}
@@ -424,6 +429,10 @@ func (c *Config) Worker(opts ...senders.Option) (worker.Config, error) {
 	if err != nil {
 		return worker.Config{}, fmt.Errorf("RATE_LIMITS: %w", err)
 	}
+	windows, err := ParseSendWindows(c.SendWindows)
+	if err != nil {
+		return worker.Config{}, fmt.Errorf("SEND_WINDOWS: %w", err)
+	}
 	return worker.Config{
 		Redis:      conn,
 		Transports: map[string]*senders.Transport{mateo.Name: mt, leadconnector.Name: lt},
@@ -431,7 +440,7 @@ func (c *Config) Worker(opts ...senders.Option) (worker.Config, error) {
 			File: c.AccountsFile, Static: accounts, ClientID: c.LeadConnectorClientID, ClientSecret: c.LeadConnectorClientSecret,
 			Keys: c.CredentialsKey, BaseURL: c.LeadConnectorBaseURL, Version: c.LeadConnectorVersion,
 		},
-		Policy: policy, RateLimits: limits,
+		Policy: policy, RateLimits: limits, SendWindows: windows,
 		Concurrency: c.WorkerConcurrency, Queues: queues, AtMostOnce: c.AtMostOnce,
 		Backoff:          tasks.Backoff{Base: c.RetryBackoffBase, Max: c.RetryBackoffMax},
 		ArchiveRetention: c.ArchiveRetention, ShutdownTimeout: c.ShutdownTimeout,

@@ -21,6 +21,7 @@ import (
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/sandbox"
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/window"
 )
 
 const (
@@ -46,6 +47,9 @@ func TestParseFileNamesTheEntryAndFieldNeverTheSecret(t *testing.T) {
 		{"unknown field", "accounts:\n  - name: a\n    provider: mateo\n    tokn: sekrit-1\n", `line 4: field tokn not found`},
 		{"wrong type", "accounts:\n  - name: a\n    provider: mateo\n    token: [sekrit-1]\n", `line 4: cannot unmarshal !!seq into string`},
 		{"bad JSON", `{"accounts":[{"name":"a","token":"sekrit-1",}]}`, `not valid JSON`},
+		{"window zone", "accounts:\n  - name: a\n    provider: mateo\n    token: sekrit-1\n    window: {tz: Mars/Olympus, from: \"08:00\", to: \"21:00\"}\n", `accounts[0] "a": window.tz: unknown time zone "Mars/Olympus"`},
+		{"window day", `{"accounts":[{"name":"a","provider":"mateo","token":"sekrit-1","window":{"tz":"UTC","days":"fry","from":"08:00","to":"21:00"}}]}`, `accounts[0] "a": window.days: unknown day "fry"`},
+		{"window name", `{"accounts":[{"name":"a","provider":"mateo","token":"sekrit-1","window":"quiet hours"}]}`, `accounts[0] "a": window: not a window name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -67,6 +71,11 @@ func TestParseFileReadsEachKind(t *testing.T) {
   - {name: store-1, provider: leadconnector, refresh_token: r-1, location_id: loc1}
   - {name: agency, provider: leadconnector, refresh_token: r-2, company_id: co1}
   - {name: store-2, provider: leadconnector, agency: agency, location_id: loc2}
+  - name: sms
+    provider: mateo
+    token: m-2
+    window: {tz: auto, days: mon-sat, from: 08:00, to: 21:00}
+  - {name: office, provider: mateo, token: m-3, window: tcpa}
 `
 	got, err := credentials.ParseFile([]byte(yaml))
 	if err != nil {
@@ -77,6 +86,8 @@ func TestParseFileReadsEachKind(t *testing.T) {
 		{Provider: "leadconnector", Name: "store-1", Kind: credentials.KindOAuth, RefreshToken: "r-1", LocationID: "loc1"},
 		{Provider: "leadconnector", Name: "agency", Kind: credentials.KindOAuth, RefreshToken: "r-2", CompanyID: "co1"},
 		{Provider: "leadconnector", Name: "store-2", Kind: credentials.KindAgencyLocation, Agency: "agency", LocationID: "loc2"},
+		{Provider: "mateo", Name: "sms", Kind: credentials.KindToken, Token: "m-2", Window: tasks.Window{Spec: window.Spec{TZ: "auto", Days: "mon-sat", From: "08:00", To: "21:00"}}},
+		{Provider: "mateo", Name: "office", Kind: credentials.KindToken, Token: "m-3", Window: tasks.Window{Name: "tcpa"}},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
@@ -368,5 +379,25 @@ func TestAnAgencyMintsItsLocationsTokens(t *testing.T) {
 	var wait *tasks.WaitError
 	if _, err := m.Token(ctx, "leadconnector", "store"); !errors.As(err, &wait) || wait.Failure {
 		t.Errorf("after the agency's revocation: %v, want a wait", err)
+	}
+}
+
+func TestAnAccountsWindowIsThatOfItsEntry(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "accounts.json")
+	if err := os.WriteFile(path, []byte(`{"accounts":[{"name":"sms","provider":"mateo","token":"m-1","window":"tcpa"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := credentials.New(credentials.Config{File: path, Static: map[string]map[string]string{"mateo": {"default": "m-0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Window("mateo", "sms"); got != (tasks.Window{Name: "tcpa"}) {
+		t.Errorf("the file's account has window %+v, want tcpa", got)
+	}
+	for _, name := range []string{"default", "unknown"} {
+		if got := m.Window("mateo", name); !got.IsZero() {
+			t.Errorf("account %s has window %+v, want none", name, got)
+		}
 	}
 }

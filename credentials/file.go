@@ -48,6 +48,9 @@ type Account struct {
 	// Agency names the KindOAuth agency account a KindAgencyLocation's
 	// token is minted with.
 	Agency string
+	// Window is the window of the account's sends that name none (a name
+	// of SEND_WINDOWS or one spelled out); zero when it has none.
+	Window tasks.Window
 }
 
 // renewable reports whether the account's access token is renewed, not given.
@@ -70,6 +73,8 @@ type entry struct {
 	LocationID   string `json:"location_id" yaml:"location_id"`
 	CompanyID    string `json:"company_id" yaml:"company_id"`
 	Agency       string `json:"agency" yaml:"agency"`
+	// Window is a name or an object, read by tasks.ParseWindow.
+	Window any `json:"window" yaml:"window"`
 }
 
 // file is ACCOUNTS_FILE: {"accounts": [entry, ...]}.
@@ -170,6 +175,12 @@ func (e entry) account() (Account, error) {
 	}
 	if strings.ContainsAny(a.Token+a.RefreshToken, " \t\r\n") {
 		return a, errors.New("token or refresh_token: contains white space")
+	}
+	if e.Window != nil {
+		var err error
+		if a.Window, err = tasks.ParseWindow(e.Window); err != nil {
+			return a, err
+		}
 	}
 	return a, nil
 }

@@ -155,6 +155,16 @@ func (m *Manager) forget(s *set) {
 // Known reports whether a provider's account is configured.
 func (m *Manager) Known(provider, name string) bool { return m.set.Load().get(provider, name) != nil }
 
+// Window returns the window of a provider's account, for its sends that
+// name none: the window of its ACCOUNTS_FILE entry; zero when it has none
+// or is not configured.
+func (m *Manager) Window(provider, name string) tasks.Window {
+	if a := m.set.Load().get(provider, name); a != nil {
+		return a.Window
+	}
+	return tasks.Window{}
+}
+
 // Names returns a provider's account names.
 func (m *Manager) Names(provider string) []string {
 	var names []string
