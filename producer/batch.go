@@ -70,6 +70,9 @@ type built struct {
 	n    int
 	task *asynq.Task
 	undo func()
+	// id is the task's; opening the time its window gave it, zero when none.
+	id      string
+	opening time.Time
 }
 
 // Lines go from stage to stage in chunks of up to chunkLines lines and
@@ -157,6 +160,9 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 				return // interrupted: the lines are left for the next run
 			}
 			dup, err := p.enqueue(ctx, b.task, b.undo)
+			if err == nil && !dup {
+				err = p.opened(ctx, b.id, b.opening)
+			}
 			switch {
 			case err != nil:
 				cancel(fmt.Errorf("line %d: %w", b.n, err))
@@ -372,7 +378,7 @@ func (p *Producer) tasksOf(ctx context.Context, sends []prepared) ([]built, erro
 			provider, account, id := tasks.Provider(s.send.Type), s.send.Payload.Account, s.send.ID
 			undo = func() { _ = p.limiter.Release(ctx, provider, account, id) }
 		}
-		todo = append(todo, built{s.n, task, undo})
+		todo = append(todo, built{s.n, task, undo, s.send.ID, s.send.Opening})
 	}
 	return todo, nil
 }

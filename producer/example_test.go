@@ -13,6 +13,7 @@ import (
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/window"
 )
 
 // redisForExample starts a fresh Redis for one example.
@@ -118,4 +119,41 @@ func ExampleProducer_Cancel() {
 	// Output:
 	// <nil>
 	// true
+}
+
+func ExampleWindow() {
+	conn, stop := redisForExample()
+	defer stop()
+	p := producer.New(conn)
+	defer p.Close()
+
+	// Due at 02:00 in New York, the day after tomorrow; TCPA allows 08:00
+	// to 21:00 in the recipient's zone, taken from the number.
+	ny, _ := time.LoadLocation("America/New_York")
+	y, m, d := time.Now().In(ny).AddDate(0, 0, 2).Date()
+	req := &mateo.SendMessageRequest{
+		From: "3c90c3cc-0d44-4b50-8888-8dd25736052a",
+		To:   []mateo.Recipient{{Handle: mateo.Handle("+12125550123")}},
+		Text: "Your appointment is at 10:00 tomorrow",
+	}
+	res, err := p.Send(context.Background(), req, producer.At(time.Date(y, m, d, 2, 0, 0, 0, ny)),
+		producer.Window(window.Spec{TZ: "auto", From: "08:00", To: "21:00"}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s, err := p.Status(context.Background(), res.ID)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("requested", s.Due.In(ny).Format("15:04"), "window gave", s.WindowAt.In(ny).Format("15:04"), "in", s.Window)
+
+	// A window whose zone is the recipient's needs a phone number.
+	req.To = []mateo.Recipient{{Handle: mateo.Handle("ana@example.com")}}
+	_, err = p.Send(context.Background(), req, producer.Window(window.Spec{TZ: "auto", From: "08:00", To: "21:00"}))
+	fmt.Println(err)
+	// Output:
+	// requested 02:00 window gave 08:00 in auto 08:00-21:00
+	// window.tz: tz "auto" needs the recipient's phone number in E.164 form ("+12125550123")
 }

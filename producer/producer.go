@@ -16,6 +16,7 @@ import (
 	"github.com/punctualhq/punctual/internal/redisurl"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/window"
 )
 
 // ErrNotFound is returned for a task id that no queue holds.
@@ -56,6 +57,14 @@ func WithTimeout(d time.Duration) Option { return func(s *settings) { s.tasks.Ti
 // (RATE_LIMITS); without them, the worker books the slot when it first
 // takes the send.
 func WithRateLimits(limits ratelimit.Limits) Option { return func(s *settings) { s.limits = limits } }
+
+// WithSendWindows gives the windows envelopes may name (the workers'
+// SEND_WINDOWS): a name not among them is refused when enqueued, and a
+// send whose named window is closed is handed to a worker at its opening.
+// Without them names are checked by the worker, when the send falls due.
+func WithSendWindows(named map[string]window.Spec) Option {
+	return func(s *settings) { s.tasks.Windows = named }
+}
 
 // Open returns a Producer on the Redis of url, as the worker's REDIS_URL
 // names it: redis://[user:password@]host:port/db, or rediss:// for TLS.
@@ -101,16 +110,16 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 // in every queue (with claim), and books its rate-limit slot when it is due
 // now. undo frees a slot booked for a task that was then not enqueued (a
 // duplicate). A key another queue holds gives *heldError.
-func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (task *asynq.Task, undo func(), err error) {
+func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (send *tasks.Send, task *asynq.Task, undo func(), err error) {
 	undo = func() {}
 	now := time.Now()
-	send, err := tasks.Prepare(e, p.opts)
+	send, err = tasks.Prepare(e, p.opts)
 	if err != nil {
-		return nil, undo, err
+		return nil, nil, undo, err
 	}
 	if claim && e.Key != "" {
 		if err := p.claimKey(ctx, send); err != nil {
-			return nil, undo, err
+			return nil, nil, undo, err
 		}
 	}
 	at := send.Payload.Due
@@ -118,7 +127,7 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (ta
 		provider, account := tasks.Provider(send.Type), send.Payload.Account
 		slot, booked, err := p.limiter.Reserve(ctx, provider, account, send.ID, now)
 		if err != nil {
-			return nil, undo, err
+			return nil, nil, undo, err
 		}
 		if booked {
 			undo = func() { _ = p.limiter.Release(ctx, provider, account, send.ID) }
@@ -126,7 +135,19 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (ta
 		at = slot
 	}
 	task, err = send.Task(p.opts, at)
-	return task, undo, err
+	return send, task, undo, err
+}
+
+// opened records the time a send's window gave it, for its status, once
+// its task is enqueued.
+func (p *Producer) opened(ctx context.Context, id string, opening time.Time) error {
+	if opening.IsZero() {
+		return nil
+	}
+	if err := p.state.SetWindow(ctx, id, opening); err != nil {
+		return fmt.Errorf("enqueued, but its window's opening is not recorded for its status: %w", err)
+	}
+	return nil
 }
 
 // heldError is returned for an envelope whose key another queue holds:
@@ -203,7 +224,7 @@ type Enqueued struct {
 // Enqueue validates e and enqueues its send. An envelope whose task id
 // already exists, in any queue, is not an error: Enqueued.Duplicate says so.
 func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
-	task, undo, err := p.build(ctx, e, true)
+	send, task, undo, err := p.build(ctx, e, true)
 	id, queue := e.TaskID(), e.QueueName()
 	var held *heldError
 	switch {
@@ -214,7 +235,7 @@ func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, e
 	default:
 		info, err := p.client.EnqueueContext(ctx, task)
 		if err == nil {
-			return &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: dueOf(info)}, nil
+			return &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: dueOf(info)}, p.opened(ctx, info.ID, send.Opening)
 		}
 		undo()
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -269,6 +290,12 @@ type Status struct {
 	Due time.Time `json:"due,omitzero"`
 	// ExpiresAt is when it is given up.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Window is the window the envelope named, a name or tz days from-to;
+	// empty when it named none.
+	Window string `json:"window,omitempty"`
+	// WindowAt is the time the send's window (its own or its account's)
+	// gave it, later than Due; zero when the window has not moved it.
+	WindowAt time.Time `json:"window_at,omitzero"`
 	// Retried and MaxRetry count the attempts that failed and those allowed.
 	Retried  int `json:"retried"`
 	MaxRetry int `json:"max_retry"`
@@ -283,12 +310,16 @@ type Status struct {
 }
 
 // Status looks the task id up in every queue.
-func (p *Producer) Status(_ context.Context, id string) (*Status, error) {
+func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
 	info, err := p.find(id)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
-	return statusOf(info), nil
+	s := statusOf(info)
+	if s.WindowAt, err = p.state.WindowAt(ctx, id); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	return s, nil
 }
 
 func statusOf(info *asynq.TaskInfo) *Status {
@@ -298,7 +329,7 @@ func statusOf(info *asynq.TaskInfo) *Status {
 		LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt,
 	}
 	if p, err := tasks.DecodePayload(info.Payload); err == nil {
-		s.Account, s.Due, s.ExpiresAt = p.Account, p.Due, p.ExpiresAt
+		s.Account, s.Due, s.ExpiresAt, s.Window = p.Account, p.Due, p.ExpiresAt, p.Window.String()
 	}
 	if len(info.Result) > 0 {
 		if r, err := tasks.DecodeResult(info.Result); err == nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/window"
 )
 
 // SendOption sets a field of the envelope of a typed send.
@@ -26,6 +27,19 @@ func At(t time.Time) SendOption { return func(e *tasks.Envelope) { e.ProcessAt =
 
 // ExpiresAt gives the send up if it has not succeeded by t.
 func ExpiresAt(t time.Time) SendOption { return func(e *tasks.Envelope) { e.ExpiresAt = t } }
+
+// Window sends only inside a window spelled out, e.g.
+// window.Spec{TZ: "America/New_York", Days: "mon-sat", From: "08:00", To: "21:00"}
+// (TZ "auto": the zones of the recipients' numbers), instead of the
+// account's window.
+func Window(spec window.Spec) SendOption {
+	return func(e *tasks.Envelope) { e.Window = tasks.Window{Spec: spec} }
+}
+
+// NamedWindow sends only inside the window SEND_WINDOWS names name.
+func NamedWindow(name string) SendOption {
+	return func(e *tasks.Envelope) { e.Window = tasks.Window{Name: name} }
+}
 
 // Request is a provider's typed request: mateo.SendMessageRequest,
 // mateo.ConversationUpdate, leadconnector.SendMessageRequest. It names the

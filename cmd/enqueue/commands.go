@@ -44,8 +44,12 @@ func open() (*producer.Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	windows, err := config.ParseSendWindows(cfg.SendWindows)
+	if err != nil {
+		return nil, err
+	}
 	return producer.New(conn, producer.WithMaxRetry(cfg.MaxRetry), producer.WithRetention(cfg.ResultRetention),
-		producer.WithRateLimits(limits)), nil
+		producer.WithRateLimits(limits), producer.WithSendWindows(windows)), nil
 }
 
 func sendCommand() *cobra.Command {
@@ -146,6 +150,9 @@ func printStatus(w io.Writer, s *producer.Status) {
 	row("state", s.State)
 	row("account", s.Account)
 	row("due", timeOr(s.Due, "at once"))
+	if s.Window != "" || !s.WindowAt.IsZero() {
+		row("window", windowOf(s))
+	}
 	if !s.ExpiresAt.IsZero() {
 		row("expires", timeOr(s.ExpiresAt, ""))
 	}
@@ -169,6 +176,19 @@ func printStatus(w io.Writer, s *producer.Status) {
 		row("response", string(s.Result.Response))
 	}
 	_ = tw.Flush()
+}
+
+// windowOf says the time the send's window gave it, and the window the
+// envelope named (none named: its account's).
+func windowOf(s *producer.Status) string {
+	named := s.Window
+	if named == "" {
+		named = "the account's"
+	}
+	if s.WindowAt.IsZero() {
+		return named
+	}
+	return timeOr(s.WindowAt, "") + " (" + named + ")"
 }
 
 func timeOr(t time.Time, zero string) string {
