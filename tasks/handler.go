@@ -236,6 +236,11 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 		notBefore, reason = hold.Until, "provider_hold"
 		j.later(reason)
 	}
+	if windowed && !j.p.Due.IsZero() && !win.Contains(j.p.Due) {
+		// Due outside its window: the window made it late, whether this
+		// try or an earlier one waited for the opening.
+		j.later("window")
+	}
 	booked, held := h.Limiter == nil, false
 	var bookedAt time.Time
 	for {
