@@ -13,6 +13,10 @@
 // when a worker takes it without one. Limiters that only answer "now, or
 // retry after" (GCRA) cannot book a scheduled send's future time, and
 // would have every waiting send picked up again and again.
+//
+// Caps keep the same calendars per recipient, with windows that count any
+// period rather than periods from the epoch: at most 3 sends to a person
+// in any 24 h.
 package ratelimit
 
 import (
@@ -158,28 +162,39 @@ const maxSends = 128
 // On an error, the slots returned are those of the sends booked before it.
 // Without limits each send's slot is its own time.
 func (l *Limiter) ReserveMany(ctx context.Context, provider, account string, sends []Send) ([]Slot, error) {
-	slots := make([]Slot, 0, len(sends))
 	rates, ok := l.rates(provider, account)
 	if !ok {
+		slots := make([]Slot, 0, len(sends))
 		for _, s := range sends {
 			slots = append(slots, Slot{At: s.At})
 		}
 		return slots, nil
 	}
 	gap, late, windows := calendar(rates)
+	slots, err := reserve(ctx, l.rdb, keys(provider, account), gap, late, windows, sends)
+	if err != nil {
+		return slots, fmt.Errorf("rate limit %s:%s: %w", provider, account, err)
+	}
+	return slots, nil
+}
+
+// reserve books sends on the calendar of keys k, whose bookings are gap
+// apart, may be used late that late, and fill the windows given as
+// reserve.lua takes them (count, period ms, ...).
+func reserve(ctx context.Context, rdb redis.Scripter, k []string, gap, late time.Duration, windows []any, sends []Send) ([]Slot, error) {
+	slots := make([]Slot, 0, len(sends))
 	head := append([]any{gap.Milliseconds(), late.Milliseconds(), len(windows) / 2}, windows...)
-	k := keys(provider, account)
 	for chunk := range slices.Chunk(sends, maxSends) {
 		args := slices.Grow(slices.Clip(head), 2*len(chunk))
 		for _, s := range chunk {
 			args = append(args, s.TaskID, ceilMilli(s.At))
 		}
-		res, err := reserveScript.Run(ctx, l.rdb, k, args...).Slice()
+		res, err := reserveScript.Run(ctx, rdb, k, args...).Slice()
 		if err == nil {
 			slots, err = appendSlots(slots, res, chunk)
 		}
 		if err != nil {
-			return slots, fmt.Errorf("rate limit %s:%s: %w", provider, account, err)
+			return slots, err
 		}
 	}
 	return slots, nil

@@ -4,7 +4,9 @@
 -- a new spacing, expiry) is done once, before its first booking.
 -- ARGV[1] spacing s, ms: no two bookings closer than that
 -- ARGV[2] how late a send may still use its booking, ms
--- ARGV[3] n, how many longer windows; ARGV[4..3+2n] count, period ms of each
+-- ARGV[3] n, how many longer windows; ARGV[4..3+2n] count, period ms of each:
+--         a period counted from the Unix epoch (a day from midnight UTC), or,
+--         written negative, any period (rolling: the period before each booking)
 -- then for each send: its task id, the time asked for (unix ms)
 -- Returns for each send its booked time (unix ms) and 1 when newly booked
 -- or 0 when the send held it; when a send finds no time, the times of the
@@ -12,7 +14,7 @@
 local s, late, windows = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local gap, longest = 2 * s, 0
 for j = 4, 3 + 2 * windows, 2 do
-	longest = math.max(longest, tonumber(ARGV[j + 1]))
+	longest = math.max(longest, math.abs(tonumber(ARGV[j + 1])))
 end
 local now = clock()
 local blocked = tonumber(redis.call("GET", KEYS[3]) or "0")
@@ -93,19 +95,57 @@ local function tally(t, d)
 	end
 end
 
+-- crowded returns, when a booking at time t would make count + 1
+-- bookings less than period apart, the earliest later time that may fit;
+-- nil when t fits. Only the runs of count + 1 bookings that hold t can be
+-- too short: one starting before t is cleared once its first booking is
+-- period behind, one starting at t once t passes the booking after it.
+local function crowded(t, count, period)
+	local near = redis.call("ZRANGEBYSCORE", bookings, excl(t - period), excl(t + period), "WITHSCORES")
+	local xs, k = {}, nil
+	for i = 2, #near, 2 do
+		local x = tonumber(near[i])
+		if not k and x > t then
+			xs[#xs + 1], k = t, #xs + 1
+		end
+		xs[#xs + 1] = x
+	end
+	if not k then
+		xs[#xs + 1], k = t, #xs + 1
+	end
+	local later
+	for i = math.max(1, k - count), math.min(k, #xs - count) do
+		if xs[i + count] - xs[i] < period then
+			local n = xs[k + 1]
+			if i < k then
+				n = xs[i] + period
+			end
+			later = math.max(later or n, n)
+		end
+	end
+	return later
+end
+
 -- full returns, when a window holds its count of bookings at time t, when
--- its next period starts; nil when t fits every window.
+-- a booking may next fit it; nil when t fits every window.
 local function full(t)
 	for j = 4, 3 + 2 * windows, 2 do
 		local count, period = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
-		local from = t - t % period
-		local c = counted[j]
-		if not c or c[1] ~= from then
-			c = {from, redis.call("ZCOUNT", bookings, int(from), excl(from + period))}
-			counted[j] = c
-		end
-		if c[2] >= count then
-			return from + period
+		if period < 0 then
+			local n = crowded(t, count, -period)
+			if n then
+				return n
+			end
+		else
+			local from = t - t % period
+			local c = counted[j]
+			if not c or c[1] ~= from then
+				c = {from, redis.call("ZCOUNT", bookings, int(from), excl(from + period))}
+				counted[j] = c
+			end
+			if c[2] >= count then
+				return from + period
+			end
 		end
 	end
 end

@@ -1,0 +1,153 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+	"github.com/redis/go-redis/v9"
+)
+
+// Caps books the sends to each recipient on a calendar of its own, so that
+// no recipient gets more than a cap's count of sends in any of its periods:
+// 3/24h lets the fourth send go 24 h after the first, whenever in the day
+// that was. A cap's scope says which sends it counts: "" every send to the
+// recipient, "mateo" those through a provider, "mateo:acme" those through
+// one account. Every cap whose scope covers a send applies to it, so a
+// narrower cap only ever adds to a wider one.
+//
+// A recipient's calendar is keyed by a hash of its normalised address
+// (NormalizeRecipient): no address is written to Redis. The hash is a
+// pseudonym, not a secret: a phone number's can be found by trying numbers.
+type Caps struct {
+	rdb  redis.UniversalClient
+	caps Limits
+}
+
+// NewCaps returns the Caps keeping their calendars in rdb; nil when caps is
+// empty.
+func NewCaps(rdb redis.UniversalClient, caps Limits) *Caps {
+	if len(caps) == 0 {
+		return nil
+	}
+	return &Caps{rdb: rdb, caps: caps}
+}
+
+// A cap counts sends and spaces none: its calendar keeps its bookings
+// capGap apart, the calendar's resolution. Two sends to one recipient due
+// at one instant go a millisecond apart, in order.
+const capGap = time.Millisecond
+
+// maxRounds bounds the rounds Reserve takes to find one time for every
+// calendar of a send: each round moves to the latest time one of them
+// gave, and ends when none gives a later one.
+const maxRounds = 100
+
+// capCalendar is the calendar of one recipient under one cap.
+type capCalendar struct {
+	scope   string
+	keys    []string
+	windows []any
+}
+
+// calendars returns the calendars a send of provider's account to
+// recipients books: one per normalised recipient and cap covering the send.
+func (c *Caps) calendars(provider, account string, recipients []string) []capCalendar {
+	if c == nil {
+		return nil
+	}
+	var cals []capCalendar
+	seen := map[string]bool{}
+	for _, r := range recipients {
+		r = NormalizeRecipient(r)
+		if r == "" || seen[r] {
+			continue
+		}
+		seen[r] = true
+		sum := sha256.Sum256([]byte("punctual recipient\x00" + r))
+		id := hex.EncodeToString(sum[:16])
+		for _, scope := range []string{"", provider, provider + ":" + account} {
+			rates, ok := c.caps[scope]
+			if !ok {
+				continue
+			}
+			windows := make([]any, 0, 2*len(rates))
+			for _, rate := range rates {
+				windows = append(windows, rate.Count, -rate.Period.Milliseconds())
+			}
+			tag := "punctual:cap:{" + strings.TrimPrefix(scope+":", ":") + id + "}:"
+			cals = append(cals, capCalendar{scope: scope, keys: []string{tag + "bookings", tag + "runs", tag + "blocked"}, windows: windows})
+		}
+	}
+	return cals
+}
+
+// Reserve books the send taskID of provider's account to recipients, due
+// at at, with every cap that covers it, and returns the one time they all
+// allow: the earliest at or after at (to the millisecond, rounded up;
+// Redis's now when at has passed). A send that holds a booking at or after
+// at keeps it. Without a cap covering the send it returns at.
+func (c *Caps) Reserve(ctx context.Context, provider, account, taskID string, recipients []string, at time.Time) (time.Time, error) {
+	cals := c.calendars(provider, account, recipients)
+	if len(cals) == 0 {
+		return at, nil
+	}
+	t := time.UnixMilli(ceilMilli(at))
+	for range maxRounds {
+		latest := t
+		for _, cal := range cals {
+			slots, err := reserve(ctx, c.rdb, cal.keys, capGap, 0, cal.windows, []Send{{TaskID: taskID, At: t}})
+			if err != nil {
+				return time.Time{}, fmt.Errorf("recipient cap %s: %w", capName(cal.scope), err)
+			}
+			if slots[0].At.After(latest) {
+				latest = slots[0].At
+			}
+		}
+		if !latest.After(t) {
+			return t, nil
+		}
+		t = latest
+	}
+	return time.Time{}, fmt.Errorf("recipient caps: no time every cap allows in %d rounds", maxRounds)
+}
+
+// Release frees the bookings of the send taskID, which will not be sent.
+func (c *Caps) Release(ctx context.Context, provider, account, taskID string, recipients []string) error {
+	var errs []error
+	for _, cal := range c.calendars(provider, account, recipients) {
+		if err := releaseScript.Run(ctx, c.rdb, cal.keys, taskID).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("recipient cap %s: %w", capName(cal.scope), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// capName names a cap's scope in errors.
+func capName(scope string) string {
+	if scope == "" {
+		return "of every send"
+	}
+	return scope
+}
+
+// NormalizeRecipient returns the form of an address that its caps count
+// by: a phone number in E.164 (+14155552671, however it was written, when
+// it starts with its country code), anything else trimmed and lower-cased
+// (an email address, a handle). Lower-casing may join two addresses a
+// provider tells apart; a cap then counts them as one, which errs on the
+// side of fewer sends.
+func NormalizeRecipient(addr string) string {
+	addr = strings.TrimSpace(addr)
+	if !strings.Contains(addr, "@") {
+		if n, err := phonenumbers.Parse(addr, ""); err == nil {
+			return phonenumbers.Format(n, phonenumbers.E164)
+		}
+	}
+	return strings.ToLower(addr)
+}
