@@ -125,6 +125,10 @@ type Config struct {
 	// SendWindows are the named send windows an envelope or an account
 	// may name: name=TZ [DAYS] FROM-TO;... (ParseSendWindows). None by default.
 	SendWindows string `env:"SEND_WINDOWS"`
+	// RecipientCaps cap the sends to each recipient over any period:
+	// [provider[:account]=]N/period+..., a cap without a scope counting every
+	// send (3/24h: at most 3 in any 24 h). None by default.
+	RecipientCaps string `env:"RECIPIENT_CAPS"`
 
 	// HTTPAddr is where the worker serves /healthz, /readyz and /metrics. Default :8080.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
@@ -303,6 +307,8 @@ func (c *Config) Validate() error {
 	add("RATE_LIMITS", err)
 	_, err = ParseSendWindows(c.SendWindows)
 	add("SEND_WINDOWS", err)
+	_, err = ParseRecipientCaps(c.RecipientCaps)
+	add("RECIPIENT_CAPS", err)
 	if c.MonitorAddr != "" && c.MonitorPassword == "" && !loopbackAddr(c.MonitorAddr) {
 		add("MONITOR_ADDR", errors.New("the monitor can delete tasks: bind it to a loopback address or set MONITOR_PASSWORD"))
 	}
@@ -433,6 +439,10 @@ func (c *Config) Worker(opts ...senders.Option) (worker.Config, error) {
 	if err != nil {
 		return worker.Config{}, fmt.Errorf("SEND_WINDOWS: %w", err)
 	}
+	caps, err := ParseRecipientCaps(c.RecipientCaps)
+	if err != nil {
+		return worker.Config{}, fmt.Errorf("RECIPIENT_CAPS: %w", err)
+	}
 	return worker.Config{
 		Redis:      conn,
 		Transports: map[string]*senders.Transport{mateo.Name: mt, leadconnector.Name: lt},
@@ -440,7 +450,7 @@ func (c *Config) Worker(opts ...senders.Option) (worker.Config, error) {
 			File: c.AccountsFile, Static: accounts, ClientID: c.LeadConnectorClientID, ClientSecret: c.LeadConnectorClientSecret,
 			Keys: c.CredentialsKey, BaseURL: c.LeadConnectorBaseURL, Version: c.LeadConnectorVersion,
 		},
-		Policy: policy, RateLimits: limits, SendWindows: windows,
+		Policy: policy, RateLimits: limits, SendWindows: windows, RecipientCaps: caps,
 		Concurrency: c.WorkerConcurrency, Queues: queues, AtMostOnce: c.AtMostOnce,
 		Backoff:          tasks.Backoff{Base: c.RetryBackoffBase, Max: c.RetryBackoffMax},
 		ArchiveRetention: c.ArchiveRetention, ShutdownTimeout: c.ShutdownTimeout,

@@ -101,30 +101,69 @@ func ParseRateLimits(s string) (RateLimits, error) {
 	if strings.TrimSpace(s) == "off" {
 		return nil, nil
 	}
-	limits := RateLimits{}
+	return parseScoped(s, false, 0)
+}
+
+// RecipientCaps are the caps per recipient of every send (""), of a
+// provider's ("mateo") and of an account's ("mateo:acme"); nil when none.
+type RecipientCaps = ratelimit.Limits
+
+// ParseRecipientCaps reads [provider[:account]=]N/period+N/period,...,
+// periods as ParseRateLimits reads them and of at least a second: a cap
+// without a scope counts every send to a recipient. "" or "off": no caps.
+func ParseRecipientCaps(s string) (RecipientCaps, error) {
+	if s = strings.TrimSpace(s); s == "" || s == "off" {
+		return nil, nil
+	}
+	return parseScoped(s, true, time.Second)
+}
+
+// parseScoped reads scope=N/period+...,... with a scope of provider or
+// provider:account; unscoped allows entries without one, scoped "". No
+// period may be shorter than minPeriod.
+func parseScoped(s string, unscoped bool, minPeriod time.Duration) (ratelimit.Limits, error) {
+	limits := ratelimit.Limits{}
 	for i, entry := range strings.Split(s, ",") {
 		scope, rates, found := strings.Cut(strings.TrimSpace(entry), "=")
+		if !found && unscoped {
+			scope, rates, found = "", scope, true
+		}
 		scope = strings.TrimSpace(scope)
 		provider, account, _ := strings.Cut(scope, ":")
 		switch {
 		case !found:
 			return nil, fmt.Errorf("entry %d %q: want provider[:account]=N/period", i+1, entry)
+		case strings.TrimSpace(entry) == "":
+			return nil, fmt.Errorf("entry %d: empty, want [provider[:account]=]N/period", i+1)
+		case scope == "" && unscoped:
 		case !slices.Contains(providers.Names(), provider):
 			return nil, fmt.Errorf("entry %d: unknown provider %q (%s)", i+1, provider, strings.Join(providers.Names(), ", "))
 		case strings.Contains(scope, ":") && !tasks.IsName(account):
 			return nil, fmt.Errorf("entry %d: account name %q is not letters, digits, _ . -", i+1, account)
-		case limits[scope] != nil:
-			return nil, fmt.Errorf("entry %d: %q given twice", i+1, scope)
+		}
+		if limits[scope] != nil {
+			return nil, fmt.Errorf("entry %d: %s given twice", i+1, scopeName(scope))
 		}
 		for _, r := range strings.Split(rates, "+") {
 			rate, err := parseRate(r)
+			if err == nil && rate.Period < minPeriod {
+				err = fmt.Errorf("%q: period shorter than %s", r, minPeriod)
+			}
 			if err != nil {
-				return nil, fmt.Errorf("entry %d (%s): %w", i+1, scope, err)
+				return nil, fmt.Errorf("entry %d (%s): %w", i+1, scopeName(scope), err)
 			}
 			limits[scope] = append(limits[scope], rate)
 		}
 	}
 	return limits, nil
+}
+
+// scopeName names a scope in errors.
+func scopeName(scope string) string {
+	if scope == "" {
+		return "the cap of every send"
+	}
+	return strconv.Quote(scope)
 }
 
 func parseRate(s string) (Rate, error) {

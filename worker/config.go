@@ -29,6 +29,9 @@ type Config struct {
 	RateLimits ratelimit.Limits
 	// SendWindows are the windows envelopes and accounts name, by name.
 	SendWindows map[string]window.Spec
+	// RecipientCaps are the caps per recipient, by scope (ratelimit.Caps);
+	// nil caps nothing.
+	RecipientCaps ratelimit.Limits
 	// Concurrency bounds the requests in flight; tasks held for their time
 	// do not count. At least 1.
 	Concurrency int
