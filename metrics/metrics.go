@@ -45,11 +45,11 @@ func New(reg prometheus.Registerer, inspector *asynq.Inspector, known func(provi
 		}, []string{"provider", "operation", "status"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "punctual_waits_total",
-			Help: "Sends put back to wait without spending an attempt, by provider, account (unknown when not configured) and reason (rate_limit, provider_hold, not_due, window, capacity, credentials).",
+			Help: "Sends put back to wait without spending an attempt, by provider, account (unknown when not configured) and reason (rate_limit, recipient_cap, provider_hold, not_due, window, capacity, credentials).",
 		}, []string{"provider", "account", "reason"}),
 		late: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "punctual_send_lateness_seconds",
-			Help:    "Time from a scheduled send's due time to the start of its request, by provider and cause (on_time, window, rate_limit, provider_hold, retry, capacity).",
+			Help:    "Time from a scheduled send's due time to the start of its request, by provider and cause (on_time, window, rate_limit, recipient_cap, provider_hold, retry, capacity).",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600},
 		}, []string{"provider", "cause"}),
 	}

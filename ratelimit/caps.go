@@ -15,8 +15,8 @@ import (
 
 // Caps books the sends to each recipient on a calendar of its own, so that
 // no recipient gets more than a cap's count of sends in any of its periods:
-// 3/24h lets the fourth send go 24 h after the first, whenever in the day
-// that was. A cap's scope says which sends it counts: "" every send to the
+// 3/24h lets the fourth send go 24 h (and a second, see maxCapLate) after
+// the first, whenever in the day that was. A cap's scope says which sends it counts: "" every send to the
 // recipient, "mateo" those through a provider, "mateo:acme" those through
 // one account. Every cap whose scope covers a send applies to it, so a
 // narrower cap only ever adds to a wider one.
@@ -43,6 +43,27 @@ func NewCaps(rdb redis.UniversalClient, caps Limits) *Caps {
 // at one instant go a millisecond apart, in order.
 const capGap = time.Millisecond
 
+// A send may go up to maxCapLate after its cap booking (a tenth of the
+// shortest period, for caps of less than 10 s), as a busy worker is late:
+// a cap's bookings are that much more than its period apart, so that the
+// sends themselves are its period apart. One later than that books again.
+const maxCapLate = time.Second
+
+// capCalendarOf returns how late a send may go after its booking on a
+// calendar of rates, and the calendar's windows as reserve.lua takes
+// them: count, and the period widened by that lateness, negative (rolling).
+func capCalendarOf(rates []Rate) (late time.Duration, windows []any) {
+	late = maxCapLate
+	for _, r := range rates {
+		late = min(late, r.Period/10)
+	}
+	late = late.Truncate(time.Millisecond)
+	for _, r := range rates {
+		windows = append(windows, r.Count, -(r.Period + late).Milliseconds())
+	}
+	return late, windows
+}
+
 // maxRounds bounds the rounds Reserve takes to find one time for every
 // calendar of a send: each round moves to the latest time one of them
 // gave, and ends when none gives a later one.
@@ -52,6 +73,7 @@ const maxRounds = 100
 type capCalendar struct {
 	scope   string
 	keys    []string
+	late    time.Duration
 	windows []any
 }
 
@@ -76,12 +98,9 @@ func (c *Caps) calendars(provider, account string, recipients []string) []capCal
 			if !ok {
 				continue
 			}
-			windows := make([]any, 0, 2*len(rates))
-			for _, rate := range rates {
-				windows = append(windows, rate.Count, -rate.Period.Milliseconds())
-			}
+			late, windows := capCalendarOf(rates)
 			tag := "punctual:cap:{" + strings.TrimPrefix(scope+":", ":") + id + "}:"
-			cals = append(cals, capCalendar{scope: scope, keys: []string{tag + "bookings", tag + "runs", tag + "blocked"}, windows: windows})
+			cals = append(cals, capCalendar{scope: scope, keys: []string{tag + "bookings", tag + "runs", tag + "blocked"}, late: late, windows: windows})
 		}
 	}
 	return cals
@@ -91,7 +110,9 @@ func (c *Caps) calendars(provider, account string, recipients []string) []capCal
 // at at, with every cap that covers it, and returns the one time they all
 // allow: the earliest at or after at (to the millisecond, rounded up;
 // Redis's now when at has passed). A send that holds a booking at or after
-// at keeps it. Without a cap covering the send it returns at.
+// at keeps it, and so does one at most a second late for it (a tenth of
+// the shortest period of a cap under 10 s). Without a cap covering the
+// send it returns at.
 func (c *Caps) Reserve(ctx context.Context, provider, account, taskID string, recipients []string, at time.Time) (time.Time, error) {
 	cals := c.calendars(provider, account, recipients)
 	if len(cals) == 0 {
@@ -101,7 +122,7 @@ func (c *Caps) Reserve(ctx context.Context, provider, account, taskID string, re
 	for range maxRounds {
 		latest := t
 		for _, cal := range cals {
-			slots, err := reserve(ctx, c.rdb, cal.keys, capGap, 0, cal.windows, []Send{{TaskID: taskID, At: t}})
+			slots, err := reserve(ctx, c.rdb, cal.keys, capGap, cal.late, cal.windows, []Send{{TaskID: taskID, At: t}})
 			if err != nil {
 				return time.Time{}, fmt.Errorf("recipient cap %s: %w", capName(cal.scope), err)
 			}

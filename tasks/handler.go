@@ -37,6 +37,15 @@ type Limiter interface {
 	BlockedUntil(ctx context.Context, provider, account string) (time.Time, error)
 }
 
+// Caps books the sends to each recipient within per-recipient caps.
+type Caps interface {
+	// Reserve books the send for each of its recipients at the one time
+	// every cap covering it allows, at or after at, and returns it.
+	Reserve(ctx context.Context, provider, account, taskID string, recipients []string, at time.Time) (time.Time, error)
+	// Release frees the send's bookings: it will not be sent.
+	Release(ctx context.Context, provider, account, taskID string, recipients []string) error
+}
+
 // Metrics is told what the handler does.
 type Metrics interface {
 	// Sent counts a try's outcome.
@@ -46,8 +55,8 @@ type Metrics interface {
 	// Waited counts a send put back to wait without spending an attempt.
 	Waited(provider, account, reason string)
 	// Late records how long after its due time a send's request started,
-	// and what made it late: on_time, window, rate_limit, provider_hold,
-	// retry or capacity.
+	// and what made it late: on_time, window, rate_limit, recipient_cap,
+	// provider_hold, retry or capacity.
 	Late(provider, cause string, late time.Duration)
 }
 
@@ -104,6 +113,9 @@ type Handler struct {
 	Holds Holds
 	// Limiter books each send's rate-limit slot; nil limits nothing.
 	Limiter Limiter
+	// Caps books each send's time with its recipients' caps; nil caps
+	// nothing.
+	Caps Caps
 	// Metrics is told what happens; nil counts nothing.
 	Metrics Metrics
 	// Tracer makes a span of each send's request; nil makes none.
@@ -206,12 +218,14 @@ func (h *Handler) job(ctx context.Context, t *asynq.Task) (*job, error) {
 
 // ready returns the token to send with and frees the send slot once the
 // task may go: its due time come (held until then when close, put back to
-// wait otherwise), inside its window, then its rate-limit booking, a send
-// slot free, not cancelled meanwhile, and not expired. The calendar is
-// asked when the send falls due, or at its window's opening, so sends of
-// an account are booked in the order of their due times, each at the
-// earliest time the limit allows, and sends released at an opening are
-// spread by the limit.
+// wait otherwise), inside its window, then its recipients' cap booking,
+// its rate-limit booking at or after that, a send slot free, not cancelled
+// meanwhile, and not expired. The calendars are asked when the send falls
+// due, or at its window's opening, so sends of an account are booked in
+// the order of their due times, each at the earliest time the limits
+// allow, and sends released at an opening are spread by the limit; a cap
+// books the time the send goes, so a send the account's limit moves books
+// its cap again.
 func (h *Handler) ready(ctx context.Context, j *job) (token string, release func(), err error) {
 	provider, account := j.provider, j.p.Account
 	hold, err := h.Holds.Load(ctx, j.id)
@@ -241,8 +255,17 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 		// try or an earlier one waited for the opening.
 		j.later("window")
 	}
-	booked, held := h.Limiter == nil, false
-	var bookedAt time.Time
+	recipients := h.recipients(j)
+	defer func() {
+		if recipients != nil && (errors.Is(err, asynq.SkipRetry) || errors.Is(err, asynq.RevokeTask)) {
+			// Not sent after all: its place goes to the recipient's next send.
+			if rerr := h.Caps.Release(context.WithoutCancel(ctx), provider, account, j.id, recipients); rerr != nil {
+				j.log.Warn("could not free the recipients' cap bookings", zap.Error(rerr))
+			}
+		}
+	}()
+	booked, capped, held := h.Limiter == nil, recipients == nil, false
+	var bookedAt, cappedAt time.Time
 	for {
 		if windowed {
 			// Due, or booked, outside the window: the opening, booked anew.
@@ -250,7 +273,8 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 			if open, err := h.opening(ctx, j, win, from); err != nil {
 				return "", nil, err
 			} else if open.After(from) {
-				notBefore, reason, booked = open, "window", h.Limiter == nil
+				notBefore, reason = open, "window"
+				booked, capped = h.Limiter == nil, recipients == nil
 			}
 		}
 		if early := time.Until(notBefore); early > maxHold || early > 0 && !roomFor(ctx, early) {
@@ -260,11 +284,25 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 			h.Metrics.Waited(provider, account, reason)
 			return "", nil, &WaitError{Wait: early, Held: true, Err: fmt.Errorf("not before %s (%s)", notBefore.Format(time.RFC3339Nano), reason)}
 		}
-		if !booked {
+		if !capped || !booked {
 			held = held || time.Until(notBefore) > 0
 			if err := sleep(ctx, time.Until(notBefore)); err != nil {
 				return "", nil, err
 			}
+		}
+		if !capped {
+			at, err := h.capTime(ctx, j, recipients, notBefore)
+			if err != nil {
+				return "", nil, err
+			}
+			if capped, cappedAt = true, at; moves(at, notBefore) {
+				notBefore, reason = at, "recipient_cap"
+				j.later(reason)
+				booked = h.Limiter == nil // the account's slot follows
+				continue
+			}
+		}
+		if !booked {
 			slot, _, err := h.Limiter.Reserve(ctx, provider, account, j.id, notBefore)
 			if err != nil {
 				j.log.Warn("could not book a rate-limit slot", zap.Error(err))
@@ -276,6 +314,7 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 			if slot.After(notBefore) && time.Until(slot) > time.Millisecond {
 				notBefore, reason = slot, "rate_limit"
 				j.later(reason)
+				capped = recipients == nil // the cap counts the send when it goes
 				continue
 			}
 		}
@@ -284,6 +323,22 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 		if err != nil {
 			j.log.Info("not sent", zap.Error(err))
 			return "", nil, err
+		}
+		if recipients != nil && time.Since(cappedAt) > rebookAfter {
+			// Late for its cap booking: the calendar lets it keep one it
+			// is a little late for, and books it again otherwise.
+			at, err := h.capTime(ctx, j, recipients, notBefore)
+			if err != nil {
+				release()
+				return "", nil, err
+			}
+			if cappedAt = at; moves(at, notBefore) {
+				release()
+				notBefore, reason = at, "recipient_cap"
+				j.later(reason)
+				booked = h.Limiter == nil
+				continue
+			}
 		}
 		if h.Limiter == nil {
 			break
@@ -305,6 +360,7 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 			release()
 			notBefore, reason = slot, "rate_limit"
 			j.later(reason)
+			capped = recipients == nil
 			continue
 		}
 		if !held {
@@ -367,6 +423,36 @@ func (h *Handler) opening(ctx context.Context, j *job, win window.Window, from t
 		j.log.Warn("could not record the window's opening for the status", zap.Error(err))
 	}
 	return open, nil
+}
+
+// recipients returns the addresses of the send that caps count; nil when
+// no cap can apply.
+func (h *Handler) recipients(j *job) []string {
+	if h.Caps == nil || j.o.Recipients == nil {
+		return nil
+	}
+	if r := j.o.Recipients(j.p.Body); len(r) > 0 {
+		return r
+	}
+	return nil
+}
+
+// capTime books the send with its recipients' caps at or after at, and
+// returns its time; an error is a wait.
+func (h *Handler) capTime(ctx context.Context, j *job, recipients []string, at time.Time) (time.Time, error) {
+	t, err := h.Caps.Reserve(ctx, j.provider, j.p.Account, j.id, recipients, at)
+	if err != nil {
+		j.log.Warn("could not book the recipients' caps", zap.Error(err))
+		return time.Time{}, redisWait(err)
+	}
+	return t, nil
+}
+
+// moves reports whether a cap booking at slot moves a send due at
+// notBefore. The calendars book on Redis's clock, to the millisecond: a
+// slot within a millisecond of now is now, not a wait.
+func moves(slot, notBefore time.Time) bool {
+	return slot.After(notBefore) && time.Until(slot) > time.Millisecond
 }
 
 // token returns the account's token, or the end of a try that has none:

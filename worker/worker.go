@@ -107,6 +107,9 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	if limiter := ratelimit.New(rdb, cfg.RateLimits); limiter != nil {
 		h.Limiter = limiter
 	}
+	if caps := ratelimit.NewCaps(rdb, cfg.RecipientCaps); caps != nil {
+		h.Caps = caps
+	}
 	for _, p := range cfg.AtMostOnce {
 		h.AtMostOnce[p] = true
 	}

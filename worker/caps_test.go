@@ -1,0 +1,215 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// capped is a Mateo message to handle with text, as an envelope.
+func capped(handle, text string, extra string) string {
+	return fmt.Sprintf(`{"type":"mateo:send_message",%s"payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":%q}],"text":%q}}`, extra, handle, text)
+}
+
+// capBookings returns the time each task holds in the recipients' cap
+// calendars, adding to booked.
+func capBookings(t *testing.T, rdb redis.UniversalClient, booked map[string]time.Time) map[string]time.Time {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "punctual:cap:*:bookings").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		zs, err := rdb.ZRangeWithScores(ctx, k, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, z := range zs {
+			booked[z.Member.(string)] = time.UnixMilli(int64(z.Score))
+		}
+	}
+	return booked
+}
+
+// watchCaps waits until every task of ids is done, and returns the cap
+// booking each was last seen with: a calendar trims a booking once its
+// period has passed.
+func (e *env) watchCaps(t *testing.T, ids []string, within time.Duration) map[string]time.Time {
+	t.Helper()
+	booked := map[string]time.Time{}
+	deadline := time.Now().Add(within)
+	for _, id := range ids {
+		for {
+			capBookings(t, e.rdb, booked)
+			s, err := e.producer.Status(context.Background(), id)
+			if err == nil && (s.State == "completed" || s.State == "archived") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s not done within %s: %+v (err %v)", id, within, s, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return capBookings(t, e.rdb, booked)
+}
+
+// sentAt returns when the sandbox received each message, by its text.
+func (e *env) sentAt(t *testing.T) map[string]time.Time {
+	t.Helper()
+	at := map[string]time.Time{}
+	for _, r := range e.sandbox.Requests() {
+		var body struct{ Text string }
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		at[body.Text] = r.At
+	}
+	return at
+}
+
+// checkCap checks that no period holds more than count of the sends of
+// ids (by the messages' texts), nor of their cap bookings, which may be
+// used late late: the bookings are that much further apart. Each message
+// went at or after its booking, and not much later. It returns the
+// bookings in order.
+func checkCap(t *testing.T, e *env, booked map[string]time.Time, ids map[string]string, count int, period, late time.Duration) []time.Time {
+	t.Helper()
+	at := e.sentAt(t)
+	var times, sent []time.Time
+	for text, id := range ids {
+		b, ok := booked[id]
+		if !ok {
+			t.Fatalf("%q holds no cap booking", text)
+		}
+		times, sent = append(times, b), append(sent, at[text])
+		// The sandbox reads its clock after the request arrived: a
+		// millisecond of rounding is all a request may seem early by.
+		if at[text].Before(b.Add(-time.Millisecond)) || at[text].After(b.Add(late+250*time.Millisecond)) {
+			t.Errorf("%q sent at %s, booked at %s", text, at[text].Format(time.StampMilli), b.Format(time.StampMilli))
+		}
+	}
+	for _, ts := range []struct {
+		what   string
+		times  []time.Time
+		period time.Duration
+	}{{"sends", sent, period}, {"bookings", times, period + late}} {
+		slices.SortFunc(ts.times, time.Time.Compare)
+		for i := count; i < len(ts.times); i++ {
+			if d := ts.times[i].Sub(ts.times[i-count]); d < ts.period {
+				t.Errorf("%s %d and %d %s apart: %d within %s", ts.what, i-count, i, d, count+1, ts.period)
+			}
+		}
+	}
+	return times
+}
+
+func TestRecipientCapDelaysTheFourthSend(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]string{"RECIPIENT_CAPS": "3/4s"})
+	// One number, written four ways; another recipient beside it. All
+	// due at one time, for the lateness metric.
+	due := `"process_at":"` + time.Now().Add(500*time.Millisecond).UTC().Format(time.RFC3339Nano) + `",`
+	ids := map[string]string{}
+	var all []string
+	for i, handle := range []string{"+1 415 555 2671", "+14155552671", "+1-415-555-2671", "+1 (415) 555-2671"} {
+		text := fmt.Sprintf("ana %d", i)
+		ids[text] = e.enqueue(t, capped(handle, text, due))
+		all = append(all, ids[text])
+	}
+	bob := e.enqueue(t, capped("bob@example.com", "bob", due))
+
+	// The fourth waits in its queue for the cap, an attempt not spent, and
+	// its status says why.
+	var fourth string
+	deadline := time.Now().Add(3 * time.Second)
+	for fourth == "" {
+		for _, id := range ids {
+			if s, err := e.producer.Status(context.Background(), id); err == nil && strings.Contains(s.LastError, "recipient_cap") {
+				fourth = id
+				if s.Retried != 0 || s.State == "archived" {
+					t.Errorf("a send held by its cap: %+v", s)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no send shown as held by the recipient's cap within 3s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	all = append(all, bob)
+	booked := e.watchCaps(t, all, 10*time.Second)
+	e.completedFirstTry(t, all, time.Second)
+
+	// A send of a 4 s cap may go 400 ms late: the fourth goes 4.4 s after
+	// the first, not later.
+	times := checkCap(t, e, booked, ids, 3, 4*time.Second, 400*time.Millisecond)
+	if d := times[3].Sub(times[0]); d > 4400*time.Millisecond+100*time.Millisecond {
+		t.Errorf("the fourth send booked %s after the first, want 4.4s", d)
+	}
+	if b := booked[bob]; b.After(times[0].Add(time.Second)) {
+		t.Errorf("bob's send booked at %s, behind ana's from %s", b, times[0])
+	}
+	_, body := get(t, "http://"+e.worker.HealthAddr()+"/metrics", "", "")
+	for _, want := range []string{
+		`punctual_send_lateness_seconds_count{cause="recipient_cap",provider="mateo"} 1`,
+		`punctual_waits_total{account="default",provider="mateo",reason="recipient_cap"} 1`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestRecipientCapHoldsAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	caps := map[string]string{"RECIPIENT_CAPS": "3/4s"}
+	e := setup(t, caps)
+	caps["REDIS_URL"] = "redis://" + e.rdb.(*redis.Client).Options().Addr + "/0"
+	other := setupWith(t, e.sandbox, caps)
+	// Due at once, a second from now: both workers wait for them.
+	due := `"process_at":"` + time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano) + `",`
+	ids := map[string]string{}
+	var all []string
+	for i := range 6 {
+		text := fmt.Sprintf("ana %d", i)
+		ids[text] = e.enqueue(t, capped("+14155552671", text, due))
+		all = append(all, ids[text])
+	}
+	booked := e.watchCaps(t, all, 15*time.Second)
+	e.completedFirstTry(t, all, time.Second)
+	checkCap(t, e, booked, ids, 3, 4*time.Second, 400*time.Millisecond)
+	if e.logs.FilterMessage("taken").Len() == 0 || other.logs.FilterMessage("taken").Len() == 0 {
+		t.Errorf("one worker took every send: %d and %d pickups", e.logs.FilterMessage("taken").Len(), other.logs.FilterMessage("taken").Len())
+	}
+}
+
+func TestRecipientCapFreesTheTimeOfASendThatExpires(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]string{"RECIPIENT_CAPS": "1/3s"})
+	first := e.enqueue(t, capped("ana@example.com", "first", ""))
+	e.completedFirstTry(t, []string{first}, 5*time.Second)
+	// Moved 3 s by the cap, past the time it expires.
+	expires := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
+	late := e.enqueue(t, capped("ana@example.com", "late", `"expires_at":"`+expires+`",`))
+	if s := e.waitState(t, late, "archived", 6*time.Second); !strings.Contains(s.LastError, "expired") {
+		t.Fatalf("archived with %q, want expired", s.LastError)
+	}
+	if _, ok := capBookings(t, e.rdb, map[string]time.Time{})[late]; ok {
+		t.Error("the expired send keeps its cap booking")
+	}
+	// Its time is free: a send due now goes now, not 3 s after it.
+	enqueued := time.Now()
+	next := e.enqueue(t, capped("Ana@Example.com", "next", ""))
+	e.completedFirstTry(t, []string{next}, 5*time.Second)
+	if d := e.sentAt(t)["next"].Sub(enqueued); d > time.Second {
+		t.Errorf("the next send went %s after it was due", d)
+	}
+}
