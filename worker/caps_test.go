@@ -170,24 +170,27 @@ func TestRecipientCapDelaysTheFourthSend(t *testing.T) {
 
 func TestRecipientCapHoldsAcrossWorkers(t *testing.T) {
 	t.Parallel()
-	caps := map[string]string{"RECIPIENT_CAPS": "3/4s"}
-	e := setup(t, caps)
-	caps["REDIS_URL"] = "redis://" + e.rdb.(*redis.Client).Options().Addr + "/0"
-	other := setupWith(t, e.sandbox, caps)
+	// Each worker takes one queue, so both send to the recipient at once.
+	e := setup(t, map[string]string{"RECIPIENT_CAPS": "3/4s", "WORKER_QUEUES": "mateo=1"})
+	other := setupWith(t, e.sandbox, map[string]string{
+		"RECIPIENT_CAPS": "3/4s", "WORKER_QUEUES": "bulk=1",
+		"REDIS_URL": "redis://" + e.rdb.(*redis.Client).Options().Addr + "/0",
+	})
 	// Due at once, a second from now: both workers wait for them.
-	due := `"process_at":"` + time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano) + `",`
+	due := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
 	ids := map[string]string{}
 	var all []string
 	for i := range 6 {
 		text := fmt.Sprintf("ana %d", i)
-		ids[text] = e.enqueue(t, capped("+14155552671", text, due))
+		queue := []string{"mateo", "bulk"}[i%2]
+		ids[text] = e.enqueue(t, capped("+14155552671", text, `"queue":"`+queue+`","process_at":"`+due+`",`))
 		all = append(all, ids[text])
 	}
 	booked := e.watchCaps(t, all, 15*time.Second)
 	e.completedFirstTry(t, all, time.Second)
 	checkCap(t, e, booked, ids, 3, 4*time.Second, 400*time.Millisecond)
-	if e.logs.FilterMessage("taken").Len() == 0 || other.logs.FilterMessage("taken").Len() == 0 {
-		t.Errorf("one worker took every send: %d and %d pickups", e.logs.FilterMessage("taken").Len(), other.logs.FilterMessage("taken").Len())
+	if n, m := e.logs.FilterMessage("sent").Len(), other.logs.FilterMessage("sent").Len(); n != 3 || m != 3 {
+		t.Errorf("the workers sent %d and %d, want 3 each", n, m)
 	}
 }
 
