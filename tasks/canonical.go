@@ -22,10 +22,11 @@ const contentKeyPrefix = "content:"
 // order, white space, escapes, an explicit default account or queue and the
 // zone or precision of a time do not change it. The envelope's own key does
 // not count. The queue does: content keys then never meet in two queues,
-// and need no record of the queue that holds them. The window counts when
-// given, as process_at does: it decides when the send goes, so the same
-// message in another window is another send; an envelope without one
-// keeps the key it had before windows existed.
+// and need no record of the queue that holds them. The window and the
+// group count when given, as process_at does: the window decides when the
+// send goes and the group which cancel stops it, so the same message with
+// another window or group is another send; an envelope without them keeps
+// the key it had before they existed.
 //
 // The payload is the tree ParseEnvelope decoded; an envelope built by hand
 // has its payload decoded, and an error when that fails.
@@ -39,6 +40,10 @@ func (e *Envelope) ContentKey() (string, error) {
 	b := append(buf[:0], `{"account":`...)
 	b = appendCanonicalString(b, e.account())
 	b = appendCanonicalTime(b, `,"expires_at":`, e.ExpiresAt)
+	if e.Group != "" {
+		b = append(b, `,"group":`...)
+		b = appendCanonicalString(b, e.Group)
+	}
 	b = append(b, `,"payload":`...)
 	if b, err = jsonvalue.AppendJSON(b, tree); err != nil {
 		return "", &jsonvalue.FieldError{Path: "payload", Reason: err.Error()}

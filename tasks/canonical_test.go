@@ -68,6 +68,7 @@ func TestContentKeyTellsSendsApart(t *testing.T) {
 		{"same clock time in another zone", `{"type":"mateo:send_message","process_at":"2026-11-21T17:00:00+01:00","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 		{"no process_at", `{"type":"mateo:send_message","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 		{"an expires_at", `{"type":"mateo:send_message","process_at":"2026-11-21T17:00:00Z","expires_at":"2026-11-22T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
+		{"a group", `{"type":"mateo:send_message","group":"contact:abc123","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 		{"process_at given as expires_at", `{"type":"mateo:send_message","expires_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`},
 	}
 	for _, c := range cases {

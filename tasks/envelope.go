@@ -42,6 +42,9 @@ type Envelope struct {
 	// Window is when the send may go: a window of SEND_WINDOWS by name, or
 	// one spelled out; the account's window when zero.
 	Window Window `json:"window,omitzero"`
+	// Group names the cancellation group the send belongs to (IsGroup):
+	// cancelling the group cancels every send of it that has not started.
+	Group string `json:"group,omitempty"`
 	// Payload is the provider's own request body.
 	Payload json.RawMessage `json:"payload"`
 
@@ -82,7 +85,7 @@ func (e *Envelope) payload() (any, error) {
 
 var (
 	namePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	envelopeKeys = []string{"type", "account", "key", "queue", "process_at", "expires_at", "window", "payload"}
+	envelopeKeys = []string{"type", "account", "key", "queue", "process_at", "expires_at", "window", "group", "payload"}
 )
 
 // IsName reports whether s can name an account or a queue: letters, digits
@@ -127,6 +130,8 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 				errs = append(errs, err) // its paths are window.tz, window.days, ...
 				err = nil
 			}
+		case "group":
+			err = decodeString(m.Value, &e.Group)
 		case "payload":
 			e.Payload = m.Raw
 			e.parsed = parsed(m.Raw, m.Value)
@@ -194,6 +199,9 @@ func (e *Envelope) Validate() error {
 	}
 	if err := e.Window.Check(); err != nil {
 		errs = append(errs, err)
+	}
+	if e.Group != "" && !IsGroup(e.Group) {
+		errs = append(errs, &jsonvalue.FieldError{Path: "group", Reason: fmt.Sprintf("not a group name (letters, digits, _ . - : / @ # + =; at most %d): %q", maxGroup, e.Group)})
 	}
 	if len(e.Key) > maxKey {
 		errs = append(errs, &jsonvalue.FieldError{Path: "key", Reason: fmt.Sprintf("longer than %d bytes", maxKey)})
@@ -329,7 +337,7 @@ func Prepare(e *Envelope, o Options) (*Send, error) {
 		return nil, &jsonvalue.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
 	}
 	s := &Send{Type: e.Type, ID: e.TaskID(), Queue: e.QueueName(),
-		Payload: Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Window: e.Window, Body: encoded}}
+		Payload: Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Window: e.Window, Group: e.Group, Body: encoded}}
 	if s.ID == "" {
 		s.ID = uuid.NewString()
 	}

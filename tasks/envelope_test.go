@@ -29,6 +29,11 @@ func TestParseEnvelopeRejectsBadInputNamingTheField(t *testing.T) {
 		{"expires before process_at", `{"type":"mateo:send_message","process_at":"2030-01-02T00:00:00Z","expires_at":"2030-01-01T00:00:00Z","payload":{` + from + `}}`, "expires_at: not after process_at"},
 		{"bad account", `{"type":"mateo:send_message","account":"a=b","payload":{` + from + `}}`, `account: not a name`},
 		{"bad queue", `{"type":"mateo:send_message","queue":"a b","payload":{` + from + `}}`, `queue: not a name`},
+		{"group with a brace", `{"type":"mateo:send_message","group":"contact:{x}","payload":{` + from + `}}`, `group: not a group name (letters, digits, _ . - : / @ # + =; at most 128): "contact:{x}"`},
+		{"group with a space", `{"type":"mateo:send_message","group":"contact abc","payload":{` + from + `}}`, `group: not a group name`},
+		{"group starting with a colon", `{"type":"mateo:send_message","group":":abc","payload":{` + from + `}}`, `group: not a group name`},
+		{"long group", `{"type":"mateo:send_message","group":"` + strings.Repeat("g", 129) + `","payload":{` + from + `}}`, `group: not a group name`},
+		{"group not a string", `{"type":"mateo:send_message","group":7,"payload":{` + from + `}}`, "group: must be a string"},
 		{"long key", `{"type":"mateo:send_message","key":"` + strings.Repeat("k", 513) + `","payload":{` + from + `}}`, "key: longer than 512 bytes"},
 		{"payload path", `{"type":"mateo:send_message","payload":{` + from + `,"to":[{},{},{"contact_id":"42"}]}}`, `payload.to[2].contact_id: not a UUID: "42"`},
 		{"mateo from required", `{"type":"mateo:send_message","payload":{}}`, "payload.from: required"},
@@ -76,6 +81,19 @@ func build(t *testing.T, envelope string, now time.Time) (Payload, map[string]an
 		t.Fatal(err)
 	}
 	return p, body
+}
+
+func TestTheGroupGoesIntoThePayload(t *testing.T) {
+	t.Parallel()
+	for _, g := range []string{"contact:abc123", "appointment:77", "a", "tenant/7:contact@x.org#2+b=c_d.e-f", strings.Repeat("g", 128)} {
+		p, _ := build(t, `{"type":"mateo:send_message","group":"`+g+`","payload":{`+from+`}}`, time.Now())
+		if p.Group != g {
+			t.Errorf("payload group %q, want %q", p.Group, g)
+		}
+	}
+	if p, _ := build(t, `{"type":"mateo:send_message","payload":{`+from+`}}`, time.Now()); p.Group != "" || p.GroupGen != 0 {
+		t.Errorf("a send without a group has group %q, generation %d", p.Group, p.GroupGen)
+	}
 }
 
 func TestNewTaskTakesTheDueTimeOutOfTheBody(t *testing.T) {

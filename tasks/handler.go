@@ -99,6 +99,17 @@ type Holds interface {
 
 var _ Holds = State{}
 
+// GroupCancels tells whether a send was cancelled with its group: Groups
+// in Redis.
+type GroupCancels interface {
+	// Cancelled reports whether c's send, which joined its group at
+	// generation gen, was cancelled with the group since; it then records
+	// c.
+	Cancelled(ctx context.Context, c Cancellation, gen int64) (bool, error)
+}
+
+var _ GroupCancels = Groups{}
+
 // Handler sends due tasks of every type to their provider. Build it with
 // its dependencies and Register it.
 type Handler struct {
@@ -111,6 +122,8 @@ type Handler struct {
 	// Holds keeps the exact end of the waits providers ask for, the
 	// cancellations of held tasks and the requests in flight.
 	Holds Holds
+	// Groups stops the sends of cancelled groups; nil checks no group.
+	Groups GroupCancels
 	// Limiter books each send's rate-limit slot; nil limits nothing.
 	Limiter Limiter
 	// Caps books each send's time with its recipients' caps; nil caps
@@ -175,7 +188,42 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	defer release()
+	if err := h.grouped(ctx, t, j); err != nil {
+		return err
+	}
 	return h.send(ctx, t, j, token)
+}
+
+// grouped stops a send whose group was cancelled since it joined it. It is
+// asked right before the request, after any hold, so that no send of a
+// group starts once a cancel of the group has begun.
+func (h *Handler) grouped(ctx context.Context, t *asynq.Task, j *job) error {
+	if j.p.Group == "" || h.Groups == nil {
+		return nil
+	}
+	queue, _ := asynq.GetQueueName(ctx)
+	c := Cancellation{ID: j.id, Type: t.Type(), Queue: queue, Account: j.p.Account, Group: j.p.Group, At: time.Now()}
+	cancelled, err := h.Groups.Cancelled(ctx, c, j.p.GroupGen)
+	if err != nil {
+		j.log.Warn("could not check the send's group", zap.Error(err))
+		return redisWait(err)
+	}
+	if !cancelled {
+		return nil
+	}
+	err = h.drop(ctx, j, "cancelled with its group "+j.p.Group)
+	j.log.Info("not sent", zap.Error(err))
+	return err
+}
+
+// drop ends a send that was cancelled before it started: its key is freed,
+// as a cancelled scheduled task's is, and the task removed.
+func (h *Handler) drop(ctx context.Context, j *job, why string) error {
+	if err := h.Holds.Forget(ctx, j.id, j.p.Claim); err != nil {
+		j.log.Warn("could not free the key of a cancelled send", zap.Error(err))
+	}
+	h.Metrics.Sent(j.provider, j.op, j.p.Account, "cancelled")
+	return fmt.Errorf("%s before it was sent: %w", why, asynq.RevokeTask)
 }
 
 // job is one try of a task.
@@ -711,11 +759,7 @@ func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bo
 	}
 	if cancelled {
 		release()
-		if err := h.Holds.Forget(ctx, j.id, j.p.Claim); err != nil {
-			j.log.Warn("could not free the key of a cancelled send", zap.Error(err))
-		}
-		h.Metrics.Sent(j.provider, j.op, j.p.Account, "cancelled")
-		return nil, fmt.Errorf("cancelled before it was sent: %w", asynq.RevokeTask)
+		return nil, h.drop(ctx, j, "cancelled")
 	}
 	return release, nil
 }

@@ -51,6 +51,9 @@ func TestAPayloadReadsAsWritten(t *testing.T) {
 		{Account: "acme", Due: due, Window: Window{Name: "tcpa"}, Body: json.RawMessage(`{"window":"not mine"}`)},
 		{Account: "acme", Claim: "mateo 1795280400123 0a1b2c3d", Window: Window{Spec: window.Spec{TZ: "America/New_York", Days: "mon-sat", From: "08:00", To: "21:00"}}, Body: json.RawMessage(`{}`)},
 		{Account: "acme", Window: Window{Spec: window.Spec{TZ: "auto", From: "22:00", To: "06:00"}}, Body: json.RawMessage(`{}`)},
+		{Account: "acme", Due: due, Claim: "mateo 1795280400123 0a1b2c3d", Group: "contact:abc123", GroupGen: 12, Body: json.RawMessage(`{"group":"x"}`)},
+		{Account: "acme", Group: "tenant/7:contact@x.org#2+b=c_d.e-f", Body: json.RawMessage(`{}`)},
+		{Account: "acme", GroupGen: 3, Body: json.RawMessage(`{}`)},
 	} {
 		if _, ok := decodeOwn(p.encodeJSON()); !ok {
 			t.Errorf("%s is not read without encoding/json", p.encodeJSON())
@@ -78,6 +81,9 @@ func TestAPayloadReadsAsWritten(t *testing.T) {
 		`{"account":"acme","window":{"tz":"UTC","from":"08:00","to":"21:00"},"body":{}}`,
 		`{"account":"acme","window":{"tz":"UTC","days":"","from":"08:00"},"body":{}}`,
 		`{"account":"acme","window":"t\u0063pa","body":{}}`,
+		`{"account":"acme","group":"g","group_gen":"7","body":{}}`,
+		`{"account":"acme","group":"g","group_gen":7.5,"body":{}}`,
+		`{"account":"acme","group_gen":1e3,"body":{}}`,
 	} {
 		got, err := DecodePayload([]byte(text))
 		var std Payload

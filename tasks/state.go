@@ -153,8 +153,11 @@ func (s State) Sent(ctx context.Context, taskID string) error {
 // free for a new send. claim is the task's claim on its key (Payload.Claim):
 // a claim a later send has made since stays.
 func (s State) Forget(ctx context.Context, taskID, claim string) error {
-	keys := []string{stateKey(taskID, "wait"), stateKey(taskID, "cancel"), stateKey(taskID, "sending"), stateKey(taskID, "queue"), stateKey(taskID, "window")}
-	return forgetScript.Run(ctx, s.Client, keys, claim).Err()
+	return forgetScript.Run(ctx, s.Client, forgetKeys(taskID), claim).Err()
+}
+
+func forgetKeys(taskID string) []string {
+	return []string{stateKey(taskID, "wait"), stateKey(taskID, "cancel"), stateKey(taskID, "sending"), stateKey(taskID, "queue"), stateKey(taskID, "window")}
 }
 
 var forgetScript = redis.NewScript(`

@@ -23,6 +23,11 @@ type Payload struct {
 	// Window is the envelope's window as it gave it, a name or a spec;
 	// zero when it gave none.
 	Window Window `json:"window,omitzero"`
+	// Group is the send's cancellation group (Envelope.Group), and
+	// GroupGen the group's generation when the send joined it: a cancel of
+	// the group since then has raised it, and the send is not made.
+	Group    string `json:"group,omitempty"`
+	GroupGen int64  `json:"group_gen,omitempty"`
 	// Body is the provider request's body, without the time field.
 	Body json.RawMessage `json:"body"`
 }
@@ -99,6 +104,19 @@ func decodeOwn(b []byte) (p Payload, ok bool) {
 			return p, false
 		}
 	}
+	if v, found := str(`,"group":"`); found {
+		p.Group = v
+	} else if b == nil {
+		return p, false
+	}
+	if rest, found := bytes.CutPrefix(b, []byte(`,"group_gen":`)); found {
+		end := bytes.IndexByte(rest, ',')
+		n, err := strconv.ParseInt(string(rest[:max(end, 0)]), 10, 64)
+		if end < 0 || err != nil {
+			return p, false
+		}
+		p.GroupGen, b = n, rest[end:]
+	}
 	body, found := bytes.CutPrefix(b, []byte(`,"body":`))
 	if !found || len(body) < 2 || body[len(body)-1] != '}' {
 		return p, false
@@ -153,6 +171,14 @@ func (p Payload) encodeJSON() []byte {
 		b = append(b, `,"to":`...)
 		b = appendCanonicalString(b, w.Spec.To)
 		b = append(b, '}')
+	}
+	if p.Group != "" {
+		b = append(b, `,"group":`...)
+		b = strconv.AppendQuote(b, p.Group) // IsGroup: nothing to escape
+	}
+	if p.GroupGen != 0 {
+		b = append(b, `,"group_gen":`...)
+		b = strconv.AppendInt(b, p.GroupGen, 10)
 	}
 	b = append(b, `,"body":`...)
 	b = append(b, p.Body...)
