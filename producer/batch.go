@@ -70,9 +70,11 @@ type built struct {
 	n    int
 	task *asynq.Task
 	undo func()
-	// id is the task's; opening the time its window gave it, zero when none.
+	// id is the task's; opening the time its window gave it, zero when
+	// none; grouped true when it joined a group.
 	id      string
 	opening time.Time
+	grouped bool
 }
 
 // Lines go from stage to stage in chunks of up to chunkLines lines and
@@ -162,6 +164,9 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			dup, err := p.enqueue(ctx, b.task, b.undo)
 			if err == nil && !dup {
 				err = p.opened(ctx, b.id, b.opening)
+			}
+			if err == nil && !dup && b.grouped {
+				_, err = p.settle(ctx, b.id, b.task)
 			}
 			switch {
 			case err != nil:
@@ -309,7 +314,7 @@ func (p *Producer) batchSend(ctx context.Context, data []byte, dryRun bool) (*ta
 	if err != nil {
 		return nil, &invalidError{err}
 	}
-	claim := e.Key != "" && !dryRun // a content key names its queue: it needs no claim
+	claim := e.Key != "" // a content key names its queue: it needs no claim
 	if e.Key == "" {
 		if e.Key, err = e.ContentKey(); err != nil {
 			return nil, &invalidError{err}
@@ -322,10 +327,14 @@ func (p *Producer) batchSend(ctx context.Context, data []byte, dryRun bool) (*ta
 		return nil, &invalidError{err}
 	case err != nil:
 		return nil, err
-	case claim:
-		err = p.claimKey(ctx, send)
 	case dryRun:
 		_, err = send.Task(p.opts, send.Payload.Due)
+	case claim:
+		if err = p.claimKey(ctx, send); err == nil {
+			err = p.join(ctx, send)
+		}
+	default:
+		err = p.join(ctx, send)
 	}
 	return send, err
 }
@@ -378,7 +387,7 @@ func (p *Producer) tasksOf(ctx context.Context, sends []prepared) ([]built, erro
 			provider, account, id := tasks.Provider(s.send.Type), s.send.Payload.Account, s.send.ID
 			undo = func() { _ = p.limiter.Release(ctx, provider, account, id) }
 		}
-		todo = append(todo, built{s.n, task, undo, s.send.ID, s.send.Opening})
+		todo = append(todo, built{s.n, task, undo, s.send.ID, s.send.Opening, s.send.Payload.Group != ""})
 	}
 	return todo, nil
 }

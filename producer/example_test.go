@@ -114,10 +114,12 @@ func ExampleProducer_Cancel() {
 	res, _ := p.EnqueueJSON(ctx, []byte(`{"type":"mateo:update_conversation","process_at":"`+due+`",
 		"payload":{"id":"9b2f6c3e-1d4a-4e8b-9c7d-2a5f8e1b3c6d","status":"closed"}}`))
 	fmt.Println(p.Cancel(ctx, res.ID))
-	_, err := p.Status(ctx, res.ID)
-	fmt.Println(errors.Is(err, producer.ErrNotFound))
+	s, _ := p.Status(ctx, res.ID)
+	fmt.Println(s.State)
+	fmt.Println(errors.Is(p.Cancel(ctx, res.ID), producer.ErrNotFound))
 	// Output:
 	// <nil>
+	// cancelled
 	// true
 }
 
@@ -156,4 +158,24 @@ func ExampleWindow() {
 	// Output:
 	// requested 02:00 window gave 08:00 in auto 08:00-21:00
 	// window.tz: tz "auto" needs the recipient's phone number in E.164 form ("+12125550123")
+}
+
+func ExampleProducer_CancelGroup() {
+	conn, stop := redisForExample()
+	defer stop()
+	p := producer.New(conn)
+	defer p.Close()
+
+	ctx := context.Background()
+	for i := range 3 {
+		_, _ = p.Send(ctx, &mateo.SendMessageRequest{From: "3c90c3cc-0d44-4b50-8888-8dd25736052a", Text: fmt.Sprintf("Reminder %d", i+1)},
+			producer.At(time.Now().Add(time.Duration(i+1)*time.Hour)), producer.Group("appointment:77"))
+	}
+	res, err := p.CancelGroup(ctx, "appointment:77")
+	fmt.Printf("%+v %v\n", res, err)
+	cancelled, _ := p.List(ctx, "cancelled", "", 10)
+	fmt.Println(len(cancelled), cancelled[0].State, cancelled[0].Group)
+	// Output:
+	// {Cancelled:3 Started:0 Gone:0} <nil>
+	// 3 cancelled appointment:77
 }

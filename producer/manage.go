@@ -15,8 +15,13 @@ import (
 // ErrTooLate is returned for a change to a task whose send has started or ended.
 var ErrTooLate = errors.New("too late")
 
-// States lists the task states List knows, in their order.
-var States = []string{"scheduled", "pending", "active", "retry", "archived", "completed"}
+// States lists the task states List knows, in their order: those of the
+// tasks asynq holds, then the sends cancelled before they started.
+var States = []string{"scheduled", "pending", "active", "retry", "archived", "completed", "cancelled"}
+
+// listed are the states List shows when given none: the sends that have
+// not ended, and those that failed.
+var listed = States[:5]
 
 // find returns the task with id, from whichever queue holds it.
 func (p *Producer) find(id string) (*asynq.TaskInfo, error) {
@@ -73,10 +78,15 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 	return errors.New("cancel: the task keeps changing state; try again")
 }
 
-// cancelled frees the rate-limit slot and the key of a cancelled task.
+// cancelled frees the rate-limit slot and the key of a cancelled task, and
+// records it cancelled.
 func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
 	payload, _ := tasks.DecodePayload(info.Payload)
 	p.release(ctx, info, payload)
+	c := tasks.Cancellation{ID: info.ID, Type: info.Type, Queue: info.Queue, Account: payload.Account, Group: payload.Group, At: time.Now()}
+	if err := p.groups.Record(ctx, c, p.opts.Retention); err != nil {
+		return fmt.Errorf("cancelled, but not recorded as cancelled (%w)", err)
+	}
 	if err := p.state.Forget(ctx, info.ID, payload.Claim); err != nil {
 		return fmt.Errorf("cancelled, but its key is not free yet (%w): try the cancel again", err)
 	}
@@ -153,6 +163,13 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 		}
 		payload.Claim = c.Value
 	}
+	if payload.Group != "" {
+		// The group is kept as long as its latest send.
+		m := tasks.Member{ID: id, Queue: info.Queue, Type: info.Type, Account: payload.Account}
+		if _, err := p.groups.Join(ctx, payload.Group, m, payload.Due, p.opts.Retention); err != nil {
+			return nil, fmt.Errorf("reschedule: group %s: %w", payload.Group, err)
+		}
+	}
 	if err := p.inspector.DeleteTask(info.Queue, id); err != nil {
 		return nil, fmt.Errorf("reschedule: %w", err)
 	}
@@ -176,12 +193,12 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 	return &Enqueued{ID: enq.ID, Queue: enq.Queue, State: enq.State.String(), ProcessAt: at}, nil
 }
 
-// List returns up to limit tasks in state (every state but completed when
-// empty) of queue (every queue when empty).
+// List returns up to limit tasks in state (every state but completed and
+// cancelled when empty) of queue (every queue when empty).
 func (p *Producer) List(ctx context.Context, state, queue string, limit int) ([]*Status, error) {
 	states := []string{state}
 	if state == "" {
-		states = States[:len(States)-1]
+		states = listed
 	} else if !slices.Contains(States, state) {
 		return nil, fmt.Errorf("unknown state %q (one of %v)", state, States)
 	}
@@ -197,6 +214,16 @@ func (p *Producer) List(ctx context.Context, state, queue string, limit int) ([]
 		for _, s := range states {
 			if len(out) >= limit {
 				return out, nil
+			}
+			if s == "cancelled" {
+				cs, err := p.groups.List(ctx, q, limit-len(out))
+				if err != nil {
+					return nil, err
+				}
+				for i := range cs {
+					out = append(out, cancelledStatus(&cs[i]))
+				}
+				continue
 			}
 			infos, err := p.list(s, q, limit-len(out))
 			if errors.Is(err, asynq.ErrQueueNotFound) {

@@ -27,6 +27,7 @@ type Producer struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	state     tasks.State
+	groups    tasks.Groups
 	limiter   *ratelimit.Limiter
 	opts      tasks.Options
 	// rdb is the client New opened, closed by Close.
@@ -101,14 +102,15 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 		client:    asynq.NewClientFromRedisClient(ec),
 		inspector: asynq.NewInspectorFromRedisClient(c),
 		state:     tasks.State{Client: c},
+		groups:    tasks.Groups{Client: c},
 		limiter:   ratelimit.New(c, s.limits),
 		opts:      s.tasks,
 	}
 }
 
 // build makes the asynq task of e: it prepares the send, claims its key
-// in every queue (with claim), and books its rate-limit slot when it is due
-// now. undo frees a slot booked for a task that was then not enqueued (a
+// in every queue (with claim), adds it to its group, and books its
+// rate-limit slot when it is due now. undo frees a slot booked for a task that was then not enqueued (a
 // duplicate). A key another queue holds gives *heldError.
 func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (send *tasks.Send, task *asynq.Task, undo func(), err error) {
 	undo = func() {}
@@ -121,6 +123,9 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (se
 		if err := p.claimKey(ctx, send); err != nil {
 			return nil, nil, undo, err
 		}
+	}
+	if err := p.join(ctx, send); err != nil {
+		return nil, nil, undo, err
 	}
 	at := send.Payload.Due
 	if p.limiter != nil && send.Books(now) {
@@ -171,6 +176,21 @@ func (p *Producer) claimKey(ctx context.Context, send *tasks.Send) error {
 		return &heldError{ID: send.ID, Queue: c.Queue}
 	}
 	send.Payload.Claim = c.Value
+	return nil
+}
+
+// join adds a send to its group, if it has one, and writes the group's
+// generation into its payload.
+func (p *Producer) join(ctx context.Context, send *tasks.Send) error {
+	if send.Payload.Group == "" {
+		return nil
+	}
+	m := tasks.Member{ID: send.ID, Queue: send.Queue, Type: send.Type, Account: send.Payload.Account}
+	gen, err := p.groups.Join(ctx, send.Payload.Group, m, send.Payload.Due, p.opts.Retention)
+	if err != nil {
+		return fmt.Errorf("group %s: %w", send.Payload.Group, err)
+	}
+	send.Payload.GroupGen = gen
 	return nil
 }
 
@@ -235,7 +255,18 @@ func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, e
 	default:
 		info, err := p.client.EnqueueContext(ctx, task)
 		if err == nil {
-			return &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: dueOf(info)}, p.opened(ctx, info.ID, send.Opening)
+			res := &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: dueOf(info)}
+			if err := p.opened(ctx, info.ID, send.Opening); err != nil {
+				return res, err
+			}
+			if e.Group != "" {
+				if cancelled, err := p.settle(ctx, info.ID, task); err != nil {
+					return nil, err
+				} else if cancelled {
+					res.State = "cancelled"
+				}
+			}
+			return res, nil
 		}
 		undo()
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -307,11 +338,25 @@ type Status struct {
 	CompletedAt   time.Time `json:"completed_at,omitzero"`
 	// Result is the provider's answer, once completed.
 	Result *tasks.Result `json:"result,omitempty"`
+	// Group is the send's cancellation group.
+	Group string `json:"group,omitempty"`
+	// CancelledAt is when it was cancelled, for a cancelled send.
+	CancelledAt time.Time `json:"cancelled_at,omitzero"`
 }
 
-// Status looks the task id up in every queue.
+// Status looks the task id up in every queue, and among the sends
+// cancelled within the retention period.
 func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
 	info, err := p.find(id)
+	if errors.Is(err, ErrNotFound) {
+		var c *tasks.Cancellation
+		if c, err = p.findCancelled(ctx, id); c != nil {
+			return cancelledStatus(c), nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
@@ -329,7 +374,7 @@ func statusOf(info *asynq.TaskInfo) *Status {
 		LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt,
 	}
 	if p, err := tasks.DecodePayload(info.Payload); err == nil {
-		s.Account, s.Due, s.ExpiresAt, s.Window = p.Account, p.Due, p.ExpiresAt, p.Window.String()
+		s.Account, s.Due, s.ExpiresAt, s.Window, s.Group = p.Account, p.Due, p.ExpiresAt, p.Window.String(), p.Group
 	}
 	if len(info.Result) > 0 {
 		if r, err := tasks.DecodeResult(info.Result); err == nil {

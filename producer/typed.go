@@ -41,6 +41,11 @@ func NamedWindow(name string) SendOption {
 	return func(e *tasks.Envelope) { e.Window = tasks.Window{Name: name} }
 }
 
+// Group puts the send into the cancellation group g (such as
+// "contact:abc123"): CancelGroup(g) cancels it with the group's other
+// sends until it starts.
+func Group(g string) SendOption { return func(e *tasks.Envelope) { e.Group = g } }
+
 // Request is a provider's typed request: mateo.SendMessageRequest,
 // mateo.ConversationUpdate, leadconnector.SendMessageRequest. It names the
 // task type it is the payload of.

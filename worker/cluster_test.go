@@ -311,8 +311,8 @@ func cancelScheduled(t *testing.T, e *env, p *producer.Producer, queue string) {
 			t.Errorf("the cancelled send reached the provider at %s", r.At.Format(time.RFC3339Nano))
 		}
 	}
-	if _, err := p.Status(ctx, last.ID); !errors.Is(err, producer.ErrNotFound) {
-		t.Errorf("status after the cancellation: %v, want not found", err)
+	if s, err := p.Status(ctx, last.ID); err != nil || s.State != "cancelled" || s.Queue != queue {
+		t.Errorf("status after the cancellation: %+v, %v; want cancelled from %s", s, err, queue)
 	}
 }
 

@@ -44,8 +44,8 @@ func TestCancel(t *testing.T) {
 			if n := len(e.sandbox.Requests()); n != 0 {
 				t.Errorf("%d requests after the cancellation", n)
 			}
-			if _, err := e.producer.Status(context.Background(), id); !errors.Is(err, producer.ErrNotFound) {
-				t.Errorf("status after the cancellation: %v, want not found", err)
+			if s, err := e.producer.Status(context.Background(), id); err != nil || s.State != "cancelled" || s.CancelledAt.IsZero() {
+				t.Errorf("status after the cancellation: %+v, %v; want cancelled, with its time", s, err)
 			}
 		})
 	}

@@ -149,6 +149,14 @@ func printStatus(w io.Writer, s *producer.Status) {
 	row("queue", s.Queue)
 	row("state", s.State)
 	row("account", s.Account)
+	if s.Group != "" {
+		row("group", s.Group)
+	}
+	if s.State == "cancelled" {
+		row("cancelled", timeOr(s.CancelledAt, ""))
+		_ = tw.Flush()
+		return
+	}
 	row("due", timeOr(s.Due, "at once"))
 	if s.Window != "" || !s.WindowAt.IsZero() {
 		row("window", windowOf(s))

@@ -160,8 +160,14 @@ func TestListRescheduleCancelRetry(t *testing.T) {
 	if code, out, _ = cli(t, "", "cancel", id); code != 0 || out != id+" cancelled\n" {
 		t.Errorf("cancel: exit %d, out %q", code, out)
 	}
-	if code, _, errOut = cli(t, "", "status", id); code != 1 || !strings.Contains(errOut, "no such task") {
-		t.Errorf("status after cancel: exit %d, %q", code, errOut)
+	if code, out, errOut = cli(t, "", "status", id); code != 0 || !regexp.MustCompile(`(?m)^state: +cancelled\n(.*\n)*cancelled: +20`).MatchString(out) {
+		t.Errorf("status after cancel: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ = cli(t, "", "list", "--state", "cancelled"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "cancelled 20") {
+		t.Errorf("list --state cancelled: exit %d:\n%s", code, out)
+	}
+	if code, _, errOut = cli(t, "", "cancel", id); code != 1 || !strings.Contains(errOut, "no such task") {
+		t.Errorf("cancel again: exit %d, %q", code, errOut)
 	}
 	if code, out, _ = cli(t, "", "retry", "--all-archived"); code != 0 || out != "0 archived tasks sent again\n" {
 		t.Errorf("retry --all-archived: exit %d, out %q", code, out)

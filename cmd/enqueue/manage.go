@@ -13,16 +13,42 @@ import (
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 func cancelCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:     "cancel TASK_ID",
-		Short:   "Make a scheduled or pending send not happen",
-		Long:    "Make a send that has not started not happen. A send that has started or ended cannot be cancelled (exit 1).",
-		Example: `  enqueue cancel 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d`,
-		Args:    exactArgs(1),
+	var group string
+	cmd := &cobra.Command{
+		Use:   "cancel TASK_ID | --group G",
+		Short: "Make a scheduled or pending send, or every send of a group, not happen",
+		Long: `Make a send that has not started not happen. A send that has started or ended cannot be cancelled (exit 1).
+With --group, every send of the group that has not started is cancelled, those held by a worker for their time
+included; it prints how many were cancelled and how many had already started. Once it returns, no send of the
+group starts.`,
+		Example: `  enqueue cancel 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d
+  enqueue cancel --group contact:abc123`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case (group != "") == (len(args) == 1) || len(args) > 1:
+				return usageError{errors.New("give one TASK_ID or --group G")}
+			case group != "" && !tasks.IsGroup(group):
+				return usageError{fmt.Errorf("--group: not a group name (letters, digits, _ . - : / @ # + =; at most 128): %q", group)}
+			}
+			return nil
+		},
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
+			if group != "" {
+				res, err := p.CancelGroup(cmd.Context(), group)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "group %s: %d cancelled, %d already started", group, res.Cancelled, res.Started)
+				if res.Gone > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), ", %d no longer held", res.Gone)
+				}
+				fmt.Fprintln(cmd.OutOrStdout())
+				return nil
+			}
 			if err := p.Cancel(cmd.Context(), args[0]); err != nil {
 				return err
 			}
@@ -30,6 +56,8 @@ func cancelCommand() *cobra.Command {
 			return nil
 		}),
 	}
+	cmd.Flags().StringVar(&group, "group", "", "cancel every send of this group that has not started")
+	return cmd
 }
 
 func rescheduleCommand() *cobra.Command {
@@ -75,7 +103,7 @@ func listCommand() *cobra.Command {
 			fmt.Fprintln(tw, "ID\tTYPE\tQUEUE\tSTATE\tACCOUNT\tDUE\tRETRIED\tLAST ERROR")
 			for _, s := range list {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Type, s.Queue, s.State, s.Account,
-					timeOr(s.Due, "-"), s.Retried, oneLine(s.LastError, 80))
+					timeOr(s.Due, "-"), s.Retried, oneLine(note(s), 80))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -122,6 +150,18 @@ func retryCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all-archived", false, "send every archived task again")
 	return cmd
+}
+
+// note is what the list says last of a task: its last error, or when it
+// was cancelled and with which group.
+func note(s *producer.Status) string {
+	if s.State != "cancelled" {
+		return s.LastError
+	}
+	if s.Group != "" {
+		return "cancelled " + timeOr(s.CancelledAt, "") + " with group " + s.Group
+	}
+	return "cancelled " + timeOr(s.CancelledAt, "")
 }
 
 // oneLine shortens s to one line of at most n characters.

@@ -1,0 +1,171 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/punctualhq/punctual/tasks"
+)
+
+// GroupCancel counts what CancelGroup did with the sends of a group.
+type GroupCancel struct {
+	// Cancelled counts the sends that will not happen: scheduled, pending,
+	// waiting for a retry or held by a worker for their time.
+	Cancelled int `json:"cancelled"`
+	// Started counts the sends that had started: sent, being sent, or
+	// ended archived.
+	Started int `json:"started"`
+	// Gone counts the sends of the group that no queue held any more:
+	// cancelled before, or ended and past their retention.
+	Gone int `json:"gone"`
+}
+
+// startedWait bounds how long CancelGroup waits for the workers holding
+// sends of the group: a held send is dropped within seconds, so one still
+// held after this is being sent.
+const startedWait = 30 * time.Second
+
+// CancelGroup cancels every send of group that has not started, and
+// reports how many it cancelled and how many had started. Once it returns,
+// no send of the group starts: a send enqueued into the group while it
+// runs is either cancelled with it or joined the group after it began
+// (and is then not cancelled). Sends that join the group later are not
+// cancelled. The group's sends are cancelled a batch at a time, one round
+// trip per queue, and each is recorded cancelled for the retention
+// period; their keys are free.
+func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, error) {
+	var res GroupCancel
+	if !tasks.IsGroup(group) {
+		return res, fmt.Errorf("group: not a group name (letters, digits, _ . - : / @ # + =; at most 128): %q", group)
+	}
+	members, err := p.groups.Begin(ctx, group, p.opts.Retention)
+	if err != nil {
+		return res, fmt.Errorf("cancel group %s: %w", group, err)
+	}
+	byQueue := map[string][]tasks.Member{}
+	for _, m := range members {
+		byQueue[m.Queue] = append(byQueue[m.Queue], m)
+	}
+	at := time.Now()
+	deadline := time.NewTimer(startedWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for first := true; len(byQueue) > 0; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-deadline.C:
+				for _, held := range byQueue {
+					res.Started += len(held) // still active: being sent
+				}
+				return res, nil
+			case <-tick.C:
+			}
+		}
+		for queue, ms := range byQueue {
+			active, err := p.cancelQueued(ctx, group, queue, ms, at, first, &res)
+			if err != nil {
+				return res, fmt.Errorf("cancel group %s: %w", group, err)
+			}
+			if len(active) == 0 {
+				delete(byQueue, queue)
+			} else {
+				byQueue[queue] = active
+			}
+		}
+	}
+	return res, nil
+}
+
+// cancelQueued cancels the sends ms of queue and counts them in res, and
+// returns those a worker holds: a worker drops them before their request,
+// and they are looked at again until they are gone. A send that was held
+// before (first is false) and is gone was dropped by its worker.
+func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []tasks.Member, at time.Time, first bool, res *GroupCancel) (active []tasks.Member, err error) {
+	cs := make([]tasks.Cancellation, len(ms))
+	for i, m := range ms {
+		cs[i] = tasks.Cancellation{ID: m.ID, Type: m.Type, Queue: queue, Account: m.Account, Group: group, At: at}
+	}
+	outcomes, err := p.groups.CancelQueued(ctx, queue, cs, p.opts.Retention)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		done        []tasks.Member
+		ids, claims []string
+		now         = time.Now()
+	)
+	for i, o := range outcomes {
+		switch o.State {
+		case "active":
+			active = append(active, ms[i])
+			continue
+		case "cancelled":
+			res.Cancelled++
+			ids, claims = append(ids, ms[i].ID), append(claims, o.Payload.Claim)
+			if p.limiter != nil && !o.Payload.Due.After(now) {
+				// Due, it may hold a rate-limit booking.
+				_ = p.limiter.Release(ctx, tasks.Provider(ms[i].Type), o.Payload.Account, ms[i].ID)
+			}
+		case "gone":
+			if first {
+				res.Gone++
+			} else {
+				res.Cancelled++
+			}
+		default:
+			res.Started++
+		}
+		done = append(done, ms[i])
+	}
+	if len(ids) > 0 {
+		if err := p.state.ForgetAll(ctx, ids, claims); err != nil {
+			return nil, fmt.Errorf("cancelled, but their keys are not free yet (%w): try the cancel again", err)
+		}
+	}
+	return active, p.groups.Leave(ctx, group, done)
+}
+
+// settle cancels a send just enqueued into a group whose cancel began
+// after the send joined it: the cancel may have looked for the send before
+// it was in its queue. It reports whether the send is cancelled.
+func (p *Producer) settle(ctx context.Context, id string, task *asynq.Task) (bool, error) {
+	payload, err := tasks.DecodePayload(task.Payload())
+	if err != nil {
+		return false, err
+	}
+	since, _, err := p.groups.Since(ctx, payload.Group, payload.GroupGen)
+	if err != nil || !since {
+		return false, err
+	}
+	if err := p.Cancel(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+		// Not found: the group's cancel, or a worker, took it.
+		return false, fmt.Errorf("the send %s joined group %s as it was being cancelled, and could not be cancelled: %w", id, payload.Group, err)
+	}
+	return true, nil
+}
+
+// findCancelled returns the record of the cancelled send id; nil when no
+// queue has one.
+func (p *Producer) findCancelled(ctx context.Context, id string) (*tasks.Cancellation, error) {
+	queues, err := p.inspector.Queues()
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range queues {
+		if c, err := p.groups.LookUp(ctx, q, id); c != nil || err != nil {
+			return c, err
+		}
+	}
+	return nil, nil
+}
+
+func cancelledStatus(c *tasks.Cancellation) *Status {
+	return &Status{ID: c.ID, Type: c.Type, Queue: c.Queue, State: "cancelled", Account: c.Account, Group: c.Group, CancelledAt: c.At}
+}
