@@ -179,16 +179,18 @@ return 0`)
 
 // Leave removes members from group, those a cancel is done with.
 func (g Groups) Leave(ctx context.Context, group string, members []Member) error {
+	if len(members) == 0 {
+		return nil
+	}
+	pipe := g.Client.Pipeline()
 	for chunk := range chunks(members, batch) {
 		args := make([]any, 0, 2*len(chunk))
 		for _, m := range chunk {
 			args = append(args, m.ID, m.value)
 		}
-		if err := leaveScript.Run(ctx, g.Client, groupKeys(group)[1:], args...).Err(); err != nil {
-			return err
-		}
+		leaveScript.EvalSha(ctx, pipe, groupKeys(group)[1:], args...)
 	}
-	return nil
+	return loadAndExec(ctx, g.Client, pipe, leaveScript)
 }
 
 // batch is how many tasks one script call takes: long enough to spare

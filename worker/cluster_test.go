@@ -77,6 +77,9 @@ func TestCluster(t *testing.T) {
 
 	sendEach(t, e, p, limits, queues)
 	cancelScheduled(t, e, p, "bulk")
+	// The group's sends are in every queue, on every node, and the group
+	// in a slot of its own.
+	cancelGroupOfMany(t, e, p, queues, 10000)
 }
 
 func TestSentinel(t *testing.T) {

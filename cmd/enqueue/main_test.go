@@ -271,3 +271,37 @@ func TestLimitsShowsWaitingSends(t *testing.T) {
 		t.Errorf("limits row %q, want mateo acme with 2 or 3 sends waiting", lines[1])
 	}
 }
+
+func TestCancelGroup(t *testing.T) {
+	useRedis(t)
+	var ids []string
+	for _, text := range []string{"first", "second"} {
+		code, out, errOut := cli(t, "", "send", `{"type":"mateo:send_message","group":"contact:abc123","process_at":"2031-01-01T00:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"`+text+`"}}`)
+		if code != 0 {
+			t.Fatalf("send: exit %d, %s", code, errOut)
+		}
+		ids = append(ids, strings.Fields(out)[0])
+	}
+	if code, out, errOut := cli(t, "", "cancel", "--group", "contact:abc123"); code != 0 || out != "group contact:abc123: 2 cancelled, 0 already started\n" {
+		t.Fatalf("cancel --group: exit %d, out %q, err %q", code, out, errOut)
+	}
+	code, out, _ := cli(t, "", "status", ids[1])
+	if code != 0 || !regexp.MustCompile(`(?m)^state: +cancelled$`).MatchString(out) || !regexp.MustCompile(`(?m)^group: +contact:abc123$`).MatchString(out) {
+		t.Errorf("status: exit %d:\n%s", code, out)
+	}
+	if code, out, _ := cli(t, "", "cancel", "--group", "contact:abc123"); code != 0 || out != "group contact:abc123: 0 cancelled, 0 already started\n" {
+		t.Errorf("cancel --group again: exit %d, out %q", code, out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cancel"}, "give one TASK_ID or --group G"},
+		{[]string{"cancel", ids[0], "--group", "contact:abc123"}, "give one TASK_ID or --group G"},
+		{[]string{"cancel", "--group", "contact {abc}"}, `--group: not a group name (letters, digits, _ . - : / @ # + =; at most 128): "contact {abc}"`},
+	} {
+		if code, _, errOut := cli(t, "", c.args...); code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+}
