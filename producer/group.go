@@ -42,6 +42,7 @@ func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, 
 	if !tasks.IsGroup(group) {
 		return res, fmt.Errorf("group: not a group name (letters, digits, _ . - : / @ # + =; at most 128): %q", group)
 	}
+	at := time.Now()
 	members, err := p.groups.Begin(ctx, group, p.opts.Retention)
 	if err != nil {
 		return res, fmt.Errorf("cancel group %s: %w", group, err)
@@ -50,7 +51,6 @@ func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, 
 	for _, m := range members {
 		byQueue[m.Queue] = append(byQueue[m.Queue], m)
 	}
-	at := time.Now()
 	deadline := time.NewTimer(startedWait)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -69,7 +69,7 @@ func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, 
 			}
 		}
 		for queue, ms := range byQueue {
-			active, err := p.cancelQueued(ctx, group, queue, ms, at, first, &res)
+			active, err := p.cancelQueued(ctx, group, queue, ms, at, &res)
 			if err != nil {
 				return res, fmt.Errorf("cancel group %s: %w", group, err)
 			}
@@ -85,14 +85,13 @@ func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, 
 
 // cancelQueued cancels the sends ms of queue and counts them in res, and
 // returns those a worker holds: a worker drops them before their request,
-// and they are looked at again until they are gone. A send that was held
-// before (first is false) and is gone was dropped by its worker.
-func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []tasks.Member, at time.Time, first bool, res *GroupCancel) (active []tasks.Member, err error) {
+// and they are looked at again until they are gone.
+func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []tasks.Member, at time.Time, res *GroupCancel) (active []tasks.Member, err error) {
 	cs := make([]tasks.Cancellation, len(ms))
 	for i, m := range ms {
 		cs[i] = tasks.Cancellation{ID: m.ID, Type: m.Type, Queue: queue, Account: m.Account, Group: group, At: at}
 	}
-	outcomes, err := p.groups.CancelQueued(ctx, queue, cs, p.opts.Retention)
+	outcomes, err := p.groups.CancelQueued(ctx, queue, cs, at, p.opts.Retention)
 	if err != nil {
 		return nil, err
 	}
@@ -113,12 +112,10 @@ func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []t
 				// Due, it may hold a rate-limit booking.
 				_ = p.limiter.Release(ctx, tasks.Provider(ms[i].Type), o.Payload.Account, ms[i].ID)
 			}
+		case "dropped":
+			res.Cancelled++
 		case "gone":
-			if first {
-				res.Gone++
-			} else {
-				res.Cancelled++
-			}
+			res.Gone++
 		default:
 			res.Started++
 		}

@@ -240,10 +240,12 @@ func (g Groups) Record(ctx context.Context, c Cancellation, keep time.Duration) 
 }
 
 // cancelScript deletes the tasks of a queue that have not started and
-// records them cancelled, in one step (ARGV[3] is asynq's prefix of the
-// queue's keys; ARGV[4], ARGV[5]...: id, record). For each task it returns
-// its state and, for one it deleted, its message: a task no queue holds is
-// "gone", one a worker holds "active", one done "completed" or "archived".
+// records them cancelled, in one step (ARGV[1] is when the cancel began,
+// ARGV[3] asynq's prefix of the queue's keys; ARGV[4], ARGV[5]...: id,
+// record). For each task it returns its state and, for one it deleted, its
+// message: a task no queue holds is "dropped" when it was recorded
+// cancelled since the cancel began (its worker dropped it), else "gone";
+// one a worker holds is "active", one done "completed" or "archived".
 var cancelScript = redis.NewScript(`
 local out = {}
 for i = 4, #ARGV, 2 do
@@ -252,7 +254,8 @@ for i = 4, #ARGV, 2 do
 	local v = redis.call("HMGET", key, "state", "msg")
 	local state = v[1]
 	if not state then
-		out[#out + 1] = {"gone"}
+		local t = redis.call("ZSCORE", KEYS[1], id)
+		out[#out + 1] = {(t and tonumber(t) >= tonumber(ARGV[1])) and "dropped" or "gone"}
 	elseif state == "active" or state == "completed" or state == "archived" then
 		out[#out + 1] = {state}
 	else
@@ -271,23 +274,25 @@ return out`)
 
 // Outcome is what a cancel found of a task.
 type Outcome struct {
-	// State is "cancelled" for a task the cancel deleted, "gone" for one
-	// no queue holds, or its state: "active", "completed", "archived".
+	// State is "cancelled" for a task the cancel deleted, "dropped" for
+	// one its worker dropped for the cancel, "gone" for one no queue holds,
+	// or its state: "active", "completed", "archived".
 	State string
 	// Payload is the deleted task's payload.
 	Payload Payload
 }
 
-// CancelQueued deletes the tasks of cs, all of queue c.Queue, that have
-// not started, and records them cancelled for keep, a batch at a time; it
-// returns what it found of each, in order. The tasks' keys are asynq's
+// CancelQueued deletes the tasks of cs, all of queue, that have not
+// started, and records them cancelled for keep, a batch at a time; it
+// returns what it found of each, in order. at is when the cancel began,
+// before any worker could drop a send for it. The tasks' keys are asynq's
 // (v0.26: asynq:{queue}:t:id, the state's list or sorted set beside it).
-func (g Groups) CancelQueued(ctx context.Context, queue string, cs []Cancellation, keep time.Duration) ([]Outcome, error) {
+func (g Groups) CancelQueued(ctx context.Context, queue string, cs []Cancellation, at time.Time, keep time.Duration) ([]Outcome, error) {
 	pipe := g.Client.Pipeline()
 	var cmds []*redis.Cmd
 	for chunk := range chunks(cs, batch) {
 		args := make([]any, 0, 3+2*len(chunk))
-		args = append(args, time.Now().UnixMilli(), max(keep, time.Hour).Milliseconds(), "asynq:{"+queue+"}:")
+		args = append(args, at.UnixMilli(), max(keep, time.Hour).Milliseconds(), "asynq:{"+queue+"}:")
 		for _, c := range chunk {
 			rec, err := json.Marshal(c)
 			if err != nil {
