@@ -148,9 +148,9 @@ type Windows struct {
 // its recipients, and false when it goes in none. ok is false too when
 // the window is a name this Windows does not know and Named is nil.
 func (ws Windows) Of(op *providers.Operation, p Payload) (win window.Window, ok bool, err error) {
-	w, whose := p.Window, "window"
+	w, accounts := p.Window, false
 	if w.IsZero() && op.Recipients != nil && ws.Account != nil {
-		w, whose = ws.Account(op.Provider(), p.Account), fmt.Sprintf("account %q's window", p.Account)
+		w, accounts = ws.Account(op.Provider(), p.Account), true
 	}
 	spec := w.Spec
 	switch {
@@ -161,6 +161,10 @@ func (ws Windows) Of(op *providers.Operation, p Payload) (win window.Window, ok 
 	case w.Name != "":
 		var known bool
 		if spec, known = ws.Named[w.Name]; !known {
+			whose := "window"
+			if accounts {
+				whose = fmt.Sprintf("account %q's window", p.Account)
+			}
 			return window.Window{}, false, &jsonvalue.FieldError{Path: "window", Reason: fmt.Sprintf("%s %q: SEND_WINDOWS has no window of that name (it has %s)", whose, w.Name, namesOf(ws.Named))}
 		}
 	}
