@@ -29,11 +29,32 @@ const (
 func oauthSetup(t *testing.T, lifetime time.Duration, file string, cfg sandbox.Config) (*env, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "accounts.yaml")
-	e := setupWith(t, oauthSandbox(t, cfg, lifetime, path, file), map[string]string{
+	e := setupWith(t, oauthSandbox(t, cfg, lifetime, path, file), oauthEnv(path))
+	return e, path
+}
+
+// oauthEnv is the environment of a worker whose accounts are in path.
+func oauthEnv(path string) map[string]string {
+	return map[string]string{
 		"ACCOUNTS_FILE": path, "LEADCONNECTOR_CLIENT_ID": oauthClientID, "LEADCONNECTOR_CLIENT_SECRET": oauthClientSecret,
 		"CREDENTIALS_KEY": credentialsKey, "WORKER_CONCURRENCY": "8",
-	})
-	return e, path
+	}
+}
+
+// redeemed counts the tokens the sandbox gave, failing t on any token
+// request it refused: a refresh token redeemed twice is refused.
+func (e *env) redeemed(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, r := range e.sandbox.Requests() {
+		switch {
+		case r.Path == "/oauth/token" && r.Status == http.StatusOK:
+			n++
+		case r.Path == "/oauth/token":
+			t.Errorf("a token request answered %d", r.Status)
+		}
+	}
+	return n
 }
 
 // oauthSandbox returns the sandbox, with the accounts file written: file
@@ -130,16 +151,7 @@ func TestSendsGoOnAcrossTokenLifetimes(t *testing.T) {
 	ids := e.lcSends(t, 40, 7*time.Second)
 	e.waitDone(t, ids, 30*time.Second)
 	e.sentOnce(t, ids)
-	redeemed := 0
-	for _, r := range e.sandbox.Requests() {
-		switch {
-		case r.Path == "/oauth/token" && r.Status == http.StatusOK:
-			redeemed++
-		case r.Path == "/oauth/token":
-			t.Errorf("a token request answered %d", r.Status)
-		}
-	}
-	if redeemed < 4 {
+	if redeemed := e.redeemed(t); redeemed < 4 {
 		t.Errorf("%d tokens over 7 s of 2 s tokens, want at least 4", redeemed)
 	}
 	e.noSecrets(t)
@@ -152,24 +164,13 @@ func TestSendsGoOnAcrossTokenLifetimes(t *testing.T) {
 func TestTwoWorkersRenewEachTokenOnce(t *testing.T) {
 	t.Parallel()
 	e, path := oauthSetup(t, 2*time.Second, storeFile, sandbox.Config{})
-	other := setupWith(t, e.sandbox, map[string]string{
-		"REDIS_URL": "redis://" + e.rdb.(*redis.Client).Options().Addr + "/0", "ACCOUNTS_FILE": path,
-		"LEADCONNECTOR_CLIENT_ID": oauthClientID, "LEADCONNECTOR_CLIENT_SECRET": oauthClientSecret,
-		"CREDENTIALS_KEY": credentialsKey, "WORKER_CONCURRENCY": "8",
-	})
+	environ := oauthEnv(path)
+	environ["REDIS_URL"] = "redis://" + e.rdb.(*redis.Client).Options().Addr + "/0"
+	other := setupWith(t, e.sandbox, environ)
 	ids := e.lcSends(t, 60, 7*time.Second)
 	e.waitDone(t, ids, 30*time.Second)
 	e.sentOnce(t, ids)
-	redeemed := 0
-	for _, r := range e.sandbox.Requests() {
-		switch {
-		case r.Path == "/oauth/token" && r.Status == http.StatusOK:
-			redeemed++
-		case r.Path == "/oauth/token":
-			t.Errorf("a token request answered %d: a refresh token redeemed twice", r.Status)
-		}
-	}
-	if redeemed < 4 {
+	if redeemed := e.redeemed(t); redeemed < 4 {
 		t.Errorf("%d tokens over 7 s of 2 s tokens, want at least 4", redeemed)
 	}
 	for _, w := range []*env{e, other} {
