@@ -351,15 +351,11 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 			}
 		}
 		if !booked {
-			slot, _, err := h.Limiter.Reserve(ctx, provider, account, j.id, notBefore)
+			slot, err := h.slotTime(ctx, j, notBefore)
 			if err != nil {
-				j.log.Warn("could not book a rate-limit slot", zap.Error(err))
-				return "", nil, redisWait(err)
+				return "", nil, err
 			}
-			booked, bookedAt = true, slot
-			// The calendar books on Redis's clock, to the millisecond: a
-			// slot within a millisecond of now is now, not a wait.
-			if slot.After(notBefore) && time.Until(slot) > time.Millisecond {
+			if booked, bookedAt = true, slot; moves(slot, notBefore) {
 				notBefore, reason = slot, "rate_limit"
 				j.later(reason)
 				capped = recipients == nil // the cap counts the send when it goes
@@ -396,13 +392,12 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 			// the CPU on a busy machine): the send asks the calendar again
 			// rather than crowd the sends booked after it. The calendar
 			// lets it keep a booking it is only a little late for.
-			slot, _, err := h.Limiter.Reserve(ctx, provider, account, j.id, notBefore)
+			slot, err := h.slotTime(ctx, j, notBefore)
 			if err != nil {
 				release()
-				return "", nil, redisWait(err)
+				return "", nil, err
 			}
-			bookedAt = slot
-			if !slot.After(notBefore) || time.Until(slot) <= time.Millisecond {
+			if bookedAt = slot; !moves(slot, notBefore) {
 				break
 			}
 			release()
@@ -496,9 +491,20 @@ func (h *Handler) capTime(ctx context.Context, j *job, recipients []string, at t
 	return t, nil
 }
 
-// moves reports whether a cap booking at slot moves a send due at
-// notBefore. The calendars book on Redis's clock, to the millisecond: a
-// slot within a millisecond of now is now, not a wait.
+// slotTime books the send's rate-limit slot at or after at, and returns
+// its time; an error is a wait.
+func (h *Handler) slotTime(ctx context.Context, j *job, at time.Time) (time.Time, error) {
+	slot, _, err := h.Limiter.Reserve(ctx, j.provider, j.p.Account, j.id, at)
+	if err != nil {
+		j.log.Warn("could not book a rate-limit slot", zap.Error(err))
+		return time.Time{}, redisWait(err)
+	}
+	return slot, nil
+}
+
+// moves reports whether a booking at slot, of a cap or of the rate limit,
+// moves a send due at notBefore. The calendars book on Redis's clock, to
+// the millisecond: a slot within a millisecond of now is now, not a wait.
 func moves(slot, notBefore time.Time) bool {
 	return slot.After(notBefore) && time.Until(slot) > time.Millisecond
 }
