@@ -1,4 +1,4 @@
-// Package worker runs the sending side: an asynq server whose handlers send
+// Package worker runs the sending side: asynq servers whose handlers send
 // due tasks to Mateo and LeadConnector with the configured accounts,
 // retry policy and queues, until its context ends.
 package worker
@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -39,9 +40,26 @@ const (
 	holdCapacity             = 2048
 )
 
+// Taking tasks: an asynq server takes them in one loop, one Redis round
+// trip at a time, and at a few thousand sends a second that round trip,
+// not the sends, bounds the rate: the loop waits on Redis nine tenths of
+// its time. A worker with send slots to fill runs more servers, each a
+// loop of its own: one per takerSlots send slots, up to maxTakers. The
+// extra ones only take tasks: they leave the due-task checks to the first
+// and, when every queue is empty, look again after takerIdleCheck (which
+// also bounds how long they take to stop).
+const (
+	takerSlots     = 16
+	maxTakers      = 4
+	takerIdleCheck = 500 * time.Millisecond
+)
+
+// takers returns how many asynq servers take tasks for concurrency send slots.
+func takers(concurrency int) int { return min(max(concurrency/takerSlots, 1), maxTakers) }
+
 // Worker sends due tasks.
 type Worker struct {
-	srv      *asynq.Server
+	srvs     []*asynq.Server // the first checks for due tasks; see takers
 	mux      *asynq.ServeMux
 	log      *zap.Logger
 	rdb      redis.UniversalClient
@@ -120,17 +138,27 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		return nil, err
 	}
 	conn = asynqClientOpt{conn, cfg.ArchiveRetention, read}
-	srv := asynq.NewServer(conn, asynq.Config{
-		Concurrency:              cfg.Concurrency + holdCapacity,
-		Queues:                   cfg.Queues,
-		RetryDelayFunc:           cfg.Backoff.RetryDelay,
-		IsFailure:                tasks.IsFailure,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		DelayedTaskCheckInterval: delayedTaskCheckInterval,
-		TaskCheckInterval:        taskCheckInterval,
-		Logger:                   logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar()},
-	})
-	w := &Worker{srv: srv, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds}
+	n := takers(cfg.Concurrency)
+	srvs := make([]*asynq.Server, n)
+	asynqLog := logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar()} // one, so a complaint is said once for all
+	for i := range srvs {
+		c := asynq.Config{
+			Concurrency:              (cfg.Concurrency + holdCapacity + n - 1) / n,
+			Queues:                   cfg.Queues,
+			RetryDelayFunc:           cfg.Backoff.RetryDelay,
+			IsFailure:                tasks.IsFailure,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			DelayedTaskCheckInterval: delayedTaskCheckInterval,
+			TaskCheckInterval:        taskCheckInterval,
+			Logger:                   asynqLog,
+		}
+		if i > 0 { // asynq's default for due tasks: the first server checks often
+			c.DelayedTaskCheckInterval, c.TaskCheckInterval = 0, takerIdleCheck
+			c.LogLevel = asynq.WarnLevel // the first one says it starts and stops
+		}
+		srvs[i] = asynq.NewServer(conn, c)
+	}
+	w := &Worker{srvs: srvs, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds}
 	if w.health, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("health address: %w", err)
 	}
@@ -162,10 +190,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.monitor != nil {
 		defer w.serveMonitor().Close()
 	}
-	if err := w.srv.Start(w.mux); err != nil {
-		return fmt.Errorf("worker: %w", err)
+	for i, srv := range w.srvs {
+		if err := srv.Start(w.mux); err != nil {
+			shutdown(w.srvs[:i])
+			return fmt.Errorf("worker: %w", err)
+		}
 	}
-	w.log.Info("worker started")
+	w.log.Info("worker started", zap.Int("loops", len(w.srvs)))
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -175,9 +206,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer func() { stopWatching(); <-watched }()
 	<-ctx.Done()
 	w.log.Info("stopping: finishing in-flight sends")
-	w.srv.Shutdown()
+	shutdown(w.srvs)
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// shutdown stops srvs at once, each finishing its sends in flight within
+// SHUTDOWN_TIMEOUT, and returns when all have.
+func shutdown(srvs []*asynq.Server) {
+	var wg sync.WaitGroup
+	for _, srv := range srvs {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
 }
 
 // serveHealth serves /healthz (the process is alive), /readyz (Redis

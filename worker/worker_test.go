@@ -42,6 +42,7 @@ const (
 
 type env struct {
 	worker    *worker.Worker
+	stop      func() // stops the worker and waits for Run to return
 	rdb       redis.UniversalClient
 	producer  *producer.Producer
 	sandbox   *sandbox.Server
@@ -124,14 +125,15 @@ func setupWith(t *testing.T, sb *sandbox.Server, extra map[string]string, opts .
 			t.Error(err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
 	p := producer.New(conn, producer.WithMaxRetry(3))
 	t.Cleanup(func() { _ = p.Close() })
 	ins := asynq.NewInspector(conn)
 	t.Cleanup(func() { _ = ins.Close() })
 	rdb := conn.MakeRedisClient().(redis.UniversalClient)
 	t.Cleanup(func() { _ = rdb.Close() })
-	return &env{worker: w, rdb: rdb, producer: p, sandbox: sb, inspector: ins, logs: logs}
+	return &env{worker: w, stop: stop, rdb: rdb, producer: p, sandbox: sb, inspector: ins, logs: logs}
 }
 
 // enqueue submits a JSON envelope and returns its task id.
