@@ -12,9 +12,10 @@
 -- or 0 when the send held it; when a send finds no time, the times of the
 -- sends before it and then why.
 local s, late, windows = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local gap, longest = 2 * s, 0
+local gap, longest, rolling = 2 * s, 0, false
 for j = 4, 3 + 2 * windows, 2 do
 	longest = math.max(longest, math.abs(tonumber(ARGV[j + 1])))
+	rolling = rolling or tonumber(ARGV[j + 1]) < 0
 end
 local now = clock()
 local blocked = tonumber(redis.call("GET", KEYS[3]) or "0")
@@ -31,9 +32,28 @@ local scores = redis.call("ZMSCORE", bookings, unpack(members))
 local made = {}
 
 -- Set by tidy: the gaps whose runs are kept, how far back a booking made
--- now may bear on one (the longest gap), and the time before which
--- bookings are trimmed.
-local gs, reach, floor
+-- now may bear on one (the longest gap), the time before which bookings
+-- are trimmed, and whether sends may be added at the end of the last run
+-- without a look-up (see append).
+local gs, reach, floor, appends
+
+-- A backlog's sends go one after the other at the end of the account's
+-- last run. While tail is that run ({first, last}: no run starts after
+-- it), append books such a send without reading the calendar, and keeps
+-- its writes in pending (score, member, ...) and pendingRuns (last by
+-- first) until settle writes them at once: before anything reads the
+-- calendar, and at the end of the call.
+local tail, pending, pendingRuns = nil, {}, {}
+
+local function settle()
+	for i = 1, #pending, 1000 do
+		redis.call("ZADD", bookings, unpack(pending, i, math.min(i + 999, #pending)))
+	end
+	for first, last in pairs(pendingRuns) do
+		redis.call("ZADD", runs, int(last), int(first))
+	end
+	pending, pendingRuns = {}, {}
+end
 
 -- tidy does what a call that books does once: drop what no longer counts,
 -- and keep the runs of this spacing.
@@ -79,6 +99,10 @@ local function tidy()
 		gs[#gs + 1] = gap
 	end
 	redis.call("ZADD", gaps, int(now), int(gap))
+	-- One spacing, reaching no further than its runs, and no rolling
+	-- window (whose check reads the bookings): the end of the last run is
+	-- all a send appended there depends on.
+	appends = #gs == 1 and reach == gap and not rolling
 end
 
 -- The bookings of a period of each window, counted once a call and kept
@@ -140,6 +164,7 @@ local function full(t)
 			local from = t - t % period
 			local c = counted[j]
 			if not c or c[1] ~= from then
+				settle()
 				c = {from, redis.call("ZCOUNT", bookings, int(from), excl(from + period))}
 				counted[j] = c
 			end
@@ -193,6 +218,30 @@ local function book(member, t, p, q, span)
 	end
 end
 
+-- append books member at the earliest time from a at the end of tail, as
+-- place and book would, and returns it; nil when a is before tail's first
+-- booking (an earlier gap may fit it) or a window is full then (place
+-- finds the next time).
+local function append(member, a)
+	if not (appends and tail and a >= tail[1]) then
+		return nil
+	end
+	local t = math.max(a, tail[2] + s)
+	if full(t) then
+		return nil
+	end
+	if t - tail[2] >= gap then
+		tail = {t, t} -- a run of its own
+	else
+		tail = {tail[1], t}
+	end
+	pending[#pending + 1] = int(t)
+	pending[#pending + 1] = member
+	pendingRuns[tail[1]] = t
+	tally(t, 1)
+	return t
+end
+
 -- reserve books member, asking for time asked, and returns its time and
 -- 1 when newly booked or 0 when it held it; nil when no time is free. It
 -- held score when the call began.
@@ -214,13 +263,25 @@ local function reserve(member, asked, score)
 	if not gs then
 		tidy()
 	end
+	local a = math.max(asked, now, blocked)
+	local t = not held and append(member, a)
+	if t then
+		made[member] = t
+		return t, 1
+	end
+	settle()
+	tail = nil
 	if held and unbook(member, held, gs) then
 		tally(held, -1) -- booked again, the send is counted once
 	end
-	local t, p, q, span = place(math.max(asked, now, blocked))
+	local p, q, span
+	t, p, q, span = place(a)
 	if t then
 		book(member, t, p, q, span)
 		made[member] = t
+		if not q then -- no run after t: the run it ended is the last
+			tail = {p and t - p < gap and span[1] or t, t}
+		end
 		return t, 1
 	end
 end
@@ -260,6 +321,7 @@ for i = firstSend, #ARGV, 2 do
 	end
 end
 if gs then
+	settle()
 	expire(last)
 end
 return out

@@ -164,6 +164,44 @@ func TestReserveManyBooksAsReserveDoesOneByOne(t *testing.T) {
 			}
 		},
 	}, {
+		name:   "a window filled and opened again while sends go at the end of the chain",
+		limits: ratelimit.Limits{"mateo": {{Count: 10, Period: time.Second}, {Count: 25, Period: 5 * time.Second}}},
+		prepare: func(t *testing.T, l *ratelimit.Limiter) {
+			reserve(t, l, "acme", time.Now(), 10, "t")
+		},
+		batch: func() []ratelimit.Send { return sends("new", 80, time.Now()) },
+		check: func(t *testing.T, slots []ratelimit.Slot) {
+			per := map[int64]int{}
+			for _, s := range slots {
+				per[s.At.UnixMilli()/5000]++
+			}
+			for p, n := range per {
+				if n > 25 {
+					t.Errorf("%d sends in the 5 s from %s, want at most 25", n, time.UnixMilli(p*5000).Format(time.StampMilli))
+				}
+			}
+		},
+	}, {
+		name:    "a send at the end of the chain asked for again, later, and a send due after a gap",
+		limits:  tenPerSecond,
+		prepare: func(t *testing.T, l *ratelimit.Limiter) { reserve(t, l, "acme", future(), 5, "t") },
+		batch: func() []ratelimit.Send {
+			x := future()
+			return []ratelimit.Send{
+				{TaskID: "a", At: x},                       // after the chain
+				{TaskID: "b", At: x},                       // after a
+				{TaskID: "c", At: x.Add(10 * time.Second)}, // a run of its own
+				{TaskID: "a", At: x.Add(3 * time.Second)},  // moves, freeing its time
+				{TaskID: "d", At: x},                       // takes the time a freed
+				{TaskID: "e", At: x.Add(10 * time.Second)}, // after c
+			}
+		},
+		check: func(t *testing.T, slots []ratelimit.Slot) {
+			if !slots[4].At.Equal(slots[0].At) || !slots[5].At.Equal(slots[2].At.Add(s10perSecond)) {
+				t.Errorf("slots %v: want d at a's freed time, e just after c", slots)
+			}
+		},
+	}, {
 		name:   "a provider's block",
 		limits: tenPerSecond,
 		prepare: func(t *testing.T, l *ratelimit.Limiter) {
@@ -364,7 +402,9 @@ func BenchmarkReserveMany(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			rdb := setupRedis(b)
-			l := ratelimit.New(rdb, ratelimit.Limits{"mateo": {{Count: 10, Period: time.Second}, {Count: 200_000, Period: 24 * time.Hour}}})
+			// A daily window, as the default limits have, that a run of
+			// a few seconds does not fill.
+			l := ratelimit.New(rdb, ratelimit.Limits{"mateo": {{Count: 10, Period: time.Second}, {Count: 800_000, Period: 24 * time.Hour}}})
 			x := future()
 			chain := reserve(b, l, "acme", x, 1000, "chain")
 			end := chain[len(chain)-1]
