@@ -16,7 +16,7 @@ import (
 // ReserveMany, with its sends appended at the end of the last run, books
 // as Reserve does one send at a time, for random calendars and batches:
 // the same slots, the same bookings and runs, and expiry times within a
-// second of each other.
+// second of each other; some with a second spacing in use.
 func TestReserveManyBooksAsReserveDoesOneByOneAtRandom(t *testing.T) {
 	t.Parallel()
 	rdb := setupRedis(t)
@@ -46,6 +46,17 @@ func TestReserveManyBooksAsReserveDoesOneByOneAtRandom(t *testing.T) {
 				t.Fatal(err)
 			}
 			prepared = append(prepared, id)
+		}
+		if r.IntN(4) == 0 {
+			// A RATE_LIMITS change rolling out: another spacing in use.
+			other := ratelimit.New(rdb, limits[r.IntN(len(limits))])
+			for i := range r.IntN(10) {
+				id := fmt.Sprint("o", i)
+				if _, _, err := other.Reserve(ctx, "mateo", acme, id, x.Add(time.Duration(r.Int64N(int64(6*time.Second))))); err != nil {
+					t.Fatal(err)
+				}
+				prepared = append(prepared, id)
+			}
 		}
 		for _, id := range prepared {
 			if r.IntN(8) == 0 {
