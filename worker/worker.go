@@ -45,13 +45,17 @@ const (
 // not the sends, bounds the rate: the loop waits on Redis nine tenths of
 // its time. A worker with send slots to fill runs more servers, each a
 // loop of its own: one per takerSlots send slots, up to maxTakers. The
-// extra ones only take tasks: they leave the due-task checks to the first
-// and, when every queue is empty, look again after takerIdleCheck (which
-// also bounds how long they take to stop).
+// extra ones only help take tasks under load. The first checks for due
+// tasks and holds them (a burst due in the same second must not wait for
+// another loop to wake up); each extra one takes takerSlots at once and,
+// when every queue is empty, looks again after takerIdleCheck. asynq
+// sleeps between half and one and a half of that, and a loop stops only
+// once its sleep ends: a third of a second delays a stop by half a second
+// at most.
 const (
 	takerSlots     = 16
 	maxTakers      = 4
-	takerIdleCheck = 500 * time.Millisecond
+	takerIdleCheck = time.Second / 3
 )
 
 // takers returns how many asynq servers take tasks for concurrency send slots.
@@ -143,7 +147,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	asynqLog := logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar()} // one, so a complaint is said once for all
 	for i := range srvs {
 		c := asynq.Config{
-			Concurrency:              (cfg.Concurrency + holdCapacity + n - 1) / n,
+			Concurrency:              cfg.Concurrency + holdCapacity,
 			Queues:                   cfg.Queues,
 			RetryDelayFunc:           cfg.Backoff.RetryDelay,
 			IsFailure:                tasks.IsFailure,
@@ -153,7 +157,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 			Logger:                   asynqLog,
 		}
 		if i > 0 { // asynq's default for due tasks: the first server checks often
-			c.DelayedTaskCheckInterval, c.TaskCheckInterval = 0, takerIdleCheck
+			c.Concurrency, c.DelayedTaskCheckInterval, c.TaskCheckInterval = takerSlots, 0, takerIdleCheck
 			c.LogLevel = asynq.WarnLevel // the first one says it starts and stops
 		}
 		srvs[i] = asynq.NewServer(conn, c)
