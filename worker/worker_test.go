@@ -85,7 +85,7 @@ func setupWith(t *testing.T, sb *sandbox.Server, extra map[string]string, opts .
 		"MATEO_ACCOUNTS":         "acme=" + acmeToken + ",beta=" + betaToken,
 		"LEADCONNECTOR_BASE_URL": srv.URL,
 		"LEADCONNECTOR_TOKEN":    lcToken,
-		"WORKER_CONCURRENCY":     "4",
+		"WORKER_CONCURRENCY":     "64", // the default: four loops take tasks
 		"SHUTDOWN_TIMEOUT":       "2s",
 		"HTTP_ADDR":              "127.0.0.1:0",
 		"RATE_LIMITS":            "off",
