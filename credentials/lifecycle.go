@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/punctualhq/punctual/internal/pause"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -154,7 +155,7 @@ func (m *Manager) renew(ctx context.Context, a *Account, l *live, stale int64) (
 			return m.redeemLocked(ctx, a, l, stale)
 		}
 		m.setState(a, l, stateRefreshing, "")
-		if err := sleep(ctx, pollEvery); err != nil {
+		if err := pause.For(ctx, pollEvery); err != nil {
 			return "", err
 		}
 	}
@@ -366,7 +367,7 @@ func (m *Manager) storeRetrying(ctx context.Context, key string, rec record) (in
 	defer cancel()
 	for {
 		gen, err := m.store(ctx, key, rec, "")
-		if err == nil || sleep(ctx, 200*time.Millisecond) != nil {
+		if err == nil || pause.For(ctx, 200*time.Millisecond) != nil {
 			return gen, err
 		}
 	}
@@ -374,15 +375,3 @@ func (m *Manager) storeRetrying(ctx context.Context, key string, rec record) (in
 
 // unlock frees a lock only when its owner holds it.
 var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

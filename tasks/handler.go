@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/punctualhq/punctual/internal/pause"
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/window"
@@ -334,7 +335,7 @@ func (h *Handler) ready(ctx context.Context, j *job) (token string, release func
 		}
 		if !capped || !booked {
 			held = held || time.Until(notBefore) > 0
-			if err := sleep(ctx, time.Until(notBefore)); err != nil {
+			if err := pause.For(ctx, time.Until(notBefore)); err != nil {
 				return "", nil, err
 			}
 		}
@@ -727,7 +728,7 @@ const (
 // waited for a slot is not sent: it is dropped and its key freed, as a
 // cancelled scheduled task is.
 func (h *Handler) hold(ctx context.Context, j *job, notBefore time.Time, held bool) (release func(), err error) {
-	if err := sleep(ctx, time.Until(notBefore)); err != nil {
+	if err := pause.For(ctx, time.Until(notBefore)); err != nil {
 		return nil, err
 	}
 	release = func() {}
@@ -803,19 +804,4 @@ func roomFor(ctx context.Context, d time.Duration) bool {
 // fault, and trying again later spends no attempt.
 func redisWait(err error) error {
 	return &WaitError{Wait: time.Second, Err: fmt.Errorf("redis: %w", err)}
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
