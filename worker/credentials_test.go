@@ -99,15 +99,7 @@ func (e *env) sentOnce(t *testing.T, ids []string) {
 			t.Errorf("task %s: %+v (%v), want completed", id, s, err)
 		}
 	}
-	took := 0
-	for _, r := range e.sandbox.Requests() {
-		if r.Path == "/conversations/messages" && r.Status == http.StatusOK {
-			took++
-		}
-	}
-	if took != len(ids) {
-		t.Errorf("the provider took %d messages, want %d", took, len(ids))
-	}
+	e.tookAll(t, "/conversations/messages", ids)
 }
 
 // noSecrets fails the test when a token the sandbox issued, or the app's
@@ -276,15 +268,7 @@ func TestAThousandAccountsReloadedWhileSendsRun(t *testing.T) {
 		rewrite(t, path, func() string { return strings.ReplaceAll(file(v), "{{loc1}}", "unchanged") }, func() bool { return reloaded() >= v })
 	}
 	e.waitDone(t, ids, 30*time.Second)
-	took := 0
-	for _, r := range e.sandbox.Requests() {
-		if r.Path == "/api/v1/send_message" && r.Status == http.StatusOK {
-			took++
-		}
-	}
-	if took != len(ids) {
-		t.Errorf("the provider took %d messages, want %d", took, len(ids))
-	}
+	e.tookAll(t, "/api/v1/send_message", ids)
 	for _, id := range ids {
 		if s, err := e.producer.Status(context.Background(), id); err != nil || s.State != "completed" {
 			t.Errorf("task %s: %+v (%v), want completed", id, s, err)
@@ -316,4 +300,18 @@ func rewrite(t *testing.T, path string, content func() string, done func() bool)
 		}
 		return done()
 	})
+}
+
+// tookAll checks that the sandbox took one message at path for each of ids.
+func (e *env) tookAll(t *testing.T, path string, ids []string) {
+	t.Helper()
+	took := 0
+	for _, r := range e.sandbox.Requests() {
+		if r.Path == path && r.Status == http.StatusOK {
+			took++
+		}
+	}
+	if took != len(ids) {
+		t.Errorf("the provider took %d messages, want %d", took, len(ids))
+	}
 }
