@@ -107,6 +107,11 @@ type Config struct {
 	// ArchiveRetention is how long an archived (refused) send is kept, to
 	// be seen and retried; never trimmed by count. Default 2160h (90 days).
 	ArchiveRetention time.Duration `env:"ARCHIVE_RETENTION" envDefault:"2160h"`
+	// NoAccountGrace is how long a send whose account this worker does not
+	// have waits, without spending an attempt, for a worker that has it (a
+	// rolling deploy, workers with different accounts); archived after
+	// that. 0 archives it at once. Default 10m.
+	NoAccountGrace time.Duration `env:"NO_ACCOUNT_GRACE" envDefault:"10m"`
 	// RetryStatuses are the HTTP statuses retried with backoff: codes and
 	// 5xx for every server error. Every other 4xx is permanent; 429 is always
 	// waited out. Default 408,425,5xx.
@@ -292,6 +297,9 @@ func (c *Config) Validate() error {
 			add("AT_MOST_ONCE", fmt.Errorf("unknown provider %q (%s)", p, strings.Join(providers.Names(), ", ")))
 		}
 	}
+	if c.NoAccountGrace < 0 {
+		add("NO_ACCOUNT_GRACE", fmt.Errorf("must not be negative, got %s", c.NoAccountGrace))
+	}
 	if c.ArchiveRetention < time.Hour {
 		add("ARCHIVE_RETENTION", fmt.Errorf("must be at least 1h, got %s", c.ArchiveRetention))
 	}
@@ -453,7 +461,7 @@ func (c *Config) Worker(opts ...senders.Option) (worker.Config, error) {
 		Policy: policy, RateLimits: limits, SendWindows: windows, RecipientCaps: caps,
 		Concurrency: c.WorkerConcurrency, Queues: queues, AtMostOnce: c.AtMostOnce,
 		Backoff:          tasks.Backoff{Base: c.RetryBackoffBase, Max: c.RetryBackoffMax},
-		ArchiveRetention: c.ArchiveRetention, ShutdownTimeout: c.ShutdownTimeout,
+		ArchiveRetention: c.ArchiveRetention, NoAccountGrace: c.NoAccountGrace, ShutdownTimeout: c.ShutdownTimeout,
 		HTTPAddr: c.HTTPAddr, MonitorAddr: c.MonitorAddr, MonitorUser: c.MonitorUser, MonitorPassword: c.MonitorPassword,
 	}, nil
 }

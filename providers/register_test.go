@@ -162,7 +162,7 @@ func TestANewOperationIsSentEndToEnd(t *testing.T) {
 		transports[name] = tr
 	}
 	h := &tasks.Handler{Transports: transports, Tokens: tokens{"pager/ops": "pager-secret"}, Policy: senders.DefaultPolicy(),
-		Logger: zaptest.NewLogger(t), Holds: tasks.State{Client: rdb}}
+		Logger: zaptest.NewLogger(t), Marks: tasks.State{Client: rdb}}
 	mux := asynq.NewServeMux()
 	if err := tasks.Register(mux, h); err != nil {
 		t.Fatal(err)

@@ -51,9 +51,7 @@ func (l *scriptedLimiter) Reserve(_ context.Context, _, _, _ string, _ time.Time
 }
 
 func (*scriptedLimiter) Block(context.Context, string, string, time.Time) error { return nil }
-func (*scriptedLimiter) BlockedUntil(context.Context, string, string) (time.Time, error) {
-	return time.Time{}, nil
-}
+func (*scriptedLimiter) Release(context.Context, string, string, string) error  { return nil }
 
 // TestASendLateForItsBookingAsksTheCalendarAgain: a send ready to go
 // after its booked time has passed (its process was busy, or it waited
@@ -78,7 +76,7 @@ func TestASendLateForItsBookingAsksTheCalendarAgain(t *testing.T) {
 	l := &scriptedLimiter{slots: []time.Time{start.Add(-20 * time.Millisecond), moved}}
 	h := &Handler{
 		Transports: testTransports(t, srv.URL), Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
-		Logger: zap.NewNop(), Holds: noHolds{}, Limiter: l,
+		Logger: zap.NewNop(), Marks: noMarks{}, Limiter: l,
 	}
 	if err := Register(asynq.NewServeMux(), h); err != nil {
 		t.Fatal(err)

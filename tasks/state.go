@@ -21,7 +21,8 @@ import (
 //     held until then);
 //   - cancel: a cancel asked while a worker holds the task;
 //   - sending: a request of an at-most-once provider that may have reached
-//     it with no answer recorded;
+//     it with no answer recorded, or its result once delivered;
+//   - noaccount: when a worker first lacked the send's account;
 //   - queue: the queue that holds the task of an idempotency key, which
 //     makes a key unique across queues;
 //   - window: the time the send's window gave it, for its status.
@@ -31,60 +32,72 @@ type State struct {
 	Client redis.Cmdable
 }
 
-// Hold is what a worker reads of a task before it sends it.
-type Hold struct {
+// Marks are what a worker reads of a task before it sends it.
+type Marks struct {
 	// Until is the end of the task's wait; zero when none.
 	Until time.Time
-	// Sending is true when an earlier try wrote its request and no answer
-	// was recorded: its worker died or was stopped mid-request.
+	// Sending is true when an earlier try wrote its request and its end
+	// was not recorded: its worker died or was stopped mid-request.
 	Sending bool
+	// Delivered is the result of that try when it had its answer, a
+	// success: the worker stopped before asynq recorded it.
+	Delivered []byte
 }
 
 // How long the keys live. A cancel lives as long as the producer waits for
 // the worker to drop the task; a sending mark until a stalled worker's task
 // has long come back; a key's queue past the default archive retention.
 const (
-	cancelTTL  = time.Minute
-	sendingTTL = 24 * time.Hour
-	waitTTL    = time.Hour
-	queueTTL   = 100 * 24 * time.Hour
-	windowTTL  = queueTTL
+	cancelTTL    = time.Minute
+	sendingTTL   = 24 * time.Hour
+	noAccountTTL = 30 * 24 * time.Hour
+	waitTTL      = time.Hour
+	queueTTL     = 100 * 24 * time.Hour
+	windowTTL    = queueTTL
 )
 
 func stateKey(taskID, name string) string { return "punctual:{" + taskID + "}:" + name }
 
 // Load reads a task's wait and sending mark in one round trip.
-func (s State) Load(ctx context.Context, taskID string) (Hold, error) {
-	vals, err := s.Client.MGet(ctx, HoldKeys(taskID)...).Result()
+func (s State) Load(ctx context.Context, taskID string) (Marks, error) {
+	vals, err := s.Client.MGet(ctx, MarkKeys(taskID)...).Result()
 	if err != nil {
-		return Hold{}, err
+		return Marks{}, err
 	}
-	return ParseHold(vals)
+	return ParseMarks(vals)
 }
 
-// HoldKeys are the keys a Hold is read from, for a script that reads them
+// MarkKeys are the keys Marks are read from, for a script that reads them
 // with something else: the wait, then the sending mark.
-func HoldKeys(taskID string) []string {
+func MarkKeys(taskID string) []string {
 	return []string{stateKey(taskID, "wait"), stateKey(taskID, "sending")}
 }
 
-// ParseHold reads a Hold from the values of HoldKeys, nil where a key is
+// ParseMarks reads Marks from the values of MarkKeys, nil where a key is
 // not set.
-func ParseHold(vals []any) (Hold, error) {
+func ParseMarks(vals []any) (Marks, error) {
 	if len(vals) != 2 {
-		return Hold{}, fmt.Errorf("%d values for a hold, want 2", len(vals))
+		return Marks{}, fmt.Errorf("%d values for a task's marks, want 2", len(vals))
 	}
-	var h Hold
+	var m Marks
 	if v, ok := vals[0].(string); ok {
 		us, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return Hold{}, errors.New("malformed wait")
+			return Marks{}, errors.New("malformed wait")
 		}
-		h.Until = time.UnixMicro(us)
+		m.Until = time.UnixMicro(us)
 	}
-	h.Sending = vals[1] != nil
-	return h, nil
+	if v, ok := vals[1].(string); ok {
+		m.Sending = true
+		if result, delivered := strings.CutPrefix(v, deliveredPrefix); delivered {
+			m.Delivered = []byte(result)
+		}
+	}
+	return m, nil
 }
+
+// deliveredPrefix starts a sending mark that holds its try's result.
+const deliveredPrefix = "delivered:"
 
 // SetUntil records that the task must wait until t, to the microsecond
 // (rounded up, so that no try comes before t), for an hour past t.
@@ -140,6 +153,31 @@ func (s State) Sending(ctx context.Context, taskID string) error {
 	return s.Client.Set(ctx, stateKey(taskID, "sending"), "1", sendingTTL).Err()
 }
 
+// Delivered records the result of a request that had its answer, in the
+// place of its sending mark: a worker that dies before asynq records the
+// completion leaves the next try to end done with it, not unknown.
+func (s State) Delivered(ctx context.Context, taskID string, result []byte) error {
+	return s.Client.Set(ctx, stateKey(taskID, "sending"), deliveredPrefix+string(result), sendingTTL).Err()
+}
+
+// NoAccountSince returns when a worker first found it had no account for
+// the task, recording now when none did.
+func (s State) NoAccountSince(ctx context.Context, taskID string) (time.Time, error) {
+	now := time.Now()
+	prev, err := s.Client.SetArgs(ctx, stateKey(taskID, "noaccount"), strconv.FormatInt(now.UnixMicro(), 10), redis.SetArgs{Mode: "NX", Get: true, TTL: noAccountTTL}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return now, nil
+	case err != nil:
+		return time.Time{}, err
+	}
+	us, err := strconv.ParseInt(prev, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("malformed no-account mark %q", prev)
+	}
+	return time.UnixMicro(us), nil
+}
+
 // Sent clears the sending mark of a try that was not delivered: its
 // outcome is known. A delivered send keeps its mark until it expires:
 // asynq records the completion after the handler returns, and a worker
@@ -157,11 +195,11 @@ func (s State) Forget(ctx context.Context, taskID, claim string) error {
 }
 
 func forgetKeys(taskID string) []string {
-	return []string{stateKey(taskID, "wait"), stateKey(taskID, "cancel"), stateKey(taskID, "sending"), stateKey(taskID, "queue"), stateKey(taskID, "window")}
+	return []string{stateKey(taskID, "wait"), stateKey(taskID, "cancel"), stateKey(taskID, "sending"), stateKey(taskID, "queue"), stateKey(taskID, "window"), stateKey(taskID, "noaccount")}
 }
 
 var forgetScript = redis.NewScript(`
-redis.call("DEL", KEYS[1], KEYS[2], KEYS[3], KEYS[5])
+redis.call("DEL", KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6])
 if ARGV[1] ~= "" and redis.call("GET", KEYS[4]) == ARGV[1] then
 	redis.call("DEL", KEYS[4])
 end

@@ -34,26 +34,26 @@ const (
 // startSpan starts the span of a send's request at start, named for its
 // task type. With no Tracer it returns a no-op span and ctx as it is,
 // allocating nothing.
-func (h *Handler) startSpan(ctx context.Context, typ string, j *job, start time.Time) (context.Context, trace.Span) {
+func (h *Handler) startSpan(ctx context.Context, s *try, start time.Time) (context.Context, trace.Span) {
 	if h.Tracer == nil {
 		return ctx, noop.Span{}
 	}
-	ctx, span := h.Tracer.Start(ctx, typ, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(start))
+	ctx, span := h.Tracer.Start(ctx, s.task.Type(), trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(start))
 	if !span.IsRecording() {
 		return ctx, span
 	}
 	span.SetAttributes(
-		attribute.String(attrTaskID, j.id),
-		attribute.String(attrProvider, j.provider),
-		attribute.String(attrOperation, j.op),
-		attribute.String(attrAccount, j.p.Account),
-		attribute.Int(attrAttempt, j.retried+1),
-		attribute.String(attrLateCause, j.cause),
+		attribute.String(attrTaskID, s.id),
+		attribute.String(attrProvider, s.provider),
+		attribute.String(attrOperation, s.op),
+		attribute.String(attrAccount, s.p.Account),
+		attribute.Int(attrAttempt, s.retried+1),
+		attribute.String(attrLateCause, s.cause),
 	)
-	if !j.p.Due.IsZero() {
+	if !s.p.Due.IsZero() {
 		span.SetAttributes(
-			attribute.String(attrDue, j.p.Due.Format(time.RFC3339Nano)),
-			attribute.Float64(attrLateness, start.Sub(j.p.Due).Seconds()),
+			attribute.String(attrDue, s.p.Due.Format(time.RFC3339Nano)),
+			attribute.Float64(attrLateness, start.Sub(s.p.Due).Seconds()),
 		)
 	}
 	return ctx, span

@@ -23,16 +23,18 @@ func (oneToken) Token(context.Context, string, string) (string, error) { return 
 func (oneToken) Refused(context.Context, string, string, string) bool  { return false }
 func (oneToken) Rejected(context.Context, string, string, string)      {}
 
-// noHolds is a task state with nothing held, cancelled or in flight.
-type noHolds struct{}
+// noMarks is a task state with nothing held, cancelled or in flight.
+type noMarks struct{}
 
-func (noHolds) Load(context.Context, string) (Hold, error)         { return Hold{}, nil }
-func (noHolds) SetUntil(context.Context, string, time.Time) error  { return nil }
-func (noHolds) SetWindow(context.Context, string, time.Time) error { return nil }
-func (noHolds) TakeCancel(context.Context, string) (bool, error)   { return false, nil }
-func (noHolds) Sending(context.Context, string) error              { return nil }
-func (noHolds) Sent(context.Context, string) error                 { return nil }
-func (noHolds) Forget(context.Context, string, string) error       { return nil }
+func (noMarks) Load(context.Context, string) (Marks, error)               { return Marks{}, nil }
+func (noMarks) SetUntil(context.Context, string, time.Time) error         { return nil }
+func (noMarks) SetWindow(context.Context, string, time.Time) error        { return nil }
+func (noMarks) TakeCancel(context.Context, string) (bool, error)          { return false, nil }
+func (noMarks) Sending(context.Context, string) error                     { return nil }
+func (noMarks) Sent(context.Context, string) error                        { return nil }
+func (noMarks) Delivered(context.Context, string, []byte) error           { return nil }
+func (noMarks) NoAccountSince(context.Context, string) (time.Time, error) { return time.Now(), nil }
+func (noMarks) Forget(context.Context, string, string) error              { return nil }
 
 // BenchmarkProcessTask measures the handler's own cost of one due send,
 // from the task to its end, with the provider and Redis out of the way
@@ -46,7 +48,7 @@ func BenchmarkProcessTask(b *testing.B) {
 	transports := testTransports(b, srv.URL)
 	h := &Handler{
 		Transports: transports, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
-		Logger: zap.NewNop(), Holds: noHolds{},
+		Logger: zap.NewNop(), Marks: noMarks{},
 	}
 	if err := Register(asynq.NewServeMux(), h); err != nil {
 		b.Fatal(err)

@@ -114,14 +114,14 @@ func TestAHoldIsReadWithItsTasksDequeue(t *testing.T) {
 	if err := state.Sending(ctx, "sending"); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]tasks.Hold{"plain": {}, "waiting": {Until: until}, "sending": {Sending: true}}
+	want := map[string]tasks.Marks{"plain": {}, "waiting": {Until: until}, "sending": {Sending: true}}
 
 	counted := &countHook{}
 	stateClient.AddHook(counted)
 	read := newHolds()
 	loader := preloaded{state, read}
 	var mu sync.Mutex
-	got := map[string]tasks.Hold{}
+	got := map[string]tasks.Marks{}
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("t", func(ctx context.Context, _ *asynq.Task) error {
 		id, _ := asynq.GetTaskID(ctx)

@@ -44,6 +44,9 @@ type Config struct {
 	Backoff tasks.Backoff
 	// ArchiveRetention is how long an archived send is kept.
 	ArchiveRetention time.Duration
+	// NoAccountGrace is how long a send whose account this worker lacks
+	// waits for a worker that has it; 0 archives it at once.
+	NoAccountGrace time.Duration
 	// ShutdownTimeout bounds how long a stopping worker lets in-flight
 	// sends finish.
 	ShutdownTimeout time.Duration

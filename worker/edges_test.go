@@ -97,7 +97,7 @@ func TestWaitsNeverArchiveASend(t *testing.T) {
 
 func TestTheArchiveKeepsEveryRefusedSend(t *testing.T) {
 	t.Parallel()
-	e := setup(t, map[string]string{"WORKER_CONCURRENCY": "64"})
+	e := setup(t, map[string]string{"WORKER_CONCURRENCY": "64", "NO_ACCOUNT_GRACE": "0s"})
 	const n = 10050 // asynq alone keeps the newest 10,000
 	ctx := context.Background()
 	ids := make([]string, n)

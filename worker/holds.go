@@ -17,7 +17,7 @@ type holds struct {
 }
 
 type readHold struct {
-	tasks.Hold
+	tasks.Marks
 	at time.Time
 }
 
@@ -29,7 +29,7 @@ const (
 
 func newHolds() *holds { return &holds{m: map[string]readHold{}} }
 
-func (h *holds) put(taskID string, hold tasks.Hold) {
+func (h *holds) put(taskID string, hold tasks.Marks) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -43,12 +43,12 @@ func (h *holds) put(taskID string, hold tasks.Hold) {
 	h.m[taskID] = readHold{hold, now}
 }
 
-func (h *holds) take(taskID string) (tasks.Hold, bool) {
+func (h *holds) take(taskID string) (tasks.Marks, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r, ok := h.m[taskID]
 	delete(h.m, taskID)
-	return r.Hold, ok
+	return r.Marks, ok
 }
 
 // preloaded is a task's state whose hold is the one read with the task's
@@ -59,7 +59,7 @@ type preloaded struct {
 }
 
 // Load returns the hold read with the task's dequeue, or reads it.
-func (s preloaded) Load(ctx context.Context, taskID string) (tasks.Hold, error) {
+func (s preloaded) Load(ctx context.Context, taskID string) (tasks.Marks, error) {
 	if h, ok := s.holds.take(taskID); ok {
 		return h, nil
 	}

@@ -43,7 +43,7 @@ func TestMetricsCountRealSends(t *testing.T) {
 
 func TestMetricsNameOnlyConfiguredAccounts(t *testing.T) {
 	t.Parallel()
-	e := setup(t, nil)
+	e := setup(t, map[string]string{"NO_ACCOUNT_GRACE": "0s"})
 	ids := []string{
 		e.enqueue(t, `{"type":"mateo:send_message","account":"acme","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}}`),
 		e.enqueue(t, `{"type":"mateo:send_message","account":"stranger","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}}`),

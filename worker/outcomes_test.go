@@ -128,9 +128,16 @@ func TestExpiredSendIsNotMade(t *testing.T) {
 	}
 }
 
-func TestAccountWithoutTokenIsArchived(t *testing.T) {
+// TestAccountWithoutTokenIsArchivedPastItsGrace: no worker has the
+// account; the send waits NO_ACCOUNT_GRACE for one, spending no attempt,
+// then is archived.
+func TestAccountWithoutTokenIsArchivedPastItsGrace(t *testing.T) {
 	t.Parallel()
-	e := setup(t, nil)
+	e := setup(t, map[string]string{"NO_ACCOUNT_GRACE": "1s", "MAX_RETRY": "0"})
+	enqueued := time.Now()
 	id := e.enqueue(t, `{"type":"mateo:send_message","account":"nobody","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}}`)
 	e.archivedAfter(t, id, 0, `no mateo token for account "nobody"`)
+	if d := time.Since(enqueued); d < time.Second {
+		t.Errorf("archived %s after it was enqueued, before NO_ACCOUNT_GRACE", d)
+	}
 }

@@ -119,8 +119,9 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	read := newHolds()
 	h := &tasks.Handler{
 		Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
-		Holds: preloaded{tasks.State{Client: rdb}, read}, Groups: tasks.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
-		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
+		Marks: preloaded{tasks.State{Client: rdb}, read}, Groups: tasks.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
+		NoAccountGrace: cfg.NoAccountGrace,
+		Metrics:        metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
 	registry.MustRegister(creds)
 	if o.tracer != nil {

@@ -1,0 +1,233 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/punctualhq/punctual/senders"
+)
+
+// reply is a request's answer, as the policy judged it.
+type reply struct {
+	status int
+	body   []byte
+	// readErr cut the body of a 2xx answer short: the send happened.
+	readErr error
+	err     error
+	outcome senders.Outcome
+	// wait is the least time before the next try that the answer asks.
+	wait time.Duration
+	took time.Duration
+}
+
+// outcomes names the outcomes in metrics.
+var outcomes = map[senders.Outcome]string{
+	senders.Success: "sent", senders.Duplicate: "duplicate", senders.Retry: "retry",
+	senders.Wait: "rate_limited", senders.Permanent: "failed", senders.Unknown: "unknown",
+}
+
+// request makes the send's request with token and judges its answer.
+func (h *Handler) request(ctx context.Context, s *try, token string) reply {
+	start := time.Now()
+	if !s.requested && !s.p.Due.IsZero() {
+		h.Metrics.Late(s.provider, s.cause, start.Sub(s.p.Due))
+	}
+	s.requested = true
+	ctx, span := h.startSpan(ctx, s, start)
+	r, err := s.o.Send(ctx, h.Transports[s.provider], token, s.p.Body)
+	rep := reply{err: err, took: time.Since(start)}
+	rep.outcome, rep.wait = h.Policy.Classify(err, s.o.Duplicate)
+	if r != nil {
+		rep.status, rep.body, rep.readErr = r.StatusCode, r.Body, r.ReadErr
+	}
+	var apiErr *senders.APIError
+	if errors.As(err, &apiErr) {
+		rep.status, rep.body = apiErr.StatusCode, apiErr.Body
+	}
+	h.Metrics.Answered(s.provider, s.op, rep.status, rep.took)
+	endSpan(span, rep.status, rep.outcome, err)
+	return rep
+}
+
+// answer ends the try with the outcome of its answer.
+func (h *Handler) answer(ctx context.Context, s *try, r reply) error {
+	s.log = s.log.WithLazy(zap.Duration("latency", r.took))
+	if r.status != 0 && r.outcome != senders.Success {
+		s.log = s.log.WithLazy(zap.Int("status", r.status))
+	}
+	switch r.outcome {
+	case senders.Success, senders.Duplicate:
+		return h.done(ctx, s, r)
+	case senders.Unknown:
+		if h.AtMostOnce[s.provider] {
+			return h.unknown(ctx, s, r.err)
+		}
+		r.outcome = senders.Retry
+	}
+	// Not delivered: an at-most-once send may go again.
+	h.undelivered(ctx, s)
+	switch {
+	case r.outcome == senders.Retry && s.retried >= s.maxRetry:
+		return h.archive(s, fmt.Errorf("no retries left (%d failed tries): %w", s.retried+1, r.err))
+	case r.outcome == senders.Retry, r.outcome == senders.Wait:
+		return h.retry(ctx, s, r)
+	default:
+		return h.archive(s, r.err)
+	}
+}
+
+// done stores the provider's answer as the task's result: the send is
+// made, or the provider already had it (a duplicate). An at-most-once
+// send keeps the result with its in-flight mark, so that a try its worker
+// did not complete ends done, not unknown.
+func (h *Handler) done(ctx context.Context, s *try, r reply) error {
+	dup := r.outcome == senders.Duplicate
+	h.Metrics.Sent(s.provider, s.op, s.p.Account, outcomes[r.outcome])
+	res := Result{Provider: s.provider, Status: r.status, Duplicate: dup, Response: r.body}.appendJSON(nil)
+	if h.AtMostOnce[s.provider] {
+		if err := h.Marks.Delivered(ctx, s.id, res); err != nil {
+			s.log.Warn("could not keep the result beside the in-flight mark", zap.Error(err))
+		}
+	}
+	if _, err := s.task.ResultWriter().Write(res); err != nil {
+		s.log.Warn("could not store the result", zap.Error(err))
+	}
+	if r.readErr != nil {
+		s.log.Warn("the provider took the send; its answer was cut off", zap.Error(r.readErr))
+	}
+	if dup {
+		s.log.Info("already sent: the provider has this message")
+	} else {
+		s.log.Info("sent", zap.Int("status", r.status), zap.Stringer("provider_id", lazy(func() string { return s.answerID(r.body) })))
+	}
+	return nil
+}
+
+// retry puts the send back for another try after the answer's wait: a
+// failure spends an attempt, a provider's rate limit (wait) does not and
+// holds the whole account back.
+func (h *Handler) retry(ctx context.Context, s *try, r reply) error {
+	wait := r.outcome == senders.Wait
+	h.Metrics.Sent(s.provider, s.op, s.p.Account, outcomes[r.outcome])
+	if wait {
+		h.block(ctx, s, r.wait)
+		h.Metrics.Waited(s.provider, s.p.Account, "rate_limit")
+	}
+	w := &WaitError{Wait: r.wait, Failure: !wait, Err: r.err}
+	if r.wait > 0 {
+		if err := h.Marks.SetUntil(ctx, s.id, time.Now().Add(r.wait)); err != nil {
+			s.log.Warn("could not keep the wait; the retry rounds it up to the second", zap.Error(err))
+		} else {
+			w.Held = true
+		}
+	}
+	if wait {
+		s.log.Info("rate limited", zap.Duration("wait", r.wait), zap.Error(r.err))
+	} else {
+		s.log.Warn("send failed; will retry", zap.Duration("wait", r.wait), zap.Error(r.err))
+	}
+	return w
+}
+
+// archive ends the send for good: a permanent refusal, or no retries
+// left.
+func (h *Handler) archive(s *try, err error) error {
+	h.Metrics.Sent(s.provider, s.op, s.p.Account, "failed")
+	s.log.Error("send failed; archived", zap.Int("max_retry", s.maxRetry), zap.Error(err))
+	return permanentError{err}
+}
+
+// unknown ends a send whose request may have reached an at-most-once
+// provider with no answer: archived, to be retried by hand once someone
+// has looked. The mark is cleared so that a retry by hand sends.
+func (h *Handler) unknown(ctx context.Context, s *try, cause error) error {
+	if ctx.Err() != nil {
+		// asynq gave up on this try (its deadline, a lease lost, shutdown)
+		// and puts the task back: the mark stays, so it is parked then.
+		return cause
+	}
+	if err := h.Marks.Sent(ctx, s.id); err != nil {
+		s.log.Warn("could not clear the sending mark", zap.Error(err))
+	}
+	s.log.Error("outcome unknown: not sent again", zap.Error(cause))
+	h.Metrics.Sent(s.provider, s.op, s.p.Account, "unknown")
+	return permanentError{fmt.Errorf("outcome unknown (%s is at most once): %w", s.provider, cause)}
+}
+
+// interrupted ends a try of an at-most-once send whose earlier try wrote
+// its request and stopped before its end was recorded: done, when that
+// try had its answer, unknown otherwise.
+func (h *Handler) interrupted(ctx context.Context, s *try) error {
+	if s.marks.Delivered == nil {
+		return h.unknown(ctx, s, errors.New("a worker stopped mid-request"))
+	}
+	r, err := DecodeResult(s.marks.Delivered)
+	if err != nil {
+		return h.unknown(ctx, s, fmt.Errorf("a worker stopped after its answer, kept malformed: %w", err))
+	}
+	if _, err := s.task.ResultWriter().Write(s.marks.Delivered); err != nil {
+		s.log.Warn("could not store the result", zap.Error(err))
+	}
+	s.log.Info("sent by an earlier try whose worker stopped before recording it", zap.Int("status", r.Status))
+	return nil
+}
+
+// rejected ends a try whose renewed token was refused too: the credential
+// is at fault, not its token, and the account's sends wait for a new one,
+// never archived.
+func (h *Handler) rejected(ctx context.Context, s *try, token string, r reply) error {
+	h.undelivered(ctx, s)
+	s.log.Warn("the renewed token was refused too: the account waits for a new credential")
+	h.Tokens.Rejected(ctx, s.provider, s.p.Account, token)
+	if _, err := h.token(ctx, s); err != nil {
+		return err
+	}
+	return &WaitError{Wait: time.Second, Err: r.err}
+}
+
+// undelivered clears the in-flight mark of an at-most-once send whose
+// answer says it was not delivered. A try asynq gave up on keeps it: it
+// comes back, and is parked then.
+func (h *Handler) undelivered(ctx context.Context, s *try) {
+	if !h.AtMostOnce[s.provider] || ctx.Err() != nil {
+		return
+	}
+	if err := h.Marks.Sent(ctx, s.id); err != nil {
+		s.log.Warn("could not clear the sending mark", zap.Error(err))
+	}
+}
+
+// unauthorized reports whether err is a provider's 401.
+func unauthorized(err error) bool {
+	var apiErr *senders.APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized
+}
+
+// block keeps the account from sending for wait: the provider knows better
+// than the local calendar.
+func (h *Handler) block(ctx context.Context, s *try, wait time.Duration) {
+	if h.Limiter == nil || wait <= 0 {
+		return
+	}
+	if err := h.Limiter.Block(ctx, s.provider, s.p.Account, time.Now().Add(wait)); err != nil {
+		s.log.Warn("could not hold the account back", zap.Error(err))
+	}
+}
+
+// answerID reads the provider's id of what was sent from its answer.
+func (s *try) answerID(body []byte) string {
+	if s.o.AnswerID == nil {
+		return ""
+	}
+	return s.o.AnswerID(body)
+}
+
+// lazy is a string computed only when a log line is written.
+type lazy func() string
+
+func (f lazy) String() string { return f() }
