@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -98,6 +99,7 @@ func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []t
 	var (
 		done        []tasks.Member
 		ids, claims []string
+		booked      []ratelimit.CapBooking
 		now         = time.Now()
 	)
 	for i, o := range outcomes {
@@ -108,9 +110,13 @@ func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []t
 		case "cancelled":
 			res.Cancelled++
 			ids, claims = append(ids, ms[i].ID), append(claims, o.Payload.Claim)
-			if p.limiter != nil && !o.Payload.Due.After(now) {
-				// Due, it may hold a rate-limit booking.
-				_ = p.limiter.Release(ctx, tasks.Provider(ms[i].Type), o.Payload.Account, ms[i].ID)
+			if !o.Payload.Due.After(now) {
+				// Due, a worker may have taken it and put it back: it may
+				// hold a rate-limit slot and places on its recipients' caps.
+				if p.limiter != nil {
+					_ = p.limiter.Release(ctx, tasks.Provider(ms[i].Type), o.Payload.Account, ms[i].ID)
+				}
+				booked = capBookings(booked, ms[i].Type, ms[i].ID, o.Payload)
 			}
 		case "dropped":
 			res.Cancelled++
@@ -121,6 +127,8 @@ func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []t
 		}
 		done = append(done, ms[i])
 	}
+	// Best effort, as the slots: a place left behind lapses with its period.
+	_ = ratelimit.ReleaseCaps(ctx, p.calendars, booked)
 	if len(ids) > 0 {
 		if err := p.state.ForgetAll(ctx, ids, claims); err != nil {
 			return nil, fmt.Errorf("cancelled, but their keys are not free yet (%w): try the cancel again", err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -78,7 +80,7 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 	return errors.New("cancel: the task keeps changing state; try again")
 }
 
-// cancelled frees the rate-limit slot and the key of a cancelled task, and
+// cancelled frees the bookings and the key of a cancelled task, and
 // records it cancelled.
 func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
 	payload, _ := tasks.DecodePayload(info.Payload)
@@ -93,12 +95,23 @@ func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
 	return nil
 }
 
-// release frees the rate-limit slot of a task taken out, whose payload is
-// payload.
+// release frees the bookings of a task taken out, whose payload is
+// payload: its rate-limit slot and its places on its recipients' caps.
 func (p *Producer) release(ctx context.Context, info *asynq.TaskInfo, payload tasks.Payload) {
 	if p.limiter != nil && payload.Account != "" {
 		_ = p.limiter.Release(ctx, tasks.Provider(info.Type), payload.Account, info.ID)
 	}
+	_ = ratelimit.ReleaseCaps(ctx, p.calendars, capBookings(nil, info.Type, info.ID, payload))
+}
+
+// capBookings appends to bs the cap places the send id of type typ may
+// hold, read from its payload; none for an operation without recipients.
+func capBookings(bs []ratelimit.CapBooking, typ, id string, payload tasks.Payload) []ratelimit.CapBooking {
+	op := providers.Lookup(typ)
+	if op == nil || op.Recipients == nil {
+		return bs
+	}
+	return append(bs, ratelimit.CapBooking{Provider: tasks.Provider(typ), Account: payload.Account, TaskID: id, Recipients: op.Recipients(payload.Body)})
 }
 
 // waitGone waits for the worker holding a cancelled task to drop it. A task

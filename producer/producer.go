@@ -29,6 +29,9 @@ type Producer struct {
 	state     tasks.State
 	groups    tasks.Groups
 	limiter   *ratelimit.Limiter
+	// calendars is the Redis of the recipient-cap calendars, where a
+	// cancel frees what the workers booked.
+	calendars redis.UniversalClient
 	opts      tasks.Options
 	// rdb is the client New opened, closed by Close.
 	rdb redis.UniversalClient
@@ -104,6 +107,7 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 		state:     tasks.State{Client: c},
 		groups:    tasks.Groups{Client: c},
 		limiter:   ratelimit.New(c, s.limits),
+		calendars: c,
 		opts:      s.tasks,
 	}
 }

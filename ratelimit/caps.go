@@ -84,6 +84,23 @@ func (c *Caps) calendars(provider, account string, recipients []string) []capCal
 		return nil
 	}
 	var cals []capCalendar
+	for _, id := range recipientIDs(recipients) {
+		for _, scope := range capScopes(provider, account) {
+			rates, ok := c.caps[scope]
+			if !ok {
+				continue
+			}
+			late, windows := capCalendarOf(rates)
+			cals = append(cals, capCalendar{scope: scope, keys: capKeys(scope, id), late: late, windows: windows})
+		}
+	}
+	return cals
+}
+
+// recipientIDs returns the pseudonyms that key the calendars of
+// recipients, each normalised recipient once.
+func recipientIDs(recipients []string) []string {
+	var ids []string
 	seen := map[string]bool{}
 	for _, r := range recipients {
 		r = NormalizeRecipient(r)
@@ -92,18 +109,22 @@ func (c *Caps) calendars(provider, account string, recipients []string) []capCal
 		}
 		seen[r] = true
 		sum := sha256.Sum256([]byte("punctual recipient\x00" + r))
-		id := hex.EncodeToString(sum[:16])
-		for _, scope := range []string{"", provider, provider + ":" + account} {
-			rates, ok := c.caps[scope]
-			if !ok {
-				continue
-			}
-			late, windows := capCalendarOf(rates)
-			tag := "punctual:cap:{" + strings.TrimPrefix(scope+":", ":") + id + "}:"
-			cals = append(cals, capCalendar{scope: scope, keys: []string{tag + "bookings", tag + "runs", tag + "blocked"}, late: late, windows: windows})
-		}
+		ids = append(ids, hex.EncodeToString(sum[:16]))
 	}
-	return cals
+	return ids
+}
+
+// capScopes are the scopes of the caps that can cover a send of
+// provider's account, the widest first.
+func capScopes(provider, account string) []string {
+	return []string{"", provider, provider + ":" + account}
+}
+
+// capKeys returns the Redis keys of the calendar of the recipient id under
+// the cap of scope, in one cluster slot.
+func capKeys(scope, id string) []string {
+	tag := "punctual:cap:{" + strings.TrimPrefix(scope+":", ":") + id + "}:"
+	return []string{tag + "bookings", tag + "runs", tag + "blocked"}
 }
 
 // Reserve books the send taskID of provider's account to recipients, due
@@ -147,6 +168,39 @@ func (c *Caps) Release(ctx context.Context, provider, account, taskID string, re
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CapBooking names the places a send may hold on its recipients' cap
+// calendars.
+type CapBooking struct {
+	Provider, Account, TaskID string
+	// Recipients are the send's addresses, as its operation reads them.
+	Recipients []string
+}
+
+// ReleaseCaps frees the cap bookings of sends that will not be sent, under
+// every cap that could cover them: a producer frees what the workers
+// booked without being given their RECIPIENT_CAPS, and a calendar that
+// holds no place for a send is left as it is. One round trip per node.
+func ReleaseCaps(ctx context.Context, rdb redis.UniversalClient, sends []CapBooking) error {
+	pipe := rdb.Pipeline()
+	for _, s := range sends {
+		for _, id := range recipientIDs(s.Recipients) {
+			for _, scope := range capScopes(s.Provider, s.Account) {
+				releaseScript.EvalSha(ctx, pipe, capKeys(scope, id), s.TaskID)
+			}
+		}
+	}
+	if pipe.Len() == 0 {
+		return nil
+	}
+	if err := releaseScript.Load(ctx, rdb).Err(); err != nil {
+		return fmt.Errorf("recipient caps: %w", err)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("recipient caps: %w", err)
+	}
+	return nil
 }
 
 // capName names a cap's scope in errors.

@@ -206,3 +206,29 @@ func TestCapHoldsAcrossConcurrentBookings(t *testing.T) {
 		t.Errorf("booked from %s to %s, want from %s within 4 days", times[0], times[n-1], t0)
 	}
 }
+
+func TestReleaseCapsFreesEveryScopeWithoutTheCaps(t *testing.T) {
+	t.Parallel()
+	rdb := setupRedis(t)
+	c := ratelimit.NewCaps(rdb, ratelimit.Limits{
+		"":           {{Count: 1, Period: time.Hour}},
+		"mateo:acme": {{Count: 1, Period: time.Hour}},
+	})
+	t0 := lateEvening()
+	wantAt(t, "the first send to ana", capTo(t, c, "acme", "a", t0, "+14155552671"), t0)
+	wantAt(t, "the first send to bob", capTo(t, c, "acme", "b", t0, "bob@example.com"), t0)
+	// Freed by a caller that knows nothing of the caps: the cancelled
+	// send's places under both go, bob's stays.
+	err := ratelimit.ReleaseCaps(context.Background(), rdb, []ratelimit.CapBooking{
+		{Provider: "mateo", Account: "acme", TaskID: "a", Recipients: []string{"+1 415 555 2671"}},
+		{Provider: "mateo", Account: "acme", TaskID: "b", Recipients: []string{"ana@example.com"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAt(t, "the next send to ana", capTo(t, c, "acme", "a2", t0, "+14155552671"), t0)
+	wantAt(t, "the next send to bob", capTo(t, c, "acme", "b2", t0, "bob@example.com"), t0.Add(time.Hour+time.Second))
+	if err := ratelimit.ReleaseCaps(context.Background(), rdb, nil); err != nil {
+		t.Errorf("nothing to free: %v", err)
+	}
+}

@@ -32,6 +32,14 @@ import (
 //
 //   - punctual:cancelled:{Q}: the task ids by the time they were cancelled;
 //   - punctual:cancelled:{Q}:records: task id → Cancellation as JSON.
+//
+// A send of the group that had ended archived when the group was cancelled
+// can still be retried by hand for as long as its archive keeps it
+// (ARCHIVE_RETENTION, 90 days), long after the group's record has lapsed
+// (RESULT_RETENTION, 7 days). The cancel marks it in its own asynq hash,
+// which lives exactly as long as it: field group_cancelled, the group's
+// name (asynq writes only the fields it knows and deletes the hash with
+// the task).
 
 // maxGroup bounds a group's name.
 const maxGroup = 128
@@ -117,9 +125,18 @@ return {v[1] or "0", keep}`)
 // Since reports whether group was cancelled since a send joined it at
 // generation gen, and for how long the group's cancellations are kept.
 func (g Groups) Since(ctx context.Context, group string, gen int64) (cancelled bool, keep time.Duration, err error) {
-	res, err := checkScript.Run(ctx, g.Client, groupKeys(group), gen).Slice()
+	return sinceOf(group, gen, checkScript.Run(ctx, g.Client, groupKeys(group), gen))
+}
+
+// sinceOf reads checkScript's answer for a send that joined group at
+// generation gen.
+func sinceOf(group string, gen int64, cmd *redis.Cmd) (cancelled bool, keep time.Duration, err error) {
+	res, err := cmd.Slice()
 	if err != nil {
 		return false, 0, err
+	}
+	if len(res) != 2 {
+		return false, 0, fmt.Errorf("group %s: unexpected answer %v", group, res)
 	}
 	s, _ := res[0].(string)
 	now, err := strconv.ParseInt(s, 10, 64)
@@ -132,14 +149,30 @@ func (g Groups) Since(ctx context.Context, group string, gen int64) (cancelled b
 
 // Cancelled reports whether c's send, which joined its group at
 // generation gen, was cancelled with its group since, and then records it
-// cancelled: the handler does not send it.
+// cancelled: the handler does not send it. The group's generation and the
+// send's mark (made when it was archived as its group was cancelled) are
+// read in one round trip: the mark outlives the group's record.
 func (g Groups) Cancelled(ctx context.Context, c Cancellation, gen int64) (bool, error) {
-	cancelled, keep, err := g.Since(ctx, c.Group, gen)
-	if err != nil || !cancelled {
+	pipe := g.Client.Pipeline()
+	check := checkScript.Eval(ctx, pipe, groupKeys(c.Group), gen)
+	mark := pipe.HGet(ctx, taskKey(c.Queue, c.ID), groupCancelledField)
+	_, _ = pipe.Exec(ctx) // each answer's error is read below
+	if err := mark.Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return false, err
+	}
+	cancelled, keep, err := sinceOf(c.Group, gen, check)
+	if err != nil || !cancelled && mark.Val() != c.Group {
 		return false, err
 	}
 	return true, g.Record(ctx, c, keep)
 }
+
+// groupCancelledField is the field of an archived task's asynq hash that
+// names its group when the group was cancelled after it joined.
+const groupCancelledField = "group_cancelled"
+
+// taskKey is asynq's hash of task id in queue (v0.26: asynq:{queue}:t:id).
+func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
 
 // beginScript raises a group's generation and returns its sends, which
 // joined before.
@@ -245,7 +278,9 @@ func (g Groups) Record(ctx context.Context, c Cancellation, keep time.Duration) 
 // record). For each task it returns its state and, for one it deleted, its
 // message: a task no queue holds is "dropped" when it was recorded
 // cancelled since the cancel began (its worker dropped it), else "gone";
-// one a worker holds is "active", one done "completed" or "archived".
+// one a worker holds is "active", one done "completed" or "archived". An
+// archived task is marked with its record's group, so that a retry of it
+// by hand is not sent after the group's record has lapsed.
 var cancelScript = redis.NewScript(`
 local out = {}
 for i = 4, #ARGV, 2 do
@@ -257,6 +292,12 @@ for i = 4, #ARGV, 2 do
 		local t = redis.call("ZSCORE", KEYS[1], id)
 		out[#out + 1] = {(t and tonumber(t) >= tonumber(ARGV[1])) and "dropped" or "gone"}
 	elseif state == "active" or state == "completed" or state == "archived" then
+		if state == "archived" then
+			local group = cjson.decode(ARGV[i + 1]).group
+			if group then
+				redis.call("HSET", key, "` + groupCancelledField + `", group)
+			end
+		end
 		out[#out + 1] = {state}
 	else
 		if state == "pending" then

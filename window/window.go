@@ -228,9 +228,13 @@ func (w Window) nextIn(loc *time.Location, t time.Time) time.Time {
 	}
 	y, m, d := t.In(loc).Date()
 	for i := -1; i <= 8; i++ {
-		c := time.Date(y, m, d+i, 0, w.from, 0, 0, loc)
-		for _, shift := range []time.Duration{0, -time.Hour, time.Hour, -30 * time.Minute, 30 * time.Minute} {
-			if s := c.Add(shift); clock(s.In(loc)) == w.from*60 {
+		// The clock reads from at wall-offset, for each offset in force
+		// then: twice when a change repeats the hour, whatever the size
+		// of the change (Antarctica/Troll moves by two hours).
+		wall := time.Date(y, m, d+i, 0, w.from, 0, 0, time.UTC)
+		for _, off := range offsetsAround(time.Date(y, m, d+i, 0, w.from, 0, 0, loc)) {
+			s := wall.Add(-time.Duration(off) * time.Second)
+			if _, o := s.In(loc).Zone(); o == off {
 				consider(s)
 			}
 		}
@@ -244,6 +248,25 @@ func (w Window) nextIn(loc *time.Location, t time.Time) time.Time {
 		at = next
 	}
 	return best
+}
+
+// offsetsAround are the offsets of c's zone in force at c and on either
+// side of the changes that begin and end the period c is in.
+func offsetsAround(c time.Time) []int {
+	_, off := c.Zone()
+	offs := []int{off}
+	start, end := c.ZoneBounds()
+	if !start.IsZero() {
+		if _, o := start.Add(-time.Second).In(c.Location()).Zone(); o != off {
+			offs = append(offs, o)
+		}
+	}
+	if !end.IsZero() {
+		if _, o := end.In(c.Location()).Zone(); !slices.Contains(offs, o) {
+			offs = append(offs, o)
+		}
+	}
+	return offs
 }
 
 // inside reports whether the wall clock of lt is inside the window.

@@ -1,9 +1,13 @@
 package window_test
 
 import (
+	"archive/zip"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -266,4 +270,127 @@ func TestParseErrorsAreFieldErrors(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Field != "days" {
 		t.Fatalf("error %v, want a *FieldError of days", err)
 	}
+}
+
+// zoneNames lists every IANA zone of the Go tree's zone database, or of
+// the system's when the Go tree has none.
+func zoneNames(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	if z, err := zip.OpenReader(filepath.Join(runtime.GOROOT(), "lib", "time", "zoneinfo.zip")); err == nil {
+		defer z.Close()
+		for _, f := range z.File {
+			if !strings.HasSuffix(f.Name, "/") {
+				names = append(names, f.Name)
+			}
+		}
+		return names
+	}
+	root := "/usr/share/zoneinfo"
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		name, _ := filepath.Rel(root, p)
+		if _, lerr := time.LoadLocation(name); lerr == nil && !strings.HasPrefix(name, "posix") && !strings.HasPrefix(name, "right") {
+			names = append(names, name)
+		}
+		return nil
+	})
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no zone database to list the zones from (GOROOT %s, %s): %v", runtime.GOROOT(), root, err)
+	}
+	return names
+}
+
+// TestNextMatchesAScanAroundEveryZonesChanges compares Next with a scan
+// minute by minute around every change of offset in 2026 and 2027 of
+// every IANA zone, for windows that open just before, in and just after
+// the hours a change skips or repeats: Antarctica/Troll moves its clocks
+// by two hours, Australia/Lord_Howe by half an hour.
+func TestNextMatchesAScanAroundEveryZonesChanges(t *testing.T) {
+	t.Parallel()
+	start, stop := utc("2026-01-01T00:00:00Z"), utc("2028-01-01T00:00:00Z")
+	checked, zones := 0, 0
+	seen := map[string]bool{}
+	for _, name := range zoneNames(t) {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var changes []time.Time
+		for at := start; ; {
+			_, next := at.In(loc).ZoneBounds()
+			if next.IsZero() || !next.Before(stop) {
+				break
+			}
+			changes = append(changes, next)
+			at = next
+		}
+		// Zones whose clocks change alike in these two years (Europe's
+		// capitals, links such as US/Eastern) answer alike: one is checked.
+		rules := fmt.Sprint(changes)
+		for _, c := range changes {
+			_, before := c.Add(-time.Second).In(loc).Zone()
+			_, after := c.In(loc).Zone()
+			rules += fmt.Sprint(" ", before, after)
+		}
+		if len(changes) == 0 || seen[rules] {
+			continue
+		}
+		seen[rules] = true
+		zones++
+		for _, change := range changes {
+			_, before := change.Add(-time.Second).In(loc).Zone()
+			_, after := change.In(loc).Zone()
+			// The wall clock at the change, read with the old offset and
+			// with the new: the hours between are skipped or repeated.
+			wallBefore := (change.Add(time.Duration(before)*time.Second).Hour()*60 + change.Add(time.Duration(before)*time.Second).Minute())
+			wallAfter := (change.Add(time.Duration(after)*time.Second).Hour()*60 + change.Add(time.Duration(after)*time.Second).Minute())
+			lo, hi := min(wallBefore, wallAfter), max(wallBefore, wallAfter)
+			froms := map[int]bool{}
+			for _, f := range []int{lo - 30, lo, (lo + hi) / 2, hi - 30, hi, hi + 30} {
+				froms[(f+24*60)%(24*60)] = true
+			}
+			// Instants from 26 hours before the change to 4 hours after
+			// it (every third minute in the hour either side of it), and the
+			// first minute inside from each: the window opens at least
+			// once a day, so a day and a bit more covers the answers.
+			first := change.Add(-26 * time.Hour)
+			const span = (26 + 4) * 60
+			clocks := make([]int, span+26*60)
+			for m := range clocks {
+				lt := first.Add(time.Duration(m) * time.Minute).In(loc)
+				clocks[m] = lt.Hour()*60 + lt.Minute()
+			}
+			for from := range froms {
+				to := (from + 60) % (24 * 60)
+				if to == 0 {
+					to = 24 * 60
+				}
+				w := mustParse(t, window.Spec{TZ: name, From: hhmm(from), To: hhmm(to)})
+				want := -1
+				for m := len(clocks) - 1; m >= 0; m-- {
+					if clocks[m] >= from && (clocks[m] < to || to < from) || to < from && clocks[m] < to {
+						want = m
+					}
+					if m >= span || m%11 != 0 && (m < 25*60 || m > 27*60 || m%3 != 0) {
+						continue
+					}
+					at := first.Add(time.Duration(m) * time.Minute)
+					got, ok := w.Next(at)
+					checked++
+					if !ok || want < 0 || !got.Equal(first.Add(time.Duration(want)*time.Minute)) {
+						t.Fatalf("%s, window %s-%s, change at %s: Next(%s) = %s, %v; a scan finds %s",
+							name, hhmm(from), hhmm(to), change.Format(time.RFC3339), at.In(loc).Format(time.RFC3339),
+							got.In(loc).Format(time.RFC3339), ok, first.Add(time.Duration(want)*time.Minute).In(loc).Format(time.RFC3339))
+					}
+				}
+			}
+		}
+	}
+	if zones < 20 || checked == 0 {
+		t.Fatalf("%d different changes of offset in 2026-2027, %d instants checked: the zone list is not the IANA database", zones, checked)
+	}
+	t.Logf("%d instants in %d zones that change their clocks each their own way", checked, zones)
 }

@@ -218,3 +218,64 @@ func TestRecipientCapFreesTheTimeOfASendThatExpires(t *testing.T) {
 		t.Errorf("the next send went %s after it was due", d)
 	}
 }
+
+func TestRecipientCapFreesTheTimeOfACancelledSend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, extra string
+		cancel      func(e *env, id string) error
+	}{
+		{"alone", "", func(e *env, id string) error { return e.producer.Cancel(ctx, id) }},
+		{"with its group", `"group":"contact:ana",`, func(e *env, _ string) error {
+			res, err := e.producer.CancelGroup(ctx, "contact:ana")
+			if err == nil && res.Cancelled != 1 {
+				err = fmt.Errorf("cancelled %+v, want the one send", res)
+			}
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, map[string]string{"RECIPIENT_CAPS": "1/3s"})
+			first := e.enqueue(t, capped("ana@example.com", "first", ""))
+			e.completedFirstTry(t, []string{first}, 5*time.Second)
+			sent := e.sentAt(t)["first"]
+
+			// The cap moves the second send 3.3 s on (its period, and how
+			// late a booking may be used): the worker books that time and
+			// puts the send back in its queue until then.
+			moved := e.enqueue(t, capped("ana@example.com", "moved", c.extra))
+			deadline := time.Now().Add(2 * time.Second)
+			for {
+				_, booked := capBookings(t, e.rdb, map[string]time.Time{})[moved]
+				s, err := e.producer.Status(ctx, moved)
+				if booked && err == nil && (s.State == "scheduled" || s.State == "retry") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the second send not booked by the cap and put back within 2s: %+v (err %v)", s, err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if err := c.cancel(e, moved); err != nil {
+				t.Fatalf("cancel: %v", err)
+			}
+			if _, ok := capBookings(t, e.rdb, map[string]time.Time{})[moved]; ok {
+				t.Error("the cancelled send keeps its cap booking")
+			}
+
+			// Due when the cap allows a send again, the next goes then, not
+			// a period after the place the cancelled send held.
+			due := sent.Add(3500 * time.Millisecond)
+			next := e.enqueue(t, capped("Ana@Example.com", "next", `"process_at":"`+due.UTC().Format(time.RFC3339Nano)+`",`))
+			e.completedFirstTry(t, []string{next}, 10*time.Second)
+			if d := e.sentAt(t)["next"].Sub(due); d > 500*time.Millisecond {
+				t.Errorf("the next send went %s after it was due", d.Round(time.Millisecond))
+			}
+			if _, ok := e.sentAt(t)["moved"]; ok {
+				t.Error("the cancelled send was sent")
+			}
+		})
+	}
+}

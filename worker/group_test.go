@@ -324,14 +324,22 @@ func TestAKeyCancelledWithItsGroupIsFreeAgain(t *testing.T) {
 	}
 }
 
+// refusedInGroup enqueues a send of group that the provider refuses, and
+// returns its id once it is archived.
+func (e *env) refusedInGroup(t *testing.T, group string) string {
+	t.Helper()
+	e.sandbox.Script(sandbox.Answer{Status: http.StatusUnprocessableEntity, Body: `{"message":"invalid channel"}`})
+	refused := e.enqueue(t, inGroup(group, "mateo", "refused", time.Now()))
+	e.waitState(t, refused, "archived", 5*time.Second)
+	return refused
+}
+
 func TestAGroupCancelCountsTheSendsThatStarted(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	ctx := context.Background()
 	const group = "order:1234"
-	e.sandbox.Script(sandbox.Answer{Status: http.StatusUnprocessableEntity, Body: `{"message":"invalid channel"}`})
-	refused := e.enqueue(t, inGroup(group, "mateo", "refused", time.Now()))
-	e.waitState(t, refused, "archived", 5*time.Second)
+	refused := e.refusedInGroup(t, group)
 	sent := e.enqueue(t, inGroup(group, "mateo", "sent", time.Now()))
 	e.waitState(t, sent, "completed", 5*time.Second)
 	later := e.enqueue(t, inGroup(group, "mateo", "later", time.Now().Add(time.Hour)))
@@ -353,5 +361,44 @@ func TestAGroupCancelCountsTheSendsThatStarted(t *testing.T) {
 	}
 	if n := len(e.sandbox.Requests()); n != 2 {
 		t.Errorf("%d requests, want the refused one and the sent one", n)
+	}
+}
+
+func TestARetriedSendOfACancelledGroupIsNotMadeOnceTheGroupLapsed(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ctx := context.Background()
+	const group = "order:5678"
+	refused := e.refusedInGroup(t, group)
+	if res, err := e.producer.CancelGroup(ctx, group); err != nil || res != (producer.GroupCancel{Started: 1}) {
+		t.Fatalf("cancel: %+v, %v; want the refused send counted as started", res, err)
+	}
+
+	// The group's record lapses, as it does RESULT_RETENTION after the
+	// cancel, while the archived send is kept for ARCHIVE_RETENTION.
+	for _, k := range []string{"punctual:group:{" + group + "}", "punctual:group:{" + group + "}:sends"} {
+		if err := e.rdb.PExpire(ctx, k, time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Second)
+	for n := int64(1); n > 0; {
+		var err error
+		if n, err = e.rdb.Exists(ctx, "punctual:group:{"+group+"}", "punctual:group:{"+group+"}:sends").Result(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the group's record did not lapse")
+		}
+	}
+
+	if err := e.producer.Retry(ctx, refused); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if s := e.waitEnded(t, refused, 5*time.Second); s.State != "cancelled" || s.Group != group {
+		t.Errorf("retried: %+v, want cancelled with its group", s)
+	}
+	if n := len(e.sandbox.Requests()); n != 1 {
+		t.Errorf("%d requests, want only the refused one", n)
 	}
 }
