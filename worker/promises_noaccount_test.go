@@ -1,0 +1,66 @@
+//go:build repro
+
+package worker_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Issue 22, "A worker without an account's credential archives that
+// account's sends at once" (SPEC §5: a wait, not an end, for
+// NO_ACCOUNT_GRACE, default 10m). A worker started with only Mateo's
+// credentials takes the pending LeadConnector sends first: it must put
+// them back without spending an attempt, never archive them, and the
+// worker beside it that has LeadConnector's credential sends each once.
+//
+// The test leaves NO_ACCOUNT_GRACE at its default (10m; set explicitly,
+// which today's config ignores). It expects a worker that lacks the
+// account to put the send back for a few seconds at most, so that the
+// other worker gets it within the test's 12 s.
+func TestReproAWorkerWithoutTheAccountLeavesItsSendsToOneThatHasIt(t *testing.T) {
+	t.Parallel()
+	mateoOnly := setup(t, map[string]string{"LEADCONNECTOR_TOKEN": "", "NO_ACCOUNT_GRACE": "10m"})
+	ids := enqueueEach(t, mateoOnly.producer, 3, func(i int) string {
+		return fmt.Sprintf(`{"type":"leadconnector:send_message","payload":{"type":"SMS","contactId":"c-%d","message":"Hi"}}`, i)
+	})
+	// Alone, the worker without the credential takes each send and ends
+	// its try: the send waits for another worker, no attempt spent.
+	for _, id := range ids {
+		s := mateoOnly.waitStateIn(t, id, 5*time.Second, "retry", "archived", "completed")
+		if s.State != "retry" || s.Retried != 0 {
+			t.Fatalf("send %s is %s after the try of a worker without a LeadConnector credential, %d attempts spent (last error %q); want it waiting, no attempt spent",
+				id, s.State, s.Retried, s.LastError)
+		}
+	}
+	if n := len(mateoOnly.sandbox.Requests()); n != 0 {
+		t.Fatalf("%d requests from the worker without the credential, want none", n)
+	}
+
+	// The worker that has it starts beside the first one, which runs on.
+	both := setupWith(t, mateoOnly.sandbox, map[string]string{
+		"REDIS_URL":        "redis://" + mateoOnly.rdb.(*redis.Client).Options().Addr + "/0",
+		"NO_ACCOUNT_GRACE": "10m",
+	})
+	deadline := time.Now().Add(12 * time.Second)
+	for _, id := range ids {
+		s := both.waitStateIn(t, id, time.Until(deadline), "completed", "archived")
+		if s.State != "completed" || s.Retried != 0 || s.Result == nil || s.Result.Status != http.StatusOK {
+			t.Errorf("send %s: %s, %d attempts spent (last error %q, %s); want completed with the provider's 200 and no attempt spent",
+				id, s.State, s.Retried, s.LastError, resultOf(s))
+		}
+	}
+	msgs := lcMessages(both.sandbox)
+	if len(msgs) != len(ids) {
+		t.Errorf("the provider received %d messages, want one per send (%d)", len(msgs), len(ids))
+	}
+	for _, r := range msgs {
+		if got := r.Header.Get("Authorization"); got != "Bearer "+lcToken || r.Status != http.StatusOK {
+			t.Errorf("a message with %q answered %d, want the credential of the worker that has it, answered 200", got, r.Status)
+		}
+	}
+}
