@@ -488,15 +488,21 @@ func (h *Handler) noAccount(ctx context.Context, s *try) error {
 	if waited := time.Since(since); waited < h.NoAccountGrace {
 		h.Metrics.Waited(provider, account, "no_account")
 		s.log.Debug("no such account on this worker: waiting for one that has it", zap.Duration("waited", waited))
-		return &WaitError{Wait: min(h.NoAccountGrace-waited, noAccountRetry), Err: fmt.Errorf("no %s account %q on this worker: waiting for a worker that has it", provider, account)}
+		back := min(max(waited/4, noAccountRetryMin), noAccountRetryMax, h.NoAccountGrace-waited)
+		return &WaitError{Wait: back, Err: fmt.Errorf("no %s account %q on this worker: waiting for a worker that has it", provider, account)}
 	}
 	s.log.Error("no token for the account", zap.Duration("waited", h.NoAccountGrace))
 	h.Metrics.Sent(provider, s.op, account, "failed")
 	return permanentError{fmt.Errorf("no %s token for account %q on any worker that took it within NO_ACCOUNT_GRACE (%s)", provider, account, h.NoAccountGrace)}
 }
 
-// noAccountRetry is how soon a send waiting for its account comes back.
-const noAccountRetry = 5 * time.Second
+// A send waiting for its account comes back after a quarter of the time
+// it has waited, within these bounds: soon at first (a worker that has it
+// may be starting), rarely once that has not been so for a while.
+const (
+	noAccountRetryMin = time.Second
+	noAccountRetryMax = 30 * time.Second
+)
 
 // expired archives a send that cannot go before its expires_at: checked
 // whenever a gate moves it, and right before each request.

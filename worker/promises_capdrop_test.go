@@ -1,5 +1,3 @@
-//go:build repro
-
 package worker_test
 
 import (
@@ -10,12 +8,12 @@ import (
 	"github.com/punctualhq/punctual/producer"
 )
 
-// Issue 22, "A cancelled send keeps its recipient-cap booking", the
-// worker's side: a send the worker holds for its time is dropped for its
+// A cancelled send frees its recipient-cap booking, on the worker's side
+// too: a send the worker holds for its time is dropped for its
 // group's cancel once it falls due, after it booked its recipient's cap.
 // It must free that booking: the recipient's next send goes on time, not
 // a cap period (3 s) late.
-func TestReproASendDroppedForItsGroupFreesItsCapBooking(t *testing.T) {
+func TestASendDroppedForItsGroupFreesItsCapBooking(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]string{"RECIPIENT_CAPS": "1/3s"})
 	ctx := context.Background()

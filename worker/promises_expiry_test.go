@@ -1,5 +1,3 @@
-//go:build repro
-
 package worker_test
 
 import (
@@ -10,11 +8,11 @@ import (
 	"time"
 )
 
-// Issue 22, "A send goes after its expires_at": expiry is checked, then the
-// worker waits for an OAuth token (here a renewal from a token endpoint
-// that takes 2 s), then sends. No request may reach the provider at or
+// Expiry holds behind a token wait: the worker waits for an OAuth token
+// (here a renewal from a token endpoint that takes 2 s) after the gates
+// let the send go. No request may reach the provider at or
 // after expires_at; the send ends archived as expired.
-func TestReproNoRequestAfterExpiresAtBehindATokenRenewal(t *testing.T) {
+func TestNoRequestAfterExpiresAtBehindATokenRenewal(t *testing.T) {
 	t.Parallel()
 	// Access tokens of 1 s: the worker renews one 0.8 s after it was issued.
 	e, gate := oauthStore(t, time.Second, nil)

@@ -1,9 +1,3 @@
-//go:build pipeline
-
-// Behind its own tag: it sets worker.Config.NoAccountGrace, which the new
-// send pipeline adds (NO_ACCOUNT_GRACE, SPEC §5); today it does not
-// compile. go test -tags pipeline -run TestReproNoAccountGrace ./worker/
-
 package worker_test
 
 import (
@@ -11,20 +5,17 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/punctualhq/punctual/worker"
 )
 
-// Issue 22, "No account is a wait, not an end": a worker that lacks a
+// No account is a wait, not an end: a worker that lacks a
 // send's account puts it back without spending an attempt for
 // NO_ACCOUNT_GRACE, counting it in punctual_waits_total{reason="no_account"};
-// past the grace the send is archived with the reason, as today. No
+// past the grace the send is archived with the reason. No
 // request is ever made.
-func TestReproNoAccountGraceThenArchived(t *testing.T) {
+func TestNoAccountGraceThenArchived(t *testing.T) {
 	t.Parallel()
 	const grace = 2 * time.Second
-	e := setupTweaked(t, newSandbox(), map[string]string{"LEADCONNECTOR_TOKEN": "", "NO_ACCOUNT_GRACE": grace.String()},
-		func(c *worker.Config) { c.NoAccountGrace = grace })
+	e := setupWith(t, newSandbox(), map[string]string{"LEADCONNECTOR_TOKEN": "", "NO_ACCOUNT_GRACE": grace.String()})
 	enqueued := time.Now()
 	id := e.enqueue(t, `{"type":"leadconnector:send_message","payload":{"type":"SMS","contactId":"c-graced","message":"Hi"}}`)
 

@@ -1,5 +1,3 @@
-//go:build repro
-
 package worker_test
 
 import (
@@ -11,18 +9,16 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Issue 22, "A worker without an account's credential archives that
-// account's sends at once" (SPEC §5: a wait, not an end, for
-// NO_ACCOUNT_GRACE, default 10m). A worker started with only Mateo's
+// A worker without a send's account leaves it to one that has it (SPEC
+// §5: a wait, not an end, for NO_ACCOUNT_GRACE, default 10m). A worker started with only Mateo's
 // credentials takes the pending LeadConnector sends first: it must put
 // them back without spending an attempt, never archive them, and the
 // worker beside it that has LeadConnector's credential sends each once.
 //
-// The test leaves NO_ACCOUNT_GRACE at its default (10m; set explicitly,
-// which today's config ignores). It expects a worker that lacks the
-// account to put the send back for a few seconds at most, so that the
-// other worker gets it within the test's 12 s.
-func TestReproAWorkerWithoutTheAccountLeavesItsSendsToOneThatHasIt(t *testing.T) {
+// NO_ACCOUNT_GRACE is 10m: a worker that lacks the account puts the send
+// back for a second at first, so that the other worker gets it within
+// the test's 12 s.
+func TestAWorkerWithoutTheAccountLeavesItsSendsToOneThatHasIt(t *testing.T) {
 	t.Parallel()
 	mateoOnly := setup(t, map[string]string{"LEADCONNECTOR_TOKEN": "", "NO_ACCOUNT_GRACE": "10m"})
 	ids := enqueueEach(t, mateoOnly.producer, 3, func(i int) string {

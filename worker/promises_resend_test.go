@@ -1,5 +1,3 @@
-//go:build repro
-
 package worker_test
 
 import (
@@ -16,12 +14,10 @@ import (
 // invalidJWT is LeadConnector's answer to a token it does not take.
 var invalidJWT = sandbox.Answer{Status: http.StatusUnauthorized, Body: `{"statusCode":401,"message":"Invalid JWT"}`}
 
-// Issue 22, "A send goes outside its window, and after its group was
-// cancelled": after a 401 the token is renewed and the request made again
-// with none of the checks made before the first one. Here the send's group
-// is cancelled while the token is being renewed: the resend must not be
+// A resend after a 401 passes the same checks as the first request. Here
+// the send's group is cancelled while the token is being renewed: the resend must not be
 // made, and the send ends cancelled.
-func TestReproNoResendAfterAGroupCancelDuringTheRenewal(t *testing.T) {
+func TestNoResendAfterAGroupCancelDuringTheRenewal(t *testing.T) {
 	t.Parallel()
 	e, gate := oauthStore(t, time.Hour, nil)
 	const group = "contact:renewal"
@@ -75,14 +71,14 @@ func TestReproNoResendAfterAGroupCancelDuringTheRenewal(t *testing.T) {
 	}
 }
 
-// Issue 22, the same resend outside the send's window: the window closes
+// The same resend outside the send's window: the window closes
 // while the token is being renewed after a 401 (a token endpoint that
 // takes 2 s). No request may reach the provider once the window has
 // closed; the send waits for the next opening, no attempt spent.
 //
 // Windows are whole minutes: the test waits for the next minute's start
 // that is at least 3 s away, so it takes 4 to 64 s.
-func TestReproNoResendOutsideTheWindowAfterTheRenewal(t *testing.T) {
+func TestNoResendOutsideTheWindowAfterTheRenewal(t *testing.T) {
 	t.Parallel()
 	e, gate := oauthStore(t, time.Hour, nil)
 	gate.setHold(func(n int, r *http.Request) {

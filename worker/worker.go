@@ -111,7 +111,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		if names := creds.Names(p); len(names) > 0 {
 			log.Info("accounts", zap.String("provider", p), zap.Int("count", len(names)))
 		} else {
-			log.Warn("no accounts: its sends will fail", zap.String("provider", p))
+			log.Warn("no accounts: this worker cannot send for this provider; its sends wait NO_ACCOUNT_GRACE for a worker that can, then are archived", zap.String("provider", p), zap.Duration("no_account_grace", cfg.NoAccountGrace))
 		}
 	}
 	registry := prometheus.NewRegistry()

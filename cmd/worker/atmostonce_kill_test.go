@@ -1,5 +1,3 @@
-//go:build repro
-
 package main
 
 import (
@@ -25,10 +23,10 @@ import (
 	"github.com/punctualhq/punctual/sandbox"
 )
 
-// Issue 22, the last defect: with AT_MOST_ONCE=leadconnector, a worker
-// killed (SIGKILL) after the provider's 2xx but before asynq's completion
-// leaves the send to be parked as "outcome unknown" with no result, and a
-// retry by hand sends it twice.
+// With AT_MOST_ONCE=leadconnector, a worker killed (SIGKILL) after the
+// provider's 2xx but before asynq's completion must not leave the send
+// parked as "outcome unknown" with no result, inviting a retry by hand
+// that sends it twice.
 //
 // The kill comes at a chosen point: the worker reaches Redis through a
 // proxy that, on the first command carrying asynq's completion of the send
@@ -43,7 +41,7 @@ import (
 // either completed with the provider's result, or archived with a reason
 // that says it was probably sent (containing "probably sent"); a retry by
 // hand then sends nothing more.
-func TestReproAtMostOnceKilledAfterTheAnswerKeepsItsOutcome(t *testing.T) {
+func TestAtMostOnceKilledAfterTheAnswerKeepsItsOutcome(t *testing.T) {
 	t.Parallel()
 	bin := buildWorker(t)
 	conn := redistest.Start(t)

@@ -1,10 +1,8 @@
-//go:build repro || pipeline
-
 package worker_test
 
-// Helpers of the reproductions of issue 22 (promises_*_test.go): a token
-// endpoint the test slows or holds, a worker whose Config the test
-// adjusts, and the provider's messages as the sandbox received them.
+// Helpers of the tests of the promises a send keeps (promises_*_test.go):
+// a token endpoint the test slows or holds, and the provider's messages as
+// the sandbox received them.
 
 import (
 	"context"
@@ -16,21 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest"
-	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/hibiken/asynq"
-
-	"github.com/punctualhq/punctual/config"
-	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/sandbox"
-	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/tracing"
-	"github.com/punctualhq/punctual/worker"
 )
 
 // tokenGate serves the sandbox, and lets the test hold back LeadConnector's
@@ -162,67 +147,4 @@ func (e *env) waitStateIn(t *testing.T, id string, within time.Duration, states 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// setupTweaked runs a worker as setupWith does, with its Config adjusted
-// by tweak before the worker is built: for settings the environment does
-// not carry yet.
-func setupTweaked(t *testing.T, sb *sandbox.Server, extra map[string]string, tweak func(*worker.Config)) *env {
-	t.Helper()
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	environ := map[string]string{
-		"MATEO_BASE_URL":         srv.URL + "/api/v1",
-		"MATEO_TOKEN":            mateoToken,
-		"MATEO_ACCOUNTS":         "acme=" + acmeToken + ",beta=" + betaToken,
-		"LEADCONNECTOR_BASE_URL": srv.URL,
-		"LEADCONNECTOR_TOKEN":    lcToken,
-		"WORKER_CONCURRENCY":     "64",
-		"SHUTDOWN_TIMEOUT":       "2s",
-		"HTTP_ADDR":              "127.0.0.1:0",
-		"RATE_LIMITS":            "off",
-	}
-	for k, v := range extra {
-		environ[k] = v
-	}
-	if environ["REDIS_URL"] == "" {
-		environ["REDIS_URL"] = "redis://" + redistest.Start(t).Addr + "/0"
-	}
-	wcfg, err := config.LoadFrom(environ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := wcfg.RedisConnOpt()
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, logs := observer.New(zapcore.DebugLevel)
-	log := zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) })))
-	wc, err := wcfg.Worker(senders.WithRoundTripper(tracing.Propagate))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tweak != nil {
-		tweak(&wc)
-	}
-	w, err := worker.New(wc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	stop := func() { cancel(); wg.Wait() }
-	t.Cleanup(stop)
-	p := producer.New(conn, producer.WithMaxRetry(3))
-	t.Cleanup(func() { _ = p.Close() })
-	ins := asynq.NewInspector(conn)
-	t.Cleanup(func() { _ = ins.Close() })
-	rdb := conn.MakeRedisClient().(redis.UniversalClient)
-	t.Cleanup(func() { _ = rdb.Close() })
-	return &env{worker: w, stop: stop, rdb: rdb, producer: p, sandbox: sb, inspector: ins, logs: logs}
 }
