@@ -456,7 +456,7 @@ func (c *Config) Worker(opts ...senders.Option) (worker.Config, error) {
 		Transports: map[string]*senders.Transport{mateo.Name: mt, leadconnector.Name: lt},
 		Credentials: credentials.Config{
 			File: c.AccountsFile, Static: accounts, ClientID: c.LeadConnectorClientID, ClientSecret: c.LeadConnectorClientSecret,
-			Keys: c.CredentialsKey, BaseURL: c.LeadConnectorBaseURL, Version: c.LeadConnectorVersion,
+			Keys: c.CredentialsKey, BaseURL: c.LeadConnectorBaseURL,
 		},
 		Policy: policy, RateLimits: limits, SendWindows: windows, RecipientCaps: caps,
 		Concurrency: c.WorkerConcurrency, Queues: queues, AtMostOnce: c.AtMostOnce,

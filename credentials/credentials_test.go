@@ -50,6 +50,7 @@ func TestParseFileNamesTheEntryAndFieldNeverTheSecret(t *testing.T) {
 		{"window zone", "accounts:\n  - name: a\n    provider: mateo\n    token: sekrit-1\n    window: {tz: Mars/Olympus, from: \"08:00\", to: \"21:00\"}\n", `accounts[0] "a": window.tz: unknown time zone "Mars/Olympus"`},
 		{"window day", `{"accounts":[{"name":"a","provider":"mateo","token":"sekrit-1","window":{"tz":"UTC","days":"fry","from":"08:00","to":"21:00"}}]}`, `accounts[0] "a": window.days: unknown day "fry"`},
 		{"window name", `{"accounts":[{"name":"a","provider":"mateo","token":"sekrit-1","window":"quiet hours"}]}`, `accounts[0] "a": window: not a window name`},
+		{"agency window", "accounts:\n  - {name: a, provider: leadconnector, company_id: co1, refresh_token: sekrit-2, window: tcpa}\n", `accounts[0] "a": window: an agency (company_id) sends nothing`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -84,7 +85,7 @@ func TestParseFileReadsEachKind(t *testing.T) {
 	want := []credentials.Account{
 		{Provider: "mateo", Name: "default", Kind: credentials.KindToken, Token: "m-1"},
 		{Provider: "leadconnector", Name: "store-1", Kind: credentials.KindOAuth, RefreshToken: "r-1", LocationID: "loc1"},
-		{Provider: "leadconnector", Name: "agency", Kind: credentials.KindOAuth, RefreshToken: "r-2", CompanyID: "co1"},
+		{Provider: "leadconnector", Name: "agency", Kind: credentials.KindAgency, RefreshToken: "r-2", CompanyID: "co1"},
 		{Provider: "leadconnector", Name: "store-2", Kind: credentials.KindAgencyLocation, Agency: "agency", LocationID: "loc2"},
 		{Provider: "mateo", Name: "sms", Kind: credentials.KindToken, Token: "m-2", Window: tasks.Window{Spec: window.Spec{TZ: "auto", Days: "mon-sat", From: "08:00", To: "21:00"}}},
 		{Provider: "mateo", Name: "office", Kind: credentials.KindToken, Token: "m-3", Window: tasks.Window{Name: "tcpa"}},
@@ -134,7 +135,7 @@ func (f *fixture) manager(t testing.TB, file string) *credentials.Manager {
 	t.Helper()
 	m, err := credentials.New(credentials.Config{
 		File: file, ClientID: clientID, ClientSecret: clientSecret, Keys: key,
-		BaseURL: f.url, Version: "2021-07-28", Redis: f.rdb, Logger: f.log,
+		BaseURL: f.url, Redis: f.rdb, Logger: f.log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +246,10 @@ func TestAnAccountRenewsAheadOfExpiry(t *testing.T) {
 	}
 }
 
+// revokedReason is why an account whose refresh token the OAuth server
+// refuses, naming the grant, waits for a new one.
+const revokedReason = "400 Invalid grant: refresh token is invalid"
+
 func TestARevokedAccountWaitsForANewCredential(t *testing.T) {
 	t.Parallel()
 	f := setup(t, time.Hour)
@@ -262,8 +267,8 @@ func TestARevokedAccountWaitsForANewCredential(t *testing.T) {
 		_, err = m.Token(ctx, "leadconnector", "store")
 		var wait *tasks.WaitError
 		var reauth *credentials.ReauthError
-		if !errors.As(err, &wait) || wait.Failure || !errors.As(err, &reauth) || reauth.Reason != "invalid_grant" {
-			t.Fatalf("error %v, want a wait for a new credential (invalid_grant)", err)
+		if !errors.As(err, &wait) || wait.Failure || !errors.As(err, &reauth) || reauth.Reason != revokedReason {
+			t.Fatalf("error %v, want a wait for a new credential (%s)", err, revokedReason)
 		}
 	}
 	if n := f.redemptions(); n[400] != 1 || len(n) != 2 {
@@ -273,7 +278,7 @@ func TestARevokedAccountWaitsForANewCredential(t *testing.T) {
 		t.Errorf("%d alert lines, want 1", alerts)
 	}
 	list, err := credentials.List(ctx, f.rdb)
-	if err != nil || len(list) != 1 || list[0].State != credentials.StateReauth || list[0].Reason != "invalid_grant" {
+	if err != nil || len(list) != 1 || list[0].State != credentials.StateReauth || list[0].Reason != revokedReason {
 		t.Errorf("List: %+v, %v", list, err)
 	}
 

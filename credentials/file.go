@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/punctualhq/punctual/credentials/accountindex"
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/tasks"
@@ -24,11 +25,16 @@ const (
 	// KindToken is a static token: a Mateo API key, a HighLevel Private
 	// Integration token.
 	KindToken Kind = "token"
-	// KindOAuth is a HighLevel OAuth refresh token, of a location
-	// (LocationID) or of an agency (CompanyID).
+	// KindOAuth is a HighLevel OAuth refresh token of a location
+	// (LocationID): a Sub-Account, which sends.
 	KindOAuth Kind = "oauth"
-	// KindAgencyLocation is a location whose token an agency's OAuth
-	// account mints (POST /oauth/locationToken).
+	// KindAgency is a HighLevel OAuth refresh token of an agency
+	// (CompanyID): it mints its locations' tokens (KindAgencyLocation) and
+	// sends nothing, as HighLevel takes messages with Sub-Account tokens
+	// only.
+	KindAgency Kind = accountindex.KindAgency
+	// KindAgencyLocation is a location whose token a KindAgency account
+	// mints (POST /oauth/locationToken).
 	KindAgencyLocation Kind = "agency_location"
 )
 
@@ -39,13 +45,13 @@ type Account struct {
 	Kind     Kind
 	// Token is the static token of KindToken.
 	Token string
-	// RefreshToken starts the chain of a KindOAuth account; the refreshed
-	// ones are kept in Redis.
+	// RefreshToken starts the chain of a KindOAuth or KindAgency account;
+	// the refreshed ones are kept in Redis.
 	RefreshToken string
-	// LocationID is the location of a KindOAuth location or of a
-	// KindAgencyLocation; CompanyID the agency of a KindOAuth agency.
+	// LocationID is the location of a KindOAuth or KindAgencyLocation
+	// account; CompanyID the agency of a KindAgency one.
 	LocationID, CompanyID string
-	// Agency names the KindOAuth agency account a KindAgencyLocation's
+	// Agency names the KindAgency account a KindAgencyLocation's
 	// token is minted with.
 	Agency string
 	// Window is the window of the account's sends that name none (a name
@@ -56,12 +62,12 @@ type Account struct {
 // renewable reports whether the account's access token is renewed, not given.
 func (a *Account) renewable() bool { return a.Kind != KindToken }
 
-// userType is the HighLevel user type a KindOAuth account's tokens act as.
+// userType is the HighLevel user type an account's tokens act as.
 func (a *Account) userType() string {
-	if a.CompanyID != "" {
-		return "Company"
+	if a.Kind == KindAgency {
+		return leadconnector.UserCompany
 	}
-	return "Location"
+	return leadconnector.UserLocation
 }
 
 // entry is one account of ACCOUNTS_FILE, in JSON or YAML.
@@ -161,8 +167,14 @@ func (e entry) account() (Account, error) {
 		return a, errors.New("provider: OAuth is for leadconnector only")
 	case e.RefreshToken != "":
 		a.Kind = KindOAuth
-		if (e.LocationID == "") == (e.CompanyID == "") {
+		switch {
+		case (e.LocationID == "") == (e.CompanyID == ""):
 			return a, errors.New("location_id or company_id: want one of them with refresh_token")
+		case e.CompanyID == "":
+		case e.Window != nil:
+			return a, errors.New("window: an agency (company_id) sends nothing: give the window to its locations' entries")
+		default:
+			a.Kind = KindAgency
 		}
 	default:
 		a.Kind = KindAgencyLocation

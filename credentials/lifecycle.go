@@ -25,15 +25,25 @@ const (
 	StateOK         = "ok"
 	StateRefreshing = "refreshing"
 	StateReauth     = "reauth_needed"
+	// StateAppRefused is an account waiting while HighLevel's OAuth server
+	// refuses the app itself (LEADCONNECTOR_CLIENT_ID, _SECRET): its chain
+	// is kept, and renewed once the app is taken again.
+	StateAppRefused = "app_refused"
+	// StateRenewalRefused is an account whose renewal was refused by an
+	// answer that names neither its refresh token nor the app: its chain
+	// is kept, and its renewal tried again after heldFor.
+	StateRenewalRefused = "renewal_refused"
 )
 
 const (
 	stateOK int32 = iota
 	stateRefreshing
 	stateReauth
+	stateAppRefused
+	stateRenewalRefused
 )
 
-var stateNames = [...]string{StateOK, StateRefreshing, StateReauth}
+var stateNames = [...]string{StateOK, StateRefreshing, StateReauth, StateAppRefused, StateRenewalRefused}
 
 // Timing of renewals.
 const (
@@ -58,7 +68,27 @@ const (
 	// too waits before it renews again: one token request per account
 	// that long, not one per send.
 	rejectedFor = parkMax
+	// appProbeEvery is how often a process asks the OAuth server again
+	// while it refuses the app: one token request and one log line a
+	// minute, whatever the number of accounts and sends.
+	appProbeEvery = time.Minute
+	// heldFor is how long an account waits after a refusal that names
+	// neither its refresh token nor the app.
+	heldFor = time.Minute
+	// storeEvery is how often a renewed token that Redis could not keep is
+	// offered to it again.
+	storeEvery = 500 * time.Millisecond
 )
+
+// appKey tells `enqueue accounts` that a worker's OAuth app is refused:
+// the reason, lasting two probes.
+const appKey = "punctual:credentials:app_refused"
+
+// hold is a wait of renewals: until when, since when it has lasted, why.
+type hold struct {
+	until, since time.Time
+	reason       string
+}
 
 // live is what a process knows of a renewable account.
 type live struct {
@@ -70,6 +100,8 @@ type live struct {
 	state atomic.Int32
 	// since is when the account began to wait for reauthorization (unix ns).
 	since atomic.Int64
+	// held is the wait after a refusal that could not tell whose it was.
+	held atomic.Pointer[hold]
 }
 
 // token is an access token of one generation of an account's chain.
@@ -81,6 +113,10 @@ type token struct {
 	refused     bool
 	reauth      string // the reason, when the chain is broken
 	refreshWith string // the refresh token that continues the chain
+	// unsaved is the record of this token while Redis has not kept it
+	// (it failed when the token was renewed): the newest refresh token is
+	// in this process only, and is stored as soon as Redis answers.
+	unsaved *record
 }
 
 func (t *token) gen() int64 {
@@ -134,7 +170,15 @@ func (m *Manager) renew(ctx context.Context, a *Account, l *live, stale int64) (
 	if t := l.cur.Load(); t.gen() > stale && t.usable(time.Now()) {
 		return t.access, nil
 	}
+	if err := m.waiting(a, l); err != nil {
+		return "", err
+	}
 	key := keyOf(a.Provider, a.Name, chainOf(l.seed))
+	// A token renewed while Redis failed is kept first: its refresh token
+	// is the newest, and the one Redis holds is spent.
+	if err := m.flush(ctx, a, key, l); err != nil {
+		return "", err
+	}
 	for {
 		t, err := m.load(ctx, key, l)
 		if err != nil {
@@ -147,11 +191,11 @@ func (m *Manager) renew(ctx context.Context, a *Account, l *live, stale int64) (
 			m.adopt(a, l, t)
 			return t.access, nil
 		}
-		got, err := m.rdb.SetArgs(ctx, key+":lock", m.owner, redis.SetArgs{Mode: "NX", TTL: lockFor}).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		got, err := lock.Run(ctx, m.rdb, []string{key + ":lock"}, m.owner, lockFor.Milliseconds()).Int()
+		if err != nil {
 			return "", fmt.Errorf("redis: %w", err)
 		}
-		if got == "OK" {
+		if got == 1 {
 			return m.redeemLocked(ctx, a, l, stale)
 		}
 		m.setState(a, l, stateRefreshing, "")
@@ -184,37 +228,146 @@ func (m *Manager) redeemLocked(ctx context.Context, a *Account, l *live, stale i
 	m.setState(a, l, stateRefreshing, "")
 	got, err := m.redeem(ctx, a, prev)
 	var refused *RefusedError
+	var wait *tasks.WaitError
 	switch {
-	case errors.As(err, &refused) && !refused.appFault():
-		reason := refused.Code
-		if reason == "" {
-			reason = "refused with " + strconv.Itoa(refused.Status)
-		}
-		if _, serr := m.store(ctx, key, record{Seed: l.seed[:]}, reason); serr != nil {
+	case errors.As(err, &refused) && refused.kind == refusedGrant:
+		if _, serr := m.store(ctx, key, record{Seed: l.seed[:]}, refused.Reason); serr != nil {
 			m.log.Warn("could not keep an account's state", zap.String("account", a.Name), zap.Error(serr))
 		}
-		return "", m.park(a, l, reason)
+		return "", m.park(a, l, refused.Reason)
+	case errors.As(err, &refused) && refused.kind == refusedApp:
+		return "", m.appRefused(ctx, a, l, refused)
+	case errors.As(err, &refused):
+		return "", m.holdAccount(a, l, refused.Reason)
+	case errors.As(err, &wait):
+		m.setState(a, l, stateOK, "")
+		return "", err
 	case err != nil:
 		m.setState(a, l, stateOK, "")
 		if errors.Is(err, errNoAnswer) {
 			m.log.Warn("renewing a token got no answer: its refresh token may be spent", zap.String("provider", a.Provider), zap.String("account", a.Name), zap.Error(err))
 		}
-		if refused != nil {
-			m.log.Error("the OAuth server refused the app: check LEADCONNECTOR_CLIENT_ID and LEADCONNECTOR_CLIENT_SECRET", zap.String("account", a.Name), zap.Error(err))
-			return "", &tasks.WaitError{Wait: parkMax, Err: err}
-		}
 		return "", fmt.Errorf("renewing the token of %s account %q: %w", a.Provider, a.Name, err)
 	}
+	m.appTaken(ctx)
 	rec := record{Seed: l.seed[:], Access: got.Access, Refresh: got.Refresh, Issued: time.Now(), Expires: got.Expires}
 	t := &token{access: got.Access, issued: rec.Issued, expires: got.Expires, refreshWith: got.Refresh}
 	if t.generation, err = m.storeRetrying(ctx, key, rec); err != nil {
-		// The refresh token is spent: without its successor kept, the
-		// chain is lost for the other processes and after a restart.
-		m.log.Error("renewed a token but could not keep it in Redis", zap.String("account", a.Name), zap.Error(err))
+		// The refresh token is spent and its successor is in this process
+		// only: it is the one redeemed next, and it is stored as soon as
+		// Redis answers (flush). Until then the other processes cannot
+		// renew the account; a restart meanwhile loses the chain.
+		m.log.Error("renewed a token but could not keep it in Redis yet: kept in this process, stored once Redis answers", zap.String("account", a.Name), zap.Error(err))
+		t.generation, t.unsaved = prev.gen()+1, &rec
+		go m.keepStoring(a, l, key, t)
+	}
+	if got.Access == "" {
+		// The chain goes on with the refresh token the answer gave.
+		m.adopt(a, l, t)
+		return "", m.holdAccount(a, l, "the token answer had no access_token")
 	}
 	m.log.Debug("token renewed", zap.String("provider", a.Provider), zap.String("account", a.Name), zap.Int64("generation", t.generation), zap.Time("expires_at", t.expires))
 	m.adopt(a, l, t)
 	return t.access, nil
+}
+
+// flush stores the account's token that Redis has not kept yet, if any.
+// The caller holds l.mu.
+func (m *Manager) flush(ctx context.Context, a *Account, key string, l *live) error {
+	t := l.cur.Load()
+	if t == nil || t.unsaved == nil {
+		return nil
+	}
+	gen, err := m.store(ctx, key, *t.unsaved, "")
+	if err != nil {
+		return err
+	}
+	kept := *t
+	kept.generation, kept.unsaved = gen, nil
+	l.cur.CompareAndSwap(t, &kept)
+	m.log.Info("a renewed token kept in Redis now that it answers", zap.String("provider", a.Provider), zap.String("account", a.Name))
+	return nil
+}
+
+// keepStoring offers Redis the renewed token t until it keeps it, a newer
+// token replaces it, the account's credential changes, or the client is
+// closed.
+func (m *Manager) keepStoring(a *Account, l *live, key string, t *token) {
+	for {
+		time.Sleep(storeEvery)
+		l.mu.Lock()
+		if v, ok := m.live.Load(id{a.Provider, a.Name}); !ok || v != l || l.cur.Load() != t {
+			l.mu.Unlock()
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := m.flush(ctx, a, key, l)
+		cancel()
+		l.mu.Unlock()
+		if err == nil || errors.Is(err, redis.ErrClosed) {
+			return
+		}
+	}
+}
+
+// waiting returns the wait of a renewal that is not to be tried yet: the
+// app refused a moment ago, or the account's last renewal refused with
+// no telling whose fault it was.
+func (m *Manager) waiting(a *Account, l *live) error {
+	now := time.Now()
+	if h := m.app.Load(); h != nil && now.Before(h.until) {
+		m.setState(a, l, stateAppRefused, h.reason)
+		return &tasks.WaitError{Wait: min(max(now.Sub(h.since)/4, parkMin), parkMax), Err: &AppRefusedError{Reason: h.reason}}
+	}
+	if h := l.held.Load(); h != nil && now.Before(h.until) {
+		return &tasks.WaitError{Wait: h.until.Sub(now), Err: fmt.Errorf("%s account %q: the OAuth server refused its renewal (%s); its chain is kept and renewed again in %s", a.Provider, a.Name, h.reason, h.until.Sub(now).Round(time.Second))}
+	}
+	return nil
+}
+
+// appRefused records that the OAuth server refuses the app: renewals
+// wait appProbeEvery on this process, with one log line a minute, and
+// `enqueue accounts` shows it. No chain is touched.
+func (m *Manager) appRefused(ctx context.Context, a *Account, l *live, e *RefusedError) error {
+	now := time.Now()
+	since := now
+	if prev := m.app.Load(); prev != nil {
+		since = prev.since
+	}
+	m.app.Store(&hold{until: now.Add(appProbeEvery), since: since, reason: e.Reason})
+	if last := m.appLogged.Load(); now.UnixNano()-last >= int64(appProbeEvery) && m.appLogged.CompareAndSwap(last, now.UnixNano()) {
+		m.log.Error("HighLevel's OAuth server refuses the app: check LEADCONNECTOR_CLIENT_ID and LEADCONNECTOR_CLIENT_SECRET; renewals wait, every account keeps its chain",
+			zap.String("reason", e.Reason), zap.Duration("since", now.Sub(since).Round(time.Second)))
+	}
+	if err := m.rdb.Set(context.WithoutCancel(ctx), appKey, e.Reason, 2*appProbeEvery).Err(); err != nil {
+		m.log.Debug("could not tell `enqueue accounts` of the app's refusal", zap.Error(err))
+	}
+	return m.waiting(a, l)
+}
+
+// appTaken ends a refusal of the app, once a renewal succeeds, here and
+// in `enqueue accounts` (where another worker, restarted with the right
+// secret, ends what this one had said).
+func (m *Manager) appTaken(ctx context.Context) {
+	if h := m.app.Swap(nil); h != nil {
+		m.appLogged.Store(0)
+		m.log.Info("HighLevel's OAuth server takes the app again: renewals resume", zap.Duration("refused_for", time.Since(h.since).Round(time.Second)))
+	}
+	if err := m.rdb.Del(context.WithoutCancel(ctx), appKey).Err(); err != nil {
+		m.log.Debug("could not tell `enqueue accounts` the app is taken again", zap.Error(err))
+	}
+}
+
+// holdAccount makes the account's renewals wait heldFor after a refusal
+// that could not tell whose fault it was, keeping its chain; it says so
+// once per hold.
+func (m *Manager) holdAccount(a *Account, l *live, reason string) error {
+	now := time.Now()
+	l.held.Store(&hold{until: now.Add(heldFor), since: now, reason: reason})
+	l.state.Store(stateRenewalRefused)
+	m.log.Warn("the OAuth server refused a renewal without saying whether the refresh token or the app: the chain is kept, renewed again later",
+		zap.String("provider", a.Provider), zap.String("account", a.Name), zap.String("reason", reason), zap.Duration("retry_in", heldFor))
+	return m.waiting(a, l)
 }
 
 // redeem asks the OAuth server for the account's next token.
@@ -223,14 +376,36 @@ func (m *Manager) redeem(ctx context.Context, a *Account, prev *token) (issued, 
 		return m.mint(ctx, a)
 	}
 	refresh := a.RefreshToken
-	if prev != nil && prev.refreshWith != "" {
+	switch {
+	case prev != nil && prev.refreshWith != "":
 		refresh = prev.refreshWith
+	case prev != nil && prev.access != "":
+		// The last answer gave an access token and no refresh token.
+		return issued{}, &RefusedError{Status: 200, Reason: "the last token answer had no refresh_token", kind: refusedGrant}
 	}
 	got, err := m.oauth.refresh(ctx, refresh, a.userType())
-	if err == nil && got.Refresh == "" {
-		return got, &RefusedError{Status: 200, Code: "no refresh_token in the answer"}
+	if err != nil {
+		return got, err
 	}
-	return got, err
+	return got, a.owns(got)
+}
+
+// owns checks that a token answer is of the account: a refresh token
+// pasted into another location's (or agency's) entry is caught at its
+// first renewal, before a message is sent as the wrong location.
+func (a *Account) owns(got issued) error {
+	var whose string
+	switch {
+	case got.UserType != "" && got.UserType != a.userType():
+		whose = "a " + got.UserType + " token, not a " + a.userType() + " one"
+	case a.Kind != KindAgency && got.LocationID != "" && got.LocationID != a.LocationID:
+		whose = "of location " + got.LocationID + ", not " + a.LocationID
+	case a.Kind == KindAgency && got.CompanyID != "" && got.CompanyID != a.CompanyID:
+		whose = "of company " + got.CompanyID + ", not " + a.CompanyID
+	default:
+		return nil
+	}
+	return &RefusedError{Status: 200, Reason: "the token answer is " + whose + ": the entry's credential is another account's", kind: refusedGrant}
 }
 
 // mint gets a location's token with its agency's, renewing the agency's
@@ -238,10 +413,10 @@ func (m *Manager) redeem(ctx context.Context, a *Account, prev *token) (issued, 
 func (m *Manager) mint(ctx context.Context, a *Account) (issued, error) {
 	agency := m.set.Load().get(a.Provider, a.Agency)
 	if agency == nil {
-		return issued{}, &RefusedError{Code: "agency " + a.Agency + " gone from ACCOUNTS_FILE"}
+		return issued{}, &RefusedError{Reason: "agency " + a.Agency + " gone from ACCOUNTS_FILE", kind: refusedGrant}
 	}
 	for try := 0; ; try++ {
-		agencyToken, err := m.Token(ctx, a.Provider, a.Agency)
+		agencyToken, err := m.token(ctx, a.Provider, a.Agency)
 		if err != nil {
 			return issued{}, fmt.Errorf("the token of agency %q: %w", a.Agency, err)
 		}
@@ -250,7 +425,10 @@ func (m *Manager) mint(ctx context.Context, a *Account) (issued, error) {
 		if try == 0 && errors.As(err, &refused) && refused.Status == 401 && m.Refused(ctx, a.Provider, a.Agency, agencyToken) {
 			continue
 		}
-		return got, err
+		if err != nil {
+			return got, err
+		}
+		return got, a.owns(got)
 	}
 }
 
@@ -372,6 +550,11 @@ func (m *Manager) storeRetrying(ctx context.Context, key string, rec record) (in
 		}
 	}
 }
+
+// lock takes a lock for its owner, or takes it again when the owner
+// holds it still (its unlock failed while Redis did): one process's
+// renewals are serialized by l.mu, so such a lock is a stale one of its own.
+var lock = redis.NewScript(`local v = redis.call("GET", KEYS[1]) if v == false or v == ARGV[1] then redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2]) return 1 end return 0`)
 
 // unlock frees a lock only when its owner holds it.
 var unlock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)

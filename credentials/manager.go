@@ -29,8 +29,9 @@ type Config struct {
 	ClientID, ClientSecret string
 	// Keys are CREDENTIALS_KEY; required when an account uses OAuth.
 	Keys string
-	// BaseURL and Version are LeadConnector's API (its OAuth server too).
-	BaseURL, Version string
+	// BaseURL is LeadConnector's API, its OAuth server too. The token
+	// endpoints take their own Version, not LEADCONNECTOR_VERSION.
+	BaseURL string
 	// Redis keeps the renewed tokens, sealed, and the accounts' states.
 	Redis redis.UniversalClient
 	// Logger logs state changes and reloads.
@@ -58,6 +59,10 @@ type Manager struct {
 	// reloading serializes reloads; fingerprint is the file last loaded.
 	reloading   sync.Mutex
 	fingerprint string
+	// app is the wait of every renewal while the OAuth server refuses the
+	// app; appLogged when that was last logged (unix ns).
+	app       atomic.Pointer[hold]
+	appLogged atomic.Int64
 }
 
 var _ tasks.Tokens = (*Manager)(nil)
@@ -75,7 +80,7 @@ func New(cfg Config) (*Manager, error) {
 	_, _ = rand.Read(owner)
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger, rdb: cfg.Redis, owner: hex.EncodeToString(owner),
-		oauth: &oauthClient{base: strings.TrimRight(cfg.BaseURL, "/"), version: cfg.Version, clientID: cfg.ClientID, secret: cfg.ClientSecret, http: cfg.HTTPClient},
+		oauth: &oauthClient{base: strings.TrimRight(cfg.BaseURL, "/"), clientID: cfg.ClientID, secret: cfg.ClientSecret, http: cfg.HTTPClient},
 	}
 	if cfg.Keys != "" {
 		keys, err := ParseKeys(cfg.Keys)
@@ -180,10 +185,22 @@ func (m *Manager) Names(provider string) []string {
 // token is returned as configured; an OAuth one is renewed first when it
 // is near its expiry or was refused. Its errors: tasks.ErrNoAccount
 // wrapped for an account not configured, once goneGrace has passed since
-// a reload dropped it, and a *tasks.WaitError before; a *tasks.WaitError holding a
-// *ReauthError while the account needs a new credential; others when
-// Redis or the OAuth server fail, to be tried again shortly.
+// a reload dropped it, and a *tasks.WaitError before; tasks.ErrNoAccount
+// wrapped for an agency account, which mints its locations' tokens and
+// sends nothing (HighLevel takes Sub-Account tokens only); a
+// *tasks.WaitError holding a *ReauthError while the account needs a new
+// credential, or an *AppRefusedError while the OAuth server refuses the
+// app; others when Redis or the OAuth server fail, to be tried again
+// shortly.
 func (m *Manager) Token(ctx context.Context, provider, name string) (string, error) {
+	if a := m.set.Load().get(provider, name); a != nil && a.Kind == KindAgency {
+		return "", fmt.Errorf("%s account %q is an agency (company_id): it mints its locations' tokens and does not send; name an account of one of its locations: %w", provider, name, tasks.ErrNoAccount)
+	}
+	return m.token(ctx, provider, name)
+}
+
+// token is Token for any account, agencies too.
+func (m *Manager) token(ctx context.Context, provider, name string) (string, error) {
 	s := m.set.Load()
 	a := s.get(provider, name)
 	switch {
@@ -244,10 +261,23 @@ func (m *Manager) liveOf(s *set, a *Account) *live {
 // renewed, and the file must give a new one.
 type ReauthError struct {
 	Provider, Account string
-	// Reason is the OAuth server's error code, such as invalid_grant.
+	// Reason is what the OAuth server answered (such as "400 Invalid
+	// grant: refresh token is invalid"), or why the chain cannot go on.
 	Reason string
 }
 
 func (e *ReauthError) Error() string {
 	return fmt.Sprintf("%s account %q needs a new credential in ACCOUNTS_FILE (%s): its sends wait", e.Provider, e.Account, e.Reason)
+}
+
+// AppRefusedError is why the sends of OAuth accounts wait while the OAuth
+// server refuses the app itself: LEADCONNECTOR_CLIENT_ID or
+// LEADCONNECTOR_CLIENT_SECRET is wrong. Every account keeps its chain.
+type AppRefusedError struct {
+	// Reason is what the OAuth server answered, never a secret.
+	Reason string
+}
+
+func (e *AppRefusedError) Error() string {
+	return "the OAuth server refuses the app (" + e.Reason + "): check LEADCONNECTOR_CLIENT_ID and LEADCONNECTOR_CLIENT_SECRET; sends wait, every account keeps its chain"
 }

@@ -75,11 +75,11 @@ func newSet(static map[string]map[string]string, fromFile []Account) (*set, erro
 	for i := range fromFile {
 		a := &fromFile[i]
 		switch a.Kind {
-		case KindOAuth:
+		case KindOAuth, KindAgency:
 			s.seeds[id{a.Provider, a.Name}] = sha256.Sum256([]byte("oauth\x00" + a.RefreshToken))
 		case KindAgencyLocation:
 			agency := s.accounts[id{a.Provider, a.Agency}]
-			if agency == nil || agency.Kind != KindOAuth || agency.CompanyID == "" {
+			if agency == nil || agency.Kind != KindAgency {
 				errs = append(errs, fmt.Errorf("accounts[%d] %q: agency: %q is not an agency account (refresh_token with company_id)", i, a.Name, a.Agency))
 				continue
 			}

@@ -7,21 +7,22 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/punctualhq/punctual/credentials/accountindex"
 )
 
-// indexKey lists the accounts in force, field provider/name, value its
-// kind and, for a renewable one, its chain (chainOf): what `enqueue accounts` shows, with no credential. Each worker
-// writes it when it loads the accounts and every indexEvery, and it
-// lasts indexFor.
+// indexKey lists the accounts in force (package accountindex): what
+// `enqueue accounts` shows, and the producer reads, with no credential.
+// Each worker writes it when it loads the accounts and every indexEvery,
+// and it lasts indexFor.
 const (
-	indexKey   = "punctual:credentials:index"
+	indexKey   = accountindex.Key
 	indexEvery = 24 * time.Hour
 	indexFor   = 7 * 24 * time.Hour
 )
@@ -33,11 +34,11 @@ func (m *Manager) writeIndex(ctx context.Context, s *set) error {
 	}
 	fields := make([]any, 0, 2*len(s.accounts))
 	for k, a := range s.accounts {
-		value := string(a.Kind)
+		chain := ""
 		if seed, ok := s.seeds[k]; ok {
-			value += " " + chainOf(seed)
+			chain = chainOf(seed)
 		}
-		fields = append(fields, k.String(), value)
+		fields = append(fields, accountindex.Field(k.provider, k.name), accountindex.Value(string(a.Kind), chain))
 	}
 	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, indexKey)
@@ -86,7 +87,8 @@ type Status struct {
 	Provider string `json:"provider"`
 	Name     string `json:"account"`
 	Kind     Kind   `json:"kind"`
-	// State is ok, refreshing or reauth_needed.
+	// State is ok, refreshing, reauth_needed or app_refused (for every
+	// renewable account while a worker's OAuth app is refused).
 	State string `json:"state"`
 	// Expires is when the access token in Redis expires; zero for a static
 	// token or none yet.
@@ -107,8 +109,7 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 	list := make([]Status, 0, len(index))
 	chains := make(map[string]string, len(index))
 	for field, value := range index {
-		provider, name, _ := strings.Cut(field, "/")
-		kind, chain, _ := strings.Cut(value, " ")
+		provider, name, kind, chain := accountindex.Parse(field, value)
 		chains[field] = chain
 		list = append(list, Status{Provider: provider, Name: name, Kind: Kind(kind), State: StateOK})
 	}
@@ -123,7 +124,9 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 	}
 	reads := make([]read, len(list))
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	var app *redis.StringCmd
 	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		app = p.Get(ctx, appKey)
 		for i, st := range list {
 			reads[i].waiting = p.ZCount(ctx, waitingKey(st.Provider, st.Name), now, "+inf")
 			if st.Kind == KindToken {
@@ -158,17 +161,28 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 		if r.lock.Val() > 0 && list[i].State == StateOK {
 			list[i].State = StateRefreshing
 		}
+		if refused := app.Val(); refused != "" && list[i].State != StateReauth && list[i].Kind != KindToken {
+			list[i].State, list[i].Reason = StateAppRefused, "the OAuth server refuses the app ("+refused+"): check LEADCONNECTOR_CLIENT_ID and LEADCONNECTOR_CLIENT_SECRET"
+		}
 	}
 	return list, nil
 }
 
-var accountsDesc = prometheus.NewDesc("punctual_accounts",
-	"Accounts by provider, credential kind (token, oauth, agency_location) and state (ok, refreshing, reauth_needed) in this worker; alert on reauth_needed above 0.",
-	[]string{"provider", "kind", "state"}, nil)
+var (
+	accountsDesc = prometheus.NewDesc("punctual_accounts",
+		"Accounts by provider, credential kind (token, oauth, agency, agency_location) and state (ok, refreshing, reauth_needed, app_refused, renewal_refused) in this worker; alert on reauth_needed above 0.",
+		[]string{"provider", "kind", "state"}, nil)
+	appRefusedDesc = prometheus.NewDesc("punctual_oauth_app_refused",
+		"1 while HighLevel's OAuth server refuses this worker's app (LEADCONNECTOR_CLIENT_ID, LEADCONNECTOR_CLIENT_SECRET): renewals wait and every account keeps its chain; alert on it.",
+		nil, nil)
+)
 
 // Describe and Collect make the Manager a Prometheus collector of the
-// punctual_accounts gauge.
-func (m *Manager) Describe(ch chan<- *prometheus.Desc) { ch <- accountsDesc }
+// punctual_accounts and punctual_oauth_app_refused gauges.
+func (m *Manager) Describe(ch chan<- *prometheus.Desc) {
+	ch <- accountsDesc
+	ch <- appRefusedDesc
+}
 
 // Collect counts the accounts in force by state.
 func (m *Manager) Collect(ch chan<- prometheus.Metric) {
@@ -188,4 +202,9 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 	for l, n := range counts {
 		ch <- prometheus.MustNewConstMetric(accountsDesc, prometheus.GaugeValue, float64(n), l.provider, string(l.kind), l.state)
 	}
+	refused := 0.0
+	if m.app.Load() != nil {
+		refused = 1
+	}
+	ch <- prometheus.MustNewConstMetric(appRefusedDesc, prometheus.GaugeValue, refused)
 }

@@ -320,7 +320,7 @@ func (p *Producer) batchSend(ctx context.Context, data []byte, dryRun bool) (*ta
 			return nil, &invalidError{err}
 		}
 	}
-	send, err := tasks.Prepare(e, p.opts)
+	send, err := p.prepare(ctx, e)
 	var fe *jsonvalue.FieldError
 	switch {
 	case errors.As(err, &fe):

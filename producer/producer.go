@@ -13,6 +13,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/punctualhq/punctual/credentials/accountindex"
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/internal/redisurl"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/tasks"
@@ -33,6 +35,9 @@ type Producer struct {
 	// cancel frees what the workers booked.
 	calendars redis.UniversalClient
 	opts      tasks.Options
+	// agencies are the accounts the workers list as agencies, which send
+	// nothing.
+	agencies *accountindex.Agencies
 	// rdb is the client New opened, closed by Close.
 	rdb redis.UniversalClient
 }
@@ -109,7 +114,24 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 		limiter:   ratelimit.New(c, s.limits),
 		calendars: c,
 		opts:      s.tasks,
+		agencies:  &accountindex.Agencies{Redis: c},
 	}
+}
+
+// prepare checks an envelope and prepares its send, refusing one whose
+// account the workers list as an agency: HighLevel takes messages with
+// Sub-Account tokens only, and an agency account mints its locations'
+// tokens. Where the workers have not listed the accounts, the worker
+// refuses such a send instead.
+func (p *Producer) prepare(ctx context.Context, e *tasks.Envelope) (*tasks.Send, error) {
+	send, err := tasks.Prepare(e, p.opts)
+	if err != nil {
+		return nil, err
+	}
+	if provider, account := tasks.Provider(send.Type), send.Payload.Account; p.agencies.Is(ctx, provider, account) {
+		return nil, &jsonvalue.FieldError{Path: "account", Reason: fmt.Sprintf("%s account %q is an agency (company_id): it mints its locations' tokens and does not send; name one of its locations", provider, account)}
+	}
+	return send, nil
 }
 
 // build makes the asynq task of e: it prepares the send, claims its key
@@ -119,7 +141,7 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (send *tasks.Send, task *asynq.Task, undo func(), err error) {
 	undo = func() {}
 	now := time.Now()
-	send, err = tasks.Prepare(e, p.opts)
+	send, err = p.prepare(ctx, e)
 	if err != nil {
 		return nil, nil, undo, err
 	}

@@ -3,25 +3,36 @@ package sandbox
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/jsonvalue"
+	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/sandbox/fake"
 )
 
 // OAuth plays HighLevel's OAuth 2.0 for the fakes that take it
-// (LeadConnector's), below each one's path: POST /oauth/token redeems a
-// refresh token, single use, for an access token and the next refresh
-// token; POST /oauth/locationToken gives an agency's location a token of
-// its own. With OAuth on, those fakes take the access tokens it issued,
-// until they expire or are revoked, besides their Config.Tokens.
+// (LeadConnector's), below each one's path, as HighLevel's published
+// OpenAPI file has it: POST /oauth/token redeems an authorization code or
+// a refresh token, each single use, for an access token and the next
+// refresh token; POST /oauth/locationToken (Version 2021-07-28) gives an
+// agency's location a token of its own. Bodies are checked against the
+// published schemas (422, messages as an array); errors are
+// {"statusCode","message","error"}. With OAuth on, those fakes take the
+// access tokens it issued, until they expire or are revoked, besides
+// their Config.Tokens; an agency's (Company) token is refused by their
+// API, as HighLevel's Conversations API takes Sub-Account tokens only.
 type OAuth struct {
 	// ClientID and ClientSecret are the app's; any are taken when empty.
 	ClientID, ClientSecret string
-	// Lifetime is how long an access token lasts. Default 86399s, as
-	// HighLevel gives.
+	// Lifetime is how long an access token lasts, given as expires_in in
+	// seconds, fractions too (a number, as the published schema types it).
+	// Default 86399s, as HighLevel gives.
 	Lifetime time.Duration
 }
 
@@ -30,8 +41,8 @@ const DefaultLifetime = 86399 * time.Second
 
 // UserType is who a token acts for: a location (sub-account) or an agency (company).
 const (
-	UserLocation = "Location"
-	UserCompany  = "Company"
+	UserLocation = leadconnector.UserLocation
+	UserCompany  = leadconnector.UserCompany
 )
 
 // grant is what a token stands for.
@@ -42,6 +53,19 @@ type grant struct {
 	// company is the agency of a location minted from an agency token.
 	company string
 	expires time.Time // access tokens only
+}
+
+// Install returns an authorization code of a location (UserLocation) or
+// an agency (UserCompany), single use, as HighLevel gives the app's
+// redirect URI when the app is installed; POST /oauth/token with
+// grant_type authorization_code redeems it.
+func (s *Server) Install(userType, id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	code := "sbx-code-" + randomHex()
+	s.codes[code] = grant{userType: userType, id: id}
+	s.issued = append(s.issued, code)
+	return code
 }
 
 // Issue returns a new refresh token for a location (UserLocation) or an
@@ -57,7 +81,7 @@ func (s *Server) Issue(userType, id string) string {
 func (s *Server) Revoke(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, m := range []map[string]grant{s.refresh, s.access} {
+	for _, m := range []map[string]grant{s.refresh, s.access, s.codes} {
 		for tok, g := range m {
 			if g.id == id || g.company == id {
 				delete(m, tok)
@@ -149,51 +173,76 @@ func randomHex() string {
 	return hex.EncodeToString(b)
 }
 
-// oauthError answers as HighLevel's OAuth server does: {"error","error_description"}.
-func oauthError(w http.ResponseWriter, status int, code, description string) {
-	fake.WriteJSON(w, status, map[string]string{"error": code, "error_description": description})
+// oauthError answers as HighLevel's OAuth server does, in its published
+// shape: {"statusCode","message","error"}, the message an array for a 422.
+func oauthError(w http.ResponseWriter, status int, messages ...string) {
+	fake.WriteJSON(w, status, leadconnector.ErrorBody(status, http.StatusText(status), messages...))
 }
 
-// tokenResponse is the answer of both token endpoints.
-func tokenResponse(access, refresh string, lifetime time.Duration, g grant) map[string]any {
-	resp := map[string]any{
-		"access_token": access, "token_type": "Bearer", "expires_in": int(lifetime / time.Second),
-		"scope": "conversations/message.write", "userType": g.userType, "userId": "sandbox-user",
-	}
-	if refresh != "" {
-		resp["refresh_token"] = refresh
+// tokenResponse is the answer of both token endpoints, typed as the
+// published schema types it: expires_in a number, whole or not.
+func tokenResponse(access, refresh string, lifetime time.Duration, g grant) leadconnector.TokenResponse {
+	resp := leadconnector.TokenResponse{
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: json.Number(strconv.FormatFloat(lifetime.Seconds(), 'f', -1, 64)),
+		RefreshToken: refresh, Scope: "conversations/message.write", UserType: g.userType, UserID: "sandbox-user",
 	}
 	if g.userType == UserCompany {
-		resp["companyId"] = g.id
+		resp.CompanyID = g.id
 	} else {
-		resp["locationId"], resp["companyId"] = g.id, g.company
+		resp.LocationID, resp.CompanyID = g.id, g.company
 	}
 	return resp
 }
 
-// oauthToken is POST /oauth/token with grant_type refresh_token: the
-// refresh token is spent, whatever the answer.
+// form reads a form-encoded body, answering 422 as HighLevel does when it
+// is not one or breaks the endpoint's published schema.
+func form(w http.ResponseWriter, r *http.Request, schema jsonvalue.Object) (url.Values, bool) {
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		oauthError(w, http.StatusUnprocessableEntity, "body must be application/x-www-form-urlencoded")
+		return nil, false
+	}
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusUnprocessableEntity, "body is not a form")
+		return nil, false
+	}
+	if err := leadconnector.CheckForm(schema, r.PostForm); err != nil {
+		oauthError(w, http.StatusUnprocessableEntity, strings.Split(err.Error(), "; ")...)
+		return nil, false
+	}
+	return r.PostForm, true
+}
+
+// oauthToken is POST /oauth/token, with grant_type refresh_token or
+// authorization_code: the refresh token or the code is spent, whatever
+// the answer. A wrong client is answered 401 with no more said, as an
+// app's own credentials are; a spent or unknown grant 400, naming it.
 func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "want a form-encoded body")
+	f, ok := form(w, r, leadconnector.TokenRequestSchema)
+	if !ok {
 		return
 	}
-	f := r.PostForm
 	o := s.cfg.OAuth
-	switch {
-	case f.Get("grant_type") != "refresh_token":
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be refresh_token")
+	if o.ClientID != "" && (f.Get("client_id") != o.ClientID || f.Get("client_secret") != o.ClientSecret) {
+		oauthError(w, http.StatusUnauthorized, "Unauthorized")
 		return
-	case o.ClientID != "" && (f.Get("client_id") != o.ClientID || f.Get("client_secret") != o.ClientSecret):
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
+	}
+	var spend map[string]grant
+	var presented string
+	switch f.Get("grant_type") {
+	case "refresh_token":
+		spend, presented = s.refresh, f.Get("refresh_token")
+	case "authorization_code":
+		spend, presented = s.codes, f.Get("code")
+	default:
+		oauthError(w, http.StatusBadRequest, "the sandbox plays grant_type refresh_token and authorization_code only")
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.refresh[f.Get("refresh_token")]
-	delete(s.refresh, f.Get("refresh_token"))
-	if !ok || (f.Get("user_type") != "" && f.Get("user_type") != g.userType) {
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "Invalid grant: refresh token is invalid")
+	g, ok := spend[presented]
+	delete(spend, presented)
+	if !ok || presented == "" || (f.Get("user_type") != "" && f.Get("user_type") != g.userType) {
+		oauthError(w, http.StatusBadRequest, "Invalid grant: "+strings.ReplaceAll(f.Get("grant_type"), "_", " ")+" is invalid")
 		return
 	}
 	access, lifetime := s.issueAccess(g)
@@ -207,21 +256,29 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // oauthLocationToken is POST /oauth/locationToken: an agency's access
-// token gets one of its locations a token of its own.
+// token gets one of its locations a token of its own. It requires
+// Version 2021-07-28, the only value published for it.
 func (s *Server) oauthLocationToken(w http.ResponseWriter, r *http.Request) {
-	f := s.route(r.URL.Path)
-	agency, ok := s.accessGrant(bearer(r))
-	if !ok || agency.userType != UserCompany {
-		f.refuse(w, http.StatusUnauthorized, "unauthorized", "Invalid JWT")
+	if v := r.Header.Get("Version"); v != leadconnector.LocationTokenVersion {
+		oauthError(w, http.StatusBadRequest, "Version header: want "+leadconnector.LocationTokenVersion+" for this endpoint")
 		return
 	}
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("locationId") == "" || r.PostForm.Get("companyId") != agency.id {
-		f.refuse(w, http.StatusBadRequest, "Bad Request", "want companyId (the token's) and locationId, form-encoded")
+	agency, ok := s.accessGrant(bearer(r))
+	if !ok || agency.userType != UserCompany {
+		oauthError(w, http.StatusUnauthorized, "Invalid JWT")
+		return
+	}
+	f, ok := form(w, r, leadconnector.LocationTokenRequestSchema)
+	if !ok {
+		return
+	}
+	if f.Get("companyId") != agency.id {
+		oauthError(w, http.StatusBadRequest, "companyId is not the token's")
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := grant{userType: UserLocation, id: r.PostForm.Get("locationId"), company: agency.id}
+	g := grant{userType: UserLocation, id: f.Get("locationId"), company: agency.id}
 	access, lifetime := s.issueAccess(g)
 	fake.WriteJSON(w, http.StatusOK, tokenResponse(access, "", lifetime, g))
 }

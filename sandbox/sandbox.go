@@ -105,9 +105,10 @@ type Server struct {
 	requests []Request
 	script   []Answer
 	windows  map[string]*window
-	// refresh and access are the OAuth tokens issued and still good.
-	refresh, access map[string]grant
-	issued          []string
+	// refresh, access and codes are the OAuth tokens and authorization
+	// codes issued and still good.
+	refresh, access, codes map[string]grant
+	issued                 []string
 	// lose is how many token answers LoseAnswers still drops.
 	lose int
 	// forbidden are the ids whose access tokens the API refuses (Forbid).
@@ -139,7 +140,7 @@ func (f *route) refuse(w http.ResponseWriter, status int, code, message string) 
 // New returns a sandbox configured by cfg, serving the fakes registered
 // so far.
 func New(cfg Config) *Server {
-	s := &Server{cfg: cfg, windows: map[string]*window{}, refresh: map[string]grant{}, access: map[string]grant{}, forbidden: map[string]bool{}}
+	s := &Server{cfg: cfg, windows: map[string]*window{}, refresh: map[string]grant{}, access: map[string]grant{}, codes: map[string]grant{}, forbidden: map[string]bool{}}
 	for _, f := range Fakes() {
 		rt := &route{Provider: f, api: http.StripPrefix(f.Path, f.Handler()), oauth: http.NewServeMux()}
 		if f.OAuth && cfg.OAuth != nil {
@@ -353,7 +354,12 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, f *route) bo
 	if _, ok := known[token]; token != "" && (ok || known == nil && !oauth) {
 		return true
 	}
-	if g, ok := s.accessGrant(token); ok && oauth && s.permits(g) {
+	g, ok := s.accessGrant(token)
+	switch {
+	case ok && oauth && g.userType == UserCompany:
+		f.refuse(w, http.StatusUnauthorized, "unauthorized", "an agency (Company) token: this endpoint takes a Sub-Account (Location) token")
+		return false
+	case ok && oauth && s.permits(g):
 		return true
 	}
 	f.refuse(w, http.StatusUnauthorized, "unauthorized", "invalid or missing bearer token")

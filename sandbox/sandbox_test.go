@@ -233,6 +233,9 @@ func TestContentType(t *testing.T) {
 		{"leadconnector without Version",
 			call{"POST", "/conversations/messages", with(lcHeader(lcTok), "Version", ""), smsBody},
 			400, lcError(400, "version header is required")},
+		{"leadconnector with the location token's Version",
+			call{"POST", "/conversations/messages", with(lcHeader(lcTok), "Version", "2021-07-28"), smsBody},
+			400, lcError(400, "version header: want 2021-04-15 for this endpoint")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -34,7 +34,7 @@ func TestAccountsShowsKindAndStateNeverASecret(t *testing.T) {
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { _ = rdb.Close() })
 	m, err := credentials.New(credentials.Config{File: file, ClientID: "app", ClientSecret: "app-secret-9",
-		Keys: strings.Repeat("ab", 32), BaseURL: srv.URL, Version: "2021-07-28", Redis: rdb})
+		Keys: strings.Repeat("ab", 32), BaseURL: srv.URL, Redis: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestAccountsShowsKindAndStateNeverASecret(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	want := regexp.MustCompile(`^PROVIDER +ACCOUNT +KIND +STATE +TOKEN EXPIRES +SENDS WAITING +REASON
-leadconnector +gone +oauth +reauth_needed +- +0 +invalid_grant
+leadconnector +gone +oauth +reauth_needed +- +0 +400 Invalid grant: refresh token is invalid
 leadconnector +store +oauth +ok +20\d\d-\d\d-\d\dT[\d:]+Z +0 +-
 mateo +default +token +ok +- +0 +-
 $`)

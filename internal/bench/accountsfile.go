@@ -35,7 +35,7 @@ func rowAccountsReload(ctx context.Context, e *env) (Result, error) {
 		start := time.Now()
 		m, err := credentials.New(credentials.Config{
 			File: path, ClientID: "bench-app", ClientSecret: "bench-app-secret", Keys: strings.Repeat("ab", 32),
-			BaseURL: "http://127.0.0.1:1", Version: "2021-04-15", Redis: r.rdb, Logger: zap.NewNop(),
+			BaseURL: "http://127.0.0.1:1", Redis: r.rdb, Logger: zap.NewNop(),
 		})
 		if err != nil {
 			return Result{}, err

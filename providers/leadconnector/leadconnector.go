@@ -14,7 +14,9 @@ import (
 // DefaultBaseURL is LeadConnector's API.
 const DefaultBaseURL = "https://services.leadconnectorhq.com"
 
-// DefaultVersion is the API version sent in the Version header.
+// DefaultVersion is the Version header of POST /conversations/messages:
+// the only value its published operation allows (apps/conversations.json,
+// 2026-05-01), and LEADCONNECTOR_VERSION's default.
 const DefaultVersion = "2021-04-15"
 
 // DefaultTimeout bounds a request.

@@ -36,15 +36,20 @@ func handler() http.Handler {
 	return mux
 }
 
-// errorBody is LeadConnector's error shape: {"statusCode","message","error"}.
+// errorBody is LeadConnector's error shape: {"statusCode","message","error"},
+// the message an array for a 422.
 func errorBody(r fake.Refusal) any {
-	return map[string]any{"statusCode": r.Status, "message": r.Message, "error": http.StatusText(r.Status)}
+	return leadconnector.ErrorBody(r.Status, http.StatusText(r.Status), r.Message)
 }
 
-// check refuses a request without the Version header, as LeadConnector does.
+// check refuses a request whose Version header is not the one value the
+// published operation allows (2021-04-15), as LeadConnector does.
 func check(r *http.Request) *fake.Refusal {
-	if r.Header.Get("Version") == "" {
+	switch v := r.Header.Get("Version"); {
+	case v == "":
 		return &fake.Refusal{Status: http.StatusBadRequest, Code: "Bad Request", Message: "version header is required"}
+	case v != leadconnector.DefaultVersion:
+		return &fake.Refusal{Status: http.StatusBadRequest, Code: "Bad Request", Message: "version header: want " + leadconnector.DefaultVersion + " for this endpoint"}
 	}
 	return nil
 }
