@@ -199,7 +199,7 @@ func TestAnAgencyAccountDoesNotSend(t *testing.T) {
 		"{name: agency, provider: leadconnector, company_id: co1, refresh_token: "+f.sb.Issue(sandbox.UserCompany, "co1")+"}",
 		"{name: store, provider: leadconnector, agency: agency, location_id: loc7}")))
 	_, err := m.Token(t.Context(), "leadconnector", "agency")
-	if !errors.Is(err, tasks.ErrNoAccount) || !strings.Contains(err.Error(), "is an agency (company_id): it mints its locations' tokens and does not send") {
+	if !errors.Is(err, tasks.ErrCannotSend) || !strings.Contains(err.Error(), "is an agency (company_id): it mints its locations' tokens and does not send") {
 		t.Fatalf("a send of the agency: %v, want it refused naming why", err)
 	}
 	if tok, err := m.Token(t.Context(), "leadconnector", "store"); err != nil || !f.sb.Valid(tok) {

@@ -185,7 +185,7 @@ func (m *Manager) Names(provider string) []string {
 // token is returned as configured; an OAuth one is renewed first when it
 // is near its expiry or was refused. Its errors: tasks.ErrNoAccount
 // wrapped for an account not configured, once goneGrace has passed since
-// a reload dropped it, and a *tasks.WaitError before; tasks.ErrNoAccount
+// a reload dropped it, and a *tasks.WaitError before; tasks.ErrCannotSend
 // wrapped for an agency account, which mints its locations' tokens and
 // sends nothing (HighLevel takes Sub-Account tokens only); a
 // *tasks.WaitError holding a *ReauthError while the account needs a new
@@ -194,7 +194,7 @@ func (m *Manager) Names(provider string) []string {
 // shortly.
 func (m *Manager) Token(ctx context.Context, provider, name string) (string, error) {
 	if a := m.set.Load().get(provider, name); a != nil && a.Kind == KindAgency {
-		return "", fmt.Errorf("%s account %q is an agency (company_id): it mints its locations' tokens and does not send; name an account of one of its locations: %w", provider, name, tasks.ErrNoAccount)
+		return "", fmt.Errorf("%s account %q is an agency (company_id): it mints its locations' tokens and does not send; name an account of one of its locations: %w", provider, name, tasks.ErrCannotSend)
 	}
 	return m.token(ctx, provider, name)
 }

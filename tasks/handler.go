@@ -58,8 +58,9 @@ func (noMetrics) Late(_, _ string, _ time.Duration)            {}
 // Tokens gives the token of a provider's account.
 type Tokens interface {
 	// Token returns the token to send with. An error wrapping ErrNoAccount
-	// archives the send; a *WaitError puts it back for its Wait without
-	// spending an attempt, and so does any other error, for a second.
+	// puts the send back for NO_ACCOUNT_GRACE, one wrapping ErrCannotSend
+	// archives it; a *WaitError puts it back for its Wait without spending
+	// an attempt, and so does any other error, for a second.
 	Token(ctx context.Context, provider, account string) (string, error)
 	// Refused tells that the provider answered 401 to token, and reports
 	// whether the account's credential is renewed: the send is then tried
@@ -73,6 +74,11 @@ type Tokens interface {
 
 // ErrNoAccount is the error of a send whose account is not configured.
 var ErrNoAccount = errors.New("no such account on this worker")
+
+// ErrCannotSend is the error of a send whose account is configured but
+// cannot send (an agency, which only mints its locations' tokens): the
+// send is archived at once with the error's message.
+var ErrCannotSend = errors.New("the account cannot send")
 
 // MarkStore keeps a task's marks beside asynq: State in Redis.
 type MarkStore interface {

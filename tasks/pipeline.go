@@ -467,6 +467,8 @@ func (h *Handler) token(ctx context.Context, s *try) (string, error) {
 		return token, nil
 	case errors.Is(err, ErrNoAccount):
 		return "", h.noAccount(ctx, s)
+	case errors.Is(err, ErrCannotSend):
+		return "", h.archive(s, err)
 	case !errors.As(err, &wait):
 		wait = &WaitError{Wait: time.Second, Err: err}
 	}
