@@ -208,6 +208,7 @@ func (m *Manager) token(ctx context.Context, provider, name string) (string, err
 		if since := time.Since(s.gone[id{provider, name}]); since < goneGrace {
 			return "", &tasks.WaitError{Wait: goneGrace - since, Err: fmt.Errorf("%s account %q gone from ACCOUNTS_FILE a moment ago: its sends wait in case the file is being rewritten", provider, name)}
 		}
+		m.noteMissing(ctx, provider, name)
 		return "", fmt.Errorf("%s account %q: %w", provider, name, tasks.ErrNoAccount)
 	case !a.renewable():
 		return a.Token, nil

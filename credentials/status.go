@@ -87,7 +87,8 @@ type Status struct {
 	Provider string `json:"provider"`
 	Name     string `json:"account"`
 	Kind     Kind   `json:"kind"`
-	// State is ok, refreshing, reauth_needed or app_refused (for every
+	// State is ok, refreshing, reauth_needed, missing (sends name it and no
+	// worker has loaded it) or app_refused (for every
 	// renewable account while a worker's OAuth app is refused).
 	State string `json:"state"`
 	// Expires is when the access token in Redis expires; zero for a static
@@ -113,6 +114,11 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 		chains[field] = chain
 		list = append(list, Status{Provider: provider, Name: name, Kind: Kind(kind), State: StateOK})
 	}
+	gone, err := missing(ctx, rdb, index)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	list = append(list, gone...)
 	slices.SortFunc(list, func(a, b Status) int {
 		return cmp.Or(cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Name, b.Name))
 	})
@@ -129,7 +135,7 @@ func List(ctx context.Context, rdb redis.UniversalClient) ([]Status, error) {
 		app = p.Get(ctx, appKey)
 		for i, st := range list {
 			reads[i].waiting = p.ZCount(ctx, waitingKey(st.Provider, st.Name), now, "+inf")
-			if st.Kind == KindToken {
+			if st.Kind == KindToken || st.State == StateMissing {
 				continue
 			}
 			key := keyOf(st.Provider, st.Name, chains[st.Provider+"/"+st.Name])

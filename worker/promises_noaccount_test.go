@@ -3,9 +3,11 @@ package worker_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/credentials"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -35,6 +37,16 @@ func TestAWorkerWithoutTheAccountLeavesItsSendsToOneThatHasIt(t *testing.T) {
 	}
 	if n := len(mateoOnly.sandbox.Requests()); n != 0 {
 		t.Fatalf("%d requests from the worker without the credential, want none", n)
+	}
+	// enqueue accounts shows the account no running worker has, with the
+	// sends waiting for it.
+	list, err := credentials.List(t.Context(), mateoOnly.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(list, func(s credentials.Status) bool { return s.Provider == "leadconnector" && s.Name == "default" })
+	if i < 0 || list[i].State != credentials.StateMissing || list[i].Waiting != int64(len(ids)) {
+		t.Errorf("accounts %+v, want leadconnector/default missing with %d sends waiting", list, len(ids))
 	}
 
 	// The worker that has it starts beside the first one, which runs on.
