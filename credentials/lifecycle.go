@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/internal/pause"
-	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/send"
 )
 
 // The states of an account, as `enqueue accounts` and the metric name them.
@@ -201,7 +201,7 @@ func (m *Manager) redeemLocked(ctx context.Context, a *Account, l *live, stale i
 		}
 		if refused != nil {
 			m.log.Error("the OAuth server refused the app: check LEADCONNECTOR_CLIENT_ID and LEADCONNECTOR_CLIENT_SECRET", zap.String("account", a.Name), zap.Error(err))
-			return "", &tasks.WaitError{Wait: parkMax, Err: err}
+			return "", &send.WaitError{Wait: parkMax, Err: err}
 		}
 		return "", fmt.Errorf("renewing the token of %s account %q: %w", a.Provider, a.Name, err)
 	}
@@ -286,7 +286,7 @@ func (m *Manager) adopt(a *Account, l *live, t *token) {
 func (m *Manager) park(a *Account, l *live, reason string) error {
 	m.setState(a, l, stateReauth, reason)
 	waited := time.Since(time.Unix(0, l.since.Load()))
-	return &tasks.WaitError{Wait: min(max(waited/4, parkMin), parkMax), Err: &ReauthError{Provider: a.Provider, Account: a.Name, Reason: reason}}
+	return &send.WaitError{Wait: min(max(waited/4, parkMin), parkMax), Err: &ReauthError{Provider: a.Provider, Account: a.Name, Reason: reason}}
 }
 
 // setState records the account's state, with one log line when it comes

@@ -197,12 +197,12 @@ type Result struct {
 	Response json.RawMessage `json:"response,omitempty"`
 }
 
-// appendJSON appends r as encoding/json writes it, without its reflection
+// AppendJSON appends r as encoding/json writes it, without its reflection
 // or a scan of the response (a result is written per send): a response
 // that looks like JSON (an object or an array) goes as it came, any other
 // as a JSON string. DecodeResult reads a response that only looked like
 // JSON as a string.
-func (r Result) appendJSON(b []byte) []byte {
+func (r Result) AppendJSON(b []byte) []byte {
 	b = append(b, `{"provider":`...)
 	b = strconv.AppendQuote(b, r.Provider) // a provider's name
 	b = append(b, `,"status":`...)
