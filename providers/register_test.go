@@ -26,7 +26,7 @@ import (
 	"github.com/punctualhq/punctual/sandbox/fake"
 	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/worker"
 )
 
@@ -163,7 +163,7 @@ func TestANewOperationIsSentEndToEnd(t *testing.T) {
 		transports[name] = tr
 	}
 	h := &send.Handler{Transports: transports, Tokens: tokens{"pager/ops": "pager-secret"}, Policy: senders.DefaultPolicy(),
-		Logger: zaptest.NewLogger(t), Marks: tasks.State{Client: rdb}}
+		Logger: zaptest.NewLogger(t), Marks: state.Store{Client: rdb}}
 	mux := asynq.NewServeMux()
 	if err := send.Register(mux, h); err != nil {
 		t.Fatal(err)

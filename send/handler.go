@@ -12,6 +12,7 @@ import (
 
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -75,9 +76,9 @@ type Tokens interface {
 // ErrNoAccount is the error of a send whose account is not configured.
 var ErrNoAccount = errors.New("no such account on this worker")
 
-// MarkStore keeps a task's marks beside asynq: tasks.State in Redis.
+// MarkStore keeps a task's marks beside asynq: state.Store in Redis.
 type MarkStore interface {
-	Load(ctx context.Context, taskID string) (tasks.Marks, error)
+	Load(ctx context.Context, taskID string) (state.Marks, error)
 	SetUntil(ctx context.Context, taskID string, t time.Time) error
 	SetWindow(ctx context.Context, taskID string, at time.Time) error
 	TakeCancel(ctx context.Context, taskID string) (bool, error)
@@ -88,7 +89,7 @@ type MarkStore interface {
 	Forget(ctx context.Context, taskID, claim string) error
 }
 
-var _ MarkStore = tasks.State{}
+var _ MarkStore = state.Store{}
 
 // GroupCancels tells whether a send was cancelled with its group: Groups
 // in Redis.
@@ -96,10 +97,10 @@ type GroupCancels interface {
 	// Cancelled reports whether c's send, which joined its group at
 	// generation gen, was cancelled with the group since; it then records
 	// c.
-	Cancelled(ctx context.Context, c tasks.Cancellation, gen int64) (bool, error)
+	Cancelled(ctx context.Context, c state.Cancellation, gen int64) (bool, error)
 }
 
-var _ GroupCancels = tasks.Groups{}
+var _ GroupCancels = state.Groups{}
 
 // Handler sends due tasks of every type to their provider. Build it with
 // its dependencies and Register it.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/punctualhq/punctual/internal/pause"
 	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/window"
 )
@@ -19,7 +20,7 @@ import (
 // The life of a send, in the order it lives it:
 //
 //  1. start: the task is read, with what punctual keeps of it beside
-//     asynq (tasks.Marks); a try an earlier one left mid-request ends there.
+//     asynq (state.Marks); a try an earlier one left mid-request ends there.
 //  2. ready: the gates (gates.go) are asked, in turn and again, until
 //     none moves the time: the earliest time the due time, the provider's
 //     wait, the window, the recipients' caps and the account's limit all
@@ -64,7 +65,7 @@ type try struct {
 	provider string
 	o        *providers.Operation
 	p        tasks.Payload
-	marks    tasks.Marks
+	marks    state.Marks
 	log      *zap.Logger
 	// taken is when the worker took the task.
 	taken time.Time
@@ -424,7 +425,7 @@ func (h *Handler) grouped(ctx context.Context, s *try) error {
 		return nil
 	}
 	queue, _ := asynq.GetQueueName(ctx)
-	c := tasks.Cancellation{ID: s.id, Type: s.task.Type(), Queue: queue, Account: s.p.Account, Group: s.p.Group, At: time.Now()}
+	c := state.Cancellation{ID: s.id, Type: s.task.Type(), Queue: queue, Account: s.p.Account, Group: s.p.Group, At: time.Now()}
 	cancelled, err := h.Groups.Cancelled(ctx, c, s.p.GroupGen)
 	if err != nil {
 		s.log.Warn("could not check the send's group", zap.Error(err))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -27,7 +28,7 @@ func (oneToken) Rejected(context.Context, string, string, string)      {}
 // noMarks is a task state with nothing held, cancelled or in flight.
 type noMarks struct{}
 
-func (noMarks) Load(context.Context, string) (tasks.Marks, error)         { return tasks.Marks{}, nil }
+func (noMarks) Load(context.Context, string) (state.Marks, error)         { return state.Marks{}, nil }
 func (noMarks) SetUntil(context.Context, string, time.Time) error         { return nil }
 func (noMarks) SetWindow(context.Context, string, time.Time) error        { return nil }
 func (noMarks) TakeCancel(context.Context, string) (bool, error)          { return false, nil }

@@ -92,6 +92,16 @@ var (
 // and _ . - (not first), at most 64.
 func IsName(s string) bool { return namePattern.MatchString(s) }
 
+// maxGroup bounds a group's name.
+const maxGroup = 128
+
+var groupPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/@#+=-]{0,127}$`)
+
+// IsGroup reports whether s can name a cancellation group: letters, digits
+// and _ . : / @ # + = - (not first), at most 128, as in "contact:abc123".
+// No braces (the name is a Redis hash tag), no space, nothing JSON escapes.
+func IsGroup(s string) bool { return groupPattern.MatchString(s) }
+
 // maxKey bounds an idempotency key.
 const maxKey = 512
 

@@ -17,7 +17,7 @@ type Payload struct {
 	Due time.Time `json:"due,omitzero"`
 	// ExpiresAt is the time after which the send is no longer attempted.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	// Claim names the task's claim on its key (State.Claim), for a key a
+	// Claim names the task's claim on its key (state.Store.Claim), for a key a
 	// producer chose: a cancel frees the key only while this claim holds it.
 	Claim string `json:"claim,omitempty"`
 	// Window is the envelope's window as it gave it, a name or a spec;

@@ -27,6 +27,7 @@ import (
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/send"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/window"
 )
@@ -120,7 +121,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	read := newHolds()
 	h := &send.Handler{
 		Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
-		Marks: preloaded{tasks.State{Client: rdb}, read}, Groups: tasks.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
+		Marks: preloaded{state.Store{Client: rdb}, read}, Groups: state.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
 		NoAccountGrace: cfg.NoAccountGrace,
 		Metrics:        metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
