@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Store keeps what punctual keeps of a task beside asynq, each in a key of
+// Store holds what punctual keeps of a task beside asynq, each in a key of
 // its own under the task id's hash tag (one Cluster slot per task):
 //
 //   - wait: the exact end of a wait a provider asked for (asynq keeps retry
