@@ -23,6 +23,7 @@ import (
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/worker"
@@ -460,7 +461,7 @@ func (c *Config) Worker(opts ...senders.Option) (worker.Config, error) {
 		},
 		Policy: policy, RateLimits: limits, SendWindows: windows, RecipientCaps: caps,
 		Concurrency: c.WorkerConcurrency, Queues: queues, AtMostOnce: c.AtMostOnce,
-		Backoff:          tasks.Backoff{Base: c.RetryBackoffBase, Max: c.RetryBackoffMax},
+		Backoff:          send.Backoff{Base: c.RetryBackoffBase, Max: c.RetryBackoffMax},
 		ArchiveRetention: c.ArchiveRetention, NoAccountGrace: c.NoAccountGrace, ShutdownTimeout: c.ShutdownTimeout,
 		HTTPAddr: c.HTTPAddr, MonitorAddr: c.MonitorAddr, MonitorUser: c.MonitorUser, MonitorPassword: c.MonitorPassword,
 	}, nil

@@ -19,7 +19,7 @@ import (
 
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/sandbox"
-	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/send"
 )
 
 // otherKey is a second CREDENTIALS_KEY, 32 bytes in base64.
@@ -96,7 +96,7 @@ func TestARevokedReplicaOnThePreviousFileDoesNotParkTheNewCredential(t *testing.
 	t.Parallel()
 	f := setup(t, time.Hour)
 	stale, fresh, staleTok, freshTok := rollout(t, f, func() { f.sb.Revoke("loc1") })
-	var wait *tasks.WaitError
+	var wait *send.WaitError
 	if _, err := renewed(t, stale, staleTok); !errors.As(err, &wait) {
 		t.Fatalf("the replica on the revoked credential: %v, want a wait", err)
 	}
@@ -264,7 +264,7 @@ func TestCredentialsKeyRotatesAndAWrongOneWaitsNamingIt(t *testing.T) {
 	// the variable, and the chain stays for the replicas with the key.
 	wrong := f.managerWith(t, file, otherKey, f.log)
 	_, err = wrong.Token(ctx, "leadconnector", "store")
-	var wait *tasks.WaitError
+	var wait *send.WaitError
 	if !errors.As(err, &wait) || !strings.Contains(err.Error(), "CREDENTIALS_KEY") {
 		t.Fatalf("with a wrong key: %v, want a wait naming CREDENTIALS_KEY", err)
 	}
@@ -329,7 +329,7 @@ func TestAnOAuthServerEchoingTheTokenDoesNotPutItAnywhere(t *testing.T) {
 	_, err := m.Token(t.Context(), "leadconnector", "store")
 	// The answer cannot tell whose fault it is: the account waits, its
 	// chain kept.
-	var wait *tasks.WaitError
+	var wait *send.WaitError
 	var reauth *credentials.ReauthError
 	if !errors.As(err, &wait) || errors.As(err, &reauth) {
 		t.Fatalf("%v, want a wait, not reauth_needed", err)
@@ -364,8 +364,8 @@ func TestAFileCutShortMidWriteDoesNotEndTheSendsOfTheAccountsItLacks(t *testing.
 	if err := m.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	var wait *tasks.WaitError
-	if _, err := m.Token(t.Context(), "mateo", "b"); !errors.As(err, &wait) || errors.Is(err, tasks.ErrNoAccount) {
+	var wait *send.WaitError
+	if _, err := m.Token(t.Context(), "mateo", "b"); !errors.As(err, &wait) || errors.Is(err, send.ErrNoAccount) {
 		t.Fatalf("account b, a moment gone: %v, want a wait", err)
 	}
 	if err := os.WriteFile(file, []byte(full), 0o600); err != nil {
@@ -386,7 +386,7 @@ func TestAFileCutShortMidWriteDoesNotEndTheSendsOfTheAccountsItLacks(t *testing.
 	}
 	waitUntil(t, func() bool {
 		_, err := m.Token(t.Context(), "mateo", "b")
-		return errors.Is(err, tasks.ErrNoAccount)
+		return errors.Is(err, send.ErrNoAccount)
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/window"
 )
@@ -265,7 +266,7 @@ func TestARevokedAccountWaitsForANewCredential(t *testing.T) {
 	m.Refused(ctx, "leadconnector", "store", tok)
 	for range 3 {
 		_, err = m.Token(ctx, "leadconnector", "store")
-		var wait *tasks.WaitError
+		var wait *send.WaitError
 		var reauth *credentials.ReauthError
 		if !errors.As(err, &wait) || wait.Failure || !errors.As(err, &reauth) || reauth.Reason != revokedReason {
 			t.Fatalf("error %v, want a wait for a new credential (%s)", err, revokedReason)
@@ -316,7 +317,7 @@ func TestABadFileIsRefusedWholeAndTheAccountsInForceStay(t *testing.T) {
 	if tok, err := m.Token(t.Context(), "mateo", "a"); err != nil || tok != "tok-a" {
 		t.Errorf("account a: %q, %v; want the token in force", tok, err)
 	}
-	if _, err := m.Token(t.Context(), "mateo", "b"); !errors.Is(err, tasks.ErrNoAccount) {
+	if _, err := m.Token(t.Context(), "mateo", "b"); !errors.Is(err, send.ErrNoAccount) {
 		t.Errorf("account b: %v, want ErrNoAccount", err)
 	}
 }
@@ -381,7 +382,7 @@ func TestAnAgencyMintsItsLocationsTokens(t *testing.T) {
 	// The agency uninstalls the app: the location waits for a new credential.
 	f.sb.Revoke("co1")
 	m.Refused(ctx, "leadconnector", "store", tok)
-	var wait *tasks.WaitError
+	var wait *send.WaitError
 	if _, err := m.Token(ctx, "leadconnector", "store"); !errors.As(err, &wait) || wait.Failure {
 		t.Errorf("after the agency's revocation: %v, want a wait", err)
 	}

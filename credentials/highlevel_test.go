@@ -15,7 +15,7 @@ import (
 
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/sandbox"
-	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/send"
 )
 
 // managerSecret is a manager of the fixture with its own client secret.
@@ -36,7 +36,7 @@ func (f *fixture) managerSecret(t testing.TB, file, secret string) *credentials.
 func outcome(err error) string {
 	var reauth *credentials.ReauthError
 	var app *credentials.AppRefusedError
-	var wait *tasks.WaitError
+	var wait *send.WaitError
 	switch {
 	case err == nil:
 		return "ok"
@@ -199,7 +199,7 @@ func TestAnAgencyAccountDoesNotSend(t *testing.T) {
 		"{name: agency, provider: leadconnector, company_id: co1, refresh_token: "+f.sb.Issue(sandbox.UserCompany, "co1")+"}",
 		"{name: store, provider: leadconnector, agency: agency, location_id: loc7}")))
 	_, err := m.Token(t.Context(), "leadconnector", "agency")
-	if !errors.Is(err, tasks.ErrCannotSend) || !strings.Contains(err.Error(), "is an agency (company_id): it mints its locations' tokens and does not send") {
+	if !errors.Is(err, send.ErrCannotSend) || !strings.Contains(err.Error(), "is an agency (company_id): it mints its locations' tokens and does not send") {
 		t.Fatalf("a send of the agency: %v, want it refused naming why", err)
 	}
 	if tok, err := m.Token(t.Context(), "leadconnector", "store"); err != nil || !f.sb.Valid(tok) {

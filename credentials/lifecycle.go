@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/internal/pause"
-	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/send"
 )
 
 // The states of an account, as `enqueue accounts` and the metric name them.
@@ -228,7 +228,7 @@ func (m *Manager) redeemLocked(ctx context.Context, a *Account, l *live, stale i
 	m.setState(a, l, stateRefreshing, "")
 	got, err := m.redeem(ctx, a, prev)
 	var refused *RefusedError
-	var wait *tasks.WaitError
+	var wait *send.WaitError
 	switch {
 	case errors.As(err, &refused) && refused.kind == refusedGrant:
 		if _, serr := m.store(ctx, key, record{Seed: l.seed[:]}, refused.Reason); serr != nil {
@@ -317,10 +317,10 @@ func (m *Manager) waiting(a *Account, l *live) error {
 	now := time.Now()
 	if h := m.app.Load(); h != nil && now.Before(h.until) {
 		m.setState(a, l, stateAppRefused, h.reason)
-		return &tasks.WaitError{Wait: min(max(now.Sub(h.since)/4, parkMin), parkMax), Err: &AppRefusedError{Reason: h.reason}}
+		return &send.WaitError{Wait: min(max(now.Sub(h.since)/4, parkMin), parkMax), Err: &AppRefusedError{Reason: h.reason}}
 	}
 	if h := l.held.Load(); h != nil && now.Before(h.until) {
-		return &tasks.WaitError{Wait: h.until.Sub(now), Err: fmt.Errorf("%s account %q: the OAuth server refused its renewal (%s); its chain is kept and renewed again in %s", a.Provider, a.Name, h.reason, h.until.Sub(now).Round(time.Second))}
+		return &send.WaitError{Wait: h.until.Sub(now), Err: fmt.Errorf("%s account %q: the OAuth server refused its renewal (%s); its chain is kept and renewed again in %s", a.Provider, a.Name, h.reason, h.until.Sub(now).Round(time.Second))}
 	}
 	return nil
 }
@@ -464,7 +464,7 @@ func (m *Manager) adopt(a *Account, l *live, t *token) {
 func (m *Manager) park(a *Account, l *live, reason string) error {
 	m.setState(a, l, stateReauth, reason)
 	waited := time.Since(time.Unix(0, l.since.Load()))
-	return &tasks.WaitError{Wait: min(max(waited/4, parkMin), parkMax), Err: &ReauthError{Provider: a.Provider, Account: a.Name, Reason: reason}}
+	return &send.WaitError{Wait: min(max(waited/4, parkMin), parkMax), Err: &ReauthError{Provider: a.Provider, Account: a.Name, Reason: reason}}
 }
 
 // setState records the account's state, with one log line when it comes

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -44,7 +45,7 @@ type Config struct {
 // configured, an OAuth one renewed ahead of its expiry and when the
 // provider refuses it, by one process at a time across all replicas. Its
 // accounts are reloaded whole, atomically, from the file. It implements
-// tasks.Tokens.
+// send.Tokens.
 type Manager struct {
 	cfg   Config
 	keys  *Keys
@@ -65,7 +66,7 @@ type Manager struct {
 	appLogged atomic.Int64
 }
 
-var _ tasks.Tokens = (*Manager)(nil)
+var _ send.Tokens = (*Manager)(nil)
 
 // New loads the accounts of cfg and returns their manager. Its error names
 // what is wrong: an entry of the file and its field, or a variable.
@@ -183,18 +184,18 @@ func (m *Manager) Names(provider string) []string {
 
 // Token returns the token to send with for a provider's account. A static
 // token is returned as configured; an OAuth one is renewed first when it
-// is near its expiry or was refused. Its errors: tasks.ErrNoAccount
+// is near its expiry or was refused. Its errors: send.ErrNoAccount
 // wrapped for an account not configured, once goneGrace has passed since
-// a reload dropped it, and a *tasks.WaitError before; tasks.ErrCannotSend
+// a reload dropped it, and a *send.WaitError before; send.ErrCannotSend
 // wrapped for an agency account, which mints its locations' tokens and
 // sends nothing (HighLevel takes Sub-Account tokens only); a
-// *tasks.WaitError holding a *ReauthError while the account needs a new
+// *send.WaitError holding a *ReauthError while the account needs a new
 // credential, or an *AppRefusedError while the OAuth server refuses the
 // app; others when Redis or the OAuth server fail, to be tried again
 // shortly.
 func (m *Manager) Token(ctx context.Context, provider, name string) (string, error) {
 	if a := m.set.Load().get(provider, name); a != nil && a.Kind == KindAgency {
-		return "", fmt.Errorf("%s account %q is an agency (company_id): it mints its locations' tokens and does not send; name an account of one of its locations: %w", provider, name, tasks.ErrCannotSend)
+		return "", fmt.Errorf("%s account %q is an agency (company_id): it mints its locations' tokens and does not send; name an account of one of its locations: %w", provider, name, send.ErrCannotSend)
 	}
 	return m.token(ctx, provider, name)
 }
@@ -206,10 +207,10 @@ func (m *Manager) token(ctx context.Context, provider, name string) (string, err
 	switch {
 	case a == nil:
 		if since := time.Since(s.gone[id{provider, name}]); since < goneGrace {
-			return "", &tasks.WaitError{Wait: goneGrace - since, Err: fmt.Errorf("%s account %q gone from ACCOUNTS_FILE a moment ago: its sends wait in case the file is being rewritten", provider, name)}
+			return "", &send.WaitError{Wait: goneGrace - since, Err: fmt.Errorf("%s account %q gone from ACCOUNTS_FILE a moment ago: its sends wait in case the file is being rewritten", provider, name)}
 		}
 		m.noteMissing(ctx, provider, name)
-		return "", fmt.Errorf("%s account %q: %w", provider, name, tasks.ErrNoAccount)
+		return "", fmt.Errorf("%s account %q: %w", provider, name, send.ErrNoAccount)
 	case !a.renewable():
 		return a.Token, nil
 	}
@@ -219,7 +220,7 @@ func (m *Manager) token(ctx context.Context, provider, name string) (string, err
 		return t.access, nil
 	}
 	token, err := m.renew(ctx, a, l, t.gen())
-	if wait := (*tasks.WaitError)(nil); errors.As(err, &wait) {
+	if wait := (*send.WaitError)(nil); errors.As(err, &wait) {
 		m.noteWaiting(ctx, a, wait.Wait)
 	}
 	return token, err

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -48,7 +49,7 @@ func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, 
 	if err != nil {
 		return res, fmt.Errorf("cancel group %s: %w", group, err)
 	}
-	byQueue := map[string][]tasks.Member{}
+	byQueue := map[string][]state.Member{}
 	for _, m := range members {
 		byQueue[m.Queue] = append(byQueue[m.Queue], m)
 	}
@@ -87,17 +88,17 @@ func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, 
 // cancelQueued cancels the sends ms of queue and counts them in res, and
 // returns those a worker holds: a worker drops them before their request,
 // and they are looked at again until they are gone.
-func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []tasks.Member, at time.Time, res *GroupCancel) (active []tasks.Member, err error) {
-	cs := make([]tasks.Cancellation, len(ms))
+func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []state.Member, at time.Time, res *GroupCancel) (active []state.Member, err error) {
+	cs := make([]state.Cancellation, len(ms))
 	for i, m := range ms {
-		cs[i] = tasks.Cancellation{ID: m.ID, Type: m.Type, Queue: queue, Account: m.Account, Group: group, At: at}
+		cs[i] = state.Cancellation{ID: m.ID, Type: m.Type, Queue: queue, Account: m.Account, Group: group, At: at}
 	}
 	outcomes, err := p.groups.CancelQueued(ctx, queue, cs, at, p.opts.Retention)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		done        []tasks.Member
+		done        []state.Member
 		ids, claims []string
 		booked      []ratelimit.CapBooking
 		now         = time.Now()
@@ -158,7 +159,7 @@ func (p *Producer) settle(ctx context.Context, id string, task *asynq.Task) (boo
 
 // findCancelled returns the record of the cancelled send id; nil when no
 // queue has one.
-func (p *Producer) findCancelled(ctx context.Context, id string) (*tasks.Cancellation, error) {
+func (p *Producer) findCancelled(ctx context.Context, id string) (*state.Cancellation, error) {
 	queues, err := p.inspector.Queues()
 	if err != nil {
 		return nil, err
@@ -171,6 +172,6 @@ func (p *Producer) findCancelled(ctx context.Context, id string) (*tasks.Cancell
 	return nil, nil
 }
 
-func cancelledStatus(c *tasks.Cancellation) *Status {
+func cancelledStatus(c *state.Cancellation) *Status {
 	return &Status{ID: c.ID, Type: c.Type, Queue: c.Queue, State: "cancelled", Account: c.Account, Group: c.Group, CancelledAt: c.At}
 }

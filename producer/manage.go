@@ -11,6 +11,7 @@ import (
 
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -85,7 +86,7 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
 	payload, _ := tasks.DecodePayload(info.Payload)
 	p.release(ctx, info, payload)
-	c := tasks.Cancellation{ID: info.ID, Type: info.Type, Queue: info.Queue, Account: payload.Account, Group: payload.Group, At: time.Now()}
+	c := state.Cancellation{ID: info.ID, Type: info.Type, Queue: info.Queue, Account: payload.Account, Group: payload.Group, At: time.Now()}
 	if err := p.groups.Record(ctx, c, p.opts.Retention); err != nil {
 		return fmt.Errorf("cancelled, but not recorded as cancelled (%w)", err)
 	}
@@ -178,7 +179,7 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 	}
 	if payload.Group != "" {
 		// The group is kept as long as its latest send.
-		m := tasks.Member{ID: id, Queue: info.Queue, Type: info.Type, Account: payload.Account}
+		m := state.Member{ID: id, Queue: info.Queue, Type: info.Type, Account: payload.Account}
 		if _, err := p.groups.Join(ctx, payload.Group, m, payload.Due, p.opts.Retention); err != nil {
 			return nil, fmt.Errorf("reschedule: group %s: %w", payload.Group, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/internal/redisurl"
 	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/window"
 )
@@ -28,8 +29,8 @@ var ErrNotFound = errors.New("no such task")
 type Producer struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
-	state     tasks.State
-	groups    tasks.Groups
+	state     state.Store
+	groups    state.Groups
 	limiter   *ratelimit.Limiter
 	// calendars is the Redis of the recipient-cap calendars, where a
 	// cancel frees what the workers booked.
@@ -109,8 +110,8 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 	return &Producer{
 		client:    asynq.NewClientFromRedisClient(ec),
 		inspector: asynq.NewInspectorFromRedisClient(c),
-		state:     tasks.State{Client: c},
-		groups:    tasks.Groups{Client: c},
+		state:     state.Store{Client: c},
+		groups:    state.Groups{Client: c},
 		limiter:   ratelimit.New(c, s.limits),
 		calendars: c,
 		opts:      s.tasks,
@@ -211,7 +212,7 @@ func (p *Producer) join(ctx context.Context, send *tasks.Send) error {
 	if send.Payload.Group == "" {
 		return nil
 	}
-	m := tasks.Member{ID: send.ID, Queue: send.Queue, Type: send.Type, Account: send.Payload.Account}
+	m := state.Member{ID: send.ID, Queue: send.Queue, Type: send.Type, Account: send.Payload.Account}
 	gen, err := p.groups.Join(ctx, send.Payload.Group, m, send.Payload.Due, p.opts.Retention)
 	if err != nil {
 		return fmt.Errorf("group %s: %w", send.Payload.Group, err)
@@ -227,7 +228,7 @@ const claimGrace = time.Minute
 // claim makes queue the holder of a key, taking it over from a queue that
 // no longer has the key's task (cancelled, or deleted by hand), and returns
 // the claim in force.
-func (p *Producer) claim(ctx context.Context, id, queue string, due time.Time) (tasks.Claim, error) {
+func (p *Producer) claim(ctx context.Context, id, queue string, due time.Time) (state.Claim, error) {
 	for range 3 {
 		c, err := p.state.Claim(ctx, id, queue, due)
 		if err != nil || c.Queue == queue || c.Age < claimGrace {
@@ -241,7 +242,7 @@ func (p *Producer) claim(ctx context.Context, id, queue string, due time.Time) (
 			return taken, err
 		}
 	}
-	return tasks.Claim{}, fmt.Errorf("the key of task %s keeps changing queue; try again", id)
+	return state.Claim{}, fmt.Errorf("the key of task %s keeps changing queue; try again", id)
 }
 
 // Close closes the Redis connection New opened.
@@ -375,7 +376,7 @@ type Status struct {
 func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
 	info, err := p.find(id)
 	if errors.Is(err, ErrNotFound) {
-		var c *tasks.Cancellation
+		var c *state.Cancellation
 		if c, err = p.findCancelled(ctx, id); c != nil {
 			return cancelledStatus(c), nil
 		}

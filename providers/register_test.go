@@ -24,8 +24,9 @@ import (
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/sandbox"
 	"github.com/punctualhq/punctual/sandbox/fake"
+	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/worker"
 )
 
@@ -106,7 +107,7 @@ func (t tokens) Token(_ context.Context, provider, account string) (string, erro
 	if tok, ok := t[provider+"/"+account]; ok {
 		return tok, nil
 	}
-	return "", tasks.ErrNoAccount
+	return "", send.ErrNoAccount
 }
 
 func (tokens) Refused(context.Context, string, string, string) bool { return false }
@@ -161,13 +162,13 @@ func TestANewOperationIsSentEndToEnd(t *testing.T) {
 		}
 		transports[name] = tr
 	}
-	h := &tasks.Handler{Transports: transports, Tokens: tokens{"pager/ops": "pager-secret"}, Policy: senders.DefaultPolicy(),
-		Logger: zaptest.NewLogger(t), Marks: tasks.State{Client: rdb}}
+	h := &send.Handler{Transports: transports, Tokens: tokens{"pager/ops": "pager-secret"}, Policy: senders.DefaultPolicy(),
+		Logger: zaptest.NewLogger(t), Marks: state.Store{Client: rdb}}
 	mux := asynq.NewServeMux()
-	if err := tasks.Register(mux, h); err != nil {
+	if err := send.Register(mux, h); err != nil {
 		t.Fatal(err)
 	}
-	srv := asynq.NewServer(conn, asynq.Config{Queues: map[string]int{"pager": 1}, IsFailure: tasks.IsFailure, TaskCheckInterval: 50 * time.Millisecond})
+	srv := asynq.NewServer(conn, asynq.Config{Queues: map[string]int{"pager": 1}, IsFailure: send.IsFailure, TaskCheckInterval: 50 * time.Millisecond})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestANewProviderIsServedBySandboxAndSentByAWorker(t *testing.T) {
 		Credentials: credentials.Config{Static: map[string]map[string]string{"pager": {"ops": "pager-secret", "stale": "revoked"}}},
 		Policy:      senders.DefaultPolicy(),
 		Concurrency: 2, Queues: map[string]int{"pager": 1},
-		Backoff:          tasks.Backoff{Base: time.Second, Max: time.Second},
+		Backoff:          send.Backoff{Base: time.Second, Max: time.Second},
 		ArchiveRetention: time.Hour, ShutdownTimeout: 2 * time.Second, HTTPAddr: "127.0.0.1:0",
 	}, zaptest.NewLogger(t))
 	if err != nil {

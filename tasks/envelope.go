@@ -92,6 +92,16 @@ var (
 // and _ . - (not first), at most 64.
 func IsName(s string) bool { return namePattern.MatchString(s) }
 
+// maxGroup bounds a group's name.
+const maxGroup = 128
+
+var groupPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/@#+=-]{0,127}$`)
+
+// IsGroup reports whether s can name a cancellation group: letters, digits
+// and _ . : / @ # + = - (not first), at most 128, as in "contact:abc123".
+// No braces (the name is a Redis hash tag), no space, nothing JSON escapes.
+func IsGroup(s string) bool { return groupPattern.MatchString(s) }
+
 // maxKey bounds an idempotency key.
 const maxKey = 512
 
@@ -406,6 +416,11 @@ func (o Options) now() time.Time {
 	return time.Now()
 }
 
+// Lead is how long before its exact time a task is handed to asynq, which
+// keeps due and retry times in whole seconds, rounded down: the worker
+// holds the task until that time.
+const Lead = 500 * time.Millisecond
+
 // Rebuild returns the asynq task of type typ with payload p, as NewTask
 // makes it: with id, queue and the options o, and handed to asynq a little
 // before at (p.Due, or the rate-limit slot of a send due now) so that the
@@ -418,7 +433,7 @@ func Rebuild(typ string, p Payload, id, queue string, o Options, at time.Time) (
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))
 	}
-	if at = at.Add(-lead); at.After(o.now()) {
+	if at = at.Add(-Lead); at.After(o.now()) {
 		opts = append(opts, asynq.ProcessAt(at))
 	}
 	return asynq.NewTask(typ, p.encode(), opts...), nil

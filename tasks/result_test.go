@@ -23,7 +23,7 @@ func TestAResultReadsBackAsWritten(t *testing.T) {
 		{Result{Provider: "mateo", Status: 200, Response: json.RawMessage(`{"looks": like JSON}`)}, `{"looks": like JSON}`},
 		{Result{Provider: "mateo", Status: 204}, nil},
 	} {
-		data := c.r.appendJSON(nil)
+		data := c.r.AppendJSON(nil)
 		got, err := DecodeResult(data)
 		if err != nil {
 			t.Fatalf("%+v: %s: %v", c.r, data, err)

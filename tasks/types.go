@@ -17,7 +17,7 @@ type Payload struct {
 	Due time.Time `json:"due,omitzero"`
 	// ExpiresAt is the time after which the send is no longer attempted.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	// Claim names the task's claim on its key (State.Claim), for a key a
+	// Claim names the task's claim on its key (state.Store.Claim), for a key a
 	// producer chose: a cancel frees the key only while this claim holds it.
 	Claim string `json:"claim,omitempty"`
 	// Window is the envelope's window as it gave it, a name or a spec;
@@ -197,12 +197,12 @@ type Result struct {
 	Response json.RawMessage `json:"response,omitempty"`
 }
 
-// appendJSON appends r as encoding/json writes it, without its reflection
+// AppendJSON appends r as encoding/json writes it, without its reflection
 // or a scan of the response (a result is written per send): a response
 // that looks like JSON (an object or an array) goes as it came, any other
 // as a JSON string. DecodeResult reads a response that only looked like
 // JSON as a string.
-func (r Result) appendJSON(b []byte) []byte {
+func (r Result) AppendJSON(b []byte) []byte {
 	b = append(b, `{"provider":`...)
 	b = strconv.AppendQuote(b, r.Provider) // a provider's name
 	b = append(b, `,"status":`...)

@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/punctualhq/punctual/state"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/punctualhq/punctual/tasks"
 )
 
 // asynqClient is the Redis client the worker gives asynq, for its server
@@ -35,7 +34,7 @@ import (
 //     or two to the empty ones. A task enqueued into an empty queue waits
 //     emptyFor longer at most; asynq itself polls every 50 ms when all are
 //     empty. BenchmarkDrain shows the Redis commands a send costs.
-//   - a task's hold (tasks.Marks: its wait and sending mark) is read with
+//   - a task's hold (state.Marks: its wait and sending mark) is read with
 //     its dequeue, in asynq's dequeue script, and kept in holds for the
 //     handler: a send costs no round trip of the worker's own before its
 //     request. Not in a Redis Cluster, where the hold's keys are in
@@ -168,7 +167,7 @@ func (c *asynqClient) dequeueWithHold(ctx context.Context, keys []string, args [
 		return redis.NewCmdResult(nil, errors.New("unexpected dequeue reply"))
 	}
 	if id, ok := vals[1].(string); ok {
-		if h, err := tasks.ParseMarks(vals[2:]); err == nil {
+		if h, err := state.ParseMarks(vals[2:]); err == nil {
 			c.holds.put(id, h)
 		}
 	}
@@ -179,7 +178,7 @@ func (c *asynqClient) dequeueWithHold(ctx context.Context, keys []string, args [
 // script, which learns the id as it takes the task.
 var holdKeyParts = func() []any {
 	var parts []any
-	for _, k := range tasks.MarkKeys("\x00") {
+	for _, k := range state.MarkKeys("\x00") {
 		before, after, _ := strings.Cut(k, "\x00")
 		parts = append(parts, before, after)
 	}

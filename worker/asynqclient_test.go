@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/punctualhq/punctual/internal/redistest"
-	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/state"
 )
 
 func setupClient(t *testing.T) *asynqClient {
@@ -103,25 +103,25 @@ func TestAHoldIsReadWithItsTasksDequeue(t *testing.T) {
 	addr := redistest.Start(t).Addr
 	stateClient := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { _ = stateClient.Close() })
-	state := tasks.State{Client: stateClient}
+	store := state.Store{Client: stateClient}
 
 	// Three tasks: one with nothing held, one waiting for its provider,
 	// one whose request went out with no answer recorded.
 	until := time.Now().Add(time.Hour).Truncate(time.Microsecond)
-	if err := state.SetUntil(ctx, "waiting", until); err != nil {
+	if err := store.SetUntil(ctx, "waiting", until); err != nil {
 		t.Fatal(err)
 	}
-	if err := state.Sending(ctx, "sending"); err != nil {
+	if err := store.Sending(ctx, "sending"); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]tasks.Marks{"plain": {}, "waiting": {Until: until}, "sending": {Sending: true}}
+	want := map[string]state.Marks{"plain": {}, "waiting": {Until: until}, "sending": {Sending: true}}
 
 	counted := &countHook{}
 	stateClient.AddHook(counted)
 	read := newHolds()
-	loader := preloaded{state, read}
+	loader := preloaded{store, read}
 	var mu sync.Mutex
-	got := map[string]tasks.Marks{}
+	got := map[string]state.Marks{}
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("t", func(ctx context.Context, _ *asynq.Task) error {
 		id, _ := asynq.GetTaskID(ctx)

@@ -7,8 +7,8 @@ import (
 
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/window"
 )
 
@@ -41,7 +41,7 @@ type Config struct {
 	// are archived as unknown instead of sent again.
 	AtMostOnce []string
 	// Backoff is the delay between failed tries.
-	Backoff tasks.Backoff
+	Backoff send.Backoff
 	// ArchiveRetention is how long an archived send is kept.
 	ArchiveRetention time.Duration
 	// NoAccountGrace is how long a send whose account this worker lacks

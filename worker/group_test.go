@@ -14,6 +14,7 @@ import (
 
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -269,8 +270,8 @@ func TestASendOfAGroupCancelledAfterItJoinedIsNotMade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups := tasks.Groups{Client: e.rdb}
-	m := tasks.Member{ID: send.ID, Queue: send.Queue, Type: send.Type, Account: send.Payload.Account}
+	groups := state.Groups{Client: e.rdb}
+	m := state.Member{ID: send.ID, Queue: send.Queue, Type: send.Type, Account: send.Payload.Account}
 	if send.Payload.GroupGen, err = groups.Join(ctx, group, m, send.Payload.Due, time.Hour); err != nil {
 		t.Fatal(err)
 	}

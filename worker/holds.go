@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/state"
 )
 
 // holds are the holds read with their tasks' dequeue, kept until the
@@ -17,7 +17,7 @@ type holds struct {
 }
 
 type readHold struct {
-	tasks.Marks
+	state.Marks
 	at time.Time
 }
 
@@ -29,7 +29,7 @@ const (
 
 func newHolds() *holds { return &holds{m: map[string]readHold{}} }
 
-func (h *holds) put(taskID string, hold tasks.Marks) {
+func (h *holds) put(taskID string, hold state.Marks) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -43,7 +43,7 @@ func (h *holds) put(taskID string, hold tasks.Marks) {
 	h.m[taskID] = readHold{hold, now}
 }
 
-func (h *holds) take(taskID string) (tasks.Marks, bool) {
+func (h *holds) take(taskID string) (state.Marks, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r, ok := h.m[taskID]
@@ -54,14 +54,14 @@ func (h *holds) take(taskID string) (tasks.Marks, bool) {
 // preloaded is a task's state whose hold is the one read with the task's
 // dequeue, when there is one.
 type preloaded struct {
-	tasks.State
+	state.Store
 	holds *holds
 }
 
 // Load returns the hold read with the task's dequeue, or reads it.
-func (s preloaded) Load(ctx context.Context, taskID string) (tasks.Marks, error) {
+func (s preloaded) Load(ctx context.Context, taskID string) (state.Marks, error) {
 	if h, ok := s.holds.take(taskID); ok {
 		return h, nil
 	}
-	return s.State.Load(ctx, taskID)
+	return s.Store.Load(ctx, taskID)
 }

@@ -26,6 +26,8 @@ import (
 	"github.com/punctualhq/punctual/metrics"
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/ratelimit"
+	"github.com/punctualhq/punctual/send"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/window"
 )
@@ -117,15 +119,15 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	registry := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
 	read := newHolds()
-	h := &tasks.Handler{
+	h := &send.Handler{
 		Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
-		Marks: preloaded{tasks.State{Client: rdb}, read}, Groups: tasks.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
+		Marks: preloaded{state.Store{Client: rdb}, read}, Groups: state.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
 		NoAccountGrace: cfg.NoAccountGrace,
 		Metrics:        metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
 	registry.MustRegister(creds)
 	if o.tracer != nil {
-		h.Tracer = o.tracer.Tracer("github.com/punctualhq/punctual/tasks")
+		h.Tracer = o.tracer.Tracer("github.com/punctualhq/punctual/send")
 	}
 	if limiter := ratelimit.New(rdb, cfg.RateLimits); limiter != nil {
 		h.Limiter = limiter
@@ -139,7 +141,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	// Named even when empty: the worker knows every name there is.
 	h.Windows = tasks.Windows{Named: map[string]window.Spec{}, Account: creds.Window}
 	maps.Copy(h.Windows.Named, cfg.SendWindows)
-	if err := tasks.Register(mux, h); err != nil {
+	if err := send.Register(mux, h); err != nil {
 		return nil, err
 	}
 	conn = asynqClientOpt{conn, cfg.ArchiveRetention, read}
@@ -151,7 +153,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 			Concurrency:              cfg.Concurrency + holdCapacity,
 			Queues:                   cfg.Queues,
 			RetryDelayFunc:           cfg.Backoff.RetryDelay,
-			IsFailure:                tasks.IsFailure,
+			IsFailure:                send.IsFailure,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
 			DelayedTaskCheckInterval: delayedTaskCheckInterval,
 			TaskCheckInterval:        taskCheckInterval,

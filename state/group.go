@@ -1,15 +1,15 @@
-package tasks
+package state
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/punctualhq/punctual/tasks"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -40,16 +40,6 @@ import (
 // which lives exactly as long as it: field group_cancelled, the group's
 // name (asynq writes only the fields it knows and deletes the hash with
 // the task).
-
-// maxGroup bounds a group's name.
-const maxGroup = 128
-
-var groupPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/@#+=-]{0,127}$`)
-
-// IsGroup reports whether s can name a cancellation group: letters, digits
-// and _ . : / @ # + = - (not first), at most 128, as in "contact:abc123".
-// No braces (the name is a Redis hash tag), no space, nothing JSON escapes.
-func IsGroup(s string) bool { return groupPattern.MatchString(s) }
 
 // Cancellation is the record of a send cancelled before it started.
 type Cancellation struct {
@@ -320,7 +310,7 @@ type Outcome struct {
 	// or its state: "active", "completed", "archived".
 	State string
 	// Payload is the deleted task's payload.
-	Payload Payload
+	Payload tasks.Payload
 }
 
 // CancelQueued deletes the tasks of cs, all of queue, that have not
@@ -385,31 +375,31 @@ func loadAndExec(ctx context.Context, c redis.Cmdable, pipe redis.Pipeliner, scr
 
 // payloadOfMessage reads the payload of an asynq task message: field 2 of
 // its protocol buffer.
-func payloadOfMessage(msg []byte) (Payload, error) {
+func payloadOfMessage(msg []byte) (tasks.Payload, error) {
 	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
 		if n < 0 {
-			return Payload{}, errors.New("malformed task message")
+			return tasks.Payload{}, errors.New("malformed task message")
 		}
 		msg = msg[n:]
 		if num == 2 && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(msg)
 			if n < 0 {
-				return Payload{}, errors.New("malformed task message")
+				return tasks.Payload{}, errors.New("malformed task message")
 			}
-			return DecodePayload(v)
+			return tasks.DecodePayload(v)
 		}
 		if n = protowire.ConsumeFieldValue(num, typ, msg); n < 0 {
-			return Payload{}, errors.New("malformed task message")
+			return tasks.Payload{}, errors.New("malformed task message")
 		}
 		msg = msg[n:]
 	}
-	return Payload{}, errors.New("a task message without a payload")
+	return tasks.Payload{}, errors.New("a task message without a payload")
 }
 
-// ForgetAll forgets the tasks of ids, each with its claim (State.Forget),
+// ForgetAll forgets the tasks of ids, each with its claim (Store.Forget),
 // in one round trip per node.
-func (s State) ForgetAll(ctx context.Context, ids, claims []string) error {
+func (s Store) ForgetAll(ctx context.Context, ids, claims []string) error {
 	pipe := s.Client.Pipeline()
 	for i, id := range ids {
 		forgetScript.EvalSha(ctx, pipe, forgetKeys(id), claims[i])

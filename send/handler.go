@@ -1,4 +1,4 @@
-package tasks
+package send
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/state"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // Limiter books rate-limit slots per provider and account.
@@ -80,9 +82,9 @@ var ErrNoAccount = errors.New("no such account on this worker")
 // send is archived at once with the error's message.
 var ErrCannotSend = errors.New("the account cannot send")
 
-// MarkStore keeps a task's marks beside asynq: State in Redis.
+// MarkStore keeps a task's marks beside asynq: state.Store in Redis.
 type MarkStore interface {
-	Load(ctx context.Context, taskID string) (Marks, error)
+	Load(ctx context.Context, taskID string) (state.Marks, error)
 	SetUntil(ctx context.Context, taskID string, t time.Time) error
 	SetWindow(ctx context.Context, taskID string, at time.Time) error
 	TakeCancel(ctx context.Context, taskID string) (bool, error)
@@ -93,7 +95,7 @@ type MarkStore interface {
 	Forget(ctx context.Context, taskID, claim string) error
 }
 
-var _ MarkStore = State{}
+var _ MarkStore = state.Store{}
 
 // GroupCancels tells whether a send was cancelled with its group: Groups
 // in Redis.
@@ -101,10 +103,10 @@ type GroupCancels interface {
 	// Cancelled reports whether c's send, which joined its group at
 	// generation gen, was cancelled with the group since; it then records
 	// c.
-	Cancelled(ctx context.Context, c Cancellation, gen int64) (bool, error)
+	Cancelled(ctx context.Context, c state.Cancellation, gen int64) (bool, error)
 }
 
-var _ GroupCancels = Groups{}
+var _ GroupCancels = state.Groups{}
 
 // Handler sends due tasks of every type to their provider. Build it with
 // its dependencies and Register it.
@@ -138,7 +140,7 @@ type Handler struct {
 	// Windows gives each send its window: its own, or its account's.
 	// Give Named (SEND_WINDOWS) even when empty: a name it lacks then
 	// archives the send instead of being ignored.
-	Windows Windows
+	Windows tasks.Windows
 	// NoAccountGrace is how long a send whose account this worker lacks
 	// waits for a worker that has it before it is archived.
 	NoAccountGrace time.Duration
@@ -151,16 +153,16 @@ type Handler struct {
 func Register(mux *asynq.ServeMux, h *Handler) error {
 	for _, p := range providers.Names() {
 		if h.Transports[p] == nil {
-			return fmt.Errorf("tasks: no %s transport", p)
+			return fmt.Errorf("send: no %s transport", p)
 		}
 	}
 	switch {
 	case h.Tokens == nil:
-		return errors.New("tasks: no tokens")
+		return errors.New("send: no tokens")
 	case h.Logger == nil:
-		return errors.New("tasks: no logger")
+		return errors.New("send: no logger")
 	case h.Marks == nil:
-		return errors.New("tasks: no marks")
+		return errors.New("send: no marks")
 	}
 	if h.Sends > 0 {
 		h.slots = make(chan struct{}, h.Sends)

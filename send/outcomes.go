@@ -1,4 +1,4 @@
-package tasks
+package send
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // reply is a request's answer, as the policy judged it.
@@ -88,7 +89,7 @@ func (h *Handler) answer(ctx context.Context, s *try, r reply) error {
 func (h *Handler) done(ctx context.Context, s *try, r reply) error {
 	dup := r.outcome == senders.Duplicate
 	h.Metrics.Sent(s.provider, s.op, s.p.Account, outcomes[r.outcome])
-	res := Result{Provider: s.provider, Status: r.status, Duplicate: dup, Response: r.body}.appendJSON(nil)
+	res := tasks.Result{Provider: s.provider, Status: r.status, Duplicate: dup, Response: r.body}.AppendJSON(nil)
 	if h.AtMostOnce[s.provider] {
 		if err := h.Marks.Delivered(ctx, s.id, res); err != nil {
 			s.log.Warn("could not keep the result beside the in-flight mark", zap.Error(err))
@@ -166,7 +167,7 @@ func (h *Handler) interrupted(ctx context.Context, s *try) error {
 	if s.marks.Delivered == nil {
 		return h.unknown(ctx, s, errors.New("a worker stopped mid-request"))
 	}
-	r, err := DecodeResult(s.marks.Delivered)
+	r, err := tasks.DecodeResult(s.marks.Delivered)
 	if err != nil {
 		return h.unknown(ctx, s, fmt.Errorf("a worker stopped after its answer, kept malformed: %w", err))
 	}

@@ -1,9 +1,11 @@
-package tasks
+package send
 
 import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/punctualhq/punctual/tasks"
 )
 
 func TestRetryDelay(t *testing.T) {
@@ -21,7 +23,7 @@ func TestRetryDelay(t *testing.T) {
 		{"grows", 3, boom, 8 * time.Second, 17 * time.Second, false},
 		{"capped", 30, boom, 30 * time.Second, 61 * time.Second, false},
 		{"provider asked for longer, held", 0, &WaitError{Wait: 10 * time.Second, Failure: true, Held: true, Err: boom},
-			10*time.Second - lead, 10*time.Second - lead, true},
+			10*time.Second - tasks.Lead, 10*time.Second - tasks.Lead, true},
 		{"backoff longer than the provider asked", 4, &WaitError{Wait: time.Second, Failure: true, Held: true, Err: boom},
 			16 * time.Second, 33 * time.Second, false},
 		{"rate-limit wait, held", 9, &WaitError{Wait: 1500 * time.Millisecond, Held: true, Err: boom},

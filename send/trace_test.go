@@ -1,4 +1,4 @@
-package tasks
+package send
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/state"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 type oneToken struct{}
@@ -26,7 +28,7 @@ func (oneToken) Rejected(context.Context, string, string, string)      {}
 // noMarks is a task state with nothing held, cancelled or in flight.
 type noMarks struct{}
 
-func (noMarks) Load(context.Context, string) (Marks, error)               { return Marks{}, nil }
+func (noMarks) Load(context.Context, string) (state.Marks, error)         { return state.Marks{}, nil }
 func (noMarks) SetUntil(context.Context, string, time.Time) error         { return nil }
 func (noMarks) SetWindow(context.Context, string, time.Time) error        { return nil }
 func (noMarks) TakeCancel(context.Context, string) (bool, error)          { return false, nil }
@@ -53,8 +55,8 @@ func BenchmarkProcessTask(b *testing.B) {
 	if err := Register(asynq.NewServeMux(), h); err != nil {
 		b.Fatal(err)
 	}
-	p := Payload{Account: "default", Due: time.Now().Add(-time.Second), Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
-	task := asynq.NewTask(mateo.TypeSendMessage, p.encode())
+	p := tasks.Payload{Account: "default", Due: time.Now().Add(-time.Second), Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
+	task := taskOf(b, mateo.TypeSendMessage, p)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

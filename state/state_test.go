@@ -1,4 +1,4 @@
-package tasks
+package state
 
 import (
 	"context"
@@ -10,16 +10,16 @@ import (
 	"github.com/punctualhq/punctual/internal/redistest"
 )
 
-func setupState(t *testing.T) State {
+func setupStore(t *testing.T) Store {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	return State{Client: rdb}
+	return Store{Client: rdb}
 }
 
 func TestAWaitsEndIsNeverRoundedDown(t *testing.T) {
 	t.Parallel()
-	s := setupState(t)
+	s := setupStore(t)
 	ctx := context.Background()
 	for _, frac := range []time.Duration{0, 1, 999, 999_999, 1_000_001} {
 		end := time.Now().Add(time.Second).Truncate(time.Millisecond).Add(frac)
@@ -38,7 +38,7 @@ func TestAWaitsEndIsNeverRoundedDown(t *testing.T) {
 
 func TestACancelIsTakenOnce(t *testing.T) {
 	t.Parallel()
-	s := setupState(t)
+	s := setupStore(t)
 	ctx := context.Background()
 	if err := s.Cancel(ctx, "t1"); err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestACancelIsTakenOnce(t *testing.T) {
 
 func TestAKeyHasOneQueue(t *testing.T) {
 	t.Parallel()
-	s := setupState(t)
+	s := setupStore(t)
 	ctx := context.Background()
 	due := time.Now().Add(48 * time.Hour)
 	first, err := s.Claim(ctx, "t1", "mateo", due)
@@ -106,7 +106,7 @@ func TestAKeyHasOneQueue(t *testing.T) {
 
 func TestAFarDueTimeStillClaims(t *testing.T) {
 	t.Parallel()
-	s := setupState(t)
+	s := setupStore(t)
 	ctx := context.Background()
 	due := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
 	if c, err := s.Claim(ctx, "t1", "mateo", due); err != nil || c.Queue != "mateo" {

@@ -1,4 +1,4 @@
-package tasks
+package send
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // testTransports are a transport of each provider to url.
@@ -29,6 +30,17 @@ func testTransports(t testing.TB, url string) map[string]*senders.Transport {
 		t.Fatal(err)
 	}
 	return map[string]*senders.Transport{mateo.Name: mc, leadconnector.Name: lc}
+}
+
+// taskOf is the asynq task of a send of type typ with payload p, as a
+// producer makes it.
+func taskOf(t testing.TB, typ string, p tasks.Payload) *asynq.Task {
+	t.Helper()
+	task, err := tasks.Rebuild(typ, p, "", "", tasks.Options{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
 }
 
 // scriptedLimiter answers Reserve with its slots in turn, the last one
@@ -81,10 +93,10 @@ func TestASendLateForItsBookingAsksTheCalendarAgain(t *testing.T) {
 	if err := Register(asynq.NewServeMux(), h); err != nil {
 		t.Fatal(err)
 	}
-	p := Payload{Account: "default", Due: start.Add(-time.Second), Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
+	p := tasks.Payload{Account: "default", Due: start.Add(-time.Second), Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := h.ProcessTask(ctx, asynq.NewTask(mateo.TypeSendMessage, p.encode())); !errors.As(err, new(permanentError)) {
+	if err := h.ProcessTask(ctx, taskOf(t, mateo.TypeSendMessage, p)); !errors.As(err, new(permanentError)) {
 		t.Fatalf("got %v, want the provider's 422", err)
 	}
 	if l.asked < 2 {

@@ -1,4 +1,4 @@
-package tasks
+package state
 
 import (
 	"context"
@@ -18,7 +18,7 @@ func memberIDs(ms []Member) []string {
 
 func TestAGroupCancelTakesTheSendsThatJoinedBefore(t *testing.T) {
 	t.Parallel()
-	g := Groups{Client: setupState(t).Client}
+	g := Groups{Client: setupStore(t).Client}
 	ctx := context.Background()
 	const group, keep = "contact:abc123", 24 * time.Hour
 	due := time.Now().Add(72 * time.Hour)
@@ -70,7 +70,7 @@ func TestAGroupCancelTakesTheSendsThatJoinedBefore(t *testing.T) {
 
 func TestARecordOfACancelIsKeptForTheRetention(t *testing.T) {
 	t.Parallel()
-	g := Groups{Client: setupState(t).Client}
+	g := Groups{Client: setupStore(t).Client}
 	ctx := context.Background()
 	const keep = 2 * time.Hour
 	now := time.Now().UTC().Truncate(time.Millisecond)

@@ -1,4 +1,4 @@
-package tasks
+package state
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// State is what the project keeps of a task beside asynq, each in a key of
+// Store holds what punctual keeps of a task beside asynq, each in a key of
 // its own under the task id's hash tag (one Cluster slot per task):
 //
 //   - wait: the exact end of a wait a provider asked for (asynq keeps retry
@@ -28,7 +28,7 @@ import (
 //   - window: the time the send's window gave it, for its status.
 //
 // Every key expires on its own.
-type State struct {
+type Store struct {
 	Client redis.Cmdable
 }
 
@@ -59,7 +59,7 @@ const (
 func stateKey(taskID, name string) string { return "punctual:{" + taskID + "}:" + name }
 
 // Load reads a task's wait and sending mark in one round trip.
-func (s State) Load(ctx context.Context, taskID string) (Marks, error) {
+func (s Store) Load(ctx context.Context, taskID string) (Marks, error) {
 	vals, err := s.Client.MGet(ctx, MarkKeys(taskID)...).Result()
 	if err != nil {
 		return Marks{}, err
@@ -101,7 +101,7 @@ const deliveredPrefix = "delivered:"
 
 // SetUntil records that the task must wait until t, to the microsecond
 // (rounded up, so that no try comes before t), for an hour past t.
-func (s State) SetUntil(ctx context.Context, taskID string, t time.Time) error {
+func (s Store) SetUntil(ctx context.Context, taskID string, t time.Time) error {
 	us := t.UnixMicro()
 	if time.UnixMicro(us).Before(t) {
 		us++
@@ -111,13 +111,13 @@ func (s State) SetUntil(ctx context.Context, taskID string, t time.Time) error {
 
 // SetWindow records that the send's window moved it to at, for as long
 // as the task is kept after that.
-func (s State) SetWindow(ctx context.Context, taskID string, at time.Time) error {
+func (s Store) SetWindow(ctx context.Context, taskID string, at time.Time) error {
 	return s.Client.Set(ctx, stateKey(taskID, "window"), strconv.FormatInt(at.UnixMicro(), 10), time.Until(at)+windowTTL).Err()
 }
 
 // WindowAt returns the time the send's window gave it; zero when its
 // window never moved it.
-func (s State) WindowAt(ctx context.Context, taskID string) (time.Time, error) {
+func (s Store) WindowAt(ctx context.Context, taskID string) (time.Time, error) {
 	us, err := s.Client.Get(ctx, stateKey(taskID, "window")).Int64()
 	if errors.Is(err, redis.Nil) {
 		return time.Time{}, nil
@@ -129,13 +129,13 @@ func (s State) WindowAt(ctx context.Context, taskID string) (time.Time, error) {
 }
 
 // Cancel asks the worker holding the task not to send it.
-func (s State) Cancel(ctx context.Context, taskID string) error {
+func (s Store) Cancel(ctx context.Context, taskID string) error {
 	return s.Client.Set(ctx, stateKey(taskID, "cancel"), "1", cancelTTL).Err()
 }
 
 // TakeCancel reports whether a cancel was asked, and clears it: a cancel
 // applies to the task held now, never to a later one with the same id.
-func (s State) TakeCancel(ctx context.Context, taskID string) (bool, error) {
+func (s Store) TakeCancel(ctx context.Context, taskID string) (bool, error) {
 	err := s.Client.GetDel(ctx, stateKey(taskID, "cancel")).Err()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
@@ -144,25 +144,25 @@ func (s State) TakeCancel(ctx context.Context, taskID string) (bool, error) {
 }
 
 // ClearCancel withdraws a cancel that was not taken: the send had started.
-func (s State) ClearCancel(ctx context.Context, taskID string) error {
+func (s Store) ClearCancel(ctx context.Context, taskID string) error {
 	return s.Client.Del(ctx, stateKey(taskID, "cancel")).Err()
 }
 
 // Sending records that a request of the task is about to be written.
-func (s State) Sending(ctx context.Context, taskID string) error {
+func (s Store) Sending(ctx context.Context, taskID string) error {
 	return s.Client.Set(ctx, stateKey(taskID, "sending"), "1", sendingTTL).Err()
 }
 
 // Delivered records the result of a request that had its answer, in the
 // place of its sending mark: a worker that dies before asynq records the
 // completion leaves the next try to end done with it, not unknown.
-func (s State) Delivered(ctx context.Context, taskID string, result []byte) error {
+func (s Store) Delivered(ctx context.Context, taskID string, result []byte) error {
 	return s.Client.Set(ctx, stateKey(taskID, "sending"), deliveredPrefix+string(result), sendingTTL).Err()
 }
 
 // NoAccountSince returns when a worker first found it had no account for
 // the task, recording now when none did.
-func (s State) NoAccountSince(ctx context.Context, taskID string) (time.Time, error) {
+func (s Store) NoAccountSince(ctx context.Context, taskID string) (time.Time, error) {
 	now := time.Now()
 	prev, err := s.Client.SetArgs(ctx, stateKey(taskID, "noaccount"), strconv.FormatInt(now.UnixMicro(), 10), redis.SetArgs{Mode: "NX", Get: true, TTL: noAccountTTL}).Result()
 	switch {
@@ -183,14 +183,14 @@ func (s State) NoAccountSince(ctx context.Context, taskID string) (time.Time, er
 // asynq records the completion after the handler returns, and a worker
 // that dies before it leaves the send to come back, when it must not go
 // again.
-func (s State) Sent(ctx context.Context, taskID string) error {
+func (s Store) Sent(ctx context.Context, taskID string) error {
 	return s.Client.Del(ctx, stateKey(taskID, "sending")).Err()
 }
 
 // Forget removes every record of a task that will not be sent: its key is
 // free for a new send. claim is the task's claim on its key (Payload.Claim):
 // a claim a later send has made since stays.
-func (s State) Forget(ctx context.Context, taskID, claim string) error {
+func (s Store) Forget(ctx context.Context, taskID, claim string) error {
 	return forgetScript.Run(ctx, s.Client, forgetKeys(taskID), claim).Err()
 }
 
@@ -239,17 +239,17 @@ return {v, now - tonumber(at)}`)
 // Claim makes queue the holder of taskID's key until due plus the key's
 // lifetime, and returns the claim in force: another queue's when it holds
 // the key.
-func (s State) Claim(ctx context.Context, taskID, queue string, due time.Time) (Claim, error) {
+func (s Store) Claim(ctx context.Context, taskID, queue string, due time.Time) (Claim, error) {
 	return s.claim(ctx, taskID, queue, due, "")
 }
 
 // Renew makes queue's claim on taskID's key anew, as a task taken out to
 // be put back (rescheduled) must: young, a claim is not taken over.
-func (s State) Renew(ctx context.Context, taskID, queue string, due time.Time) (Claim, error) {
+func (s Store) Renew(ctx context.Context, taskID, queue string, due time.Time) (Claim, error) {
 	return s.claim(ctx, taskID, queue, due, "renew")
 }
 
-func (s State) claim(ctx context.Context, taskID, queue string, due time.Time, mode string) (Claim, error) {
+func (s Store) claim(ctx context.Context, taskID, queue string, due time.Time, mode string) (Claim, error) {
 	res, err := claimScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue")}, queue, claimTTL(due).Milliseconds(), nonce(), mode).Slice()
 	if err != nil {
 		return Claim{}, err
@@ -268,7 +268,7 @@ return v`)
 // TakeOver makes queue the holder of taskID's key in place of the claim
 // from, whose task is gone, and returns the new claim; ok is false when
 // from is no longer in force.
-func (s State) TakeOver(ctx context.Context, taskID string, from Claim, queue string, due time.Time) (c Claim, ok bool, err error) {
+func (s Store) TakeOver(ctx context.Context, taskID string, from Claim, queue string, due time.Time) (c Claim, ok bool, err error) {
 	v, err := takeOverScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue")}, from.Value, queue, claimTTL(due).Milliseconds(), nonce()).Text()
 	if errors.Is(err, redis.Nil) {
 		return Claim{}, false, nil
@@ -292,7 +292,7 @@ func nonce() string {
 }
 
 // parseClaim reads a claim script's answer: the claim and its age in ms.
-// A queue's name has no space (IsName), so the queue is the first field.
+// A queue's name has no space (tasks.IsName), so the queue is the first field.
 func parseClaim(res []any) (Claim, error) {
 	v, _ := res[0].(string)
 	age, _ := res[1].(int64)

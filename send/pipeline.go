@@ -1,4 +1,4 @@
-package tasks
+package send
 
 import (
 	"context"
@@ -12,13 +12,15 @@ import (
 
 	"github.com/punctualhq/punctual/internal/pause"
 	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/state"
+	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/window"
 )
 
 // The life of a send, in the order it lives it:
 //
 //  1. start: the task is read, with what punctual keeps of it beside
-//     asynq (Marks); a try an earlier one left mid-request ends there.
+//     asynq (state.Marks); a try an earlier one left mid-request ends there.
 //  2. ready: the gates (gates.go) are asked, in turn and again, until
 //     none moves the time: the earliest time the due time, the provider's
 //     wait, the window, the recipients' caps and the account's limit all
@@ -34,15 +36,11 @@ import (
 // Whatever way a try ends without a request, exit frees what it booked,
 // but for the bookings it goes back to wait for.
 
-// Scheduling: asynq keeps due and retry times in whole seconds, rounded
-// down. A task is handed to asynq lead before its exact time and the
-// handler holds it, outside the send slots, until that time; one handed out
-// more than maxHold early goes back to the schedule without spending an
-// attempt.
-const (
-	lead    = 500 * time.Millisecond
-	maxHold = 2 * time.Second
-)
+// Scheduling: a task is handed to asynq tasks.Lead before its exact time
+// and the handler holds it, outside the send slots, until that time; one
+// handed out more than maxHold early goes back to the schedule without
+// spending an attempt.
+const maxHold = 2 * time.Second
 
 // A send waits at most capacityWait (and half the time its try has left)
 // for a send slot, then goes back to its queue for capacityRetry without
@@ -66,8 +64,8 @@ type try struct {
 	id, op   string // the task id, and the action of its type: send_message
 	provider string
 	o        *providers.Operation
-	p        Payload
-	marks    Marks
+	p        tasks.Payload
+	marks    state.Marks
 	log      *zap.Logger
 	// taken is when the worker took the task.
 	taken time.Time
@@ -129,9 +127,9 @@ func (h *Handler) start(ctx context.Context, t *asynq.Task) (*try, error) {
 	log := h.Logger.WithLazy(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
 	provider, op, _ := strings.Cut(t.Type(), ":")
 	s := &try{task: t, id: id, op: op, provider: provider, o: providers.Lookup(t.Type()), log: log, taken: time.Now(),
-		retried: retried, maxRetry: MaxRetry(asynqMax), reason: "not_due", cause: "on_time"}
+		retried: retried, maxRetry: tasks.MaxRetry(asynqMax), reason: "not_due", cause: "on_time"}
 	var err error
-	if s.p, err = DecodePayload(t.Payload()); s.o == nil || err != nil {
+	if s.p, err = tasks.DecodePayload(t.Payload()); s.o == nil || err != nil {
 		log.Error("malformed task", zap.Error(err))
 		return nil, permanentError{fmt.Errorf("malformed %s task: %v", t.Type(), err)}
 	}
@@ -342,6 +340,14 @@ func moves(t, at time.Time) bool {
 	return t.After(at) && time.Until(t) > time.Millisecond
 }
 
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // send takes the account's token and makes the request, each time right
 // after the final check: the first time, and once more with a renewed
 // token when the provider refused the token with a 401.
@@ -419,7 +425,7 @@ func (h *Handler) grouped(ctx context.Context, s *try) error {
 		return nil
 	}
 	queue, _ := asynq.GetQueueName(ctx)
-	c := Cancellation{ID: s.id, Type: s.task.Type(), Queue: queue, Account: s.p.Account, Group: s.p.Group, At: time.Now()}
+	c := state.Cancellation{ID: s.id, Type: s.task.Type(), Queue: queue, Account: s.p.Account, Group: s.p.Group, At: time.Now()}
 	cancelled, err := h.Groups.Cancelled(ctx, c, s.p.GroupGen)
 	if err != nil {
 		s.log.Warn("could not check the send's group", zap.Error(err))
