@@ -88,10 +88,10 @@ type MarkStore interface {
 	SetUntil(ctx context.Context, taskID string, t time.Time) error
 	SetWindow(ctx context.Context, taskID string, at time.Time) error
 	TakeCancel(ctx context.Context, taskID string) (bool, error)
-	Sending(ctx context.Context, taskID string) error
-	Delivered(ctx context.Context, taskID string, result []byte) error
-	Sent(ctx context.Context, taskID string) error
-	NoAccountSince(ctx context.Context, taskID string) (time.Time, error)
+	Sending(ctx context.Context, taskID, fp string) error
+	Delivered(ctx context.Context, taskID, fp string, result []byte) error
+	ClearSending(ctx context.Context, taskID string) error
+	NoAccountSince(ctx context.Context, taskID string, keep time.Duration) (time.Time, error)
 	Forget(ctx context.Context, taskID, claim string) error
 }
 

@@ -91,7 +91,7 @@ func (h *Handler) done(ctx context.Context, s *try, r reply) error {
 	h.Metrics.Sent(s.provider, s.op, s.p.Account, outcomes[r.outcome])
 	res := tasks.Result{Provider: s.provider, Status: r.status, Duplicate: dup, Response: r.body}.AppendJSON(nil)
 	if h.AtMostOnce[s.provider] {
-		if err := h.Marks.Delivered(ctx, s.id, res); err != nil {
+		if err := h.Marks.Delivered(context.WithoutCancel(ctx), s.id, s.fingerprint(), res); err != nil {
 			s.log.Warn("could not keep the result beside the in-flight mark", zap.Error(err))
 		}
 	}
@@ -152,7 +152,7 @@ func (h *Handler) unknown(ctx context.Context, s *try, cause error) error {
 		// and puts the task back: the mark stays, so it is parked then.
 		return cause
 	}
-	if err := h.Marks.Sent(ctx, s.id); err != nil {
+	if err := h.Marks.ClearSending(ctx, s.id); err != nil {
 		s.log.Warn("could not clear the sending mark", zap.Error(err))
 	}
 	s.log.Error("outcome unknown: not sent again", zap.Error(cause))
@@ -164,7 +164,7 @@ func (h *Handler) unknown(ctx context.Context, s *try, cause error) error {
 // its request and stopped before its end was recorded: done, when that
 // try had its answer, unknown otherwise.
 func (h *Handler) interrupted(ctx context.Context, s *try) error {
-	if s.marks.Delivered == nil {
+	if len(s.marks.Delivered) == 0 {
 		return h.unknown(ctx, s, errors.New("a worker stopped mid-request"))
 	}
 	r, err := tasks.DecodeResult(s.marks.Delivered)
@@ -191,14 +191,15 @@ func (h *Handler) rejected(ctx context.Context, s *try, token string, r reply) e
 	return &WaitError{Wait: time.Second, Err: r.err}
 }
 
-// undelivered clears the in-flight mark of an at-most-once send whose
-// answer says it was not delivered. A try asynq gave up on keeps it: it
-// comes back, and is parked then.
+// undelivered clears the in-flight mark of an at-most-once send known not
+// to have been delivered: an answer said so, or no request was written.
+// It is cleared even when asynq has given up on the try: the next one
+// must not take the send for one whose outcome is unknown.
 func (h *Handler) undelivered(ctx context.Context, s *try) {
-	if !h.AtMostOnce[s.provider] || ctx.Err() != nil {
+	if !h.AtMostOnce[s.provider] {
 		return
 	}
-	if err := h.Marks.Sent(ctx, s.id); err != nil {
+	if err := h.Marks.ClearSending(context.WithoutCancel(ctx), s.id); err != nil {
 		s.log.Warn("could not clear the sending mark", zap.Error(err))
 	}
 }

@@ -89,6 +89,9 @@ type try struct {
 	reason, cause string
 }
 
+// fingerprint names the task in its marks.
+func (s *try) fingerprint() string { return state.Fingerprint(s.task.Payload()) }
+
 // later records what holds the send back, unless something else already did.
 func (s *try) later(cause string) {
 	if s.cause == "on_time" {
@@ -105,10 +108,20 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	defer h.exit(ctx, s)
-	if s.marks.Sending && h.AtMostOnce[s.provider] {
+	if s.marks.Sending && s.marks.For == s.fingerprint() && h.AtMostOnce[s.provider] {
 		return h.interrupted(ctx, s)
 	}
 	if err := h.gatesOf(s); err != nil {
+		return err
+	}
+	if err := h.expired(s, time.Now()); err != nil {
+		return err
+	}
+	// The token first: a renewal that takes seconds then delays the send
+	// before it books its time, not after, when it would go late for its
+	// bookings and crowd the sends booked after it.
+	token, err := h.token(ctx, s)
+	if err != nil {
 		return err
 	}
 	release, err := h.ready(ctx, s)
@@ -116,7 +129,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	defer release()
-	return h.send(ctx, s)
+	return h.send(ctx, s, token)
 }
 
 // start reads the task and what is kept of it beside asynq.
@@ -210,7 +223,7 @@ func (h *Handler) ready(ctx context.Context, s *try) (release func(), err error)
 		if !held && !waited && !s.late() {
 			return release, nil
 		}
-		again, err := h.settle(ctx, s, at)
+		again, err := h.recheck(ctx, s, at)
 		if err == nil && !moves(again, at) {
 			return release, nil
 		}
@@ -240,6 +253,20 @@ func (s *try) late() bool {
 // order they fall due), or not at all when the time is further off than a
 // try holds a send: it is booked when it comes back.
 func (h *Handler) settle(ctx context.Context, s *try, at time.Time) (time.Time, error) {
+	return h.ask(ctx, s, at, true)
+}
+
+// recheck asks the gates again, for a send holding a send slot, whether
+// they still allow at: as settle, but a booking gate that would have the
+// send wait for a later time is not waited for (a send slot is never held
+// through a wait); that time is returned, for ready to hold the send
+// until it without its slot.
+func (h *Handler) recheck(ctx context.Context, s *try, at time.Time) (time.Time, error) {
+	return h.ask(ctx, s, at, false)
+}
+
+// ask is settle, and recheck when pause is false.
+func (h *Handler) ask(ctx context.Context, s *try, at time.Time, pause bool) (time.Time, error) {
 	allowed := make([]time.Time, len(s.gates))
 	for moved := true; moved; {
 		moved = false
@@ -247,20 +274,24 @@ func (h *Handler) settle(ctx context.Context, s *try, at time.Time) (time.Time, 
 			if allowed[i].Equal(at) {
 				continue
 			}
-			if _, books := g.(booking); books {
-				if far(ctx, at) {
+			_, books := g.(booking)
+			if books {
+				if far(ctx, at) || !pause && time.Until(at) > 0 {
 					return at, nil
 				}
-				if err := pause.For(ctx, time.Until(at)); err != nil {
+				if err := waitFor(ctx, at); err != nil {
 					return at, err
 				}
 			}
 			t, err := g.earliest(ctx, s, at)
-			if err != nil {
-				return at, err
-			}
-			if _, books := g.(booking); books {
+			if books {
 				s.booked[i] = t
+			}
+			if err != nil {
+				if books {
+					s.booked[i] = at // perhaps booked in part: exit frees it
+				}
+				return at, err
 			}
 			allowed[i] = t
 			if moves(t, at) {
@@ -274,6 +305,11 @@ func (h *Handler) settle(ctx context.Context, s *try, at time.Time) (time.Time, 
 		}
 	}
 	return at, nil
+}
+
+// waitFor waits until at, or until ctx ends.
+func waitFor(ctx context.Context, at time.Time) error {
+	return pause.For(ctx, time.Until(at))
 }
 
 // far reports whether a try cannot hold its send until at: more than
@@ -348,14 +384,11 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// send takes the account's token and makes the request, each time right
-// after the final check: the first time, and once more with a renewed
-// token when the provider refused the token with a 401.
-func (h *Handler) send(ctx context.Context, s *try) error {
-	token, err := h.token(ctx, s)
-	if err != nil {
-		return err
-	}
+// send makes the request with token, each time right after the final
+// check: the first time, and once more with a renewed token when the
+// provider refused the token with a 401.
+func (h *Handler) send(ctx context.Context, s *try, token string) error {
+	var err error
 	for resend := false; ; resend = true {
 		if err := h.final(ctx, s); err != nil {
 			return err
@@ -379,25 +412,13 @@ func (h *Handler) send(ctx context.Context, s *try) error {
 	}
 }
 
-// final is the check right before every request: the send is inside its
-// window, not expired, not cancelled and of a group not cancelled since
-// it joined. For an at-most-once provider it then marks the request in
-// flight.
+// final is the check right before every request: the send is not
+// cancelled, of a group not cancelled since it joined, inside its window
+// and not expired. The Redis round trips come first and the clock last,
+// so that no slow answer takes the request past the window or the expiry.
+// An at-most-once send is marked in flight before the clock is read, and
+// the mark cleared again when it will not go.
 func (h *Handler) final(ctx context.Context, s *try) error {
-	now := time.Now()
-	if err := h.expired(s, now); err != nil {
-		return err
-	}
-	if s.windowed && !s.win.Contains(now) {
-		// A slow token, a renewal or a long hold took it past the window's
-		// close: it waits for the next opening.
-		open, err := h.opening(ctx, s, now)
-		if err != nil {
-			return err
-		}
-		h.Metrics.Waited(s.provider, s.p.Account, "window")
-		return &WaitError{Wait: time.Until(open), Held: true, Err: fmt.Errorf("outside its window: not before %s (window)", open.Format(time.RFC3339Nano))}
-	}
 	if time.Since(s.taken) >= straight {
 		cancelled, err := h.Marks.TakeCancel(ctx, s.id)
 		if err != nil {
@@ -411,12 +432,35 @@ func (h *Handler) final(ctx context.Context, s *try) error {
 		return err
 	}
 	if h.AtMostOnce[s.provider] {
-		if err := h.Marks.Sending(ctx, s.id); err != nil {
+		if err := h.Marks.Sending(ctx, s.id, s.fingerprint()); err != nil {
 			s.log.Warn("could not mark the send in flight", zap.Error(err))
 			return redisWait(err)
 		}
 	}
+	if err := h.inTime(ctx, s); err != nil {
+		h.undelivered(ctx, s)
+		return err
+	}
 	return nil
+}
+
+// inTime ends a try whose send may not go now: expired, or outside its
+// window, when a slow token, a renewal or a long hold took it past the
+// window's close: it then waits for the next opening.
+func (h *Handler) inTime(ctx context.Context, s *try) error {
+	now := time.Now()
+	if err := h.expired(s, now); err != nil {
+		return err
+	}
+	if !s.windowed || s.win.Contains(now) {
+		return nil
+	}
+	open, err := h.opening(ctx, s, now)
+	if err != nil {
+		return err
+	}
+	h.Metrics.Waited(s.provider, s.p.Account, "window")
+	return &WaitError{Wait: time.Until(open), Held: true, Err: fmt.Errorf("outside its window: not before %s (window)", open.Format(time.RFC3339Nano))}
 }
 
 // grouped stops a send whose group was cancelled since it joined it.
@@ -489,7 +533,7 @@ func (h *Handler) token(ctx context.Context, s *try) (string, error) {
 // archived.
 func (h *Handler) noAccount(ctx context.Context, s *try) error {
 	provider, account := s.provider, s.p.Account
-	since, err := h.Marks.NoAccountSince(ctx, s.id)
+	since, err := h.Marks.NoAccountSince(ctx, s.id, h.NoAccountGrace+noAccountRetryMax+time.Minute)
 	if err != nil {
 		return redisWait(err)
 	}

@@ -28,15 +28,17 @@ func (oneToken) Rejected(context.Context, string, string, string)      {}
 // noMarks is a task state with nothing held, cancelled or in flight.
 type noMarks struct{}
 
-func (noMarks) Load(context.Context, string) (state.Marks, error)         { return state.Marks{}, nil }
-func (noMarks) SetUntil(context.Context, string, time.Time) error         { return nil }
-func (noMarks) SetWindow(context.Context, string, time.Time) error        { return nil }
-func (noMarks) TakeCancel(context.Context, string) (bool, error)          { return false, nil }
-func (noMarks) Sending(context.Context, string) error                     { return nil }
-func (noMarks) Sent(context.Context, string) error                        { return nil }
-func (noMarks) Delivered(context.Context, string, []byte) error           { return nil }
-func (noMarks) NoAccountSince(context.Context, string) (time.Time, error) { return time.Now(), nil }
-func (noMarks) Forget(context.Context, string, string) error              { return nil }
+func (noMarks) Load(context.Context, string) (state.Marks, error)       { return state.Marks{}, nil }
+func (noMarks) SetUntil(context.Context, string, time.Time) error       { return nil }
+func (noMarks) SetWindow(context.Context, string, time.Time) error      { return nil }
+func (noMarks) TakeCancel(context.Context, string) (bool, error)        { return false, nil }
+func (noMarks) Sending(context.Context, string, string) error           { return nil }
+func (noMarks) ClearSending(context.Context, string) error              { return nil }
+func (noMarks) Delivered(context.Context, string, string, []byte) error { return nil }
+func (noMarks) NoAccountSince(context.Context, string, time.Duration) (time.Time, error) {
+	return time.Now(), nil
+}
+func (noMarks) Forget(context.Context, string, string) error { return nil }
 
 // BenchmarkProcessTask measures the handler's own cost of one due send,
 // from the task to its end, with the provider and Redis out of the way

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,6 +40,11 @@ type Marks struct {
 	// Sending is true when an earlier try wrote its request and its end
 	// was not recorded: its worker died or was stopped mid-request.
 	Sending bool
+	// For is the fingerprint of the task the sending mark was written for
+	// (the sender's own, such as a hash of its payload): a task enqueued
+	// later under the same id is another send, which the mark is not
+	// about.
+	For string
 	// Delivered is the result of that try when it had its answer, a
 	// success: the worker stopped before asynq recorded it.
 	Delivered []byte
@@ -46,11 +52,12 @@ type Marks struct {
 
 // How long the keys live. A cancel lives as long as the producer waits for
 // the worker to drop the task; a sending mark until a stalled worker's task
-// has long come back; a key's queue past the default archive retention.
+// has long come back, and a delivered one until a dead worker's has; a
+// key's queue past the default archive retention.
 const (
 	cancelTTL    = time.Minute
 	sendingTTL   = 24 * time.Hour
-	noAccountTTL = 30 * 24 * time.Hour
+	deliveredTTL = time.Hour
 	waitTTL      = time.Hour
 	queueTTL     = 100 * 24 * time.Hour
 	windowTTL    = queueTTL
@@ -89,14 +96,27 @@ func ParseMarks(vals []any) (Marks, error) {
 	}
 	if v, ok := vals[1].(string); ok {
 		m.Sending = true
-		if result, delivered := strings.CutPrefix(v, deliveredPrefix); delivered {
-			m.Delivered = []byte(result)
+		if rest, delivered := strings.CutPrefix(v, deliveredPrefix); delivered {
+			m.For, rest, _ = strings.Cut(rest, " ")
+			m.Delivered = []byte(rest)
+		} else {
+			m.For = v
 		}
 	}
 	return m, nil
 }
 
-// deliveredPrefix starts a sending mark that holds its try's result.
+// Fingerprint names a task's payload in its marks (Marks.For): a task
+// enqueued later under the same id (its key reused once this one is gone)
+// has another payload, if only its claim or message id, and the marks of
+// this one are not about it.
+func Fingerprint(payload []byte) string {
+	sum := sha256.Sum256(payload)
+	return hex.EncodeToString(sum[:8])
+}
+
+// deliveredPrefix starts a sending mark that holds its try's result, after
+// the fingerprint and a space.
 const deliveredPrefix = "delivered:"
 
 // SetUntil records that the task must wait until t, to the microsecond
@@ -148,23 +168,25 @@ func (s Store) ClearCancel(ctx context.Context, taskID string) error {
 	return s.Client.Del(ctx, stateKey(taskID, "cancel")).Err()
 }
 
-// Sending records that a request of the task is about to be written.
-func (s Store) Sending(ctx context.Context, taskID string) error {
-	return s.Client.Set(ctx, stateKey(taskID, "sending"), "1", sendingTTL).Err()
+// Sending records that a request of the task fingerprinted fp (no space
+// in it) is about to be written.
+func (s Store) Sending(ctx context.Context, taskID, fp string) error {
+	return s.Client.Set(ctx, stateKey(taskID, "sending"), fp, sendingTTL).Err()
 }
 
 // Delivered records the result of a request that had its answer, in the
 // place of its sending mark: a worker that dies before asynq records the
 // completion leaves the next try to end done with it, not unknown.
-func (s Store) Delivered(ctx context.Context, taskID string, result []byte) error {
-	return s.Client.Set(ctx, stateKey(taskID, "sending"), deliveredPrefix+string(result), sendingTTL).Err()
+func (s Store) Delivered(ctx context.Context, taskID, fp string, result []byte) error {
+	return s.Client.Set(ctx, stateKey(taskID, "sending"), deliveredPrefix+fp+" "+string(result), deliveredTTL).Err()
 }
 
 // NoAccountSince returns when a worker first found it had no account for
-// the task, recording now when none did.
-func (s Store) NoAccountSince(ctx context.Context, taskID string) (time.Time, error) {
+// the task, recording now when none did; the record lasts keep, past
+// which a later task of the same id starts anew.
+func (s Store) NoAccountSince(ctx context.Context, taskID string, keep time.Duration) (time.Time, error) {
 	now := time.Now()
-	prev, err := s.Client.SetArgs(ctx, stateKey(taskID, "noaccount"), strconv.FormatInt(now.UnixMicro(), 10), redis.SetArgs{Mode: "NX", Get: true, TTL: noAccountTTL}).Result()
+	prev, err := s.Client.SetArgs(ctx, stateKey(taskID, "noaccount"), strconv.FormatInt(now.UnixMicro(), 10), redis.SetArgs{Mode: "NX", Get: true, TTL: keep}).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return now, nil
@@ -178,12 +200,13 @@ func (s Store) NoAccountSince(ctx context.Context, taskID string) (time.Time, er
 	return time.UnixMicro(us), nil
 }
 
-// Sent clears the sending mark of a try that was not delivered: its
-// outcome is known. A delivered send keeps its mark until it expires:
-// asynq records the completion after the handler returns, and a worker
-// that dies before it leaves the send to come back, when it must not go
-// again.
-func (s Store) Sent(ctx context.Context, taskID string) error {
+// ClearSending clears the sending mark of a try that was not delivered
+// (its outcome is known), or whose outcome is recorded as unknown, so
+// that a retry by hand sends. A delivered send keeps its mark until it
+// expires: asynq records the completion after the handler returns, and a
+// worker that dies before it leaves the send to come back, when it must
+// not go again.
+func (s Store) ClearSending(ctx context.Context, taskID string) error {
 	return s.Client.Del(ctx, stateKey(taskID, "sending")).Err()
 }
 

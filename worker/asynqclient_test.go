@@ -111,10 +111,10 @@ func TestAHoldIsReadWithItsTasksDequeue(t *testing.T) {
 	if err := store.SetUntil(ctx, "waiting", until); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Sending(ctx, "sending"); err != nil {
+	if err := store.Sending(ctx, "sending", "f1"); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]state.Marks{"plain": {}, "waiting": {Until: until}, "sending": {Sending: true}}
+	want := map[string]state.Marks{"plain": {}, "waiting": {Until: until}, "sending": {Sending: true, For: "f1"}}
 
 	counted := &countHook{}
 	stateClient.AddHook(counted)

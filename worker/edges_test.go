@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/sandbox"
+	"github.com/punctualhq/punctual/state"
 )
 
 // keyed is a Mateo send with key due at at, in queue when not empty.
@@ -243,7 +245,11 @@ func TestAtMostOnceParksAnUnknownOutcome(t *testing.T) {
 		at, _ := dueIn(1500 * time.Millisecond)
 		id := e.enqueue(t, `{"type":"leadconnector:send_message","process_at":"`+at+`","payload":{"type":"SMS","contactId":"abc123","message":"Hi"}}`)
 		// What a worker killed after writing its request leaves behind.
-		if err := e.rdb.Set(context.Background(), "punctual:{"+id+"}:sending", "1", time.Hour).Err(); err != nil {
+		info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo("leadconnector", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.rdb.Set(context.Background(), "punctual:{"+id+"}:sending", state.Fingerprint(info.Payload), time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 		e.archivedAfter(t, id, 0, "outcome unknown")

@@ -1,0 +1,89 @@
+package send
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/state"
+	"github.com/punctualhq/punctual/tasks"
+)
+
+// markedWith is a task state whose marks are m.
+type markedWith struct {
+	noMarks
+	m state.Marks
+}
+
+func (s markedWith) Load(context.Context, string) (state.Marks, error) { return s.m, nil }
+
+// waitingToken is an account whose credential is being renewed.
+type waitingToken struct{ oneToken }
+
+func (waitingToken) Token(context.Context, string, string) (string, error) {
+	return "", &WaitError{Wait: time.Second, Err: errors.New("renewing")}
+}
+
+// refusing is a provider that counts the requests it refuses.
+func refusing(t *testing.T) (url string, requests *atomic.Int32) {
+	requests = new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		requests.Add(1)
+		w.WriteHeader(http.StatusUnprocessableEntity)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, requests
+}
+
+func registered(t *testing.T, h *Handler) *Handler {
+	t.Helper()
+	h.Policy, h.Logger = senders.DefaultPolicy(), zap.NewNop()
+	if err := Register(asynq.NewServeMux(), h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestADeliveredMarkOfAnotherTaskIsNotThisSends: the in-flight mark of an
+// at-most-once send, delivered, outlives its task for a while; a task
+// enqueued later under the same id (its key reused) is another send,
+// which goes. (The mark of this very task ends it done, unsent: go test
+// ./cmd/worker -run AtMostOnceKilledAfterTheAnswer.)
+func TestADeliveredMarkOfAnotherTaskIsNotThisSends(t *testing.T) {
+	t.Parallel()
+	url, requests := refusing(t)
+	p := tasks.Payload{Account: "default", Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
+	marks := state.Marks{Sending: true, For: "0123456789abcdef", Delivered: []byte(`{"provider":"mateo","status":200}`)}
+	h := registered(t, &Handler{Transports: testTransports(t, url), Tokens: oneToken{}, Marks: markedWith{m: marks}, AtMostOnce: map[string]bool{mateo.Name: true}})
+	err := h.ProcessTask(context.Background(), taskOf(t, mateo.TypeSendMessage, p))
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d requests (err %v), want the send made", n, err)
+	}
+}
+
+// TestAnExpiredSendWaitingForItsTokenIsArchived: a send whose account's
+// credential is being renewed waits without an attempt, but not past its
+// expires_at: then it is archived as expired.
+func TestAnExpiredSendWaitingForItsTokenIsArchived(t *testing.T) {
+	t.Parallel()
+	url, requests := refusing(t)
+	h := registered(t, &Handler{Transports: testTransports(t, url), Tokens: waitingToken{}, Marks: noMarks{}})
+	p := tasks.Payload{Account: "default", ExpiresAt: time.Now().Add(-time.Millisecond), Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
+	err := h.ProcessTask(context.Background(), taskOf(t, mateo.TypeSendMessage, p))
+	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("got %v, want it archived as expired", err)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests, want none", n)
+	}
+}
