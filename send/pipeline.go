@@ -120,8 +120,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// The token first: a renewal that takes seconds then delays the send
 	// before it books its time, not after, when it would go late for its
 	// bookings and crowd the sends booked after it.
-	token, err := h.token(ctx, s)
-	if err != nil {
+	if _, err := h.token(ctx, s); err != nil {
 		return err
 	}
 	release, err := h.ready(ctx, s)
@@ -129,6 +128,12 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	defer release()
+	// Asked again after the hold: the token at hand, unless it went stale
+	// meanwhile.
+	token, err := h.token(ctx, s)
+	if err != nil {
+		return err
+	}
 	return h.send(ctx, s, token)
 }
 

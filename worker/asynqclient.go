@@ -34,15 +34,15 @@ import (
 //     or two to the empty ones. A task enqueued into an empty queue waits
 //     emptyFor longer at most; asynq itself polls every 50 ms when all are
 //     empty. BenchmarkDrain shows the Redis commands a send costs.
-//   - a task's hold (state.Marks: its wait and sending mark) is read with
-//     its dequeue, in asynq's dequeue script, and kept in holds for the
+//   - a task's marks (state.Marks: its wait and sending mark) are read
+//     with its dequeue, in asynq's dequeue script, and kept in prereads for the
 //     handler: a send costs no round trip of the worker's own before its
-//     request. Not in a Redis Cluster, where the hold's keys are in
+//     request. Not in a Redis Cluster, where the marks' keys are in
 //     another slot than the queue's: the handler reads them itself there.
 type asynqClient struct {
 	redis.UniversalClient
 	retention time.Duration
-	holds     *holds // nil: holds are not read with the dequeue
+	prereads  *prereads // nil: marks are not read with the dequeue
 
 	// resultDelay is how long a result waits for its task's completion.
 	resultDelay time.Duration
@@ -65,26 +65,26 @@ const (
 	emptyFor         = 10 * time.Millisecond
 )
 
-func newAsynqClient(c redis.UniversalClient, retention time.Duration, h *holds) *asynqClient {
+func newAsynqClient(c redis.UniversalClient, retention time.Duration, h *prereads) *asynqClient {
 	if _, cluster := c.(*redis.ClusterClient); cluster {
 		h = nil
 	}
-	return &asynqClient{UniversalClient: c, retention: retention, holds: h, resultDelay: resultDelay, results: map[string]*heldResult{}, empty: map[string]time.Time{}}
+	return &asynqClient{UniversalClient: c, retention: retention, prereads: h, resultDelay: resultDelay, results: map[string]*heldResult{}, empty: map[string]time.Time{}}
 }
 
 // asynqClientOpt makes asynqClients.
 type asynqClientOpt struct {
 	asynq.RedisConnOpt
 	retention time.Duration
-	holds     *holds
+	prereads  *prereads
 }
 
 // MakeRedisClient returns an asynqClient.
 func (o asynqClientOpt) MakeRedisClient() any {
-	return newAsynqClient(o.RedisConnOpt.MakeRedisClient().(redis.UniversalClient), o.retention, o.holds)
+	return newAsynqClient(o.RedisConnOpt.MakeRedisClient().(redis.UniversalClient), o.retention, o.prereads)
 }
 
-// HSet holds a task's result until its completion; other writes go at once.
+// HSet keeps a task's result until its completion; other writes go at once.
 func (c *asynqClient) HSet(ctx context.Context, key string, values ...any) *redis.IntCmd {
 	if len(values) != 2 || values[0] != "result" || !isTaskKey(key) {
 		return c.UniversalClient.HSet(ctx, key, values...)
@@ -113,10 +113,10 @@ func (c *asynqClient) Eval(ctx context.Context, script string, keys []string, ar
 func (c *asynqClient) script(ctx context.Context, sha string, keys []string, args []any, run func(redis.Scripter, []any) *redis.Cmd) *redis.Cmd {
 	if pending, ok := dequeues(keys); ok {
 		return c.dequeue(pending, func() *redis.Cmd {
-			if c.holds == nil || sha != asynqDequeueSHA {
+			if c.prereads == nil || sha != asynqDequeueSHA {
 				return run(c.UniversalClient, args)
 			}
-			return c.dequeueWithHold(ctx, keys, args)
+			return c.dequeueWithMarks(ctx, keys, args)
 		})
 	}
 	args = c.limits(keys, args)
@@ -151,15 +151,15 @@ func (c *asynqClient) dequeue(pending string, run func() *redis.Cmd) *redis.Cmd 
 }
 
 // asynqDequeueSHA names the dequeue script of asynq v0.26, which
-// dequeueWithHold does with the task's hold read as well. A version of
-// asynq with another script keeps its own, and the handler reads holds
+// dequeueWithMarks does with the task's marks read as well. A version of
+// asynq with another script keeps its own, and the handler reads marks
 // itself.
 const asynqDequeueSHA = "a8153319360adc71cdc370107f8ab9786f204765"
 
-// dequeueWithHold is asynq's dequeue that also reads the hold of the task
+// dequeueWithMarks is asynq's dequeue that also reads the marks of the task
 // it takes, for the handler.
-func (c *asynqClient) dequeueWithHold(ctx context.Context, keys []string, args []any) *redis.Cmd {
-	vals, err := dequeueHold.Run(ctx, c.UniversalClient, keys, append(args, holdKeyParts...)...).Slice()
+func (c *asynqClient) dequeueWithMarks(ctx context.Context, keys []string, args []any) *redis.Cmd {
+	vals, err := dequeueMarks.Run(ctx, c.UniversalClient, keys, append(args, markKeyParts...)...).Slice()
 	if err != nil {
 		return redis.NewCmdResult(nil, err)
 	}
@@ -168,15 +168,15 @@ func (c *asynqClient) dequeueWithHold(ctx context.Context, keys []string, args [
 	}
 	if id, ok := vals[1].(string); ok {
 		if h, err := state.ParseMarks(vals[2:]); err == nil {
-			c.holds.put(id, h)
+			c.prereads.put(id, h)
 		}
 	}
 	return redis.NewCmdResult(vals[0], nil)
 }
 
-// holdKeyParts are the hold's keys around the task id: for the dequeue
+// markKeyParts are the marks' keys around the task id: for the dequeue
 // script, which learns the id as it takes the task.
-var holdKeyParts = func() []any {
+var markKeyParts = func() []any {
 	var parts []any
 	for _, k := range state.MarkKeys("\x00") {
 		before, after, _ := strings.Cut(k, "\x00")
@@ -185,9 +185,9 @@ var holdKeyParts = func() []any {
 	return parts
 }()
 
-// dequeueHold is asynq's dequeue script (ARGV[1] the lease's end, ARGV[2]
-// the task key prefix) returning the task's id and hold with its message.
-var dequeueHold = redis.NewScript(`
+// dequeueMarks is asynq's dequeue script (ARGV[1] the lease's end, ARGV[2]
+// the task key prefix) returning the task's id and marks with its message.
+var dequeueMarks = redis.NewScript(`
 if redis.call("EXISTS", KEYS[2]) == 0 then
 	local id = redis.call("RPOPLPUSH", KEYS[1], KEYS[3])
 	if id then
@@ -195,8 +195,8 @@ if redis.call("EXISTS", KEYS[2]) == 0 then
 		redis.call("HSET", key, "state", "active")
 		redis.call("HDEL", key, "pending_since")
 		redis.call("ZADD", KEYS[4], ARGV[1], id)
-		local hold = redis.call("MGET", ARGV[3] .. id .. ARGV[4], ARGV[5] .. id .. ARGV[6])
-		return {redis.call("HGET", key, "msg"), id, hold[1], hold[2]}
+		local marks = redis.call("MGET", ARGV[3] .. id .. ARGV[4], ARGV[5] .. id .. ARGV[6])
+		return {redis.call("HGET", key, "msg"), id, marks[1], marks[2]}
 	end
 end
 return nil`)
@@ -231,7 +231,7 @@ func (c *asynqClient) take(keys []string) (string, *heldResult) {
 	return "", nil
 }
 
-// keep holds a result again when its write failed with the script it went
+// keep keeps a result again when its write failed with the script it went
 // with (asynq tries the script again), unless a newer one is held.
 func (c *asynqClient) keep(key string, r *heldResult, written *redis.IntCmd) {
 	if written.Err() == nil {

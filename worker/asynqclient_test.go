@@ -18,7 +18,7 @@ func setupClient(t *testing.T) *asynqClient {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	c := newAsynqClient(rdb, time.Hour, newHolds())
+	c := newAsynqClient(rdb, time.Hour, newPrereads())
 	c.resultDelay = 50 * time.Millisecond
 	return c
 }
@@ -118,7 +118,7 @@ func TestAHoldIsReadWithItsTasksDequeue(t *testing.T) {
 
 	counted := &countHook{}
 	stateClient.AddHook(counted)
-	read := newHolds()
+	read := newPrereads()
 	loader := preloaded{store, read}
 	var mu sync.Mutex
 	got := map[string]state.Marks{}
@@ -153,15 +153,15 @@ func TestAHoldIsReadWithItsTasksDequeue(t *testing.T) {
 		}
 	}
 	if n := counted.n.Load(); n != 0 {
-		t.Errorf("the handler sent %d commands of its own to read the holds, want none", n)
+		t.Errorf("the handler sent %d commands of its own to read the marks, want none", n)
 	}
 }
 
 func TestInAClusterTheHandlerReadsTheHoldItself(t *testing.T) {
 	t.Parallel()
-	c := newAsynqClient(redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}), time.Hour, newHolds())
+	c := newAsynqClient(redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}), time.Hour, newPrereads())
 	t.Cleanup(func() { _ = c.Close() })
-	if c.holds != nil {
-		t.Error("a Cluster client reads holds with the dequeue: their keys are in another slot")
+	if c.prereads != nil {
+		t.Error("a Cluster client reads marks with the dequeue: their keys are in another slot")
 	}
 }

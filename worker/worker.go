@@ -118,7 +118,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	}
 	registry := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
-	read := newHolds()
+	read := newPrereads()
 	h := &send.Handler{
 		Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
 		Marks: preloaded{state.Store{Client: rdb}, read}, Groups: state.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
