@@ -7,10 +7,11 @@
 // later (the provider's wait, the window, the recipients' caps, the
 // account's rate limit) and are asked again until none moves it; the send
 // is held until then and takes a send slot; the final check, right before
-// every request, makes sure it is inside its window, not expired and not
-// cancelled, alone or with its group; the answer's outcome (outcomes.go)
+// every request, makes sure it is not cancelled, alone or with its group,
+// inside its window and not expired; the answer's outcome (outcomes.go)
 // is done, retry, wait, unknown or archive. Whatever way a try ends
-// without a request, what it booked is freed in one deferred call.
+// without a request, what it booked is freed in one deferred call, but
+// for the bookings it goes back to wait for.
 //
 // Build a Handler with its dependencies, declared here as the interfaces
 // it uses (Tokens, Limiter, Caps, MarkStore, GroupCancels, Metrics), and

@@ -21,15 +21,17 @@ import (
 //
 //  1. start: the task is read, with what punctual keeps of it beside
 //     asynq (state.Marks); a try an earlier one left mid-request ends there.
+//     An expired send ends; the account's token is taken (a renewal
+//     waits here, before anything is booked).
 //  2. ready: the gates (gates.go) are asked, in turn and again, until
 //     none moves the time: the earliest time the due time, the provider's
 //     wait, the window, the recipients' caps and the account's limit all
 //     allow. The send is held until then (put back to wait when that is
 //     far), then takes a send slot; a send late for its bookings asks
 //     the gates again.
-//  3. send: the token, then, right before every request (the first and a
-//     resend after a 401), the final check: inside the window, not
-//     expired, not cancelled, its group not cancelled.
+//  3. send: right before every request (the first and a resend after a
+//     401), the final check: not cancelled, its group not cancelled,
+//     inside the window, not expired.
 //  4. the answer's outcome (outcomes.go): done, retry, wait, unknown or
 //     archive.
 //
@@ -46,11 +48,11 @@ const maxHold = 2 * time.Second
 // for a send slot, then goes back to its queue for capacityRetry without
 // spending an attempt: a task is never timed out by asynq for want of
 // capacity. One that is ready to go more than rebookAfter after the time
-// its gates gave asks them again: the calendar's spacing leaves a few
-// milliseconds for a send to be late (a few percent of the rate's period),
-// not more. A try that went from its taking to its request in less than
-// straight had no time to be cancelled in: the cancel mark is read only
-// for a try that waited longer.
+// its gates gave asks them again: the calendar decides whether it may
+// keep a booking it is late for (it may, by a few percent of the rate's
+// period). The cancel mark is read only for a try that took straight or
+// longer from its taking to its request: a cancel that comes in those
+// 2 ms loses the race, and its producer is told the send had started.
 const (
 	capacityWait  = 5 * time.Second
 	capacityRetry = 100 * time.Millisecond
