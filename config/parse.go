@@ -172,7 +172,7 @@ func parseRate(s string) (Rate, error) {
 	if !found || err != nil || n < 1 {
 		return Rate{}, fmt.Errorf("%q: want N/period with N at least 1", s)
 	}
-	if period != "" && strings.IndexAny(period[:1], "0123456789.") < 0 {
+	if period != "" && !strings.ContainsAny(period[:1], "0123456789.") {
 		period = "1" + period
 	}
 	if days, ok := strings.CutSuffix(period, "d"); ok {

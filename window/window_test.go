@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -277,7 +277,8 @@ func TestParseErrorsAreFieldErrors(t *testing.T) {
 func zoneNames(t *testing.T) []string {
 	t.Helper()
 	var names []string
-	if z, err := zip.OpenReader(filepath.Join(runtime.GOROOT(), "lib", "time", "zoneinfo.zip")); err == nil {
+	goroot, _ := exec.Command("go", "env", "GOROOT").Output()
+	if z, err := zip.OpenReader(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "time", "zoneinfo.zip")); err == nil {
 		defer z.Close()
 		for _, f := range z.File {
 			if !strings.HasSuffix(f.Name, "/") {
@@ -298,7 +299,7 @@ func zoneNames(t *testing.T) []string {
 		return nil
 	})
 	if err != nil || len(names) == 0 {
-		t.Fatalf("no zone database to list the zones from (GOROOT %s, %s): %v", runtime.GOROOT(), root, err)
+		t.Fatalf("no zone database to list the zones from (GOROOT %s, %s): %v", goroot, root, err)
 	}
 	return names
 }

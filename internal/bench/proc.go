@@ -3,14 +3,12 @@ package bench
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -116,27 +114,6 @@ func (p *proc) stop() error {
 		return fmt.Errorf("%s: %v: %s", p.name, p.err, p.stderr.String())
 	}
 	return nil
-}
-
-// stopAll stops every process, and returns the first error.
-func stopAll(ps ...*proc) error {
-	var errs []error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, p := range ps {
-		if p == nil {
-			continue
-		}
-		wg.Go(func() {
-			if err := p.stop(); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // baseEnv is the environment every child gets besides its own settings.

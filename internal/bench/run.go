@@ -117,16 +117,6 @@ func startWorker(environ map[string]string, log *zap.Logger) (*runningWorker, er
 	return rw, nil
 }
 
-// exited returns an error once the worker has stopped on its own.
-func (w *runningWorker) exited() error {
-	select {
-	case <-w.done:
-		return fmt.Errorf("the worker stopped: %v", w.err)
-	default:
-		return nil
-	}
-}
-
 // stop stops the worker and waits for it.
 func (w *runningWorker) stop() error {
 	w.cancel()

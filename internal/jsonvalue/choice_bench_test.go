@@ -96,7 +96,7 @@ func BenchmarkBatchLine(b *testing.B) {
 			d.UseNumber()
 			var v any
 			return v, d.Decode(&v)
-		}, check, func(v any) ([]byte, error) { return gojson.MarshalNoEscape(v) }},
+		}, check, func(v any) ([]byte, error) { return gojson.Marshal(v) }},
 		{"sonic", func(data []byte) (any, error) {
 			var v any
 			return v, sonicAPI.Unmarshal(data, &v)
