@@ -21,15 +21,15 @@ import (
 //
 //  1. start: the task is read, with what punctual keeps of it beside
 //     asynq (state.Marks); a try an earlier one left mid-request ends there.
-//     An expired send ends; the account's token is taken (a renewal
-//     waits here, before anything is booked).
+//     An expired send ends there too.
 //  2. ready: the gates (gates.go) are asked, in turn and again, until
 //     none moves the time: the earliest time the due time, the provider's
 //     wait, the window, the recipients' caps and the account's limit all
 //     allow. The send is held until then (put back to wait when that is
 //     far), then takes a send slot; a send late for its bookings asks
 //     the gates again.
-//  3. send: right before every request (the first and a resend after a
+//  3. send: the account's token (a renewal that takes long sends it
+//     back to ready), then, right before every request (the first and a resend after a
 //     401), the final check: not cancelled, its group not cancelled,
 //     inside the window, not expired.
 //  4. the answer's outcome (outcomes.go): done, retry, wait, unknown or
@@ -50,7 +50,8 @@ const maxHold = 2 * time.Second
 // capacity. One that is ready to go more than rebookAfter after the time
 // its gates gave asks them again: the calendar decides whether it may
 // keep a booking it is late for (it may, by a few percent of the rate's
-// period). The cancel mark is read only for a try that took straight or
+// period). A token that took longer than slowToken (a renewal) sends the
+// send back to ask its gates again. The cancel mark is read only for a try that took straight or
 // longer from its taking to its request: a cancel that comes in those
 // 2 ms loses the race, and its producer is told the send had started.
 const (
@@ -58,6 +59,7 @@ const (
 	capacityRetry = 100 * time.Millisecond
 	rebookAfter   = time.Millisecond
 	straight      = 2 * time.Millisecond
+	slowToken     = 5 * time.Millisecond
 )
 
 // try is one try of a task, as it goes through the pipeline.
@@ -119,24 +121,26 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err := h.expired(s, time.Now()); err != nil {
 		return err
 	}
-	// The token first: a renewal that takes seconds then delays the send
-	// before it books its time, not after, when it would go late for its
-	// bookings and crowd the sends booked after it.
-	if _, err := h.token(ctx, s); err != nil {
-		return err
+	for {
+		release, err := h.ready(ctx, s)
+		if err != nil {
+			return err
+		}
+		asked := time.Now()
+		token, err := h.token(ctx, s)
+		if err != nil {
+			release()
+			return err
+		}
+		if time.Since(asked) <= slowToken {
+			defer release()
+			return h.send(ctx, s, token)
+		}
+		// A renewal kept it past the time its gates gave: it gives its
+		// slot back and asks them again, rather than crowd the sends
+		// booked after it.
+		release()
 	}
-	release, err := h.ready(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer release()
-	// Asked again after the hold: the token at hand, unless it went stale
-	// meanwhile.
-	token, err := h.token(ctx, s)
-	if err != nil {
-		return err
-	}
-	return h.send(ctx, s, token)
 }
 
 // start reads the task and what is kept of it beside asynq.
