@@ -276,8 +276,8 @@ func (h *Handler) recheck(ctx context.Context, s *try, at time.Time) (time.Time,
 	return h.ask(ctx, s, at, false)
 }
 
-// ask is settle, and recheck when pause is false.
-func (h *Handler) ask(ctx context.Context, s *try, at time.Time, pause bool) (time.Time, error) {
+// ask is settle, and recheck when wait is false.
+func (h *Handler) ask(ctx context.Context, s *try, at time.Time, wait bool) (time.Time, error) {
 	allowed := make([]time.Time, len(s.gates))
 	for moved := true; moved; {
 		moved = false
@@ -287,21 +287,21 @@ func (h *Handler) ask(ctx context.Context, s *try, at time.Time, pause bool) (ti
 			}
 			_, books := g.(booking)
 			if books {
-				if far(ctx, at) || !pause && time.Until(at) > 0 {
+				if far(ctx, at) || !wait && time.Until(at) > 0 {
 					return at, nil
 				}
-				if err := waitFor(ctx, at); err != nil {
+				if err := pause.For(ctx, time.Until(at)); err != nil {
 					return at, err
 				}
 			}
 			t, err := g.earliest(ctx, s, at)
 			if books {
 				s.booked[i] = t
-			}
-			if err != nil {
-				if books {
+				if err != nil {
 					s.booked[i] = at // perhaps booked in part: exit frees it
 				}
+			}
+			if err != nil {
 				return at, err
 			}
 			allowed[i] = t
@@ -316,11 +316,6 @@ func (h *Handler) ask(ctx context.Context, s *try, at time.Time, pause bool) (ti
 		}
 	}
 	return at, nil
-}
-
-// waitFor waits until at, or until ctx ends.
-func waitFor(ctx context.Context, at time.Time) error {
-	return pause.For(ctx, time.Until(at))
 }
 
 // far reports whether a try cannot hold its send until at: more than
