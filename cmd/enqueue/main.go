@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/punctualhq/punctual/internal/version"
 	"github.com/punctualhq/punctual/logging"
 )
 
@@ -44,7 +45,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		SilenceErrors: true,
 		// The distance within which an unknown command gets a suggestion.
 		SuggestionsMinimumDistance: 2,
+		Version:                    version.Line("enqueue"),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.Args = cobra.ArbitraryArgs // a word that is no command reaches noCommand, to exit 2
 	root.RunE = noCommand

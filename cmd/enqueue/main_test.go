@@ -305,3 +305,11 @@ func TestCancelGroup(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionNamesTheBuild(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := cli(t, "", "--version")
+	if code != 0 || !strings.HasPrefix(out, "enqueue ") || !strings.HasSuffix(out, ")\n") || errOut != "" {
+		t.Errorf("--version: %d, %q, %q; want the name and the build's version", code, out, errOut)
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/internal/version"
 	"github.com/punctualhq/punctual/logging"
 	"github.com/punctualhq/punctual/sandbox"
 )
@@ -67,7 +68,12 @@ func run() (err error) {
 	lifetime := flag.Duration("token-lifetime", sandbox.DefaultLifetime, "with --oauth: how long an access token lasts")
 	quiet := flag.Bool("quiet", false, "do not log each request")
 	logRequests := flag.String("log-requests", "", "append one JSON line per request received to this file")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Line("sandbox"))
+		return nil
+	}
 
 	rates, err := config.ParseRateLimits(*limits)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/internal/version"
 	"github.com/punctualhq/punctual/logging"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tracing"
@@ -34,11 +35,16 @@ func main() {
 
 func run() error {
 	dev := flag.Bool("dev", false, "run with an embedded Redis and a provider sandbox: nothing is kept, nothing leaves the machine")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: worker [--dev [ENVELOPE_FILE...]]\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Line("worker"))
+		return nil
+	}
 	if flag.NArg() > 0 && !*dev {
 		return fmt.Errorf("envelope files are for --dev; use enqueue to send them to a real worker")
 	}

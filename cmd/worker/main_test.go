@@ -99,3 +99,11 @@ func buildWorker(t *testing.T) string {
 	}
 	return bin
 }
+
+func TestVersionNamesTheBuildWithoutStarting(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(buildWorker(t), "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "worker ") || !strings.Contains(string(out), "go1.") {
+		t.Errorf("--version: %q, %v; want the name and the build's version", out, err)
+	}
+}
