@@ -4,6 +4,7 @@
 //	worker                         configured by environment variables (see README)
 //	worker --dev [ENVELOPE_FILE...]  embedded Redis and provider sandbox; the
 //	                               envelope files are sent a few seconds apart
+//	worker health                  exits 0 when the worker on HTTP_ADDR answers /healthz
 package main
 
 import (
@@ -27,6 +28,10 @@ import (
 )
 
 func main() {
+	run := run
+	if len(os.Args) == 2 && os.Args[1] == "health" {
+		run = health
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
@@ -37,7 +42,7 @@ func run() error {
 	dev := flag.Bool("dev", false, "run with an embedded Redis and a provider sandbox: nothing is kept, nothing leaves the machine")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: worker [--dev [ENVELOPE_FILE...]]\n\n")
+		fmt.Fprintf(os.Stderr, "usage: worker [--dev [ENVELOPE_FILE...]]\n       worker health\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
