@@ -1,7 +1,8 @@
 // Package metrics is what the worker tells Prometheus: sends by provider,
 // operation, account and outcome, provider latency, retries and rate-limit
-// waits, how late sends start and why, and (through asynq's collector)
-// queue sizes and latency.
+// waits, how late sends start and why, whether Redis answers and how many
+// workers it lists as alive, and (through asynq's collector) queue sizes
+// and latency.
 package metrics
 
 import (

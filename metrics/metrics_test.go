@@ -1,12 +1,15 @@
 package metrics_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/metrics"
@@ -60,4 +63,76 @@ func TestOnlyConfiguredAccountsAreNamed(t *testing.T) {
 			t.Errorf("%s: %d series %.300q, want %q", family, len(got), got, want)
 		}
 	}
+}
+
+// gauges gathers reg and returns the value of each unlabelled gauge.
+func gauges(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) == 0 && m.GetGauge() != nil {
+				out[f.GetName()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// waitGauges gathers reg until ok accepts its gauges, or fails after 10 s.
+func waitGauges(t *testing.T, reg *prometheus.Registry, what string, ok func(map[string]float64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g := gauges(t, reg)
+		if ok(g) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: gauges %v", what, g)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRedisUpAndLiveWorkers(t *testing.T) {
+	t.Parallel()
+	srv, err := redistest.StartServer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	conn := asynq.RedisClientOpt{Addr: srv.Addr}
+	rdb := conn.MakeRedisClient().(redis.UniversalClient)
+	t.Cleanup(func() { _ = rdb.Close() })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewRedisCollector(rdb))
+
+	waitGauges(t, reg, "no worker yet", func(g map[string]float64) bool {
+		w, listed := g["punctual_workers"]
+		return g["punctual_redis_up"] == 1 && listed && w == 0
+	})
+
+	// Two asynq servers of this one process are one worker, as the
+	// worker's loops are.
+	for range 2 {
+		s := asynq.NewServer(conn, asynq.Config{Concurrency: 1, LogLevel: asynq.FatalLevel})
+		if err := s.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Shutdown)
+	}
+	waitGauges(t, reg, "two servers of one process", func(g map[string]float64) bool {
+		return g["punctual_redis_up"] == 1 && g["punctual_workers"] == 1
+	})
+
+	srv.Stop()
+	waitGauges(t, reg, "Redis stopped", func(g map[string]float64) bool {
+		_, listed := g["punctual_workers"]
+		return g["punctual_redis_up"] == 0 && !listed
+	})
 }

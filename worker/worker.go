@@ -125,7 +125,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		NoAccountGrace: cfg.NoAccountGrace,
 		Metrics:        metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
-	registry.MustRegister(creds)
+	registry.MustRegister(creds, metrics.NewRedisCollector(rdb))
 	if o.tracer != nil {
 		h.Tracer = o.tracer.Tracer("github.com/punctualhq/punctual/send")
 	}

@@ -1,6 +1,8 @@
-// Package deploy holds the files an operator deploys with (the Helm chart,
-// the Compose overlays); its tests check, without Docker or a cluster,
-// that those files agree with what the binaries read.
+// Package deploy holds the files an operator deploys with: the Helm chart,
+// the Compose overlays, the Prometheus alerts and the Grafana dashboard. Its
+// tests check, without Docker or a cluster, that those files agree with what
+// the binaries read and export: a renamed variable or metric cannot leave a
+// deployment that ignores it, an alert that never fires or an empty panel.
 package deploy
 
 import (
