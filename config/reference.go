@@ -56,7 +56,7 @@ var descriptions = map[string]description{
 	"MAX_PROVIDER_WAIT":  {"", "the longest wait a provider may ask for (`Retry-After` and its rate-limit headers); a longer one is a failure, retried with backoff"},
 	"AT_MOST_ONCE":       {"", "providers (`leadconnector`, `mateo`) whose sends with an unknown outcome are archived as `unknown` instead of sent again"},
 	"ARCHIVE_RETENTION":  {"", "how long an archived send is kept (never trimmed by count); at least `1h`"},
-	"NO_ACCOUNT_GRACE":   {"", "how long a send whose account this worker lacks waits, spending no attempt, for a worker that has it; archived after that; `0` archives it at once"},
+	"NO_ACCOUNT_GRACE":   {"", "how long a send whose account this worker lacks waits, spending no attempt, for a worker that has it (a rolling deploy, workers with different accounts); archived after that; `0` archives it at once"},
 	"RETRY_STATUSES":     {"", "HTTP statuses retried with backoff (codes, and `5xx` for every server error); every other 4xx is permanent, 429 always waited out"},
 	"RETRY_BACKOFF_BASE": {"", "the delay before the first retry, doubling with each retry, with jitter"},
 	"RETRY_BACKOFF_MAX":  {"", "the longest retry delay"},
