@@ -50,13 +50,6 @@ func brokenLinks(root, page string) ([]string, error) {
 			broken = append(broken, target+" (outside the repository)")
 			continue
 		}
-		// deploy/ is written apart from these pages; until this checkout
-		// has it, links into it cannot be checked. Once it exists, they are.
-		if first, _, _ := strings.Cut(filepath.ToSlash(rel), "/"); first == "deploy" {
-			if _, err := os.Stat(filepath.Join(root, "deploy")); os.IsNotExist(err) {
-				continue
-			}
-		}
 		fi, err := os.Stat(file)
 		switch {
 		case os.IsNotExist(err):
