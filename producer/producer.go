@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/credentials/accountindex"
 	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/internal/redisurl"
@@ -77,10 +78,13 @@ func WithSendWindows(named map[string]window.Spec) Option {
 }
 
 // Open returns a Producer on the Redis of url, as the worker's REDIS_URL
-// names it: redis://[user:password@]host:port/db, or rediss:// for TLS.
-// Close it when done. Its error never repeats the URL, which may hold a
-// password.
+// names it: redis://[user:password@]host:port/db, or rediss:// for TLS;
+// "" is REDIS_URL's default, redis://127.0.0.1:6379/0. Close it when done.
+// Its error never repeats the URL, which may hold a password.
 func Open(url string, opts ...Option) (*Producer, error) {
+	if url == "" {
+		url = config.DefaultRedisURL
+	}
 	conn, err := redisurl.Parse(url)
 	if err != nil {
 		return nil, fmt.Errorf("producer: Redis URL: %w", err)
@@ -374,7 +378,7 @@ type Status struct {
 // Status looks the task id up in every queue, and among the sends
 // cancelled within the retention period.
 func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
-	info, err := p.find(id)
+	info, err := p.find(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		var c *state.Cancellation
 		if c, err = p.findCancelled(ctx, id); c != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -30,26 +29,10 @@ func withProducer(run func(cmd *cobra.Command, args []string, p *producer.Produc
 	}
 }
 
-// open returns a producer configured from the environment.
+// open returns a producer configured from the environment, as an app's
+// producer.FromEnv is.
 func open() (*producer.Producer, error) {
-	cfg, err := config.Load()
-	if err != nil {
-		return nil, err
-	}
-	conn, err := cfg.RedisConnOpt()
-	if err != nil {
-		return nil, err
-	}
-	limits, err := config.ParseRateLimits(cfg.RateLimits)
-	if err != nil {
-		return nil, err
-	}
-	windows, err := config.ParseSendWindows(cfg.SendWindows)
-	if err != nil {
-		return nil, err
-	}
-	return producer.New(conn, producer.WithMaxRetry(cfg.MaxRetry), producer.WithRetention(cfg.ResultRetention),
-		producer.WithRateLimits(limits), producer.WithSendWindows(windows)), nil
+	return producer.FromEnv()
 }
 
 func sendCommand() *cobra.Command {

@@ -92,10 +92,17 @@ func listCommand() *cobra.Command {
   enqueue list --state scheduled --queue bulk --limit 1000`,
 		Args: exactArgs(0),
 		RunE: withProducer(func(cmd *cobra.Command, _ []string, p *producer.Producer) error {
-			if state != "" && !strings.Contains(" "+strings.Join(producer.States, " ")+" ", " "+state+" ") {
-				return usageError{fmt.Errorf("--state: one of %s", strings.Join(producer.States, ", "))}
+			var st producer.State
+			if state != "" {
+				var err error
+				if st, err = producer.ParseState(state); err != nil {
+					return usageError{fmt.Errorf("--state: %w", err)}
+				}
 			}
-			list, err := p.List(cmd.Context(), state, queue, limit)
+			if limit < 1 {
+				return usageError{fmt.Errorf("--limit: must be at least 1, not %d", limit)}
+			}
+			list, err := p.List(cmd.Context(), producer.ListOptions{State: st, Queue: queue, Limit: limit})
 			if err != nil {
 				return err
 			}
@@ -114,7 +121,7 @@ func listCommand() *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&state, "state", "", "only tasks in this state: "+strings.Join(producer.States, ", "))
+	cmd.Flags().StringVar(&state, "state", "", "only tasks in this state: "+stateNames())
 	cmd.Flags().StringVar(&queue, "queue", "", "only tasks of this queue")
 	cmd.Flags().IntVar(&limit, "limit", 100, "list at most this many tasks")
 	return cmd
@@ -212,4 +219,13 @@ func limitsCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	}
+}
+
+// stateNames lists the states --state takes.
+func stateNames() string {
+	names := make([]string, len(producer.States))
+	for i, s := range producer.States {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }
