@@ -80,10 +80,17 @@ func (p *Producer) find(ctx context.Context, id string) (*asynq.TaskInfo, error)
 // pending or retrying task is deleted, and one a worker is holding for its
 // time is dropped before its request. Its key is then free: an envelope
 // with the same key enqueued later is a new send. A send that has started
-// or ended gives ErrTooLate.
+// or ended gives ErrTooLate; one cancelled before, ErrAlreadyCancelled.
 func (p *Producer) Cancel(ctx context.Context, id string) error {
 	for range 3 {
 		info, err := p.find(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			if c, cerr := p.findCancelled(ctx, id); cerr != nil {
+				return cerr
+			} else if c != nil {
+				return fmt.Errorf("%w: %s, at %s", ErrAlreadyCancelled, id, c.At.UTC().Format(time.RFC3339))
+			}
+		}
 		if err != nil {
 			return err
 		}

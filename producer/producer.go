@@ -26,6 +26,10 @@ import (
 // ErrNotFound is returned for a task id that no queue holds.
 var ErrNotFound = errors.New("no such task")
 
+// ErrAlreadyCancelled is returned by Cancel for a send cancelled before:
+// it will not happen, as asked.
+var ErrAlreadyCancelled = errors.New("already cancelled")
+
 // Producer enqueues sends. It is safe for concurrent use.
 type Producer struct {
 	client    *asynq.Client
@@ -274,8 +278,39 @@ type Enqueued struct {
 
 // Enqueue validates e and enqueues its send. An envelope whose task id
 // already exists, in any queue, is not an error: Enqueued.Duplicate says so.
+// An envelope without a key is a new send each time: see EnqueueOnce.
 func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
-	send, task, undo, err := p.build(ctx, e, true)
+	return p.enqueueOne(ctx, e, true)
+}
+
+// EnqueueOnce enqueues e as Batch enqueues a line: an envelope without a
+// key gets one derived from its content (Envelope.ContentKey), so the
+// same envelope enqueued twice is one send, and the second time says
+// Duplicate. e is left as it was.
+func (p *Producer) EnqueueOnce(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
+	keyed := *e
+	claim, err := withContentKey(&keyed)
+	if err != nil {
+		return nil, err
+	}
+	return p.enqueueOne(ctx, &keyed, claim)
+}
+
+// withContentKey gives e a key derived from its content when it has none,
+// and says whether its key needs a claim: a key given names no queue, and
+// is claimed so that no other queue holds it too; a content key names its
+// queue, so its task id is one queue's already.
+func withContentKey(e *tasks.Envelope) (claim bool, err error) {
+	if e.Key != "" {
+		return true, nil
+	}
+	e.Key, err = e.ContentKey()
+	return false, err
+}
+
+// enqueueOne is Enqueue, claiming e's key when claim is true.
+func (p *Producer) enqueueOne(ctx context.Context, e *tasks.Envelope, claim bool) (*Enqueued, error) {
+	send, task, undo, err := p.build(ctx, e, claim)
 	id, queue := e.TaskID(), e.QueueName()
 	var held *heldError
 	switch {
