@@ -10,8 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/spf13/cobra"
 
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -40,6 +43,16 @@ func sendCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send [--wait] ENVELOPE_JSON|-",
 		Short: "Schedule one send; prints its task id and state",
+		Long: `Schedule one send and print its task id and state.
+
+An envelope without a key gets one derived from its content, as batch gives
+each line: sending the same envelope again enqueues nothing and prints
+"duplicate" with the first send's id. Give distinct keys (or content) for
+sends meant to happen twice.
+
+Exit status: 0 enqueued or duplicate; 2 the envelope was rejected (invalid,
+an unknown window name, tz "auto" without a phone number...) or bad usage;
+1 the run failed (Redis unreachable; with --wait, the send failed).`,
 		Example: `  enqueue send '{"type":"mateo:send_message","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}'
   enqueue send --wait - < examples/mateo-send-message.json`,
 		Args: exactArgs(1),
@@ -48,7 +61,7 @@ func sendCommand() *cobra.Command {
 			if args[0] == "-" {
 				var err error
 				if data, err = io.ReadAll(cmd.InOrStdin()); err != nil {
-					return fmt.Errorf("reading the envelope: %w", err)
+					return localError{fmt.Errorf("reading the envelope: %w", err)}
 				}
 			}
 			env, err := tasks.ParseEnvelope(data)
@@ -56,7 +69,11 @@ func sendCommand() *cobra.Command {
 				return usageError{fmt.Errorf("invalid envelope:\n%s", indent(err.Error()))}
 			}
 			ctx := cmd.Context()
-			res, err := p.Enqueue(ctx, env)
+			res, err := p.EnqueueOnce(ctx, env)
+			var fe *jsonvalue.FieldError
+			if errors.As(err, &fe) {
+				return usageError{fmt.Errorf("envelope rejected:\n%s", indent(err.Error()))}
+			}
 			if err != nil {
 				return err
 			}
@@ -105,7 +122,7 @@ func statusCommand() *cobra.Command {
 		Use:     "status TASK_ID",
 		Short:   "Show a task's state, attempts, last error and provider response",
 		Example: `  enqueue status 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d`,
-		Args:    exactArgs(1),
+		Args:    taskIDArgs(1),
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			s, err := p.Status(cmd.Context(), args[0])
 			if err != nil {
@@ -201,4 +218,23 @@ func exactArgs(n int) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// taskIDArgs takes n arguments, the first a task id: a UUID, as every task
+// id is. Anything else is bad usage, told before Redis is asked.
+func taskIDArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := exactArgs(n)(cmd, args); err != nil {
+			return err
+		}
+		return checkTaskID(args[0])
+	}
+}
+
+// checkTaskID says why id is no task id, if it is not.
+func checkTaskID(id string) error {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		return usageError{fmt.Errorf("TASK_ID: not a task id (a UUID such as 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d): %q", id)}
+	}
+	return nil
 }

@@ -76,7 +76,8 @@ func TestExitStatuses(t *testing.T) {
 		{"invalid envelope", []string{"send", `{"type":"mateo:send_message","payload":{"from":"x"}}`}, 2, `payload.from: not a UUID: "x"`},
 		{"no argument", []string{"send"}, 2, "accepts 1 arg"},
 		{"unknown flag", []string{"send", "--nope", "{}"}, 2, "unknown flag"},
-		{"unknown task", []string{"status", "no-such-task"}, 1, "no such task"},
+		{"unknown task", []string{"status", "5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d"}, 1, "no such task"},
+		{"no task id", []string{"status", "no-such-task"}, 2, `TASK_ID: not a task id`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,8 +167,8 @@ func TestListRescheduleCancelRetry(t *testing.T) {
 	if code, out, _ = cli(t, "", "list", "--state", "cancelled"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "cancelled 20") {
 		t.Errorf("list --state cancelled: exit %d:\n%s", code, out)
 	}
-	if code, _, errOut = cli(t, "", "cancel", id); code != 1 || !strings.Contains(errOut, "no such task") {
-		t.Errorf("cancel again: exit %d, %q", code, errOut)
+	if code, out, errOut = cli(t, "", "cancel", id); code != 0 || out != id+" already cancelled\n" {
+		t.Errorf("cancel again: exit %d, %q %q; want 0 and already cancelled", code, out, errOut)
 	}
 	if code, out, _ = cli(t, "", "retry", "--all-archived"); code != 0 || out != "0 archived tasks sent again\n" {
 		t.Errorf("retry --all-archived: exit %d, out %q", code, out)

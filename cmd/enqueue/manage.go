@@ -22,6 +22,9 @@ func cancelCommand() *cobra.Command {
 		Use:   "cancel TASK_ID | --group G",
 		Short: "Make a scheduled or pending send, or every send of a group, not happen",
 		Long: `Make a send that has not started not happen. A send that has started or ended cannot be cancelled (exit 1).
+A send cancelled before is reported "TASK_ID already cancelled" with exit 0: what was asked holds, so a script may
+cancel twice. An id no queue holds, nor the recently cancelled sends, is "no such task" (exit 1); an argument that is
+no task id (a UUID) is bad usage (exit 2).
 With --group, every send of the group that has not started is cancelled, those held by a worker for their time
 included; it prints how many were cancelled and how many had already started. Once it returns, no send of the
 group starts.`,
@@ -31,6 +34,8 @@ group starts.`,
 			switch {
 			case (group != "") == (len(args) == 1) || len(args) > 1:
 				return usageError{errors.New("give one TASK_ID or --group G")}
+			case len(args) == 1:
+				return checkTaskID(args[0])
 			case group != "" && !tasks.IsGroup(group):
 				return usageError{fmt.Errorf("--group: not a group name (letters, digits, _ . - : / @ # + =; at most 128): %q", group)}
 			}
@@ -49,7 +54,12 @@ group starts.`,
 				fmt.Fprintln(cmd.OutOrStdout())
 				return nil
 			}
-			if err := p.Cancel(cmd.Context(), args[0]); err != nil {
+			err := p.Cancel(cmd.Context(), args[0])
+			if errors.Is(err, producer.ErrAlreadyCancelled) {
+				fmt.Fprintln(cmd.OutOrStdout(), args[0], "already cancelled")
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), args[0], "cancelled")
@@ -65,7 +75,7 @@ func rescheduleCommand() *cobra.Command {
 		Use:     "reschedule TASK_ID TIME",
 		Short:   "Move a send that has not started to another time (RFC 3339)",
 		Example: `  enqueue reschedule 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d 2026-11-22T09:30:00+01:00`,
-		Args:    exactArgs(2),
+		Args:    taskIDArgs(2),
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			at, err := time.Parse(time.RFC3339Nano, args[1])
 			if err != nil {
@@ -137,6 +147,9 @@ func retryCommand() *cobra.Command {
 		Args: func(cmd *cobra.Command, args []string) error {
 			if all == (len(args) == 1) || len(args) > 1 {
 				return usageError{errors.New("give one TASK_ID or --all-archived")}
+			}
+			if len(args) == 1 {
+				return checkTaskID(args[0])
 			}
 			return nil
 		},
