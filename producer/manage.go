@@ -127,7 +127,7 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
 	payload, _ := tasks.DecodePayload(info.Payload)
 	p.release(ctx, info, payload)
-	c := state.Cancellation{ID: info.ID, Type: info.Type, Queue: info.Queue, Account: payload.Account, Group: payload.Group, At: time.Now()}
+	c := state.Cancellation{ID: info.ID, Type: info.Type, Queue: info.Queue, Account: payload.Account, Group: payload.Group, At: time.Now(), Due: payload.Due}
 	if err := p.groups.Record(ctx, c, p.opts.Retention); err != nil {
 		return fmt.Errorf("cancelled, but not recorded as cancelled (%w)", err)
 	}

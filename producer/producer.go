@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -408,6 +410,49 @@ type Status struct {
 	Group string `json:"group,omitempty"`
 	// CancelledAt is when it was cancelled, for a cancelled send.
 	CancelledAt time.Time `json:"cancelled_at,omitzero"`
+	// Wait is what a task in state retry waits for when it waits rather
+	// than failed (its window, a cap, a rate limit...); nil otherwise.
+	Wait *Wait `json:"wait,omitempty"`
+}
+
+// Wait is what a send waits for: a wait spends no attempt and never
+// archives the send. asynq keeps such a send in state retry, with the
+// wait's words as its last error.
+type Wait struct {
+	// Reason is what it waits for: window, recipient_cap, rate_limit,
+	// provider_hold, no_account, capacity or redis.
+	Reason string `json:"reason"`
+	// Until is when it may go: exact for the waits the worker holds to the
+	// microsecond, where asynq's NextProcessAt is whole seconds and early.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// heldWait is how the worker words a wait it holds to its exact end:
+// "... not before <RFC 3339 time> (<reason>)" (package send).
+var heldWait = regexp.MustCompile(`not before (\S+) \(([a-z_]+)\)$`)
+
+// waitOf tells what a task waits for, from the words of its last error.
+func waitOf(info *asynq.TaskInfo) *Wait {
+	if info.State != asynq.TaskStateRetry {
+		return nil
+	}
+	if m := heldWait.FindStringSubmatch(info.LastErr); m != nil {
+		if until, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
+			return &Wait{Reason: m[2], Until: until}
+		}
+	}
+	reason := ""
+	switch e := info.LastErr; {
+	case strings.HasSuffix(e, "waiting for a worker that has it"):
+		reason = "no_account"
+	case strings.HasPrefix(e, "no send slot free"):
+		reason = "capacity"
+	case strings.HasPrefix(e, "redis: "):
+		reason = "redis"
+	default:
+		return nil
+	}
+	return &Wait{Reason: reason, Until: info.NextProcessAt}
 }
 
 // Status looks the task id up in every queue, and among the sends
@@ -438,6 +483,7 @@ func statusOf(info *asynq.TaskInfo) *Status {
 		ID: info.ID, Type: info.Type, Queue: info.Queue, State: info.State.String(),
 		Retried: info.Retried, MaxRetry: tasks.MaxRetry(info.MaxRetry), LastError: info.LastErr,
 		LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt,
+		Wait: waitOf(info),
 	}
 	if p, err := tasks.DecodePayload(info.Payload); err == nil {
 		s.Account, s.Due, s.ExpiresAt, s.Window, s.Group = p.Account, p.Due, p.ExpiresAt, p.Window.String(), p.Group

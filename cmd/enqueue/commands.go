@@ -121,6 +121,13 @@ func statusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "status TASK_ID",
 		Short:   "Show a task's state, attempts, last error and provider response",
+		Long: `Show a task's state, attempts, last error and provider response.
+
+A send that waits (for its window to open, a recipient's cap, its account's rate
+limit, a provider's hold, a worker with its credential) is in state "waiting":
+"waiting for" says what, "until" the exact time it may go. A wait spends no
+attempt. A cancelled send shows when it was cancelled and, when known, when it
+was due. TASK_ID must be a task id (a UUID): anything else exits 2.`,
 		Example: `  enqueue status 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d`,
 		Args:    taskIDArgs(1),
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
@@ -147,17 +154,24 @@ func printStatus(w io.Writer, s *producer.Status) {
 	row("id", s.ID)
 	row("type", s.Type)
 	row("queue", s.Queue)
-	row("state", s.State)
+	row("state", stateOf(s))
 	row("account", s.Account)
 	if s.Group != "" {
 		row("group", s.Group)
 	}
 	if s.State == "cancelled" {
 		row("cancelled", timeOr(s.CancelledAt, ""))
+		if !s.Due.IsZero() {
+			row("was due", timeOr(s.Due, ""))
+		}
 		_ = tw.Flush()
 		return
 	}
 	row("due", timeOr(s.Due, "at once"))
+	if s.Wait != nil {
+		row("waiting for", waitReasons[s.Wait.Reason]+" ("+s.Wait.Reason+")")
+		row("until", timeOr(s.Wait.Until, "unknown"))
+	}
 	if s.Window != "" || !s.WindowAt.IsZero() {
 		row("window", windowOf(s))
 	}
@@ -165,11 +179,11 @@ func printStatus(w io.Writer, s *producer.Status) {
 		row("expires", timeOr(s.ExpiresAt, ""))
 	}
 	row("attempts failed", fmt.Sprintf("%d of at most %d retries", s.Retried, s.MaxRetry))
-	if s.LastError != "" {
+	if s.LastError != "" && s.Wait == nil {
 		row("last error", s.LastError)
 		row("last failed", timeOr(s.LastFailedAt, ""))
 	}
-	if !s.NextProcessAt.IsZero() && (s.State == "scheduled" || s.State == "retry") {
+	if !s.NextProcessAt.IsZero() && s.Wait == nil && (s.State == "scheduled" || s.State == "retry") {
 		row("next attempt", timeOr(s.NextProcessAt, ""))
 	}
 	if !s.CompletedAt.IsZero() {
@@ -184,6 +198,26 @@ func printStatus(w io.Writer, s *producer.Status) {
 		row("response", string(s.Result.Response))
 	}
 	_ = tw.Flush()
+}
+
+// stateOf is the state told of a send: a send that waits (for its window,
+// a cap, a rate limit...) is "waiting", though asynq holds it as a retry.
+func stateOf(s *producer.Status) string {
+	if s.Wait != nil {
+		return "waiting"
+	}
+	return s.State
+}
+
+// waitReasons say in words what each reason of a wait is.
+var waitReasons = map[string]string{
+	"window":        "its send window to open",
+	"recipient_cap": "a recipient's cap (RECIPIENT_CAPS)",
+	"rate_limit":    "its account's rate limit",
+	"provider_hold": "the provider's hold on its account",
+	"no_account":    "a worker with its account's credential",
+	"capacity":      "a free send slot (WORKER_CONCURRENCY)",
+	"redis":         "Redis",
 }
 
 // windowOf says the time the send's window gave it, and the window the

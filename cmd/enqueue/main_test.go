@@ -99,7 +99,7 @@ func TestRedisUnreachableExits1(t *testing.T) {
 
 func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	t.Setenv("REDIS_URL", "redis://user:s3cret@host:port/0")
-	code, _, errOut := cli(t, "", "status", "x")
+	code, _, errOut := cli(t, "", "list")
 	if code != 1 || !strings.Contains(errOut, "REDIS_URL") || strings.Contains(errOut, "s3cret") {
 		t.Errorf("exit %d, stderr %q; want 1, REDIS_URL named and the password not shown", code, errOut)
 	}
@@ -164,7 +164,10 @@ func TestListRescheduleCancelRetry(t *testing.T) {
 	if code, out, errOut = cli(t, "", "status", id); code != 0 || !regexp.MustCompile(`(?m)^state: +cancelled\n(.*\n)*cancelled: +20`).MatchString(out) {
 		t.Errorf("status after cancel: exit %d, %q %q", code, out, errOut)
 	}
-	if code, out, _ = cli(t, "", "list", "--state", "cancelled"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "cancelled 20") {
+	if !regexp.MustCompile(`(?m)^was due: +2031-02-03T`).MatchString(out) {
+		t.Errorf("status after cancel does not say when it was due:\n%s", out)
+	}
+	if code, out, _ = cli(t, "", "list", "--state", "cancelled"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "cancelled 20") || !strings.Contains(out, "2031-02-03T") {
 		t.Errorf("list --state cancelled: exit %d:\n%s", code, out)
 	}
 	if code, out, errOut = cli(t, "", "cancel", id); code != 0 || out != id+" already cancelled\n" {

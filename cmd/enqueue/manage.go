@@ -97,6 +97,13 @@ func listCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [--state STATE] [--queue Q] [--limit N]",
 		Short: "List tasks: every state but completed, or one state",
+		Long: `List tasks: every state but completed and cancelled, or one state.
+
+A send that waits (for its window, a recipient's cap, a rate limit...) is shown
+in state "waiting", with what it waits for and the exact time it waits until in
+the last column; asynq holds it as a retry, so --state retry lists it. DUE is
+the time the envelope asked for ("at once" when none); a cancelled send shows
+the time it was due, when it was cancelled on its own.`,
 		Example: `  enqueue list
   enqueue list --state archived
   enqueue list --state scheduled --queue bulk --limit 1000`,
@@ -119,8 +126,8 @@ func listCommand() *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tTYPE\tQUEUE\tSTATE\tACCOUNT\tDUE\tRETRIED\tLAST ERROR")
 			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Type, s.Queue, s.State, s.Account,
-					timeOr(s.Due, "-"), s.Retried, oneLine(note(s), 80))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Type, s.Queue, stateOf(s), s.Account,
+					timeOr(s.Due, "at once"), s.Retried, oneLine(note(s), 80))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -172,9 +179,13 @@ func retryCommand() *cobra.Command {
 	return cmd
 }
 
-// note is what the list says last of a task: its last error, or when it
-// was cancelled and with which group.
+// note is what the list says last of a task: what it waits for and
+// until when, its last error, or when it was cancelled and with which
+// group.
 func note(s *producer.Status) string {
+	if s.Wait != nil {
+		return "waiting for " + s.Wait.Reason + " until " + timeOr(s.Wait.Until, "unknown")
+	}
 	if s.State != "cancelled" {
 		return s.LastError
 	}
