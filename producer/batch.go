@@ -29,7 +29,10 @@ const MaxLine = 1 << 20
 type BatchOptions struct {
 	// Concurrency is how many lines are enqueued at once. Default 16.
 	Concurrency int
-	// DryRun checks every line and enqueues nothing.
+	// DryRun checks every line and enqueues nothing. A line whose send
+	// is already in Redis, or is an earlier line's, counts as duplicate;
+	// when Redis does not answer, lines are checked without that and
+	// BatchSummary.DuplicatesUnchecked says so.
 	DryRun bool
 	// OnReject is told of each rejected line, one call at a time, in line
 	// order.
@@ -45,6 +48,42 @@ type BatchSummary struct {
 	Enqueued  int `json:"enqueued"`
 	Duplicate int `json:"duplicate"`
 	Rejected  int `json:"rejected"`
+	// DuplicatesUnchecked is true after a dry run that could not reach
+	// Redis: lines already enqueued count as valid, not duplicate.
+	DuplicatesUnchecked bool `json:"duplicates_unchecked,omitempty"`
+}
+
+// dryRunPing bounds the look at Redis a dry run makes before it starts.
+const dryRunPing = 3 * time.Second
+
+// duplicates tells, in a dry run, which lines' sends exist already: in
+// Redis, or as an earlier line's.
+type duplicates struct {
+	p         *Producer
+	unchecked bool // Redis did not answer: only lines are compared
+	seen      sync.Map
+}
+
+// newDuplicates pings Redis, for a dry run.
+func (p *Producer) newDuplicates(ctx context.Context) *duplicates {
+	ctx, cancel := context.WithTimeout(ctx, dryRunPing)
+	defer cancel()
+	return &duplicates{p: p, unchecked: p.calendars.Ping(ctx).Err() != nil}
+}
+
+// is tells whether the send id exists already.
+func (d *duplicates) is(ctx context.Context, id string) (bool, error) {
+	if _, loaded := d.seen.LoadOrStore(id, true); loaded {
+		return true, nil
+	}
+	if d.unchecked {
+		return false, nil
+	}
+	_, err := d.p.find(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // RejectedError is a batch line that was not enqueued, and why.
@@ -111,7 +150,11 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 		enqueued, duplicate, reject atomic.Int64
 		checkers, enqueuers         sync.WaitGroup
 		order                       = inOrder{next: 1, held: map[int]error{}, emit: o.OnReject}
+		dups                        *duplicates
 	)
+	if o.DryRun {
+		dups = p.newDuplicates(ctx)
+	}
 	// done marks line n done, rejected when err is not nil.
 	done := func(n int, err error) {
 		if err != nil {
@@ -141,7 +184,14 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			case err != nil:
 				cancel(fmt.Errorf("line %d: %w", l.n, err))
 			case o.DryRun:
-				enqueued.Add(1)
+				switch dup, err := dups.is(ctx, send.ID); {
+				case err != nil:
+					cancel(fmt.Errorf("line %d: %w", l.n, err))
+				case dup:
+					duplicate.Add(1)
+				default:
+					enqueued.Add(1)
+				}
 			default:
 				ready = append(ready, prepared{l.n, send})
 				continue
@@ -208,7 +258,8 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 	close(ready)
 	enqueuers.Wait()
 	order.flush()
-	sum := BatchSummary{Lines: n, Enqueued: int(enqueued.Load()), Duplicate: int(duplicate.Load()), Rejected: int(reject.Load())}
+	sum := BatchSummary{Lines: n, Enqueued: int(enqueued.Load()), Duplicate: int(duplicate.Load()), Rejected: int(reject.Load()),
+		DuplicatesUnchecked: dups != nil && dups.unchecked}
 	if err := context.Cause(ctx); err != nil {
 		return sum, err
 	}
@@ -314,11 +365,9 @@ func (p *Producer) batchSend(ctx context.Context, data []byte, dryRun bool) (*ta
 	if err != nil {
 		return nil, &invalidError{err}
 	}
-	claim := e.Key != "" // a content key names its queue: it needs no claim
-	if e.Key == "" {
-		if e.Key, err = e.ContentKey(); err != nil {
-			return nil, &invalidError{err}
-		}
+	claim, err := withContentKey(e)
+	if err != nil {
+		return nil, &invalidError{err}
 	}
 	send, err := p.prepare(ctx, e)
 	var fe *jsonvalue.FieldError

@@ -150,8 +150,8 @@ func (p *Producer) settle(ctx context.Context, id string, task *asynq.Task) (boo
 	if err != nil || !since {
 		return false, err
 	}
-	if err := p.Cancel(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
-		// Not found: the group's cancel, or a worker, took it.
+	if err := p.Cancel(ctx, id); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAlreadyCancelled) {
+		// Not found or cancelled: the group's cancel, or a worker, took it.
 		return false, fmt.Errorf("the send %s joined group %s as it was being cancelled, and could not be cancelled: %w", id, payload.Group, err)
 	}
 	return true, nil
@@ -173,5 +173,5 @@ func (p *Producer) findCancelled(ctx context.Context, id string) (*state.Cancell
 }
 
 func cancelledStatus(c *state.Cancellation) *Status {
-	return &Status{ID: c.ID, Type: c.Type, Queue: c.Queue, State: "cancelled", Account: c.Account, Group: c.Group, CancelledAt: c.At}
+	return &Status{ID: c.ID, Type: c.Type, Queue: c.Queue, State: "cancelled", Account: c.Account, Group: c.Group, CancelledAt: c.At, Due: c.Due}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -18,21 +19,54 @@ import (
 // ErrTooLate is returned for a change to a task whose send has started or ended.
 var ErrTooLate = errors.New("too late")
 
-// States lists the task states List knows, in their order: those of the
-// tasks asynq holds, then the sends cancelled before they started.
-var States = []string{"scheduled", "pending", "active", "retry", "archived", "completed", "cancelled"}
+// State is a task's state, as Status.State and ListOptions.State spell it.
+type State string
+
+// The states of a task: those asynq holds, then a send cancelled before
+// it started.
+const (
+	StateScheduled State = "scheduled"
+	StatePending   State = "pending"
+	StateActive    State = "active"
+	StateRetry     State = "retry"
+	StateArchived  State = "archived"
+	StateCompleted State = "completed"
+	StateCancelled State = "cancelled"
+)
+
+// States lists the task states List knows, in their order.
+var States = []State{StateScheduled, StatePending, StateActive, StateRetry, StateArchived, StateCompleted, StateCancelled}
 
 // listed are the states List shows when given none: the sends that have
 // not ended, and those that failed.
 var listed = States[:5]
 
-// find returns the task with id, from whichever queue holds it.
-func (p *Producer) find(id string) (*asynq.TaskInfo, error) {
+// ParseState returns the State s names, or an error listing the states.
+func ParseState(s string) (State, error) {
+	if st := State(s); slices.Contains(States, st) {
+		return st, nil
+	}
+	names := make([]string, len(States))
+	for i, st := range States {
+		names[i] = string(st)
+	}
+	return "", fmt.Errorf("unknown state %q: one of %s", s, strings.Join(names, ", "))
+}
+
+// find returns the task with id, from whichever queue holds it. The
+// inspector takes no context: ctx is checked before each queue.
+func (p *Producer) find(ctx context.Context, id string) (*asynq.TaskInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	queues, err := p.inspector.Queues()
 	if err != nil {
 		return nil, err
 	}
 	for _, q := range queues {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		info, err := p.inspector.GetTaskInfo(q, id)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			continue
@@ -46,10 +80,17 @@ func (p *Producer) find(id string) (*asynq.TaskInfo, error) {
 // pending or retrying task is deleted, and one a worker is holding for its
 // time is dropped before its request. Its key is then free: an envelope
 // with the same key enqueued later is a new send. A send that has started
-// or ended gives ErrTooLate.
+// or ended gives ErrTooLate; one cancelled before, ErrAlreadyCancelled.
 func (p *Producer) Cancel(ctx context.Context, id string) error {
 	for range 3 {
-		info, err := p.find(id)
+		info, err := p.find(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			if c, cerr := p.findCancelled(ctx, id); cerr != nil {
+				return cerr
+			} else if c != nil {
+				return fmt.Errorf("%w: %s, at %s", ErrAlreadyCancelled, id, c.At.UTC().Format(time.RFC3339))
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -86,7 +127,7 @@ func (p *Producer) Cancel(ctx context.Context, id string) error {
 func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
 	payload, _ := tasks.DecodePayload(info.Payload)
 	p.release(ctx, info, payload)
-	c := state.Cancellation{ID: info.ID, Type: info.Type, Queue: info.Queue, Account: payload.Account, Group: payload.Group, At: time.Now()}
+	c := state.Cancellation{ID: info.ID, Type: info.Type, Queue: info.Queue, Account: payload.Account, Group: payload.Group, At: time.Now(), Due: payload.Due}
 	if err := p.groups.Record(ctx, c, p.opts.Retention); err != nil {
 		return fmt.Errorf("cancelled, but not recorded as cancelled (%w)", err)
 	}
@@ -147,7 +188,7 @@ func (p *Producer) waitGone(ctx context.Context, queue, id string) error {
 
 // Reschedule moves a send that has not started to at. The task keeps its id.
 func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*Enqueued, error) {
-	info, err := p.find(id)
+	info, err := p.find(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -207,17 +248,39 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 	return &Enqueued{ID: enq.ID, Queue: enq.Queue, State: enq.State.String(), ProcessAt: at}, nil
 }
 
-// List returns up to limit tasks in state (every state but completed and
-// cancelled when empty) of queue (every queue when empty).
-func (p *Producer) List(ctx context.Context, state, queue string, limit int) ([]*Status, error) {
-	states := []string{state}
-	if state == "" {
-		states = listed
-	} else if !slices.Contains(States, state) {
-		return nil, fmt.Errorf("unknown state %q (one of %v)", state, States)
+// DefaultListLimit is how many tasks List returns when ListOptions.Limit
+// is zero.
+const DefaultListLimit = 100
+
+// ListOptions say which tasks List returns.
+type ListOptions struct {
+	// State is the state of the tasks; empty: every state but completed
+	// and cancelled.
+	State State
+	// Queue is the queue of the tasks; empty: every queue.
+	Queue string
+	// Limit is the most tasks returned; zero: DefaultListLimit.
+	Limit int
+}
+
+// List returns the tasks o selects, queue by queue and state by state in
+// the order of States.
+func (p *Producer) List(ctx context.Context, o ListOptions) ([]*Status, error) {
+	limit := o.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultListLimit
+	case limit < 0:
+		return nil, fmt.Errorf("list: Limit must not be negative, got %d", limit)
 	}
-	queues := []string{queue}
-	if queue == "" {
+	states := []State{o.State}
+	if o.State == "" {
+		states = listed
+	} else if _, err := ParseState(string(o.State)); err != nil {
+		return nil, fmt.Errorf("list: State: %w", err)
+	}
+	queues := []string{o.Queue}
+	if o.Queue == "" {
 		var err error
 		if queues, err = p.inspector.Queues(); err != nil {
 			return nil, err
@@ -229,7 +292,10 @@ func (p *Producer) List(ctx context.Context, state, queue string, limit int) ([]
 			if len(out) >= limit {
 				return out, nil
 			}
-			if s == "cancelled" {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if s == StateCancelled {
 				cs, err := p.groups.List(ctx, q, limit-len(out))
 				if err != nil {
 					return nil, err
@@ -254,39 +320,50 @@ func (p *Producer) List(ctx context.Context, state, queue string, limit int) ([]
 	return out, ctx.Err()
 }
 
-func (p *Producer) list(state, queue string, n int) ([]*asynq.TaskInfo, error) {
-	list := map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
-		"scheduled": p.inspector.ListScheduledTasks,
-		"pending":   p.inspector.ListPendingTasks,
-		"active":    p.inspector.ListActiveTasks,
-		"retry":     p.inspector.ListRetryTasks,
-		"archived":  p.inspector.ListArchivedTasks,
-		"completed": p.inspector.ListCompletedTasks,
+func (p *Producer) list(state State, queue string, n int) ([]*asynq.TaskInfo, error) {
+	list := map[State]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		StateScheduled: p.inspector.ListScheduledTasks,
+		StatePending:   p.inspector.ListPendingTasks,
+		StateActive:    p.inspector.ListActiveTasks,
+		StateRetry:     p.inspector.ListRetryTasks,
+		StateArchived:  p.inspector.ListArchivedTasks,
+		StateCompleted: p.inspector.ListCompletedTasks,
 	}[state]
 	return list(queue, asynq.PageSize(n))
 }
 
 // Retry sends an archived task (or one waiting for its retry) again now.
-func (p *Producer) Retry(_ context.Context, id string) error {
-	info, err := p.find(id)
+// The inspector takes no context: ctx is checked before each step.
+func (p *Producer) Retry(ctx context.Context, id string) error {
+	info, err := p.find(ctx, id)
 	if err != nil {
 		return err
 	}
 	if info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateRetry {
 		return fmt.Errorf("the task is %s: only archived and retry tasks are retried", info.State)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return p.inspector.RunTask(info.Queue, id)
 }
 
 // RetryAllArchived sends every archived task of every queue again now and
-// returns how many.
-func (p *Producer) RetryAllArchived(_ context.Context) (int, error) {
+// returns how many. ctx is checked before each queue: one ended midway
+// leaves the later queues as they were.
+func (p *Producer) RetryAllArchived(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	queues, err := p.inspector.Queues()
 	if err != nil {
 		return 0, err
 	}
 	total := 0
 	for _, q := range queues {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
 		n, err := p.inspector.RunAllArchivedTasks(q)
 		total += n
 		if err != nil {

@@ -8,11 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/credentials/accountindex"
 	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/internal/redisurl"
@@ -24,6 +27,10 @@ import (
 
 // ErrNotFound is returned for a task id that no queue holds.
 var ErrNotFound = errors.New("no such task")
+
+// ErrAlreadyCancelled is returned by Cancel for a send cancelled before:
+// it will not happen, as asked.
+var ErrAlreadyCancelled = errors.New("already cancelled")
 
 // Producer enqueues sends. It is safe for concurrent use.
 type Producer struct {
@@ -77,10 +84,13 @@ func WithSendWindows(named map[string]window.Spec) Option {
 }
 
 // Open returns a Producer on the Redis of url, as the worker's REDIS_URL
-// names it: redis://[user:password@]host:port/db, or rediss:// for TLS.
-// Close it when done. Its error never repeats the URL, which may hold a
-// password.
+// names it: redis://[user:password@]host:port/db, or rediss:// for TLS;
+// "" is REDIS_URL's default, redis://127.0.0.1:6379/0. Close it when done.
+// Its error never repeats the URL, which may hold a password.
 func Open(url string, opts ...Option) (*Producer, error) {
+	if url == "" {
+		url = config.DefaultRedisURL
+	}
 	conn, err := redisurl.Parse(url)
 	if err != nil {
 		return nil, fmt.Errorf("producer: Redis URL: %w", err)
@@ -270,8 +280,39 @@ type Enqueued struct {
 
 // Enqueue validates e and enqueues its send. An envelope whose task id
 // already exists, in any queue, is not an error: Enqueued.Duplicate says so.
+// An envelope without a key is a new send each time: see EnqueueOnce.
 func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
-	send, task, undo, err := p.build(ctx, e, true)
+	return p.enqueueOne(ctx, e, true)
+}
+
+// EnqueueOnce enqueues e as Batch enqueues a line: an envelope without a
+// key gets one derived from its content (Envelope.ContentKey), so the
+// same envelope enqueued twice is one send, and the second time says
+// Duplicate. e is left as it was.
+func (p *Producer) EnqueueOnce(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
+	keyed := *e
+	claim, err := withContentKey(&keyed)
+	if err != nil {
+		return nil, err
+	}
+	return p.enqueueOne(ctx, &keyed, claim)
+}
+
+// withContentKey gives e a key derived from its content when it has none,
+// and says whether its key needs a claim: a key given names no queue, and
+// is claimed so that no other queue holds it too; a content key names its
+// queue, so its task id is one queue's already.
+func withContentKey(e *tasks.Envelope) (claim bool, err error) {
+	if e.Key != "" {
+		return true, nil
+	}
+	e.Key, err = e.ContentKey()
+	return false, err
+}
+
+// enqueueOne is Enqueue, claiming e's key when claim is true.
+func (p *Producer) enqueueOne(ctx context.Context, e *tasks.Envelope, claim bool) (*Enqueued, error) {
+	send, task, undo, err := p.build(ctx, e, claim)
 	id, queue := e.TaskID(), e.QueueName()
 	var held *heldError
 	switch {
@@ -369,12 +410,55 @@ type Status struct {
 	Group string `json:"group,omitempty"`
 	// CancelledAt is when it was cancelled, for a cancelled send.
 	CancelledAt time.Time `json:"cancelled_at,omitzero"`
+	// Wait is what a task in state retry waits for when it waits rather
+	// than failed (its window, a cap, a rate limit...); nil otherwise.
+	Wait *Wait `json:"wait,omitempty"`
+}
+
+// Wait is what a send waits for: a wait spends no attempt and never
+// archives the send. asynq keeps such a send in state retry, with the
+// wait's words as its last error.
+type Wait struct {
+	// Reason is what it waits for: window, recipient_cap, rate_limit,
+	// provider_hold, no_account, capacity or redis.
+	Reason string `json:"reason"`
+	// Until is when it may go: exact for the waits the worker holds to the
+	// microsecond, where asynq's NextProcessAt is whole seconds and early.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// heldWait is how the worker words a wait it holds to its exact end:
+// "... not before <RFC 3339 time> (<reason>)" (package send).
+var heldWait = regexp.MustCompile(`not before (\S+) \(([a-z_]+)\)$`)
+
+// waitOf tells what a task waits for, from the words of its last error.
+func waitOf(info *asynq.TaskInfo) *Wait {
+	if info.State != asynq.TaskStateRetry {
+		return nil
+	}
+	if m := heldWait.FindStringSubmatch(info.LastErr); m != nil {
+		if until, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
+			return &Wait{Reason: m[2], Until: until}
+		}
+	}
+	reason := ""
+	switch e := info.LastErr; {
+	case strings.HasSuffix(e, "waiting for a worker that has it"):
+		reason = "no_account"
+	case strings.HasPrefix(e, "no send slot free"):
+		reason = "capacity"
+	case strings.HasPrefix(e, "redis: "):
+		reason = "redis"
+	default:
+		return nil
+	}
+	return &Wait{Reason: reason, Until: info.NextProcessAt}
 }
 
 // Status looks the task id up in every queue, and among the sends
 // cancelled within the retention period.
 func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
-	info, err := p.find(id)
+	info, err := p.find(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		var c *state.Cancellation
 		if c, err = p.findCancelled(ctx, id); c != nil {
@@ -399,6 +483,7 @@ func statusOf(info *asynq.TaskInfo) *Status {
 		ID: info.ID, Type: info.Type, Queue: info.Queue, State: info.State.String(),
 		Retried: info.Retried, MaxRetry: tasks.MaxRetry(info.MaxRetry), LastError: info.LastErr,
 		LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt,
+		Wait: waitOf(info),
 	}
 	if p, err := tasks.DecodePayload(info.Payload); err == nil {
 		s.Account, s.Due, s.ExpiresAt, s.Window, s.Group = p.Account, p.Due, p.ExpiresAt, p.Window.String(), p.Group

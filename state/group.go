@@ -52,6 +52,9 @@ type Cancellation struct {
 	Group string `json:"group,omitempty"`
 	// At is when it was cancelled.
 	At time.Time `json:"cancelled_at"`
+	// Due is when it was to be sent; zero where the canceller did not
+	// know it.
+	Due time.Time `json:"due,omitzero"`
 }
 
 // Groups keeps the cancellation groups and the records of cancelled sends

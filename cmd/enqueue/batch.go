@@ -33,16 +33,23 @@ func batchCommand() *cobra.Command {
 
 Each bad line is reported with its number and reason, in line order, and does
 not stop the others. Blank lines are skipped (the summary counts them).
-A line without a key gets one derived from its content: running the same file
-again, whole or after an interruption, enqueues nothing twice.
+A line without a key gets one derived from its content, as send does: running
+the same file again, whole or after an interruption, enqueues nothing twice.
+
+--dry-run checks every line and enqueues nothing; a line whose send is already
+in Redis (or repeats an earlier line) counts as duplicate. When Redis does not
+answer, the dry run still checks the lines, counts none as duplicate, and says
+so on stderr.
 
 Exit status: 0 every line enqueued or duplicate; 2 some lines rejected (the
-valid ones are still enqueued unless --dry-run); 1 the run failed.`,
+valid ones are still enqueued unless --dry-run), or bad usage; 1 the run failed
+(FILE or --report's file cannot be opened, checked before Redis; Redis
+unreachable).`,
 		Example: `  enqueue batch messages.jsonl
   enqueue batch --dry-run --report rejected.jsonl messages.jsonl
   generate-reminders | enqueue batch --concurrency 32 -`,
 		Args: exactArgs(1),
-		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if concurrency < 1 {
 				return usageError{fmt.Errorf("--concurrency: must be at least 1, not %d", concurrency)}
 			}
@@ -52,22 +59,30 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
 				// memory small and cuts the collector's share of the CPU.
 				debug.SetGCPercent(400)
 			}
+			// The files first: one that cannot be read or written is told
+			// as such, whatever Redis's state.
 			in, total, err := input(cmd, args[0])
 			if err != nil {
-				return err
+				return localError{err}
 			}
 			defer in.Close()
 			var report *json.Encoder
 			if reportPath != "" {
 				f, err := os.Create(reportPath)
 				if err != nil {
-					return fmt.Errorf("--report: %w", err)
+					return localError{fmt.Errorf("--report: %w", err)}
 				}
 				defer f.Close()
 				buf := bufio.NewWriter(f)
 				defer buf.Flush()
 				report = json.NewEncoder(buf)
 			}
+
+			p, err := open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
 
 			bar := newProgress(cmd.ErrOrStderr(), total, isTerminal(cmd.ErrOrStderr()))
 			start := time.Now()
@@ -89,6 +104,9 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
 			if dryRun {
 				verb = "valid (dry run, nothing enqueued)"
 			}
+			if sum.DuplicatesUnchecked {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Redis did not answer: lines already enqueued were not looked for, and count as valid")
+			}
 			blank := ""
 			if n := sum.Lines - sum.Enqueued - sum.Duplicate - sum.Rejected; err == nil && n > 0 {
 				// Every line of a finished run is one of those or blank.
@@ -105,7 +123,7 @@ valid ones are still enqueued unless --dry-run); 1 the run failed.`,
 				return errRejected
 			}
 			return nil
-		}),
+		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check every line and enqueue nothing")
 	cmd.Flags().StringVar(&reportPath, "report", "", `write each rejected line to FILE as JSON Lines: {"line": N, "error": "..."}`)

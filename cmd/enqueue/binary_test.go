@@ -146,8 +146,8 @@ func TestUnreachableRedisIsNamedWithItsAddress(t *testing.T) {
 	commands := [][]string{
 		{"send", envelope},
 		{"batch", "-"},
-		{"status", "some-task"},
-		{"cancel", "some-task"},
+		{"status", "5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d"},
+		{"cancel", "5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d"},
 		{"list"},
 		{"limits"},
 		{"retry", "--all-archived"},

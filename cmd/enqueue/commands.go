@@ -10,9 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/spf13/cobra"
 
-	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -30,26 +32,10 @@ func withProducer(run func(cmd *cobra.Command, args []string, p *producer.Produc
 	}
 }
 
-// open returns a producer configured from the environment.
+// open returns a producer configured from the environment, as an app's
+// producer.FromEnv is.
 func open() (*producer.Producer, error) {
-	cfg, err := config.Load()
-	if err != nil {
-		return nil, err
-	}
-	conn, err := cfg.RedisConnOpt()
-	if err != nil {
-		return nil, err
-	}
-	limits, err := config.ParseRateLimits(cfg.RateLimits)
-	if err != nil {
-		return nil, err
-	}
-	windows, err := config.ParseSendWindows(cfg.SendWindows)
-	if err != nil {
-		return nil, err
-	}
-	return producer.New(conn, producer.WithMaxRetry(cfg.MaxRetry), producer.WithRetention(cfg.ResultRetention),
-		producer.WithRateLimits(limits), producer.WithSendWindows(windows)), nil
+	return producer.FromEnv()
 }
 
 func sendCommand() *cobra.Command {
@@ -57,6 +43,16 @@ func sendCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send [--wait] ENVELOPE_JSON|-",
 		Short: "Schedule one send; prints its task id and state",
+		Long: `Schedule one send and print its task id and state.
+
+An envelope without a key gets one derived from its content, as batch gives
+each line: sending the same envelope again enqueues nothing and prints
+"duplicate" with the first send's id. Give distinct keys (or content) for
+sends meant to happen twice.
+
+Exit status: 0 enqueued or duplicate; 2 the envelope was rejected (invalid,
+an unknown window name, tz "auto" without a phone number...) or bad usage;
+1 the run failed (Redis unreachable; with --wait, the send failed).`,
 		Example: `  enqueue send '{"type":"mateo:send_message","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}'
   enqueue send --wait - < examples/mateo-send-message.json`,
 		Args: exactArgs(1),
@@ -65,7 +61,7 @@ func sendCommand() *cobra.Command {
 			if args[0] == "-" {
 				var err error
 				if data, err = io.ReadAll(cmd.InOrStdin()); err != nil {
-					return fmt.Errorf("reading the envelope: %w", err)
+					return localError{fmt.Errorf("reading the envelope: %w", err)}
 				}
 			}
 			env, err := tasks.ParseEnvelope(data)
@@ -73,7 +69,11 @@ func sendCommand() *cobra.Command {
 				return usageError{fmt.Errorf("invalid envelope:\n%s", indent(err.Error()))}
 			}
 			ctx := cmd.Context()
-			res, err := p.Enqueue(ctx, env)
+			res, err := p.EnqueueOnce(ctx, env)
+			var fe *jsonvalue.FieldError
+			if errors.As(err, &fe) {
+				return usageError{fmt.Errorf("envelope rejected:\n%s", indent(err.Error()))}
+			}
 			if err != nil {
 				return err
 			}
@@ -121,8 +121,15 @@ func statusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "status TASK_ID",
 		Short:   "Show a task's state, attempts, last error and provider response",
+		Long: `Show a task's state, attempts, last error and provider response.
+
+A send that waits (for its window to open, a recipient's cap, its account's rate
+limit, a provider's hold, a worker with its credential) is in state "waiting":
+"waiting for" says what, "until" the exact time it may go. A wait spends no
+attempt. A cancelled send shows when it was cancelled and, when known, when it
+was due. TASK_ID must be a task id (a UUID): anything else exits 2.`,
 		Example: `  enqueue status 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d`,
-		Args:    exactArgs(1),
+		Args:    taskIDArgs(1),
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			s, err := p.Status(cmd.Context(), args[0])
 			if err != nil {
@@ -147,17 +154,24 @@ func printStatus(w io.Writer, s *producer.Status) {
 	row("id", s.ID)
 	row("type", s.Type)
 	row("queue", s.Queue)
-	row("state", s.State)
+	row("state", stateOf(s))
 	row("account", s.Account)
 	if s.Group != "" {
 		row("group", s.Group)
 	}
 	if s.State == "cancelled" {
 		row("cancelled", timeOr(s.CancelledAt, ""))
+		if !s.Due.IsZero() {
+			row("was due", timeOr(s.Due, ""))
+		}
 		_ = tw.Flush()
 		return
 	}
 	row("due", timeOr(s.Due, "at once"))
+	if s.Wait != nil {
+		row("waiting for", waitReasons[s.Wait.Reason]+" ("+s.Wait.Reason+")")
+		row("until", timeOr(s.Wait.Until, "unknown"))
+	}
 	if s.Window != "" || !s.WindowAt.IsZero() {
 		row("window", windowOf(s))
 	}
@@ -165,11 +179,11 @@ func printStatus(w io.Writer, s *producer.Status) {
 		row("expires", timeOr(s.ExpiresAt, ""))
 	}
 	row("attempts failed", fmt.Sprintf("%d of at most %d retries", s.Retried, s.MaxRetry))
-	if s.LastError != "" {
+	if s.LastError != "" && s.Wait == nil {
 		row("last error", s.LastError)
 		row("last failed", timeOr(s.LastFailedAt, ""))
 	}
-	if !s.NextProcessAt.IsZero() && (s.State == "scheduled" || s.State == "retry") {
+	if !s.NextProcessAt.IsZero() && s.Wait == nil && (s.State == "scheduled" || s.State == "retry") {
 		row("next attempt", timeOr(s.NextProcessAt, ""))
 	}
 	if !s.CompletedAt.IsZero() {
@@ -184,6 +198,26 @@ func printStatus(w io.Writer, s *producer.Status) {
 		row("response", string(s.Result.Response))
 	}
 	_ = tw.Flush()
+}
+
+// stateOf is the state told of a send: a send that waits (for its window,
+// a cap, a rate limit...) is "waiting", though asynq holds it as a retry.
+func stateOf(s *producer.Status) string {
+	if s.Wait != nil {
+		return "waiting"
+	}
+	return s.State
+}
+
+// waitReasons say in words what each reason of a wait is.
+var waitReasons = map[string]string{
+	"window":        "its send window to open",
+	"recipient_cap": "a recipient's cap (RECIPIENT_CAPS)",
+	"rate_limit":    "its account's rate limit",
+	"provider_hold": "the provider's hold on its account",
+	"no_account":    "a worker with its account's credential",
+	"capacity":      "a free send slot (WORKER_CONCURRENCY)",
+	"redis":         "Redis",
 }
 
 // windowOf says the time the send's window gave it, and the window the
@@ -218,4 +252,23 @@ func exactArgs(n int) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// taskIDArgs takes n arguments, the first a task id: a UUID, as every task
+// id is. Anything else is bad usage, told before Redis is asked.
+func taskIDArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := exactArgs(n)(cmd, args); err != nil {
+			return err
+		}
+		return checkTaskID(args[0])
+	}
+}
+
+// checkTaskID says why id is no task id, if it is not.
+func checkTaskID(id string) error {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		return usageError{fmt.Errorf("TASK_ID: not a task id (a UUID such as 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d): %q", id)}
+	}
+	return nil
 }

@@ -3,7 +3,8 @@
 // (REDIS_URL, MAX_RETRY, RESULT_RETENTION...).
 //
 // Exit status: 0 success; 1 the run failed (Redis unreachable, unreadable
-// input, unknown task); 2 invalid input (a rejected envelope, bad usage).
+// input, unknown task); 2 invalid input (a rejected envelope, bad usage,
+// an argument that is no task id).
 package main
 
 import (
@@ -30,6 +31,15 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 
 func (e usageError) Unwrap() error { return e.err }
+
+// localError is a failure of the run that Redis has no part in, such as
+// an unreadable file: exit status 1, told as it is, whatever Redis's
+// state.
+type localError struct{ err error }
+
+func (e localError) Error() string { return e.err.Error() }
+
+func (e localError) Unwrap() error { return e.err }
 
 func main() {
 	redis.SetLogger(logging.Redis{L: zap.NewNop().Sugar()})

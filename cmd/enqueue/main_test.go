@@ -76,7 +76,8 @@ func TestExitStatuses(t *testing.T) {
 		{"invalid envelope", []string{"send", `{"type":"mateo:send_message","payload":{"from":"x"}}`}, 2, `payload.from: not a UUID: "x"`},
 		{"no argument", []string{"send"}, 2, "accepts 1 arg"},
 		{"unknown flag", []string{"send", "--nope", "{}"}, 2, "unknown flag"},
-		{"unknown task", []string{"status", "no-such-task"}, 1, "no such task"},
+		{"unknown task", []string{"status", "5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d"}, 1, "no such task"},
+		{"no task id", []string{"status", "no-such-task"}, 2, `TASK_ID: not a task id`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -98,7 +99,7 @@ func TestRedisUnreachableExits1(t *testing.T) {
 
 func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	t.Setenv("REDIS_URL", "redis://user:s3cret@host:port/0")
-	code, _, errOut := cli(t, "", "status", "x")
+	code, _, errOut := cli(t, "", "list")
 	if code != 1 || !strings.Contains(errOut, "REDIS_URL") || strings.Contains(errOut, "s3cret") {
 		t.Errorf("exit %d, stderr %q; want 1, REDIS_URL named and the password not shown", code, errOut)
 	}
@@ -163,11 +164,14 @@ func TestListRescheduleCancelRetry(t *testing.T) {
 	if code, out, errOut = cli(t, "", "status", id); code != 0 || !regexp.MustCompile(`(?m)^state: +cancelled\n(.*\n)*cancelled: +20`).MatchString(out) {
 		t.Errorf("status after cancel: exit %d, %q %q", code, out, errOut)
 	}
-	if code, out, _ = cli(t, "", "list", "--state", "cancelled"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "cancelled 20") {
+	if !regexp.MustCompile(`(?m)^was due: +2031-02-03T`).MatchString(out) {
+		t.Errorf("status after cancel does not say when it was due:\n%s", out)
+	}
+	if code, out, _ = cli(t, "", "list", "--state", "cancelled"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "cancelled 20") || !strings.Contains(out, "2031-02-03T") {
 		t.Errorf("list --state cancelled: exit %d:\n%s", code, out)
 	}
-	if code, _, errOut = cli(t, "", "cancel", id); code != 1 || !strings.Contains(errOut, "no such task") {
-		t.Errorf("cancel again: exit %d, %q", code, errOut)
+	if code, out, errOut = cli(t, "", "cancel", id); code != 0 || out != id+" already cancelled\n" {
+		t.Errorf("cancel again: exit %d, %q %q; want 0 and already cancelled", code, out, errOut)
 	}
 	if code, out, _ = cli(t, "", "retry", "--all-archived"); code != 0 || out != "0 archived tasks sent again\n" {
 		t.Errorf("retry --all-archived: exit %d, out %q", code, out)

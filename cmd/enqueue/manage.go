@@ -22,6 +22,9 @@ func cancelCommand() *cobra.Command {
 		Use:   "cancel TASK_ID | --group G",
 		Short: "Make a scheduled or pending send, or every send of a group, not happen",
 		Long: `Make a send that has not started not happen. A send that has started or ended cannot be cancelled (exit 1).
+A send cancelled before is reported "TASK_ID already cancelled" with exit 0: what was asked holds, so a script may
+cancel twice. An id no queue holds, nor the recently cancelled sends, is "no such task" (exit 1); an argument that is
+no task id (a UUID) is bad usage (exit 2).
 With --group, every send of the group that has not started is cancelled, those held by a worker for their time
 included; it prints how many were cancelled and how many had already started. Once it returns, no send of the
 group starts.`,
@@ -31,6 +34,8 @@ group starts.`,
 			switch {
 			case (group != "") == (len(args) == 1) || len(args) > 1:
 				return usageError{errors.New("give one TASK_ID or --group G")}
+			case len(args) == 1:
+				return checkTaskID(args[0])
 			case group != "" && !tasks.IsGroup(group):
 				return usageError{fmt.Errorf("--group: not a group name (letters, digits, _ . - : / @ # + =; at most 128): %q", group)}
 			}
@@ -49,7 +54,12 @@ group starts.`,
 				fmt.Fprintln(cmd.OutOrStdout())
 				return nil
 			}
-			if err := p.Cancel(cmd.Context(), args[0]); err != nil {
+			err := p.Cancel(cmd.Context(), args[0])
+			if errors.Is(err, producer.ErrAlreadyCancelled) {
+				fmt.Fprintln(cmd.OutOrStdout(), args[0], "already cancelled")
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), args[0], "cancelled")
@@ -65,7 +75,7 @@ func rescheduleCommand() *cobra.Command {
 		Use:     "reschedule TASK_ID TIME",
 		Short:   "Move a send that has not started to another time (RFC 3339)",
 		Example: `  enqueue reschedule 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d 2026-11-22T09:30:00+01:00`,
-		Args:    exactArgs(2),
+		Args:    taskIDArgs(2),
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			at, err := time.Parse(time.RFC3339Nano, args[1])
 			if err != nil {
@@ -87,23 +97,37 @@ func listCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [--state STATE] [--queue Q] [--limit N]",
 		Short: "List tasks: every state but completed, or one state",
+		Long: `List tasks: every state but completed and cancelled, or one state.
+
+A send that waits (for its window, a recipient's cap, a rate limit...) is shown
+in state "waiting", with what it waits for and the exact time it waits until in
+the last column; asynq holds it as a retry, so --state retry lists it. DUE is
+the time the envelope asked for ("at once" when none); a cancelled send shows
+the time it was due, when it was cancelled on its own.`,
 		Example: `  enqueue list
   enqueue list --state archived
   enqueue list --state scheduled --queue bulk --limit 1000`,
 		Args: exactArgs(0),
 		RunE: withProducer(func(cmd *cobra.Command, _ []string, p *producer.Producer) error {
-			if state != "" && !strings.Contains(" "+strings.Join(producer.States, " ")+" ", " "+state+" ") {
-				return usageError{fmt.Errorf("--state: one of %s", strings.Join(producer.States, ", "))}
+			var st producer.State
+			if state != "" {
+				var err error
+				if st, err = producer.ParseState(state); err != nil {
+					return usageError{fmt.Errorf("--state: %w", err)}
+				}
 			}
-			list, err := p.List(cmd.Context(), state, queue, limit)
+			if limit < 1 {
+				return usageError{fmt.Errorf("--limit: must be at least 1, not %d", limit)}
+			}
+			list, err := p.List(cmd.Context(), producer.ListOptions{State: st, Queue: queue, Limit: limit})
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tTYPE\tQUEUE\tSTATE\tACCOUNT\tDUE\tRETRIED\tLAST ERROR")
 			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Type, s.Queue, s.State, s.Account,
-					timeOr(s.Due, "-"), s.Retried, oneLine(note(s), 80))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Type, s.Queue, stateOf(s), s.Account,
+					timeOr(s.Due, "at once"), s.Retried, oneLine(note(s), 80))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -114,7 +138,7 @@ func listCommand() *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&state, "state", "", "only tasks in this state: "+strings.Join(producer.States, ", "))
+	cmd.Flags().StringVar(&state, "state", "", "only tasks in this state: "+stateNames())
 	cmd.Flags().StringVar(&queue, "queue", "", "only tasks of this queue")
 	cmd.Flags().IntVar(&limit, "limit", 100, "list at most this many tasks")
 	return cmd
@@ -130,6 +154,9 @@ func retryCommand() *cobra.Command {
 		Args: func(cmd *cobra.Command, args []string) error {
 			if all == (len(args) == 1) || len(args) > 1 {
 				return usageError{errors.New("give one TASK_ID or --all-archived")}
+			}
+			if len(args) == 1 {
+				return checkTaskID(args[0])
 			}
 			return nil
 		},
@@ -152,9 +179,13 @@ func retryCommand() *cobra.Command {
 	return cmd
 }
 
-// note is what the list says last of a task: its last error, or when it
-// was cancelled and with which group.
+// note is what the list says last of a task: what it waits for and
+// until when, its last error, or when it was cancelled and with which
+// group.
 func note(s *producer.Status) string {
+	if s.Wait != nil {
+		return "waiting for " + s.Wait.Reason + " until " + timeOr(s.Wait.Until, "unknown")
+	}
 	if s.State != "cancelled" {
 		return s.LastError
 	}
@@ -212,4 +243,13 @@ func limitsCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	}
+}
+
+// stateNames lists the states --state takes.
+func stateNames() string {
+	names := make([]string, len(producer.States))
+	for i, s := range producer.States {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }

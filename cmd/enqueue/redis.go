@@ -23,9 +23,10 @@ const pingTimeout = 3 * time.Second
 // bare "i/o timeout", which does not tell an operator what to check. When
 // Redis does not answer a ping after the failure, the ping's error is the
 // one told (the command's own error is then about the same outage). Other
-// errors are returned as they are.
+// errors, and those of bad usage or of the run's own files, are returned
+// as they are.
 func explainRedis(ctx context.Context, err error) error {
-	if err == nil || errors.As(err, &usageError{}) {
+	if err == nil || errors.As(err, &usageError{}) || errors.As(err, &localError{}) {
 		return err
 	}
 	cfg, cfgErr := config.Load()

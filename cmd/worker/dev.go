@@ -107,7 +107,8 @@ func (d *devMode) ready(ctx context.Context, cfg *config.Config, w *worker.Worke
 %[3]s  Health          http://%[4]s/healthz, /readyz, /metrics (HTTP_ADDR)
   Monitor         %[5]s
 
-  Send more from another terminal:
+  Send more from another terminal (the same example again is a duplicate
+  of the one sent: its key; change the key to send another):
     REDIS_URL=%[1]s go run ./cmd/enqueue send "$(cat examples/mateo-send-message.json)"
 
 `, redisURL, strings.Join(names, ", "), fakes.String(), w.HealthAddr(), monitorURL(w))
@@ -118,7 +119,15 @@ func (d *devMode) ready(ctx context.Context, cfg *config.Config, w *worker.Worke
 	}
 	p := producer.New(conn)
 	defer p.Close()
-	start := time.Now().Truncate(time.Second)
+	return scheduleExamples(ctx, p, log, files, time.Now().Truncate(time.Second))
+}
+
+// scheduleExamples enqueues the envelopes of files exampleSpacing apart
+// from start. Each keeps its key, so that sending the same file again
+// with enqueue, as the banner suggests, reports a duplicate as it would
+// in production; the embedded Redis starts empty, so a dev run never
+// finds its examples there already (one that does says so).
+func scheduleExamples(ctx context.Context, p *producer.Producer, log *zap.Logger, files []string, start time.Time) error {
 	for i, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -129,10 +138,13 @@ func (d *devMode) ready(ctx context.Context, cfg *config.Config, w *worker.Worke
 			return fmt.Errorf("%s: %w", file, err)
 		}
 		e.ProcessAt = start.Add(time.Duration(i+1) * exampleSpacing)
-		e.Key = ""
 		res, err := p.Enqueue(ctx, e)
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
+		}
+		if res.Duplicate {
+			log.Info("example already enqueued", zap.String("file", file), zap.String("task_id", res.ID), zap.String("state", res.State))
+			continue
 		}
 		log.Info("example scheduled", zap.String("file", file), zap.String("task_id", res.ID),
 			zap.String("type", e.Type), zap.Time("due", e.ProcessAt))

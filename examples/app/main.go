@@ -24,11 +24,9 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	p, err := producer.Open(url)
+	// REDIS_URL (default redis://127.0.0.1:6379/0), RATE_LIMITS and
+	// SEND_WINDOWS, read as the workers read them.
+	p, err := producer.FromEnv()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,143 @@
+package producer_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/window"
+)
+
+// setEnv clears every variable the configuration reads that the test
+// environment might carry, and sets env.
+func setEnv(t *testing.T, env map[string]string) {
+	for _, k := range []string{"REDIS_URL", "REDIS_URL_FILE", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER",
+		"REDIS_USERNAME", "REDIS_PASSWORD", "RATE_LIMITS", "SEND_WINDOWS", "RECIPIENT_CAPS", "MAX_RETRY", "RESULT_RETENTION"} {
+		t.Setenv(k, env[k])
+	}
+}
+
+func TestFromEnvReadsTheVariablesAsTheCLIDoes(t *testing.T) {
+	setEnv(t, map[string]string{
+		"REDIS_URL":    "redis://" + redistest.Start(t).Addr + "/0",
+		"SEND_WINDOWS": "office=Europe/Berlin mon-fri 09:00-17:00",
+		"MAX_RETRY":    "3",
+	})
+	p, err := producer.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	req := &mateo.SendMessageRequest{From: "3c90c3cc-0d44-4b50-8888-8dd25736052a", Text: "Hi"}
+	// A name SEND_WINDOWS does not define is refused when enqueued only
+	// when the windows were read.
+	if _, err := p.Send(ctx, req, producer.NamedWindow("nights")); err == nil || !strings.Contains(err.Error(), "nights") {
+		t.Errorf("unknown window: %v, want it refused by name", err)
+	}
+	res, err := p.Send(ctx, req, producer.NamedWindow("office"), producer.At(time.Now().Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Status(ctx, res.ID)
+	if err != nil || s.MaxRetry != 3 {
+		t.Errorf("status %+v, %v; want MAX_RETRY's 3 retries", s, err)
+	}
+}
+
+func TestFromEnvNamesABadVariable(t *testing.T) {
+	setEnv(t, map[string]string{"RATE_LIMITS": "mateo=fast", "REDIS_URL": "redis://ops:s3cret@127.0.0.1:1/0"})
+	_, err := producer.FromEnv()
+	if err == nil || !strings.Contains(err.Error(), "RATE_LIMITS") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %v, want RATE_LIMITS named and no password", err)
+	}
+}
+
+func TestOpenWithoutAURLUsesTheDefault(t *testing.T) {
+	t.Parallel()
+	p, err := producer.Open("")
+	if err != nil {
+		t.Fatalf("Open(\"\"): %v, want REDIS_URL's default", err)
+	}
+	_ = p.Close()
+}
+
+func TestWindowAndNamedWindowTogetherAreRefused(t *testing.T) {
+	t.Parallel()
+	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	req := &mateo.SendMessageRequest{From: "3c90c3cc-0d44-4b50-8888-8dd25736052a", Text: "Hi"}
+	spec := window.Spec{TZ: "Europe/Berlin", From: "08:00", To: "20:00"}
+	for _, opts := range [][]producer.SendOption{
+		{producer.Window(spec), producer.NamedWindow("office")},
+		{producer.NamedWindow("office"), producer.Window(spec)},
+	} {
+		_, err := p.Send(context.Background(), req, opts...)
+		if err == nil || !strings.Contains(err.Error(), "Window and NamedWindow") {
+			t.Errorf("error %v, want both options named", err)
+		}
+	}
+}
+
+func TestListTakesOptionsAndStates(t *testing.T) {
+	t.Parallel()
+	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	var ids []string
+	for _, text := range []string{"a", "b", "c"} {
+		res, err := p.Send(ctx, &mateo.SendMessageRequest{From: "3c90c3cc-0d44-4b50-8888-8dd25736052a", Text: text},
+			producer.At(time.Now().Add(time.Hour)), producer.Group("g:1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ID)
+	}
+	if err := p.Cancel(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	list, err := p.List(ctx, producer.ListOptions{State: producer.StateScheduled, Queue: "mateo", Limit: 1})
+	if err != nil || len(list) != 1 || list[0].State != string(producer.StateScheduled) {
+		t.Errorf("scheduled, limit 1: %v, %v", list, err)
+	}
+	if list, err = p.List(ctx, producer.ListOptions{}); err != nil || len(list) != 2 {
+		t.Errorf("default: %d tasks, %v; want the 2 scheduled", len(list), err)
+	}
+	if list, err = p.List(ctx, producer.ListOptions{State: producer.StateCancelled}); err != nil || len(list) != 1 || list[0].ID != ids[0] {
+		t.Errorf("cancelled: %v, %v; want %s", list, err, ids[0])
+	}
+	if _, err = p.List(ctx, producer.ListOptions{State: "lost"}); err == nil || !strings.Contains(err.Error(), `State: unknown state "lost"`) {
+		t.Errorf("unknown state: %v", err)
+	}
+	if _, err = p.List(ctx, producer.ListOptions{Limit: -1}); err == nil || !strings.Contains(err.Error(), "Limit") {
+		t.Errorf("negative limit: %v", err)
+	}
+}
+
+func TestRetryHonoursItsContext(t *testing.T) {
+	t.Parallel()
+	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Retry(ctx, "some-task"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Retry: %v, want context.Canceled", err)
+	}
+	if _, err := p.RetryAllArchived(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("RetryAllArchived: %v, want context.Canceled", err)
+	}
+}
