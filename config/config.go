@@ -23,10 +23,8 @@ import (
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
-	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
-	"github.com/punctualhq/punctual/worker"
 )
 
 // DefaultRedisURL is the Redis used when none is configured.
@@ -410,59 +408,4 @@ func (c *Config) Policy() (senders.Policy, error) {
 func loopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	return err == nil && senders.IsLoopback(host)
-}
-
-// Worker returns the worker's configuration: its Redis, the providers'
-// transports (made with opts), accounts, policy, limits, queues and
-// addresses.
-func (c *Config) Worker(opts ...senders.Option) (worker.Config, error) {
-	conn, err := c.RedisConnOpt()
-	if err != nil {
-		return worker.Config{}, err
-	}
-	accounts, err := c.Accounts()
-	if err != nil {
-		return worker.Config{}, err
-	}
-	queues, err := ParseQueues(c.WorkerQueues)
-	if err != nil {
-		return worker.Config{}, fmt.Errorf("WORKER_QUEUES: %w", err)
-	}
-	mt, err := mateo.NewTransport(c.MateoBaseURL, opts...)
-	if err != nil {
-		return worker.Config{}, fmt.Errorf("MATEO_BASE_URL: %w", err)
-	}
-	lt, err := leadconnector.NewTransport(c.LeadConnectorBaseURL, c.LeadConnectorVersion, opts...)
-	if err != nil {
-		return worker.Config{}, fmt.Errorf("LEADCONNECTOR_BASE_URL: %w", err)
-	}
-	policy, err := c.Policy()
-	if err != nil {
-		return worker.Config{}, fmt.Errorf("RETRY_STATUSES: %w", err)
-	}
-	limits, err := ParseRateLimits(c.RateLimits)
-	if err != nil {
-		return worker.Config{}, fmt.Errorf("RATE_LIMITS: %w", err)
-	}
-	windows, err := ParseSendWindows(c.SendWindows)
-	if err != nil {
-		return worker.Config{}, fmt.Errorf("SEND_WINDOWS: %w", err)
-	}
-	caps, err := ParseRecipientCaps(c.RecipientCaps)
-	if err != nil {
-		return worker.Config{}, fmt.Errorf("RECIPIENT_CAPS: %w", err)
-	}
-	return worker.Config{
-		Redis:      conn,
-		Transports: map[string]*senders.Transport{mateo.Name: mt, leadconnector.Name: lt},
-		Credentials: credentials.Config{
-			File: c.AccountsFile, Static: accounts, ClientID: c.LeadConnectorClientID, ClientSecret: c.LeadConnectorClientSecret,
-			Keys: c.CredentialsKey, BaseURL: c.LeadConnectorBaseURL,
-		},
-		Policy: policy, RateLimits: limits, SendWindows: windows, RecipientCaps: caps,
-		Concurrency: c.WorkerConcurrency, Queues: queues, AtMostOnce: c.AtMostOnce,
-		Backoff:          send.Backoff{Base: c.RetryBackoffBase, Max: c.RetryBackoffMax},
-		ArchiveRetention: c.ArchiveRetention, NoAccountGrace: c.NoAccountGrace, ShutdownTimeout: c.ShutdownTimeout,
-		HTTPAddr: c.HTTPAddr, MonitorAddr: c.MonitorAddr, MonitorUser: c.MonitorUser, MonitorPassword: c.MonitorPassword,
-	}, nil
 }

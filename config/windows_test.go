@@ -6,6 +6,7 @@ import (
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/window"
+	"github.com/punctualhq/punctual/worker"
 )
 
 func TestParseSendWindows(t *testing.T) {
@@ -21,7 +22,7 @@ func TestParseSendWindows(t *testing.T) {
 		t.Errorf("ParseSendWindows(%q) = %v, %v; want %v", in, got, err, want)
 	}
 	c := load(t, map[string]string{"SEND_WINDOWS": in})
-	wc, err := c.Worker()
+	wc, err := worker.ConfigFrom(c)
 	if err != nil || !reflect.DeepEqual(wc.SendWindows, want) {
 		t.Errorf("the worker's windows %v (%v), want %v", wc.SendWindows, err, want)
 	}

@@ -285,7 +285,7 @@ func TestAlertsAndDashboardQueryExportedMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc, err := cfg.Worker()
+	wc, err := worker.ConfigFrom(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func BenchmarkDrain(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	wc, err := cfg.Worker()
+	wc, err := worker.ConfigFrom(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -134,7 +134,7 @@ func TestTheArchiveKeepsEveryRefusedSend(t *testing.T) {
 			t.Errorf("%s: %+v, %v; want archived", id, s, err)
 		}
 	}
-	listed, err := e.producer.List(ctx, "archived", "mateo", n+10)
+	listed, err := e.producer.List(ctx, producer.ListOptions{State: producer.StateArchived, Queue: "mateo", Limit: n + 10})
 	if err != nil || len(listed) != n {
 		t.Errorf("list --state archived: %d (%v), want %d", len(listed), err, n)
 	}

@@ -88,7 +88,7 @@ func cancelGroupOfMany(t *testing.T, e *env, p *producer.Producer, queues []stri
 			t.Errorf("queue %s still holds %d sends: %+v", q, left, info)
 		}
 	}
-	list, err := p.List(ctx, "cancelled", "", n+100)
+	list, err := p.List(ctx, producer.ListOptions{State: producer.StateCancelled, Limit: n + 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func TestArchivedIsListedAndRetried(t *testing.T) {
 	id := e.enqueue(t, plainMessage)
 	e.waitState(t, id, "archived", 3*time.Second)
 
-	list, err := e.producer.List(context.Background(), "archived", "", 10)
+	list, err := e.producer.List(context.Background(), producer.ListOptions{State: producer.StateArchived, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

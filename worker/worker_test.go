@@ -108,7 +108,7 @@ func setupWith(t *testing.T, sb *sandbox.Server, extra map[string]string, opts .
 	log := zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) })))
 	// Requests carry the trace context as the worker binary's do when
 	// tracing is on; with no span, none.
-	wc, err := wcfg.Worker(senders.WithRoundTripper(tracing.Propagate))
+	wc, err := worker.ConfigFrom(wcfg, senders.WithRoundTripper(tracing.Propagate))
 	if err != nil {
 		t.Fatal(err)
 	}

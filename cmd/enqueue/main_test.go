@@ -115,7 +115,7 @@ func TestSendWaitShowsTheProviderAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc, err := cfg.Worker()
+	wc, err := worker.ConfigFrom(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func TestStatusAndListShowAWaitAsAWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc, err := cfg.Worker()
+	wc, err := worker.ConfigFrom(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func run() error {
 	if traces.TracerProvider() != nil {
 		senderOpts = append(senderOpts, senders.WithRoundTripper(tracing.Propagate))
 	}
-	wc, err := cfg.Worker(senderOpts...)
+	wc, err := worker.ConfigFrom(cfg, senderOpts...)
 	if err != nil {
 		return err
 	}

@@ -100,7 +100,7 @@ func startWorker(environ map[string]string, log *zap.Logger) (*runningWorker, er
 			return nil, err
 		}
 	}
-	wc, err := cfg.Worker()
+	wc, err := worker.ConfigFrom(cfg)
 	if err != nil {
 		return nil, err
 	}
