@@ -88,6 +88,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := worker.WaitForRedis(ctx, wc.Redis, log); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return err
+	}
 	w, err := worker.New(wc, log, worker.WithTracerProvider(traces.TracerProvider()))
 	if err != nil {
 		return err
