@@ -111,9 +111,10 @@ func run() error {
 // finish, and exits the process with status 1 at the second: whoever
 // presses Ctrl-C twice, or an orchestrator that signals again, wants it
 // gone now. The sends abandoned then are not lost: asynq keeps a task
-// taken by a worker under a lease that the worker renews; once it lapses
-// (30 s) and another 30 s pass, a running worker's recoverer puts the task
-// back to retry, or archives it as outcome unknown under AT_MOST_ONCE. The
+// taken by a worker under a lease that the worker renews; 30 s after it
+// lapses (30 s), the recoverer of a running worker, which looks once a
+// minute, puts the task back to retry, or archives it as outcome unknown
+// under AT_MOST_ONCE (asynq v0.26 rdb.LeaseDuration, recoverer.go). The
 // returned function stops listening.
 func stopOnSignals(logger *atomic.Pointer[zap.Logger]) (context.Context, func()) {
 	sigs := make(chan os.Signal, 2)
@@ -129,7 +130,7 @@ func stopOnSignals(logger *atomic.Pointer[zap.Logger]) (context.Context, func())
 		}
 		select {
 		case sig := <-sigs:
-			const msg = "second signal: exiting now; the sends in flight are abandoned and the next worker retries them once their lease has run out (about a minute), or archives them as outcome unknown under AT_MOST_ONCE"
+			const msg = "second signal: exiting now; the sends in flight are abandoned and the next worker retries them once their lease has run out (one to two minutes), or archives them as outcome unknown under AT_MOST_ONCE"
 			if log := logger.Load(); log != nil {
 				log.Warn(msg, zap.Stringer("signal", sig))
 				_ = log.Sync()
