@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -104,7 +106,7 @@ func ParseFile(data []byte) ([]Account, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("not valid YAML: %w", redactYAML(err))
+			return nil, fmt.Errorf("not valid YAML: %w", redactYAML(locateYAML(data, err)))
 		}
 	}
 	accounts := make([]Account, 0, len(f.Accounts))
@@ -118,6 +120,37 @@ func ParseFile(data []byte) ([]Account, error) {
 		accounts = append(accounts, a)
 	}
 	return accounts, errors.Join(errs...)
+}
+
+// yamlSyntax is how yaml.v3 words a syntax error: "yaml: line 3: did not
+// find expected key", the line being optional.
+var yamlSyntax = regexp.MustCompile(`^yaml: (?:line \d+: )?`)
+
+// locateYAML gives a YAML syntax error the line of its fault. yaml.v3
+// (v3.0.1 decode.go, parser.fail) names the line before the one where the
+// enclosing block starts, not the line of the fault: a fault on line 6 of
+// a list of accounts is said to be on line 1. The fault is on the first
+// line whose prefix of the document fails with the same problem, found by
+// bisection as a longer prefix holds the fault too. Errors that are not
+// syntax errors (type mismatches, duplicate keys) name their line right
+// and are returned as they are.
+func locateYAML(data []byte, err error) error {
+	msg := err.Error()
+	loc := yamlSyntax.FindStringIndex(msg)
+	if loc == nil {
+		return err
+	}
+	problem := msg[loc[1]:]
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	line := sort.Search(len(lines), func(i int) bool {
+		var n yaml.Node
+		err := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines[:i+1], nil))).Decode(&n)
+		return err != nil && strings.HasSuffix(err.Error(), ": "+problem)
+	}) + 1
+	if line > len(lines) { // not found again: keep what yaml.v3 said
+		return err
+	}
+	return fmt.Errorf("line %d: %s", line, problem)
 }
 
 // redactYAML keeps what yaml.v3 says of a type mismatch but not the value

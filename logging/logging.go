@@ -56,7 +56,13 @@ func Dependencies(log *zap.Logger) (Redis, func()) {
 }
 
 // Asynq adapts a zap logger to asynq.Logger.
-type Asynq struct{ L *zap.SugaredLogger }
+type Asynq struct {
+	L *zap.SugaredLogger
+	// Muted, when set and true, makes warnings and errors debug lines:
+	// while Redis is down, asynq's loops each say so in their own words,
+	// and the worker says it once, in one line that names REDIS_URL.
+	Muted func() bool
+}
 
 // Debug logs at debug level.
 func (a Asynq) Debug(args ...any) { a.L.Debug(args...) }
@@ -64,11 +70,23 @@ func (a Asynq) Debug(args ...any) { a.L.Debug(args...) }
 // Info logs at info level.
 func (a Asynq) Info(args ...any) { a.L.Info(args...) }
 
-// Warn logs at warn level.
-func (a Asynq) Warn(args ...any) { a.L.Warn(args...) }
+// Warn logs at warn level, or debug when muted.
+func (a Asynq) Warn(args ...any) {
+	if a.Muted != nil && a.Muted() {
+		a.L.Debug(args...)
+		return
+	}
+	a.L.Warn(args...)
+}
 
-// Error logs at error level.
-func (a Asynq) Error(args ...any) { a.L.Error(args...) }
+// Error logs at error level, or debug when muted.
+func (a Asynq) Error(args ...any) {
+	if a.Muted != nil && a.Muted() {
+		a.L.Debug(args...)
+		return
+	}
+	a.L.Error(args...)
+}
 
 // Fatal logs at fatal level and exits.
 func (a Asynq) Fatal(args ...any) { a.L.Fatal(args...) }

@@ -3,6 +3,7 @@ package logging_test
 import (
 	"context"
 	stdlog "log"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -38,5 +39,26 @@ func TestDependenciesLogThroughZapOncePerMessage(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("logged %v, want %v", got, want)
+	}
+}
+
+// While muted (Redis is down and the worker has said so), asynq's warnings
+// and errors are debug lines; otherwise they keep their level.
+func TestAsynqComplaintsAreDebugWhileMuted(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.DebugLevel)
+	muted := true
+	a := logging.Asynq{L: zap.New(core).Sugar(), Muted: func() bool { return muted }}
+	a.Error("Dequeue error: dial tcp: connection refused")
+	a.Warn("recoverer: could not list lease expired tasks")
+	muted = false
+	a.Error("Failed to forward scheduled tasks")
+	var got []string
+	for _, e := range logs.All() {
+		got = append(got, e.Level.String()+": "+e.Message)
+	}
+	want := []string{"debug: Dequeue error: dial tcp: connection refused", "debug: recoverer: could not list lease expired tasks", "error: Failed to forward scheduled tasks"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("logged %q, want %q", got, want)
 	}
 }

@@ -73,6 +73,7 @@ type Worker struct {
 	cfg      Config
 	conn     asynq.RedisConnOpt
 	creds    *credentials.Manager
+	redis    *redisState
 	// health and monitor listen on HTTP_ADDR and MONITOR_ADDR (nil when off).
 	health, monitor net.Listener
 }
@@ -147,7 +148,9 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	conn = asynqClientOpt{conn, cfg.ArchiveRetention, read}
 	n := takers(cfg.Concurrency)
 	srvs := make([]*asynq.Server, n)
-	asynqLog := logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar()} // one, so a complaint is said once for all
+	redisState := newRedisState(rdb, cfg.Redis, log)
+	// One, so a complaint is said once for all.
+	asynqLog := logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar(), Muted: redisState.muted}
 	for i := range srvs {
 		c := asynq.Config{
 			Concurrency:              cfg.Concurrency + holdCapacity,
@@ -165,7 +168,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		}
 		srvs[i] = asynq.NewServer(conn, c)
 	}
-	w := &Worker{srvs: srvs, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds}
+	w := &Worker{srvs: srvs, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds, redis: redisState}
 	if w.health, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("health address: %w", err)
 	}
@@ -205,12 +208,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker started", zap.Int("loops", len(w.srvs)))
 	watchCtx, stopWatching := context.WithCancel(ctx)
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		w.creds.Watch(watchCtx)
-	}()
-	defer func() { stopWatching(); <-watched }()
+	var watching sync.WaitGroup
+	watching.Go(func() { w.creds.Watch(watchCtx) })
+	watching.Go(func() { w.redis.watch(watchCtx) })
+	defer func() { stopWatching(); watching.Wait() }()
 	<-ctx.Done()
 	w.log.Info("stopping: finishing in-flight sends")
 	shutdown(w.srvs)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +54,8 @@ func run() error {
 	if flag.NArg() > 0 && !*dev {
 		return fmt.Errorf("envelope files are for --dev; use enqueue to send them to a real worker")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	var logger atomic.Pointer[zap.Logger] // for a second signal, once there is one
+	ctx, stop := stopOnSignals(&logger)
 	defer stop()
 
 	environ := environment()
@@ -74,6 +76,7 @@ func run() error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	logger.Store(log)
 	redisLog, restore := logging.Dependencies(log)
 	defer restore()
 	redis.SetLogger(redisLog)
@@ -90,6 +93,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := worker.WaitForRedis(ctx, wc.Redis, log); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return err
+	}
 	w, err := worker.New(wc, log, worker.WithTracerProvider(traces.TracerProvider()))
 	if err != nil {
 		return err
@@ -100,6 +109,48 @@ func run() error {
 		}
 	}
 	return w.Run(ctx)
+}
+
+// stopOnSignals returns a context that ends at the first SIGINT or
+// SIGTERM, when the worker stops taking tasks and lets its sends in flight
+// finish, and exits the process with status 1 at the second: whoever
+// presses Ctrl-C twice, or an orchestrator that signals again, wants it
+// gone now. The sends abandoned then are not lost: asynq keeps a task
+// taken by a worker under a lease that the worker renews; 30 s after it
+// lapses (30 s), the recoverer of a running worker, which looks once a
+// minute, puts the task back to retry, or archives it as outcome unknown
+// under AT_MOST_ONCE (asynq v0.26 rdb.LeaseDuration, recoverer.go). The
+// returned function stops listening.
+func stopOnSignals(logger *atomic.Pointer[zap.Logger]) (context.Context, func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			const msg = "second signal: exiting now; the sends in flight are abandoned and the next worker retries them once their lease has run out (one to two minutes), or archives them as outcome unknown under AT_MOST_ONCE"
+			if log := logger.Load(); log != nil {
+				log.Warn(msg, zap.Stringer("signal", sig))
+				_ = log.Sync()
+			} else {
+				fmt.Fprintln(os.Stderr, "worker:", msg)
+			}
+			os.Exit(1)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 // flushTraces exports the spans of the last sends, once the worker has
