@@ -8,8 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -417,42 +415,32 @@ type Status struct {
 
 // Wait is what a send waits for: a wait spends no attempt and never
 // archives the send. asynq keeps such a send in state retry, with the
-// wait's words as its last error.
+// wait's words (tasks.WaitWords) at the end of its last error.
 type Wait struct {
-	// Reason is what it waits for: window, recipient_cap, rate_limit,
-	// provider_hold, no_account, capacity or redis.
+	// Reason is what it waits for: not_due, window, recipient_cap,
+	// rate_limit, provider_hold, credentials, no_account, capacity or redis.
 	Reason string `json:"reason"`
 	// Until is when it may go: exact for the waits the worker holds to the
 	// microsecond, where asynq's NextProcessAt is whole seconds and early.
 	Until time.Time `json:"until,omitzero"`
 }
 
-// heldWait is how the worker words a wait it holds to its exact end:
-// "... not before <RFC 3339 time> (<reason>)" (package send).
-var heldWait = regexp.MustCompile(`not before (\S+) \(([a-z_]+)\)$`)
-
-// waitOf tells what a task waits for, from the words of its last error.
+// waitOf tells what a send in asynq's retry state waits for, from the words
+// the worker ended its last error with; nil for a failed try. A held wait's
+// end is exact, where asynq's NextProcessAt is whole seconds and early; any
+// other goes back at NextProcessAt, rounded up to the second.
 func waitOf(info *asynq.TaskInfo) *Wait {
 	if info.State != asynq.TaskStateRetry {
 		return nil
 	}
-	if m := heldWait.FindStringSubmatch(info.LastErr); m != nil {
-		if until, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
-			return &Wait{Reason: m[2], Until: until}
-		}
-	}
-	reason := ""
-	switch e := info.LastErr; {
-	case strings.HasSuffix(e, "waiting for a worker that has it"):
-		reason = "no_account"
-	case strings.HasPrefix(e, "no send slot free"):
-		reason = "capacity"
-	case strings.HasPrefix(e, "redis: "):
-		reason = "redis"
-	default:
+	reason, until, ok := tasks.ParseWait(info.LastErr)
+	if !ok {
 		return nil
 	}
-	return &Wait{Reason: reason, Until: info.NextProcessAt}
+	if info.NextProcessAt.After(until) {
+		until = info.NextProcessAt
+	}
+	return &Wait{Reason: reason, Until: until}
 }
 
 // Status looks the task id up in every queue, and among the sends

@@ -120,6 +120,9 @@ func (h *Handler) retry(ctx context.Context, s *try, r reply) error {
 		h.Metrics.Waited(s.provider, s.p.Account, "rate_limit")
 	}
 	w := &WaitError{Wait: r.wait, Failure: !wait, Err: r.err}
+	if wait {
+		w.Reason = "rate_limit"
+	}
 	if r.wait > 0 {
 		if err := h.Marks.SetUntil(ctx, s.id, time.Now().Add(r.wait)); err != nil {
 			s.log.Warn("could not keep the wait; the retry rounds it up to the second", zap.Error(err))
@@ -188,7 +191,7 @@ func (h *Handler) rejected(ctx context.Context, s *try, token string, r reply) e
 	if _, err := h.token(ctx, s); err != nil {
 		return err
 	}
-	return &WaitError{Wait: time.Second, Err: r.err}
+	return &WaitError{Wait: time.Second, Reason: "credentials", Err: r.err}
 }
 
 // undelivered clears the in-flight mark of an at-most-once send known not

@@ -340,7 +340,7 @@ func (h *Handler) holdUntil(ctx context.Context, s *try, at time.Time) (held boo
 		}
 		s.back = at
 		h.Metrics.Waited(s.provider, s.p.Account, s.reason)
-		return false, &WaitError{Wait: time.Until(at), Held: true, Err: fmt.Errorf("not before %s (%s)", at.Format(time.RFC3339Nano), s.reason)}
+		return false, &WaitError{Wait: time.Until(at), Held: true, Reason: s.reason, Until: at, Err: errors.New("put back until its time")}
 	}
 	early := time.Until(at)
 	return early > 0, pause.For(ctx, early)
@@ -369,7 +369,7 @@ func (h *Handler) slot(ctx context.Context, s *try) (release func(), waited bool
 		return release, true, nil
 	case <-timer.C:
 		h.Metrics.Waited(s.provider, s.p.Account, "capacity")
-		return nil, false, &WaitError{Wait: capacityRetry, Err: errors.New("no send slot free: the worker is at WORKER_CONCURRENCY")}
+		return nil, false, &WaitError{Wait: capacityRetry, Reason: "capacity", Err: errors.New("no send slot free: the worker is at WORKER_CONCURRENCY")}
 	case <-ctx.Done():
 		return nil, false, ctx.Err()
 	}
@@ -466,7 +466,7 @@ func (h *Handler) inTime(ctx context.Context, s *try) error {
 		return err
 	}
 	h.Metrics.Waited(s.provider, s.p.Account, "window")
-	return &WaitError{Wait: time.Until(open), Held: true, Err: fmt.Errorf("outside its window: not before %s (window)", open.Format(time.RFC3339Nano))}
+	return &WaitError{Wait: time.Until(open), Held: true, Reason: "window", Until: open, Err: errors.New("outside its window")}
 }
 
 // grouped stops a send whose group was cancelled since it joined it.
@@ -525,8 +525,10 @@ func (h *Handler) token(ctx context.Context, s *try) (string, error) {
 		return "", h.noAccount(ctx, s)
 	case errors.Is(err, ErrCannotSend):
 		return "", h.archive(s, err)
-	case !errors.As(err, &wait):
-		wait = &WaitError{Wait: time.Second, Err: err}
+	case errors.As(err, &wait):
+		wait = &WaitError{Wait: wait.Wait, Failure: wait.Failure, Held: wait.Held, Reason: "credentials", Until: wait.Until, Err: wait.Err}
+	default:
+		wait = &WaitError{Wait: time.Second, Reason: "credentials", Err: err}
 	}
 	s.log.Debug("no token to send with yet", zap.Error(err))
 	h.Metrics.Waited(provider, account, "credentials")
@@ -547,7 +549,7 @@ func (h *Handler) noAccount(ctx context.Context, s *try) error {
 		h.Metrics.Waited(provider, account, "no_account")
 		s.log.Debug("no such account on this worker: waiting for one that has it", zap.Duration("waited", waited))
 		back := min(max(waited/4, noAccountRetryMin), noAccountRetryMax, h.NoAccountGrace-waited)
-		return &WaitError{Wait: back, Err: fmt.Errorf("no %s account %q on this worker: waiting for a worker that has it", provider, account)}
+		return &WaitError{Wait: back, Reason: "no_account", Err: fmt.Errorf("no %s account %q on this worker: waiting for a worker that has it", provider, account)}
 	}
 	s.log.Error("no token for the account", zap.Duration("waited", h.NoAccountGrace))
 	h.Metrics.Sent(provider, s.op, account, "failed")
@@ -611,5 +613,5 @@ func (h *Handler) exit(ctx context.Context, s *try) {
 // redisWait makes a Redis error a wait, not a failure: the send is not at
 // fault, and trying again later spends no attempt.
 func redisWait(err error) error {
-	return &WaitError{Wait: time.Second, Err: fmt.Errorf("redis: %w", err)}
+	return &WaitError{Wait: time.Second, Reason: "redis", Err: fmt.Errorf("redis: %w", err)}
 }

@@ -19,10 +19,25 @@ type WaitError struct {
 	// Held says the worker keeps the wait's exact end (Holds) and holds the
 	// task until then, so asynq may bring it back a little early.
 	Held bool
-	Err  error
+	// Reason is what a send that waits rather than failed waits for (a
+	// reason of punctual_waits_total), and Until when it may go (zero: in
+	// Wait). With a reason, the error's words end with the wait, as
+	// tasks.WaitWords puts them, for status to show.
+	Reason string
+	Until  time.Time
+	Err    error
 }
 
-func (e *WaitError) Error() string { return e.Err.Error() }
+func (e *WaitError) Error() string {
+	if e.Reason == "" || e.Failure {
+		return e.Err.Error()
+	}
+	until := e.Until
+	if until.IsZero() {
+		until = time.Now().Add(e.Wait)
+	}
+	return e.Err.Error() + tasks.WaitWords(e.Reason, until)
+}
 
 func (e *WaitError) Unwrap() error { return e.Err }
 
