@@ -108,7 +108,7 @@ func TestListTakesOptionsAndStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := p.List(ctx, producer.ListOptions{State: producer.StateScheduled, Queue: "mateo", Limit: 1})
-	if err != nil || len(list) != 1 || list[0].State != string(producer.StateScheduled) {
+	if err != nil || len(list) != 1 || list[0].State != producer.StateScheduled {
 		t.Errorf("scheduled, limit 1: %v, %v", list, err)
 	}
 	if list, err = p.List(ctx, producer.ListOptions{}); err != nil || len(list) != 2 {

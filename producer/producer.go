@@ -378,10 +378,12 @@ func (p *Producer) EnqueueJSON(ctx context.Context, data []byte) (*Enqueued, err
 
 // Status is what is known of a task.
 type Status struct {
-	ID      string `json:"id"`
-	Type    string `json:"type"`
-	Queue   string `json:"queue"`
-	State   string `json:"state"`
+	ID    string `json:"id"`
+	Type  string `json:"type"`
+	Queue string `json:"queue"`
+	// State is asynq's state of the task, or cancelled. A send that waits
+	// (Wait set) is in state retry without having failed.
+	State   State  `json:"state"`
 	Account string `json:"account"`
 	// Due is when the send may start; zero for "at once".
 	Due time.Time `json:"due,omitzero"`
@@ -468,7 +470,7 @@ func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
 
 func statusOf(info *asynq.TaskInfo) *Status {
 	s := &Status{
-		ID: info.ID, Type: info.Type, Queue: info.Queue, State: info.State.String(),
+		ID: info.ID, Type: info.Type, Queue: info.Queue, State: State(info.State.String()),
 		Retried: info.Retried, MaxRetry: tasks.MaxRetry(info.MaxRetry), LastError: info.LastErr,
 		LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt,
 		Wait: waitOf(info),

@@ -210,7 +210,7 @@ func waitState(t *testing.T, p *producer.Producer, id, state string) *producer.S
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		s, err := p.Status(context.Background(), id)
-		if err == nil && s.State == state {
+		if err == nil && string(s.State) == state {
 			return s
 		}
 		if time.Now().After(deadline) {

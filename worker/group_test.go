@@ -199,7 +199,7 @@ func TestASendJoiningAGroupWhileItIsCancelledIsCancelledOrSent(t *testing.T) {
 
 	states := map[string]string{}
 	for _, s := range sends {
-		states[s.text] = e.waitEnded(t, s.id, 10*time.Second).State
+		states[s.text] = string(e.waitEnded(t, s.id, 10*time.Second).State)
 	}
 	// Every send has ended: the requests are final.
 	requests := map[string][]time.Time{}

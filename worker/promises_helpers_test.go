@@ -137,7 +137,7 @@ func (e *env) waitStateIn(t *testing.T, id string, within time.Duration, states 
 		s, err := e.producer.Status(context.Background(), id)
 		if err == nil {
 			for _, st := range states {
-				if s.State == st {
+				if string(s.State) == st {
 					return s
 				}
 			}

@@ -152,7 +152,7 @@ func (e *env) waitState(t *testing.T, id, state string, within time.Duration) *p
 	deadline := time.Now().Add(within)
 	for {
 		s, err := e.producer.Status(context.Background(), id)
-		if err == nil && s.State == state {
+		if err == nil && string(s.State) == state {
 			return s
 		}
 		if time.Now().After(deadline) {

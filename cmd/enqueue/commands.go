@@ -101,9 +101,9 @@ func waitFor(ctx context.Context, p *producer.Producer, id string, w io.Writer) 
 		if err != nil {
 			return err
 		}
-		if s.State == "completed" || s.State == "archived" {
+		if s.State == producer.StateCompleted || s.State == producer.StateArchived {
 			printStatus(w, s)
-			if s.State == "archived" {
+			if s.State == producer.StateArchived {
 				return errors.New("the send failed: " + s.LastError)
 			}
 			return nil
@@ -119,8 +119,8 @@ func waitFor(ctx context.Context, p *producer.Producer, id string, w io.Writer) 
 func statusCommand() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:     "status TASK_ID",
-		Short:   "Show a task's state, attempts, last error and provider response",
+		Use:   "status TASK_ID",
+		Short: "Show a task's state, attempts, last error and provider response",
 		Long: `Show a task's state, attempts, last error and provider response.
 
 A send that waits (for its window to open, a recipient's cap, its account's rate
@@ -159,7 +159,7 @@ func printStatus(w io.Writer, s *producer.Status) {
 	if s.Group != "" {
 		row("group", s.Group)
 	}
-	if s.State == "cancelled" {
+	if s.State == producer.StateCancelled {
 		row("cancelled", timeOr(s.CancelledAt, ""))
 		if !s.Due.IsZero() {
 			row("was due", timeOr(s.Due, ""))
@@ -183,7 +183,7 @@ func printStatus(w io.Writer, s *producer.Status) {
 		row("last error", s.LastError)
 		row("last failed", timeOr(s.LastFailedAt, ""))
 	}
-	if !s.NextProcessAt.IsZero() && s.Wait == nil && (s.State == "scheduled" || s.State == "retry") {
+	if !s.NextProcessAt.IsZero() && s.Wait == nil && (s.State == producer.StateScheduled || s.State == producer.StateRetry) {
 		row("next attempt", timeOr(s.NextProcessAt, ""))
 	}
 	if !s.CompletedAt.IsZero() {
@@ -206,7 +206,7 @@ func stateOf(s *producer.Status) string {
 	if s.Wait != nil {
 		return "waiting"
 	}
-	return s.State
+	return string(s.State)
 }
 
 // waitReasons say in words what each reason of a wait is.

@@ -186,7 +186,7 @@ func note(s *producer.Status) string {
 	if s.Wait != nil {
 		return "waiting for " + s.Wait.Reason + " until " + timeOr(s.Wait.Until, "unknown")
 	}
-	if s.State != "cancelled" {
+	if s.State != producer.StateCancelled {
 		return s.LastError
 	}
 	if s.Group != "" {
