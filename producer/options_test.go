@@ -141,3 +141,40 @@ func TestRetryHonoursItsContext(t *testing.T) {
 		t.Errorf("RetryAllArchived: %v, want context.Canceled", err)
 	}
 }
+
+// TestStatusTellsTheExactTimeOfAScheduledSend: asynq keeps a scheduled
+// send's time in whole seconds and early; status tells the time it may go,
+// its due time's milliseconds or its window's opening.
+func TestStatusTellsTheExactTimeOfAScheduledSend(t *testing.T) {
+	t.Parallel()
+	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	due := time.Now().Add(time.Hour).Truncate(time.Second).Add(250 * time.Millisecond).UTC()
+	opens := time.Now().Add(3 * time.Hour).UTC().Truncate(time.Minute)
+	spec := window.Spec{TZ: "UTC", From: opens.Format("15:04"), To: opens.Add(time.Minute).Format("15:04")}
+	msg := &mateo.SendMessageRequest{From: "3c90c3cc-0d44-4b50-8888-8dd25736052a", Text: "at its time"}
+	for _, c := range []struct {
+		name string
+		opts []producer.SendOption
+		want time.Time
+	}{
+		{"due", []producer.SendOption{producer.At(due)}, due},
+		{"window", []producer.SendOption{producer.Window(spec)}, opens},
+	} {
+		res, err := p.Send(ctx, msg, append(c.opts, producer.Key(c.name))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := p.Status(ctx, res.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State != producer.StateScheduled || !s.NextProcessAt.Equal(c.want) {
+			t.Errorf("%s: %s, next %v; want scheduled, next %v", c.name, s.State, s.NextProcessAt, c.want)
+		}
+	}
+}

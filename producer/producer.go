@@ -401,7 +401,9 @@ type Status struct {
 	// LastError is the error of the last failed attempt.
 	LastError    string    `json:"last_error,omitempty"`
 	LastFailedAt time.Time `json:"last_failed_at,omitzero"`
-	// NextProcessAt is when it is next taken, for scheduled and retry tasks.
+	// NextProcessAt is when it may next go, for scheduled and retry tasks:
+	// for a scheduled one, to the millisecond, though asynq hands it to a
+	// worker up to a second before.
 	NextProcessAt time.Time `json:"next_process_at,omitzero"`
 	CompletedAt   time.Time `json:"completed_at,omitzero"`
 	// Result is the provider's answer, once completed.
@@ -465,7 +467,23 @@ func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
 	if s.WindowAt, err = p.state.WindowAt(ctx, id); err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
+	if s.State == StateScheduled && s.Wait == nil {
+		// asynq hands a send over a little before its time, in whole
+		// seconds; the worker holds it to the exact time, the latest of these.
+		s.NextProcessAt = latest(s.NextProcessAt, s.Due, s.WindowAt)
+	}
 	return s, nil
+}
+
+// latest is the latest of ts.
+func latest(ts ...time.Time) time.Time {
+	var l time.Time
+	for _, t := range ts {
+		if t.After(l) {
+			l = t
+		}
+	}
+	return l
 }
 
 func statusOf(info *asynq.TaskInfo) *Status {
