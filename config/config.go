@@ -21,8 +21,7 @@ import (
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/internal/redisurl"
 	"github.com/punctualhq/punctual/providers"
-	"github.com/punctualhq/punctual/providers/leadconnector"
-	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -48,34 +47,11 @@ type Config struct {
 	RedisPassword     string `env:"REDIS_PASSWORD"`
 	RedisPasswordFile string `env:"REDIS_PASSWORD_FILE,file"`
 
-	// MateoBaseURL is Mateo's API.
-	MateoBaseURL string `env:"MATEO_BASE_URL" envDefault:"https://integration.getmateo.com/api/v1"`
-	// MateoToken is the token of Mateo account "default".
-	MateoToken     string `env:"MATEO_TOKEN"`
-	MateoTokenFile string `env:"MATEO_TOKEN_FILE,file"`
-	// MateoAccounts are more Mateo accounts: name=token,name2=token2.
-	MateoAccounts     string `env:"MATEO_ACCOUNTS"`
-	MateoAccountsFile string `env:"MATEO_ACCOUNTS_FILE,file"`
-
-	// LeadConnectorBaseURL is LeadConnector's API.
-	LeadConnectorBaseURL string `env:"LEADCONNECTOR_BASE_URL" envDefault:"https://services.leadconnectorhq.com"`
-	// LeadConnectorVersion is sent in the Version header.
-	LeadConnectorVersion      string `env:"LEADCONNECTOR_VERSION" envDefault:"2021-04-15"`
-	LeadConnectorToken        string `env:"LEADCONNECTOR_TOKEN"`
-	LeadConnectorTokenFile    string `env:"LEADCONNECTOR_TOKEN_FILE,file"`
-	LeadConnectorAccounts     string `env:"LEADCONNECTOR_ACCOUNTS"`
-	LeadConnectorAccountsFile string `env:"LEADCONNECTOR_ACCOUNTS_FILE,file"`
-
 	// AccountsFile is a JSON or YAML file of accounts and their
 	// credentials (static token, LeadConnector OAuth, agency-derived
-	// location), beside those of the variables above; reloaded when it
-	// changes and on SIGHUP. None by default.
+	// location), beside those of the providers' variables; reloaded when
+	// it changes and on SIGHUP. None by default.
 	AccountsFile string `env:"ACCOUNTS_FILE"`
-	// LeadConnectorClientID and LeadConnectorClientSecret are the HighLevel
-	// app of the OAuth accounts.
-	LeadConnectorClientID         string `env:"LEADCONNECTOR_CLIENT_ID"`
-	LeadConnectorClientSecret     string `env:"LEADCONNECTOR_CLIENT_SECRET"`
-	LeadConnectorClientSecretFile string `env:"LEADCONNECTOR_CLIENT_SECRET_FILE,file"`
 	// CredentialsKey seals the renewed OAuth tokens kept in Redis
 	// (AES-256-GCM): 32 bytes in base64 or hex; more keys after commas
 	// open older values, the first seals. Required with OAuth accounts.
@@ -85,8 +61,9 @@ type Config struct {
 	// WorkerConcurrency is how many sends a worker makes at once. Default 64.
 	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"64"`
 	// WorkerQueues are the queues a worker takes tasks from, with their
-	// weights: name=weight,... Default mateo=2,leadconnector=2,bulk=1.
-	WorkerQueues string `env:"WORKER_QUEUES" envDefault:"mateo=2,leadconnector=2,bulk=1"`
+	// weights: name=weight,... Default: each provider's queue at 2, then
+	// bulk=1 (mateo=2,leadconnector=2,bulk=1).
+	WorkerQueues string `env:"WORKER_QUEUES"`
 	// ShutdownTimeout bounds how long a stopping worker lets in-flight sends
 	// finish. Default 10s.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
@@ -124,8 +101,8 @@ type Config struct {
 	// provider's answer, for dedupe and `enqueue status`. Default 168h (7 days).
 	ResultRetention time.Duration `env:"RESULT_RETENTION" envDefault:"168h"`
 	// RateLimits are the provider limits: provider[:account]=N/period+...,
-	// or off. Default: the published limits.
-	RateLimits string `env:"RATE_LIMITS" envDefault:"mateo=2/s+10000/24h,leadconnector=100/10s+200000/24h"`
+	// or off. Default: the providers' published limits.
+	RateLimits string `env:"RATE_LIMITS"`
 	// SendWindows are the named send windows an envelope or an account
 	// may name: name=TZ [DAYS] FROM-TO;... (ParseSendWindows). None by default.
 	SendWindows string `env:"SEND_WINDOWS"`
@@ -148,78 +125,165 @@ type Config struct {
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 	// LogFormat is json or console. Default json.
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+
+	// registry is the providers the configuration was read for; settings
+	// are their configurations, by name.
+	registry providers.Registry
+	settings map[string]providers.Config
 }
 
-// Load reads the configuration from the environment and validates it.
+// Load reads the configuration of the built-in providers and the rest from
+// the environment, and validates it.
 func Load() (*Config, error) {
-	return LoadFrom(nil)
+	return LoadWith(builtin.Registry(), nil)
 }
 
-// LoadFrom reads the configuration from environ (the process environment
-// when nil) and validates it.
+// LoadFrom reads the configuration of the built-in providers and the rest
+// from environ (the process environment when nil), and validates it.
 func LoadFrom(environ map[string]string) (*Config, error) {
+	return LoadWith(builtin.Registry(), environ)
+}
+
+// LoadWith reads the configuration from environ (the process environment
+// when nil), each provider of reg's variables with it, and validates it.
+// The process's table of operations (providers.Use) gets reg's.
+func LoadWith(reg providers.Registry, environ map[string]string) (*Config, error) {
+	if err := reg.Check(); err != nil {
+		return nil, err
+	}
 	opts := env.Options{}
 	if environ != nil {
 		opts.Environment = environ
 	}
 	c, err := env.ParseAsWithOptions[Config](opts)
 	if err != nil {
-		return nil, explain(err)
+		return nil, explain(err, reflect.TypeFor[Config]())
 	}
 	lookup := os.LookupEnv
 	if environ != nil {
 		lookup = func(k string) (string, bool) { v, ok := environ[k]; return v, ok }
 	}
-	if err := c.readSecretFiles(lookup); err != nil {
+	errs := []error{readSecretFiles(&c, lookup)}
+	c.registry, c.settings = reg, map[string]providers.Config{}
+	for _, p := range reg {
+		if p.NewConfig == nil {
+			continue
+		}
+		s := p.NewConfig()
+		if err := env.ParseWithOptions(s, opts); err != nil {
+			errs = append(errs, explain(err, reflect.TypeOf(s).Elem()))
+			continue
+		}
+		errs = append(errs, readSecretFiles(s, lookup))
+		c.settings[p.Name] = s
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.applyDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	providers.Use(reg)
 	return &c, nil
 }
 
+// applyDefaults sets the defaults that follow from the providers.
+func (c *Config) applyDefaults() {
+	if c.WorkerQueues == "" {
+		c.WorkerQueues = defaultQueues(c.registry)
+	}
+	if c.RateLimits == "" {
+		c.RateLimits = defaultRateLimits(c.registry)
+	}
+}
+
+// defaultQueues is WORKER_QUEUES's default: the queue of every provider's
+// operations at weight 2, then bulk at 1.
+func defaultQueues(reg providers.Registry) string {
+	var queues []string
+	for _, p := range reg {
+		for _, op := range p.Operations {
+			if q := op.DefaultQueue() + "=2"; !slices.Contains(queues, q) {
+				queues = append(queues, q)
+			}
+		}
+	}
+	return strings.Join(append(queues, "bulk=1"), ",")
+}
+
+// defaultRateLimits is RATE_LIMITS's default: the providers' published
+// limits.
+func defaultRateLimits(reg providers.Registry) string {
+	var limits []string
+	for _, p := range reg {
+		if p.RateLimit != "" {
+			limits = append(limits, p.Name+"="+p.RateLimit)
+		}
+	}
+	if len(limits) == 0 {
+		return "off"
+	}
+	return strings.Join(limits, ",")
+}
+
+// Registry returns the providers the configuration was read for.
+func (c *Config) Registry() providers.Registry {
+	return c.registry
+}
+
+// Provider returns the configuration of the provider named name, as its
+// NewConfig made it (a *mateo.Config for mateo); nil for a provider that
+// reads no variable or is not in the registry.
+func (c *Config) Provider(name string) providers.Config {
+	return c.settings[name]
+}
+
 // readSecretFiles moves each secret read from its _FILE form into its
-// variable's field; lookup tells which variables are set.
-func (c *Config) readSecretFiles(lookup func(string) (string, bool)) error {
+// variable's field, in the struct v points to: a field tagged
+// "X_FILE,file" beside one tagged "X". lookup tells which variables are
+// set.
+func readSecretFiles(v any, lookup func(string) (string, bool)) error {
+	s := reflect.ValueOf(v).Elem()
+	fields := map[string]reflect.Value{}
+	for i := range s.NumField() {
+		if name, _, _ := strings.Cut(s.Type().Field(i).Tag.Get("env"), ","); name != "" {
+			fields[name] = s.Field(i)
+		}
+	}
 	var errs []error
-	for _, secret := range []struct {
-		name            string
-		value, fromFile *string
-	}{
-		{"REDIS_URL", &c.RedisURL, &c.RedisURLFile},
-		{"REDIS_PASSWORD", &c.RedisPassword, &c.RedisPasswordFile},
-		{"MATEO_TOKEN", &c.MateoToken, &c.MateoTokenFile},
-		{"MATEO_ACCOUNTS", &c.MateoAccounts, &c.MateoAccountsFile},
-		{"LEADCONNECTOR_TOKEN", &c.LeadConnectorToken, &c.LeadConnectorTokenFile},
-		{"LEADCONNECTOR_ACCOUNTS", &c.LeadConnectorAccounts, &c.LeadConnectorAccountsFile},
-		{"MONITOR_PASSWORD", &c.MonitorPassword, &c.MonitorPasswordFile},
-		{"LEADCONNECTOR_CLIENT_SECRET", &c.LeadConnectorClientSecret, &c.LeadConnectorClientSecretFile},
-		{"CREDENTIALS_KEY", &c.CredentialsKey, &c.CredentialsKeyFile},
-	} {
-		if path, _ := lookup(secret.name + "_FILE"); path == "" {
+	for i := range s.NumField() {
+		name, opts, _ := strings.Cut(s.Type().Field(i).Tag.Get("env"), ",")
+		base, ok := strings.CutSuffix(name, "_FILE")
+		value := fields[base]
+		if opts != "file" || !ok || !value.IsValid() || value.Kind() != reflect.String {
 			continue
 		}
+		if path, _ := lookup(name); path == "" {
+			continue
+		}
+		fromFile := s.Field(i)
 		switch {
-		case strings.TrimSpace(*secret.fromFile) == "":
-			errs = append(errs, fmt.Errorf("%s_FILE: the file is empty", secret.name))
+		case strings.TrimSpace(fromFile.String()) == "":
+			errs = append(errs, fmt.Errorf("%s: the file is empty", name))
 			continue
-		case *secret.value != "":
-			errs = append(errs, fmt.Errorf("%s: set it or %s_FILE, not both", secret.name, secret.name))
+		case value.String() != "":
+			errs = append(errs, fmt.Errorf("%s: set it or %s, not both", base, name))
 			continue
 		}
-		*secret.value, *secret.fromFile = strings.TrimSpace(*secret.fromFile), ""
+		value.SetString(strings.TrimSpace(fromFile.String()))
+		fromFile.SetString("")
 	}
 	return errors.Join(errs...)
 }
 
-// explain rewrites the errors of caarlos0/env to name the variable.
-func explain(err error) error {
+// explain rewrites the errors of caarlos0/env, parsing a struct of type t,
+// to name the variable.
+func explain(err error, t reflect.Type) error {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return err
 	}
-	t := reflect.TypeFor[Config]()
 	var errs []error
 	for _, e := range agg.Errors {
 		var pe env.ParseError
@@ -260,13 +324,13 @@ func (c *Config) Validate() error {
 	if _, err := c.RedisConnOpt(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.LeadConnectorVersion == "" {
-		add("LEADCONNECTOR_VERSION", errors.New("must not be empty"))
+	for _, p := range c.registry {
+		if s := c.settings[p.Name]; s != nil {
+			if err := s.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
-	_, err := senders.CheckBaseURL(c.MateoBaseURL)
-	add("MATEO_BASE_URL", err)
-	_, err = senders.CheckBaseURL(c.LeadConnectorBaseURL)
-	add("LEADCONNECTOR_BASE_URL", err)
 	if _, err := c.Accounts(); err != nil {
 		errs = append(errs, err)
 	}
@@ -274,13 +338,10 @@ func (c *Config) Validate() error {
 		_, err := credentials.ParseKeys(c.CredentialsKey)
 		add("CREDENTIALS_KEY", err)
 	}
-	if (c.LeadConnectorClientID == "") != (c.LeadConnectorClientSecret == "") {
-		add("LEADCONNECTOR_CLIENT_ID and LEADCONNECTOR_CLIENT_SECRET", errors.New("set both or neither"))
-	}
 	if c.WorkerConcurrency < 1 {
 		add("WORKER_CONCURRENCY", fmt.Errorf("must be at least 1, got %d", c.WorkerConcurrency))
 	}
-	_, err = ParseQueues(c.WorkerQueues)
+	_, err := ParseQueues(c.WorkerQueues)
 	add("WORKER_QUEUES", err)
 	if c.ShutdownTimeout <= 0 {
 		add("SHUTDOWN_TIMEOUT", fmt.Errorf("must be positive, got %s", c.ShutdownTimeout))
@@ -292,8 +353,8 @@ func (c *Config) Validate() error {
 		add("MAX_PROVIDER_WAIT", fmt.Errorf("must be positive, got %s", c.MaxProviderWait))
 	}
 	for _, p := range c.AtMostOnce {
-		if !slices.Contains(providers.Names(), p) {
-			add("AT_MOST_ONCE", fmt.Errorf("unknown provider %q (%s)", p, strings.Join(providers.Names(), ", ")))
+		if names := c.registry.Names(); !slices.Contains(names, p) {
+			add("AT_MOST_ONCE", fmt.Errorf("unknown provider %q (%s)", p, strings.Join(names, ", ")))
 		}
 	}
 	if c.NoAccountGrace < 0 {
@@ -310,11 +371,11 @@ func (c *Config) Validate() error {
 	if c.ResultRetention <= 0 {
 		add("RESULT_RETENTION", fmt.Errorf("must be positive, got %s", c.ResultRetention))
 	}
-	_, err = ParseRateLimits(c.RateLimits)
+	_, err = parseRateLimits(c.registry, c.RateLimits)
 	add("RATE_LIMITS", err)
 	_, err = ParseSendWindows(c.SendWindows)
 	add("SEND_WINDOWS", err)
-	_, err = ParseRecipientCaps(c.RecipientCaps)
+	_, err = parseRecipientCaps(c.registry, c.RecipientCaps)
 	add("RECIPIENT_CAPS", err)
 	if c.MonitorAddr != "" && c.MonitorPassword == "" && !loopbackAddr(c.MonitorAddr) {
 		add("MONITOR_ADDR", errors.New("the monitor can delete tasks: bind it to a loopback address or set MONITOR_PASSWORD"))
@@ -368,17 +429,19 @@ func (c *Config) RedisConnOpt() (asynq.RedisConnOpt, error) {
 	return opt, nil
 }
 
-// Accounts returns the tokens of MATEO_TOKEN, MATEO_ACCOUNTS,
-// LEADCONNECTOR_TOKEN and LEADCONNECTOR_ACCOUNTS.
+// Accounts returns the tokens of each provider's default-account token and
+// account list (MATEO_TOKEN, MATEO_ACCOUNTS, …).
 func (c *Config) Accounts() (Accounts, error) {
 	a := Accounts{}
 	var errs []error
-	for _, p := range []struct{ provider, tokenVar, token, listVar, list string }{
-		{mateo.Name, "MATEO_TOKEN", c.MateoToken, "MATEO_ACCOUNTS", c.MateoAccounts},
-		{leadconnector.Name, "LEADCONNECTOR_TOKEN", c.LeadConnectorToken, "LEADCONNECTOR_ACCOUNTS", c.LeadConnectorAccounts},
-	} {
-		if err := a.add(p.provider, p.token, p.list); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p.listVar, err))
+	for _, p := range c.registry {
+		s := c.settings[p.Name]
+		if s == nil {
+			continue
+		}
+		token, list, variable := s.Tokens()
+		if err := a.add(p.Name, token, list); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", variable, err))
 		}
 	}
 	return a, errors.Join(errs...)

@@ -57,6 +57,14 @@ func checkError(t *testing.T, err error, want []string, secrets ...string) {
 	}
 }
 
+// mateoOf returns the Mateo configuration c read.
+func mateoOf(c *config.Config) *mateo.Config { return c.Provider(mateo.Name).(*mateo.Config) }
+
+// leadConnectorOf returns the LeadConnector configuration c read.
+func leadConnectorOf(c *config.Config) *leadconnector.Config {
+	return c.Provider(leadconnector.Name).(*leadconnector.Config)
+}
+
 // writeFile writes content to a new file in a test directory and returns its path.
 func writeFile(t *testing.T, content string) string {
 	t.Helper()
@@ -87,9 +95,9 @@ func TestDefaults(t *testing.T) {
 				name      string
 				got, want any
 			}{
-				{"MATEO_BASE_URL", c.MateoBaseURL, "https://integration.getmateo.com/api/v1"},
-				{"LEADCONNECTOR_BASE_URL", c.LeadConnectorBaseURL, "https://services.leadconnectorhq.com"},
-				{"LEADCONNECTOR_VERSION", c.LeadConnectorVersion, "2021-04-15"},
+				{"MATEO_BASE_URL", mateoOf(c).BaseURL, "https://integration.getmateo.com/api/v1"},
+				{"LEADCONNECTOR_BASE_URL", leadConnectorOf(c).BaseURL, "https://services.leadconnectorhq.com"},
+				{"LEADCONNECTOR_VERSION", leadConnectorOf(c).Version, "2021-04-15"},
 				{"WORKER_CONCURRENCY", c.WorkerConcurrency, 64},
 				{"WORKER_QUEUES", c.WorkerQueues, "mateo=2,leadconnector=2,bulk=1"},
 				{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 10 * time.Second},
@@ -277,10 +285,10 @@ func TestSecretFiles(t *testing.T) {
 		{"REDIS_URL", "redis://:s3cret@redis.internal:6379/0", nil, func(c *config.Config) string { return c.RedisURL }},
 		{"REDIS_PASSWORD", "s3cret", map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:7000"},
 			func(c *config.Config) string { return c.RedisPassword }},
-		{"MATEO_TOKEN", "tok-mateo", nil, func(c *config.Config) string { return c.MateoToken }},
-		{"MATEO_ACCOUNTS", "acme=tok-acme,beta=tok-beta", nil, func(c *config.Config) string { return c.MateoAccounts }},
-		{"LEADCONNECTOR_TOKEN", "tok-lc", nil, func(c *config.Config) string { return c.LeadConnectorToken }},
-		{"LEADCONNECTOR_ACCOUNTS", "acme=tok-acme", nil, func(c *config.Config) string { return c.LeadConnectorAccounts }},
+		{"MATEO_TOKEN", "tok-mateo", nil, func(c *config.Config) string { return mateoOf(c).Token }},
+		{"MATEO_ACCOUNTS", "acme=tok-acme,beta=tok-beta", nil, func(c *config.Config) string { return mateoOf(c).Accounts }},
+		{"LEADCONNECTOR_TOKEN", "tok-lc", nil, func(c *config.Config) string { return leadConnectorOf(c).Token }},
+		{"LEADCONNECTOR_ACCOUNTS", "acme=tok-acme", nil, func(c *config.Config) string { return leadConnectorOf(c).Accounts }},
 	} {
 		environ := func(more map[string]string) map[string]string {
 			e := maps.Clone(more)
@@ -478,7 +486,7 @@ func TestBaseURLs(t *testing.T) {
 				return
 			}
 			c := load(t, environ)
-			if got := map[string]string{"MATEO_BASE_URL": c.MateoBaseURL, "LEADCONNECTOR_BASE_URL": c.LeadConnectorBaseURL}[tc.variable]; got != tc.url {
+			if got := map[string]string{"MATEO_BASE_URL": mateoOf(c).BaseURL, "LEADCONNECTOR_BASE_URL": leadConnectorOf(c).BaseURL}[tc.variable]; got != tc.url {
 				t.Errorf("%s = %q, want %q", tc.variable, got, tc.url)
 			}
 		})

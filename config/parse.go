@@ -96,12 +96,24 @@ type RateLimits = ratelimit.Limits
 
 // ParseRateLimits reads provider[:account]=N/period+N/period,... where a
 // period is a duration (10s, 24h) or a bare unit (s, m, h, d); "off" turns
-// limiting off.
+// limiting off. Providers are those of the process's table
+// (providers.Names); Config.ParseRateLimits checks them against its
+// registry.
 func ParseRateLimits(s string) (RateLimits, error) {
+	return parseRateLimits(nil, s)
+}
+
+// ParseRateLimits reads RATE_LIMITS as the package's ParseRateLimits does,
+// its providers those of c's registry.
+func (c *Config) ParseRateLimits() (RateLimits, error) {
+	return parseRateLimits(c.registry, c.RateLimits)
+}
+
+func parseRateLimits(reg providers.Registry, s string) (RateLimits, error) {
 	if strings.TrimSpace(s) == "off" {
 		return nil, nil
 	}
-	return parseScoped(s, false, 0)
+	return parseScoped(reg, s, false, 0)
 }
 
 // RecipientCaps are the caps per recipient of every send (""), of a
@@ -111,17 +123,33 @@ type RecipientCaps = ratelimit.Limits
 // ParseRecipientCaps reads [provider[:account]=]N/period+N/period,...,
 // periods as ParseRateLimits reads them and of at least a second: a cap
 // without a scope counts every send to a recipient. "" or "off": no caps.
+// Providers are those of the process's table (providers.Names).
 func ParseRecipientCaps(s string) (RecipientCaps, error) {
+	return parseRecipientCaps(nil, s)
+}
+
+// ParseRecipientCaps reads RECIPIENT_CAPS as the package's
+// ParseRecipientCaps does, its providers those of c's registry.
+func (c *Config) ParseRecipientCaps() (RecipientCaps, error) {
+	return parseRecipientCaps(c.registry, c.RecipientCaps)
+}
+
+func parseRecipientCaps(reg providers.Registry, s string) (RecipientCaps, error) {
 	if s = strings.TrimSpace(s); s == "" || s == "off" {
 		return nil, nil
 	}
-	return parseScoped(s, true, time.Second)
+	return parseScoped(reg, s, true, time.Second)
 }
 
 // parseScoped reads scope=N/period+...,... with a scope of provider or
-// provider:account; unscoped allows entries without one, scoped "". No
-// period may be shorter than minPeriod.
-func parseScoped(s string, unscoped bool, minPeriod time.Duration) (ratelimit.Limits, error) {
+// provider:account, a provider of reg (of the process's table when nil);
+// unscoped allows entries without one, scoped "". No period may be
+// shorter than minPeriod.
+func parseScoped(reg providers.Registry, s string, unscoped bool, minPeriod time.Duration) (ratelimit.Limits, error) {
+	names := providers.Names()
+	if reg != nil {
+		names = reg.Names()
+	}
 	limits := ratelimit.Limits{}
 	for i, entry := range strings.Split(s, ",") {
 		scope, rates, found := strings.Cut(strings.TrimSpace(entry), "=")
@@ -136,8 +164,8 @@ func parseScoped(s string, unscoped bool, minPeriod time.Duration) (ratelimit.Li
 		case strings.TrimSpace(entry) == "":
 			return nil, fmt.Errorf("entry %d: empty, want [provider[:account]=]N/period", i+1)
 		case scope == "" && unscoped:
-		case !slices.Contains(providers.Names(), provider):
-			return nil, fmt.Errorf("entry %d: unknown provider %q (%s)", i+1, provider, strings.Join(providers.Names(), ", "))
+		case !slices.Contains(names, provider):
+			return nil, fmt.Errorf("entry %d: unknown provider %q (%s)", i+1, provider, strings.Join(names, ", "))
 		case strings.Contains(scope, ":") && !tasks.IsName(account):
 			return nil, fmt.Errorf("entry %d: account name %q is not letters, digits, _ . -", i+1, account)
 		}

@@ -1,16 +1,21 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/builtin"
 )
 
 //go:generate go run ./internal/gendoc ../docs/configuration.md
 
 // Variable is one environment variable as docs/configuration.md shows it:
-// its name and default come from Config's struct tags (those caarlos0/env
-// reads), its meaning from descriptions.
+// its name and default come from the struct tags caarlos0/env reads
+// (Config's, and each provider's configuration's), its meaning from
+// descriptions and from the providers' Variables.
 type Variable struct {
 	Name    string
 	Default string
@@ -36,18 +41,8 @@ var descriptions = map[string]description{
 	"REDIS_USERNAME":        {"", "ACL user for a Cluster or behind Sentinel (`REDIS_URL` carries its own)"},
 	"REDIS_PASSWORD":        {"", "password for a Cluster or behind Sentinel"},
 
-	"MATEO_BASE_URL":         {"", "Mateo's API; plain `http://` only to a loopback host"},
-	"MATEO_TOKEN":            {"", "the Mateo token of account `default`"},
-	"MATEO_ACCOUNTS":         {"", "more Mateo accounts: `name=token,name2=token2`"},
-	"LEADCONNECTOR_BASE_URL": {"", "LeadConnector's API; plain `http://` only to a loopback host"},
-	"LEADCONNECTOR_VERSION":  {"", "the `Version` header of `POST /conversations/messages` (its only published value); the OAuth endpoints send their own"},
-	"LEADCONNECTOR_TOKEN":    {"", "the LeadConnector (location) token of account `default`"},
-	"LEADCONNECTOR_ACCOUNTS": {"", "more LeadConnector accounts: `name=token,name2=token2`"},
-
-	"ACCOUNTS_FILE":               {"", "a JSON or YAML file of accounts and their credentials, beside the variables above; reloaded when it changes and on SIGHUP (format below)"},
-	"LEADCONNECTOR_CLIENT_ID":     {"", "the HighLevel marketplace app of the OAuth accounts; set with `LEADCONNECTOR_CLIENT_SECRET`"},
-	"LEADCONNECTOR_CLIENT_SECRET": {"", "the app's secret; read at start"},
-	"CREDENTIALS_KEY":             {"", "32 bytes, base64 or 64 hex digits (`openssl rand -base64 32`), sealing the renewed OAuth tokens kept in Redis (AES-256-GCM); more keys after commas open older values, the first seals. Required with OAuth accounts"},
+	"ACCOUNTS_FILE":   {"", "a JSON or YAML file of accounts and their credentials, beside the variables above; reloaded when it changes and on SIGHUP (format below)"},
+	"CREDENTIALS_KEY": {"", "32 bytes, base64 or 64 hex digits (`openssl rand -base64 32`), sealing the renewed OAuth tokens kept in Redis (AES-256-GCM); more keys after commas open older values, the first seals. Required with OAuth accounts"},
 
 	"WORKER_CONCURRENCY": {"", "requests a worker makes at once (sends held for their time do not count)"},
 	"WORKER_QUEUES":      {"", "queues a worker takes from, with their weights: `name=weight,…`"},
@@ -73,18 +68,31 @@ var descriptions = map[string]description{
 	"LOG_FORMAT":       {"", "`json` or `console` (dev mode: `console`)"},
 }
 
-// Variables lists the variables Config reads, in its field order, each
-// with its _FILE form folded in. It fails when a variable has no
-// description or a description names no variable.
+// computedDefaults are the defaults that follow from the providers, by
+// variable.
+var computedDefaults = map[string]func(providers.Registry) string{
+	"WORKER_QUEUES": defaultQueues,
+	"RATE_LIMITS":   defaultRateLimits,
+}
+
+// Variables lists the variables Config and the built-in providers read,
+// each with its _FILE form folded in: Config's in its field order, the
+// providers' in the registry's and their fields' order before
+// ACCOUNTS_FILE. It fails when a variable has no description or a
+// description names no variable.
 func Variables() ([]Variable, error) {
-	t := reflect.TypeFor[Config]()
+	return variablesOf(builtin.Registry())
+}
+
+func variablesOf(reg providers.Registry) ([]Variable, error) {
 	var vars []Variable
 	seen := map[string]bool{}
-	for i := range t.NumField() {
-		f := t.Field(i)
+	var errs []error
+	// read appends the variable of field f of struct type t, described by docs.
+	read := func(t reflect.Type, f reflect.StructField, docs map[string]description, where string) {
 		name, opts, _ := strings.Cut(f.Tag.Get("env"), ",")
 		if name == "" {
-			continue
+			return
 		}
 		if opts == "file" {
 			base := strings.TrimSuffix(name, "_FILE")
@@ -93,23 +101,54 @@ func Variables() ([]Variable, error) {
 					vars[j].File = true
 				}
 			}
-			continue
+			return
 		}
-		d, ok := descriptions[name]
+		d, ok := docs[name]
 		if !ok {
-			return nil, fmt.Errorf("config: %s (Config.%s) has no description in descriptions", name, f.Name)
+			errs = append(errs, fmt.Errorf("config: %s (%s.%s) has no description in %s", name, t, f.Name, where))
+			return
 		}
 		seen[name] = true
 		v := Variable{Name: name, Default: f.Tag.Get("envDefault"), Doc: d.Doc}
 		if v.Default == "" {
 			v.Default = d.Default
 		}
+		if def := computedDefaults[name]; def != nil && v.Default == "" {
+			v.Default = def(reg)
+		}
 		vars = append(vars, v)
+	}
+	config := reflect.TypeFor[Config]()
+	for i := range config.NumField() {
+		if config.Field(i).Name == "AccountsFile" {
+			for _, p := range reg {
+				if p.NewConfig == nil {
+					continue
+				}
+				docs := map[string]description{}
+				for name, doc := range p.Variables {
+					docs[name] = description{Doc: doc}
+				}
+				t := reflect.TypeOf(p.NewConfig()).Elem()
+				for j := range t.NumField() {
+					read(t, t.Field(j), docs, "provider "+p.Name+"'s Variables")
+				}
+				for name := range p.Variables {
+					if !seen[name] {
+						errs = append(errs, fmt.Errorf("config: provider %s's Variables has %s, which its configuration does not read", p.Name, name))
+					}
+				}
+			}
+		}
+		read(config, config.Field(i), descriptions, "descriptions")
 	}
 	for name := range descriptions {
 		if !seen[name] {
-			return nil, fmt.Errorf("config: descriptions has %s, which Config does not read", name)
+			errs = append(errs, fmt.Errorf("config: descriptions has %s, which Config does not read", name))
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return vars, nil
 }

@@ -29,7 +29,7 @@ func FromConfig(cfg *config.Config, opts ...Option) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	limits, err := config.ParseRateLimits(cfg.RateLimits)
+	limits, err := cfg.ParseRateLimits()
 	if err != nil {
 		return nil, fmt.Errorf("RATE_LIMITS: %w", err)
 	}
@@ -37,7 +37,7 @@ func FromConfig(cfg *config.Config, opts ...Option) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SEND_WINDOWS: %w", err)
 	}
-	all := append([]Option{WithMaxRetry(cfg.MaxRetry), WithRetention(cfg.ResultRetention),
+	all := append([]Option{WithProviders(cfg.Registry()), WithMaxRetry(cfg.MaxRetry), WithRetention(cfg.ResultRetention),
 		WithRateLimits(limits), WithSendWindows(windows)}, opts...)
 	return New(conn, all...), nil
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/punctualhq/punctual/credentials/accountindex"
 	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/internal/redisurl"
+	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
@@ -50,8 +52,9 @@ type Producer struct {
 
 // settings are what the options set.
 type settings struct {
-	tasks  tasks.Options
-	limits ratelimit.Limits
+	tasks     tasks.Options
+	limits    ratelimit.Limits
+	providers providers.Registry
 }
 
 // Option configures a Producer.
@@ -96,6 +99,12 @@ func Open(url string, opts ...Option) (*Producer, error) {
 	return New(conn, opts...), nil
 }
 
+// WithProviders sets the providers whose task types the Producer takes:
+// the built-in ones (builtin.Registry) by default. Give the workers' list.
+func WithProviders(r providers.Registry) Option {
+	return func(s *settings) { s.providers = r }
+}
+
 // New returns a Producer connected to Redis through conn. Close it when done.
 func New(conn asynq.RedisConnOpt, opts ...Option) *Producer {
 	rdb := conn.MakeRedisClient().(redis.UniversalClient)
@@ -111,6 +120,11 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 	for _, opt := range opts {
 		opt(&s)
 	}
+	if s.providers == nil {
+		s.providers = builtin.Registry()
+	}
+	// Envelopes are checked against the process's table of operations.
+	providers.Use(s.providers)
 	var ec redis.UniversalClient = c
 	if ap, err := c.AutoPipelineWithOptions(&redis.AutoPipelineOptions{FullDuplex: true}); err == nil {
 		ec = pipelined{c, ap}

@@ -2,10 +2,7 @@ package providers
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/punctualhq/punctual/internal/jsonvalue"
@@ -14,8 +11,8 @@ import (
 
 // Operation is one task type: everything that differs between types, from
 // the payload a producer gives to the request a worker makes. A provider's
-// package declares its operations and Register adds them; producers, the
-// worker, the CLI and the metrics find them by type.
+// package declares its operations in its Provider; producers, the worker,
+// the CLI and the metrics find them by type in a Registry.
 type Operation struct {
 	// Type is the asynq task type, provider:action. Types are stored in
 	// Redis with every task: a wire format, never renamed.
@@ -76,58 +73,4 @@ func (o *Operation) DefaultQueue() string {
 		return o.Queue
 	}
 	return o.Provider()
-}
-
-var (
-	mu       sync.RWMutex
-	registry = map[string]*Operation{}
-	types    []string
-)
-
-// Register adds operations, as database/sql's Register adds a driver. It
-// panics on a type given twice or not of the form provider:action, or an
-// operation without a schema or a send: mistakes to find at start-up, not
-// when the first task of the type comes.
-func Register(ops ...Operation) {
-	mu.Lock()
-	defer mu.Unlock()
-	for _, op := range ops {
-		p, a, ok := strings.Cut(op.Type, ":")
-		switch {
-		case !ok || p == "" || a == "":
-			panic(fmt.Sprintf("providers: type %q is not provider:action", op.Type))
-		case registry[op.Type] != nil:
-			panic(fmt.Sprintf("providers: type %q registered twice", op.Type))
-		case op.Schema == nil || op.Send == nil:
-			panic(fmt.Sprintf("providers: type %q has no schema or no send", op.Type))
-		}
-		registry[op.Type] = &op
-		types = append(types, op.Type)
-	}
-}
-
-// Lookup returns the operation of a task type; nil when none is registered.
-func Lookup(typ string) *Operation {
-	mu.RLock()
-	defer mu.RUnlock()
-	return registry[typ]
-}
-
-// Types lists the registered task types, in the order they were registered.
-func Types() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	return slices.Clone(types)
-}
-
-// Names lists the providers of the registered operations, each once, in
-// the order they were registered.
-func Names() []string {
-	var names []string
-	for _, t := range Types() {
-		if p, _, _ := strings.Cut(t, ":"); !slices.Contains(names, p) {
-			names = append(names, p)
-		}
-	}
-	return names
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/sandbox"
 	"github.com/punctualhq/punctual/sandbox/fake"
 	"github.com/punctualhq/punctual/send"
@@ -92,10 +93,14 @@ var pagerFake = fake.Provider{
 
 func pagerError(r fake.Refusal) any { return map[string]string{"error": r.Message} }
 
-func init() {
-	providers.Register(pager)
-	sandbox.Register(pagerFake)
+// withPager is the built-in providers and the pager: one line.
+func withPager() providers.Registry {
+	return append(builtin.Registry(), providers.Provider{Name: "pager", Operations: []providers.Operation{pager}})
 }
+
+// servePager adds the pager's fake to the sandboxes made from then on,
+// once: the sandbox's list of fakes is the process's.
+var servePager = sync.OnceFunc(func() { sandbox.Register(pagerFake) })
 
 type received struct {
 	method, path, auth, contentType, body string
@@ -113,8 +118,8 @@ func (t tokens) Token(_ context.Context, provider, account string) (string, erro
 func (tokens) Refused(context.Context, string, string, string) bool { return false }
 func (tokens) Rejected(context.Context, string, string, string)     {}
 
-// TestANewOperationIsSentEndToEnd registers an operation from this file
-// alone and follows a send of it from the producer, through the worker's
+// TestANewOperationIsSentEndToEnd lists an operation from this file alone
+// in a registry and follows a send of it from the producer, through the worker's
 // handler, to the request its provider receives and the task's result.
 func TestANewOperationIsSentEndToEnd(t *testing.T) {
 	ctx := context.Background()
@@ -136,7 +141,8 @@ func TestANewOperationIsSentEndToEnd(t *testing.T) {
 	conn := redistest.Start(t)
 	rdb := conn.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
-	p := producer.NewFromClient(rdb)
+	reg := withPager()
+	p := producer.NewFromClient(rdb, producer.WithProviders(reg))
 
 	if _, err := p.EnqueueJSON(ctx, []byte(`{"type":"pager:page","payload":{"to":"+15550100"}}`)); err == nil || !strings.Contains(err.Error(), "payload.text: required") {
 		t.Fatalf("a page without text: %v, want payload.text: required", err)
@@ -155,7 +161,7 @@ func TestANewOperationIsSentEndToEnd(t *testing.T) {
 	}
 
 	transports := map[string]*senders.Transport{}
-	for _, name := range providers.Names() {
+	for _, name := range reg.Names() {
 		tr, err := senders.NewTransport(name, api.URL, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -220,10 +226,12 @@ func waitState(t *testing.T, p *producer.Producer, id, state string) *producer.S
 }
 
 // TestANewProviderIsServedBySandboxAndSentByAWorker follows sends of the
-// pager, its operation and its fake both registered from this file alone,
+// pager, its operation and its fake both declared in this file alone,
 // from the producer through a worker built with worker.New to the sandbox,
 // which serves the pager's fake with the token checks every fake gets.
 func TestANewProviderIsServedBySandboxAndSentByAWorker(t *testing.T) {
+	servePager()
+	reg := withPager()
 	sb := sandbox.New(sandbox.Config{Tokens: map[string]map[string]string{"pager": {"pager-secret": "ops"}}})
 	srv := httptest.NewServer(sb)
 	defer srv.Close()
@@ -239,6 +247,7 @@ func TestANewProviderIsServedBySandboxAndSentByAWorker(t *testing.T) {
 	conn := redistest.Start(t)
 	w, err := worker.New(worker.Config{
 		Redis:       conn,
+		Providers:   reg,
 		Transports:  transports,
 		Credentials: credentials.Config{Static: map[string]map[string]string{"pager": {"ops": "pager-secret", "stale": "revoked"}}},
 		Policy:      senders.DefaultPolicy(),
@@ -258,7 +267,7 @@ func TestANewProviderIsServedBySandboxAndSentByAWorker(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	p := producer.New(conn)
+	p := producer.New(conn, producer.WithProviders(reg))
 	defer p.Close()
 
 	send := func(account string) string {

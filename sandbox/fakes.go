@@ -22,10 +22,10 @@ var (
 	fakes   []fake.Provider
 )
 
-// Register adds providers' fakes to the sandboxes made from then on, as
-// providers.Register adds their operations. It panics on a fake without a
-// name, a handler or an error shape, whose path is neither "" nor a path
-// ("/api/v1"), or whose name or path is taken: mistakes to find at
+// Register adds providers' fakes to the sandboxes made from then on. It
+// panics on a fake without a
+// name, a handler or an error shape, whose path is neither "" nor a
+// path ("/api/v1"), or whose name or path is taken: mistakes to find at
 // start-up.
 func Register(fs ...fake.Provider) {
 	fakesMu.Lock()

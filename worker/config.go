@@ -6,6 +6,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/punctualhq/punctual/credentials"
+	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/senders"
@@ -17,6 +18,9 @@ import (
 type Config struct {
 	// Redis is where the tasks are.
 	Redis asynq.RedisConnOpt
+	// Providers are the providers the worker sends for; the built-in
+	// ones (builtin.Registry) when nil.
+	Providers providers.Registry
 	// Transports are the providers' transports, by provider name: one for
 	// every provider with a registered operation.
 	Transports map[string]*senders.Transport

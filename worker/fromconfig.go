@@ -5,8 +5,7 @@ import (
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/credentials"
-	"github.com/punctualhq/punctual/providers/leadconnector"
-	"github.com/punctualhq/punctual/providers/mateo"
+	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/senders"
 )
@@ -27,19 +26,26 @@ func ConfigFrom(c *config.Config, opts ...senders.Option) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("WORKER_QUEUES: %w", err)
 	}
-	mt, err := mateo.NewTransport(c.MateoBaseURL, opts...)
-	if err != nil {
-		return Config{}, fmt.Errorf("MATEO_BASE_URL: %w", err)
-	}
-	lt, err := leadconnector.NewTransport(c.LeadConnectorBaseURL, c.LeadConnectorVersion, opts...)
-	if err != nil {
-		return Config{}, fmt.Errorf("LEADCONNECTOR_BASE_URL: %w", err)
+	reg := c.Registry()
+	transports := map[string]*senders.Transport{}
+	creds := credentials.Config{File: c.AccountsFile, Static: accounts, Keys: c.CredentialsKey}
+	for _, p := range reg {
+		pc := c.Provider(p.Name)
+		if pc == nil {
+			continue
+		}
+		if transports[p.Name], err = pc.Transport(opts...); err != nil {
+			return Config{}, err
+		}
+		if app, ok := pc.(providers.OAuthApp); ok {
+			creds.ClientID, creds.ClientSecret, creds.BaseURL = app.OAuthApp()
+		}
 	}
 	policy, err := c.Policy()
 	if err != nil {
 		return Config{}, fmt.Errorf("RETRY_STATUSES: %w", err)
 	}
-	limits, err := config.ParseRateLimits(c.RateLimits)
+	limits, err := c.ParseRateLimits()
 	if err != nil {
 		return Config{}, fmt.Errorf("RATE_LIMITS: %w", err)
 	}
@@ -47,18 +53,16 @@ func ConfigFrom(c *config.Config, opts ...senders.Option) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("SEND_WINDOWS: %w", err)
 	}
-	caps, err := config.ParseRecipientCaps(c.RecipientCaps)
+	caps, err := c.ParseRecipientCaps()
 	if err != nil {
 		return Config{}, fmt.Errorf("RECIPIENT_CAPS: %w", err)
 	}
 	return Config{
-		Redis:      conn,
-		Transports: map[string]*senders.Transport{mateo.Name: mt, leadconnector.Name: lt},
-		Credentials: credentials.Config{
-			File: c.AccountsFile, Static: accounts, ClientID: c.LeadConnectorClientID, ClientSecret: c.LeadConnectorClientSecret,
-			Keys: c.CredentialsKey, BaseURL: c.LeadConnectorBaseURL,
-		},
-		Policy: policy, RateLimits: limits, SendWindows: windows, RecipientCaps: caps,
+		Redis:       conn,
+		Providers:   reg,
+		Transports:  transports,
+		Credentials: creds,
+		Policy:      policy, RateLimits: limits, SendWindows: windows, RecipientCaps: caps,
 		Concurrency: c.WorkerConcurrency, Queues: queues, AtMostOnce: c.AtMostOnce,
 		Backoff:          send.Backoff{Base: c.RetryBackoffBase, Max: c.RetryBackoffMax},
 		ArchiveRetention: c.ArchiveRetention, NoAccountGrace: c.NoAccountGrace, ShutdownTimeout: c.ShutdownTimeout,

@@ -25,6 +25,7 @@ import (
 	"github.com/punctualhq/punctual/logging"
 	"github.com/punctualhq/punctual/metrics"
 	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/state"
@@ -110,7 +111,12 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
-	for _, p := range providers.Names() {
+	reg := cfg.Providers
+	if reg == nil {
+		reg = builtin.Registry()
+	}
+	providers.Use(reg)
+	for _, p := range reg.Names() {
 		if names := creds.Names(p); len(names) > 0 {
 			log.Info("accounts", zap.String("provider", p), zap.Int("count", len(names)))
 		} else {

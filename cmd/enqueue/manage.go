@@ -215,7 +215,7 @@ func limitsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			limits, err := config.ParseRateLimits(cfg.RateLimits)
+			limits, err := cfg.ParseRateLimits()
 			if err != nil {
 				return err
 			}
