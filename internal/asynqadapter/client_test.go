@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/punctualhq/punctual/internal/redistest"
 )
@@ -88,5 +90,37 @@ func TestInAClusterTheHandlerReadsTheHoldItself(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	if c.markKeyParts != nil {
 		t.Error("a Cluster client reads marks with the dequeue: their keys are in another slot")
+	}
+}
+
+func TestAChangeThatMissesItsFirstChancesIsSaidOnceAndReportedNotApplied(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	logger.Store(zap.New(core))
+	t.Cleanup(func() { logger.Store(nil) })
+	p := &patch{name: "test_patch", lost: "nothing real", limit: 3}
+	for range 2 {
+		p.missed()
+	}
+	if p.verdict.Load() != unknown {
+		t.Fatalf("judged after 2 of 3 chances: %d", p.verdict.Load())
+	}
+	for range 5 {
+		p.missed()
+	}
+	if p.verdict.Load() != notApplied {
+		t.Fatalf("verdict %d after 7 chances missed, want not applied", p.verdict.Load())
+	}
+	if got := logs.FilterField(zap.String("patch", "test_patch")).Len(); got != 1 {
+		t.Errorf("said %d times, want once", got)
+	}
+
+	q := &patch{name: "other", lost: "nothing", limit: 3}
+	q.missed()
+	q.hit()
+	for range 5 {
+		q.missed()
+	}
+	if q.verdict.Load() != applied || logs.FilterField(zap.String("patch", "other")).Len() != 0 {
+		t.Errorf("a change recognised once is judged %d and said %d times, want applied and never said", q.verdict.Load(), logs.FilterField(zap.String("patch", "other")).Len())
 	}
 }

@@ -25,6 +25,7 @@ const (
 // once it has missed limit chances without one: asynq is linked in, so
 // what it does at the start it does for the life of the process.
 type patch struct {
+	name  string
 	lost  string // what is lost when it does not apply; "" for a change that cannot miss
 	limit int64  // chances missed before it is judged not applied
 
@@ -39,17 +40,23 @@ const (
 )
 
 // patches are every change, by name.
-var patches = map[string]*patch{
-	DequeueMarks:         {lost: "each send reads its marks in a Redis round trip of its own", limit: 100},
-	EmptyQueueSkip:       {lost: "asynq's dequeue is not recognised: empty queues are asked for every task taken, and marks are not read with the dequeue", limit: 100},
-	ArchiveLimits:        {lost: "archived sends are deleted past asynq's 10,000 per queue and 90 days instead of ARCHIVE_RETENTION", limit: 1},
-	ResultWithCompletion: {lost: "a send's result is written up to 10 s after its completion", limit: 10},
-	KeyLayout:            {lost: "asynq's keys are not where punctual looks: cancels cannot delete queued tasks", limit: 100},
-	TaskMessagePayload:   {lost: "a cancel cannot read the payload of the tasks it deletes", limit: 10},
-	RetryOffsetPatch:     {lost: "tasks reach the worker without the retry offset: a wait on the last try archives the send", limit: 100},
-	Takers:               {},
-	PipelinedEnqueue:     {},
-}
+var patches = func() map[string]*patch {
+	m := map[string]*patch{}
+	for _, p := range []*patch{
+		{name: DequeueMarks, lost: "each send reads its marks in a Redis round trip of its own", limit: 100},
+		{name: EmptyQueueSkip, lost: "asynq's dequeue is not recognised: empty queues are asked for every task taken, and marks are not read with the dequeue", limit: 100},
+		{name: ArchiveLimits, lost: "archived sends are deleted past asynq's 10,000 per queue and 90 days instead of ARCHIVE_RETENTION", limit: 1},
+		{name: ResultWithCompletion, lost: "a send's result is written up to 10 s after its completion", limit: 10},
+		{name: KeyLayout, lost: "asynq's keys are not where punctual looks: a cancel cannot delete queued tasks", limit: 100},
+		{name: TaskMessagePayload, lost: "a cancel cannot read the payload of the tasks it deletes", limit: 10},
+		{name: RetryOffsetPatch, lost: "tasks reach the worker without the retry offset: a wait on the last try archives the send", limit: 100},
+		{name: Takers},
+		{name: PipelinedEnqueue},
+	} {
+		m[p.name] = p
+	}
+	return m
+}()
 
 // logger is where a change not applied is said.
 var logger atomic.Pointer[zap.Logger]
@@ -79,11 +86,7 @@ func (p *patch) missed() {
 	}
 	if p.verdict.CompareAndSwap(unknown, notApplied) {
 		if l := logger.Load(); l != nil {
-			for name, q := range patches {
-				if q == p {
-					l.Warn("asynq change not applied: this asynq does not do what punctual expects of v0.26", zap.String("patch", name), zap.String("lost", p.lost))
-				}
-			}
+			l.Warn("asynq change not applied: this asynq does not do what punctual expects of v0.26", zap.String("patch", p.name), zap.String("lost", p.lost))
 		}
 	}
 }
