@@ -106,7 +106,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		NoAccountGrace: cfg.NoAccountGrace,
 		Metrics:        metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
-	registry.MustRegister(creds, metrics.NewRedisCollector(rdb))
+	registry.MustRegister(creds, metrics.NewRedisCollector(rdb), metrics.NewPatchCollector(asynqadapter.Applied))
 	if o.tracer != nil {
 		h.Tracer = o.tracer.Tracer("github.com/punctualhq/punctual/send")
 	}
