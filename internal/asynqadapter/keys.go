@@ -23,6 +23,11 @@ package asynqadapter
 
 import "strings"
 
+// ServersKey is asynq's sorted set of its servers' keys, scored by when
+// each server's last heartbeat expires (internal/base/base.go:36, AllServers); a key is
+// asynq:servers:{host:pid:server id}.
+const ServersKey = "asynq:servers"
+
 // QueueKeyPrefix returns the prefix of queue's keys: asynq:{queue}:.
 func QueueKeyPrefix(queue string) string { return "asynq:{" + queue + "}:" }
 
