@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/providers/leadconnector"
 )
 
 // compose is the part of a Compose file these tests read.
@@ -169,7 +170,7 @@ func TestComposeAccountsOverlayIsAValidConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the worker's environment with the accounts overlay: %v", err)
 	}
-	if cfg.CredentialsKey != base64.StdEncoding.EncodeToString(key) || cfg.LeadConnectorClientSecret == "" || cfg.AccountsFile == "" {
+	if cfg.CredentialsKey != base64.StdEncoding.EncodeToString(key) || cfg.Provider(leadconnector.Name).(*leadconnector.Config).ClientSecret == "" || cfg.AccountsFile == "" {
 		t.Errorf("the key, the app's secret or the accounts file did not reach the configuration")
 	}
 }

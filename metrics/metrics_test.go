@@ -136,3 +136,25 @@ func TestRedisUpAndLiveWorkers(t *testing.T) {
 		return g["punctual_redis_up"] == 0 && !listed
 	})
 }
+
+func TestAsynqPatchesAreOneWhenAppliedAndZeroWhenNot(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewPatchCollector(func() map[string]bool {
+		return map[string]bool{"dequeue_marks": true, "archive_limits": false}
+	}))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			got = append(got, fmt.Sprintf("%s{patch=%s} %v", f.GetName(), m.GetLabel()[0].GetValue(), m.GetGauge().GetValue()))
+		}
+	}
+	slices.Sort(got)
+	want := []string{"punctual_asynq_patch_applied{patch=archive_limits} 0", "punctual_asynq_patch_applied{patch=dequeue_marks} 1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("series %q, want %q", got, want)
+	}
+}

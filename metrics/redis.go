@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/asynqadapter"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
@@ -15,10 +17,8 @@ import (
 // reads as down instead of failing the whole scrape.
 const redisTimeout = 2 * time.Second
 
-// asynqServers is asynq's sorted set of its servers' keys, scored by when
-// each server's last heartbeat expires; a key is
-// asynq:servers:{host:pid:server id}.
-const asynqServers = "asynq:servers"
+// asynqServers is asynq's sorted set of its live servers.
+const asynqServers = asynqadapter.ServersKey
 
 var (
 	redisUpDesc = prometheus.NewDesc("punctual_redis_up",

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/asynqadapter"
+
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -125,12 +127,9 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 	}
 	// Envelopes are checked against the process's table of operations.
 	providers.Use(s.providers)
-	var ec redis.UniversalClient = c
-	if ap, err := c.AutoPipelineWithOptions(&redis.AutoPipelineOptions{FullDuplex: true}); err == nil {
-		ec = pipelined{c, ap}
-	}
 	return &Producer{
-		client:    asynq.NewClientFromRedisClient(ec),
+		// Enqueues made at once stream on one connection.
+		client:    asynq.NewClientFromRedisClient(asynqadapter.Pipelined(c)),
 		inspector: asynq.NewInspectorFromRedisClient(c),
 		state:     state.Store{Client: c},
 		groups:    state.Groups{Client: c},

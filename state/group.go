@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/asynqadapter"
 	"github.com/punctualhq/punctual/tasks"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Cancellation groups. A send with a group joins it when it is enqueued:
@@ -148,7 +148,7 @@ func sinceOf(group string, gen int64, cmd *redis.Cmd) (cancelled bool, keep time
 func (g Groups) Cancelled(ctx context.Context, c Cancellation, gen int64) (bool, error) {
 	pipe := g.Client.Pipeline()
 	check := checkScript.Eval(ctx, pipe, groupKeys(c.Group), gen)
-	mark := pipe.HGet(ctx, taskKey(c.Queue, c.ID), groupCancelledField)
+	mark := pipe.HGet(ctx, asynqadapter.TaskKey(c.Queue, c.ID), groupCancelledField)
 	_, _ = pipe.Exec(ctx) // each answer's error is read below
 	if err := mark.Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return false, err
@@ -163,9 +163,6 @@ func (g Groups) Cancelled(ctx context.Context, c Cancellation, gen int64) (bool,
 // groupCancelledField is the field of an archived task's asynq hash that
 // names its group when the group was cancelled after it joined.
 const groupCancelledField = "group_cancelled"
-
-// taskKey is asynq's hash of task id in queue (v0.26: asynq:{queue}:t:id).
-func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
 
 // beginScript raises a group's generation and returns its sends, which
 // joined before.
@@ -267,7 +264,7 @@ func (g Groups) Record(ctx context.Context, c Cancellation, keep time.Duration) 
 
 // cancelScript deletes the tasks of a queue that have not started and
 // records them cancelled, in one step (ARGV[1] is when the cancel began,
-// ARGV[3] asynq's prefix of the queue's keys; ARGV[4], ARGV[5]...: id,
+// ARGV[3] asynq's prefix of the queue's keys (asynqadapter has their layout); ARGV[4], ARGV[5]...: id,
 // record). For each task it returns its state and, for one it deleted, its
 // message: a task no queue holds is "dropped" when it was recorded
 // cancelled since the cancel began (its worker dropped it), else "gone";
@@ -278,8 +275,8 @@ var cancelScript = redis.NewScript(`
 local out = {}
 for i = 4, #ARGV, 2 do
 	local id = ARGV[i]
-	local key = ARGV[3] .. "t:" .. id
-	local v = redis.call("HMGET", key, "state", "msg")
+	local key = ` + asynqadapter.LuaTaskKey("ARGV[3]", "id") + `
+	local v = ` + asynqadapter.LuaStateAndMessage("key") + `
 	local state = v[1]
 	if not state then
 		local t = redis.call("ZSCORE", KEYS[1], id)
@@ -293,12 +290,7 @@ for i = 4, #ARGV, 2 do
 		end
 		out[#out + 1] = {state}
 	else
-		if state == "pending" then
-			redis.call("LREM", ARGV[3] .. "pending", 0, id)
-		else
-			redis.call("ZREM", ARGV[3] .. state, id)
-		end
-		redis.call("DEL", key)
+		` + asynqadapter.LuaDeleteTask("ARGV[3]", "state", "id", "key") + `
 		redis.call("ZADD", KEYS[1], ARGV[1], id)
 		redis.call("HSET", KEYS[2], id, ARGV[i + 1])
 		out[#out + 1] = {"cancelled", v[2]}
@@ -320,13 +312,13 @@ type Outcome struct {
 // started, and records them cancelled for keep, a batch at a time; it
 // returns what it found of each, in order. at is when the cancel began,
 // before any worker could drop a send for it. The tasks' keys are asynq's
-// (v0.26: asynq:{queue}:t:id, the state's list or sorted set beside it).
+// (asynqadapter.TaskKey).
 func (g Groups) CancelQueued(ctx context.Context, queue string, cs []Cancellation, at time.Time, keep time.Duration) ([]Outcome, error) {
 	pipe := g.Client.Pipeline()
 	var cmds []*redis.Cmd
 	for chunk := range chunks(cs, batch) {
 		args := make([]any, 0, 3+2*len(chunk))
-		args = append(args, at.UnixMilli(), max(keep, time.Hour).Milliseconds(), "asynq:{"+queue+"}:")
+		args = append(args, at.UnixMilli(), max(keep, time.Hour).Milliseconds(), asynqadapter.QueueKeyPrefix(queue))
 		for _, c := range chunk {
 			rec, err := json.Marshal(c)
 			if err != nil {
@@ -376,28 +368,13 @@ func loadAndExec(ctx context.Context, c redis.Cmdable, pipe redis.Pipeliner, scr
 	return err
 }
 
-// payloadOfMessage reads the payload of an asynq task message: field 2 of
-// its protocol buffer.
+// payloadOfMessage reads the payload of an asynq task message.
 func payloadOfMessage(msg []byte) (tasks.Payload, error) {
-	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return tasks.Payload{}, errors.New("malformed task message")
-		}
-		msg = msg[n:]
-		if num == 2 && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(msg)
-			if n < 0 {
-				return tasks.Payload{}, errors.New("malformed task message")
-			}
-			return tasks.DecodePayload(v)
-		}
-		if n = protowire.ConsumeFieldValue(num, typ, msg); n < 0 {
-			return tasks.Payload{}, errors.New("malformed task message")
-		}
-		msg = msg[n:]
+	v, err := asynqadapter.PayloadOfMessage(msg)
+	if err != nil {
+		return tasks.Payload{}, err
 	}
-	return tasks.Payload{}, errors.New("a task message without a payload")
+	return tasks.DecodePayload(v)
 }
 
 // ForgetAll forgets the tasks of ids, each with its claim (Store.Forget),

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/punctualhq/punctual/internal/asynqadapter"
 	"github.com/punctualhq/punctual/internal/jsonvalue"
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/window"
@@ -429,7 +430,7 @@ func Rebuild(typ string, p Payload, id, queue string, o Options, at time.Time) (
 	if o.MaxRetry < 0 || o.MaxRetry > MaxRetryLimit {
 		return nil, fmt.Errorf("max retry %d: want 0 to %d", o.MaxRetry, MaxRetryLimit)
 	}
-	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(o.MaxRetry + retryOffset), asynq.Retention(o.Retention), asynq.TaskID(id)}
+	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(asynqadapter.WithRetryOffset(o.MaxRetry)), asynq.Retention(o.Retention), asynq.TaskID(id)}
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))
 	}

@@ -1,23 +1,15 @@
 package tasks
 
-// asynq archives a task whose retries are used up before it asks
-// IsFailure, so a wait on the last try would archive a send that only
-// waited. Tasks are therefore given retryOffset more retries than MaxRetry
-// in asynq, which counts only failures (send.IsFailure), and the handler
-// archives a send itself once its failures have used up MaxRetry.
-// asynq's own limit is then reached only by a task whose tries end in
-// neither an answer nor a wait (a worker killed or timed out) ten thousand
-// times.
-const retryOffset = 10000
+import "github.com/punctualhq/punctual/internal/asynqadapter"
 
-// MaxRetryLimit bounds MAX_RETRY, below retryOffset.
+// asynq archives a task whose retries are used up before it asks
+// IsFailure: tasks are given asynqadapter.RetryOffset more retries in
+// asynq than MaxRetry, and the handler archives a send itself once its
+// failures have used up MaxRetry.
+
+// MaxRetryLimit bounds MAX_RETRY, below asynqadapter.RetryOffset.
 const MaxRetryLimit = 1000
 
 // MaxRetry returns the retries a send is allowed from asynq's max retry
 // of its task. Tasks enqueued without the offset keep asynq's count.
-func MaxRetry(asynqMaxRetry int) int {
-	if asynqMaxRetry >= retryOffset {
-		return asynqMaxRetry - retryOffset
-	}
-	return asynqMaxRetry
-}
+func MaxRetry(asynqMaxRetry int) int { return asynqadapter.MaxRetry(asynqMaxRetry) }

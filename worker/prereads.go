@@ -43,6 +43,15 @@ func (h *prereads) put(taskID string, marks state.Marks) {
 	h.m[taskID] = readMarks{marks, now}
 }
 
+// preRead keeps the values of state.MarkKeys read with a task's dequeue
+// (asynqadapter.Options.PreRead); malformed ones are left for the handler
+// to read again.
+func (h *prereads) preRead(taskID string, vals []any) {
+	if m, err := state.ParseMarks(vals); err == nil {
+		h.put(taskID, m)
+	}
+}
+
 func (h *prereads) take(taskID string) (state.Marks, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

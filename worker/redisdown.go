@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/asynqadapter"
+
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -56,7 +58,7 @@ func redisWhere(conn asynq.RedisConnOpt) string {
 		return strings.Join(c.Addrs, ",") + " (REDIS_CLUSTER_ADDRS)"
 	case asynq.RedisFailoverClientOpt:
 		return strings.Join(c.SentinelAddrs, ",") + " (REDIS_SENTINEL_ADDRS, master " + c.MasterName + ")"
-	case asynqClientOpt:
+	case asynqadapter.ConnOpt:
 		return redisWhere(c.RedisConnOpt)
 	}
 	return "its address"

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/credentials"
+	"github.com/punctualhq/punctual/internal/asynqadapter"
 	"github.com/punctualhq/punctual/logging"
 	"github.com/punctualhq/punctual/metrics"
 	"github.com/punctualhq/punctual/providers"
@@ -43,30 +44,9 @@ const (
 	holdCapacity             = 2048
 )
 
-// Taking tasks: an asynq server takes them in one loop, one Redis round
-// trip at a time, and at a few thousand sends a second that round trip,
-// not the sends, bounds the rate: the loop waits on Redis nine tenths of
-// its time. A worker with send slots to fill runs more servers, each a
-// loop of its own: one per takerSlots send slots, up to maxTakers. The
-// extra ones only help take tasks under load. The first checks for due
-// tasks and holds them (a burst due in the same second must not wait for
-// another loop to wake up); each extra one takes takerSlots at once and,
-// when every queue is empty, looks again after takerIdleCheck. asynq
-// sleeps between half and one and a half of that, and a loop stops only
-// once its sleep ends: a third of a second delays a stop by half a second
-// at most.
-const (
-	takerSlots     = 16
-	maxTakers      = 4
-	takerIdleCheck = time.Second / 3
-)
-
-// takers returns how many asynq servers take tasks for concurrency send slots.
-func takers(concurrency int) int { return min(max(concurrency/takerSlots, 1), maxTakers) }
-
 // Worker sends due tasks.
 type Worker struct {
-	srvs     []*asynq.Server // the first checks for due tasks; see takers
+	srvs     []*asynq.Server // the first checks for due tasks; see asynqadapter.Servers
 	mux      *asynq.ServeMux
 	log      *zap.Logger
 	rdb      redis.UniversalClient
@@ -132,7 +112,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		NoAccountGrace: cfg.NoAccountGrace,
 		Metrics:        metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
-	registry.MustRegister(creds, metrics.NewRedisCollector(rdb))
+	registry.MustRegister(creds, metrics.NewRedisCollector(rdb), metrics.NewPatchCollector(asynqadapter.Applied))
 	if o.tracer != nil {
 		h.Tracer = o.tracer.Tracer("github.com/punctualhq/punctual/send")
 	}
@@ -151,29 +131,23 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	if err := send.Register(mux, h); err != nil {
 		return nil, err
 	}
-	conn = asynqClientOpt{conn, cfg.ArchiveRetention, read}
-	n := takers(cfg.Concurrency)
-	srvs := make([]*asynq.Server, n)
+	conn = asynqadapter.ConnOpt{RedisConnOpt: conn, Options: asynqadapter.Options{
+		Retention: cfg.ArchiveRetention, MarkKeys: state.MarkKeys, PreRead: read.preRead, Logger: log.Named("asynq"),
+	}}
 	redisState := newRedisState(rdb, cfg.Redis, log)
 	// One, so a complaint is said once for all.
 	asynqLog := logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar(), Muted: redisState.muted}
-	for i := range srvs {
-		c := asynq.Config{
-			Concurrency:              cfg.Concurrency + holdCapacity,
-			Queues:                   cfg.Queues,
-			RetryDelayFunc:           cfg.Backoff.RetryDelay,
-			IsFailure:                send.IsFailure,
-			ShutdownTimeout:          cfg.ShutdownTimeout,
-			DelayedTaskCheckInterval: delayedTaskCheckInterval,
-			TaskCheckInterval:        taskCheckInterval,
-			Logger:                   asynqLog,
-		}
-		if i > 0 { // asynq's default for due tasks: the first server checks often
-			c.Concurrency, c.DelayedTaskCheckInterval, c.TaskCheckInterval = takerSlots, 0, takerIdleCheck
-			c.LogLevel = asynq.WarnLevel // the first one says it starts and stops
-		}
-		srvs[i] = asynq.NewServer(conn, c)
-	}
+	// Several servers, each a loop taking tasks: see asynqadapter.Servers.
+	srvs := asynqadapter.Servers(conn, asynq.Config{
+		Concurrency:              cfg.Concurrency + holdCapacity,
+		Queues:                   cfg.Queues,
+		RetryDelayFunc:           cfg.Backoff.RetryDelay,
+		IsFailure:                send.IsFailure,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: delayedTaskCheckInterval,
+		TaskCheckInterval:        taskCheckInterval,
+		Logger:                   asynqLog,
+	}, cfg.Concurrency)
 	w := &Worker{srvs: srvs, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds, redis: redisState}
 	if w.health, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("health address: %w", err)

@@ -10,18 +10,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/punctualhq/punctual/internal/asynqadapter"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/state"
 )
-
-func setupClient(t *testing.T) *asynqClient {
-	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	c := newAsynqClient(rdb, time.Hour, newPrereads())
-	c.resultDelay = 50 * time.Millisecond
-	return c
-}
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -30,56 +22,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not %s within 5s", what)
 		}
-	}
-}
-
-var touch = redis.NewScript(`return redis.call("HSET", KEYS[1], "state", "completed")`)
-
-func TestAResultGoesWithItsTasksNextScript(t *testing.T) {
-	t.Parallel()
-	c := setupClient(t)
-	ctx := context.Background()
-	const key = "asynq:{mateo}:t:task1"
-	c.UniversalClient.HSet(ctx, key, "msg", "m", "state", "active")
-
-	c.HSet(ctx, key, "result", `{"status":200}`)
-	if got := c.UniversalClient.HGet(ctx, key, "result").Val(); got != "" {
-		t.Fatalf("the result was written before the completion: %q", got)
-	}
-	// The completion fails (its context ended): asynq tries it again,
-	// and the result goes with the try that succeeds.
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	_ = touch.Run(cancelled, c, []string{key}).Err()
-	if err := touch.Run(ctx, c, []string{key}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if got := c.UniversalClient.HGet(ctx, key, "result").Val(); got != `{"status":200}` {
-		t.Errorf("result %q after the completion, want the handler's", got)
-	}
-}
-
-func TestAResultWithoutACompletionIsWrittenOnlyIfItsTaskIsThere(t *testing.T) {
-	t.Parallel()
-	c := setupClient(t)
-	ctx := context.Background()
-	const kept, deleted = "asynq:{mateo}:t:kept", "asynq:{mateo}:t:deleted"
-	c.UniversalClient.HSet(ctx, kept, "msg", "m")
-	c.HSet(ctx, kept, "result", "r") // no completion follows: written after resultDelay
-	waitFor(t, "written", func() bool { return c.UniversalClient.HGet(ctx, kept, "result").Val() == "r" })
-
-	c.resultDelay = time.Hour
-	c.UniversalClient.HSet(ctx, deleted, "msg", "m")
-	c.HSet(ctx, deleted, "result", "r")
-	c.UniversalClient.Del(ctx, deleted) // a cancel deleted it meanwhile
-	c.writeHeld(deleted)                // as its timer would
-	if n := c.UniversalClient.Exists(ctx, deleted).Val(); n != 0 {
-		t.Errorf("the deleted task's key is back: %v", c.UniversalClient.HGetAll(ctx, deleted).Val())
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.results) != 0 {
-		t.Errorf("%d results still held", len(c.results))
 	}
 }
 
@@ -134,7 +76,7 @@ func TestAHoldIsReadWithItsTasksDequeue(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	srv := asynq.NewServer(asynqClientOpt{asynq.RedisClientOpt{Addr: addr}, time.Hour, read}, asynq.Config{Concurrency: 2, LogLevel: asynq.FatalLevel})
+	srv := asynq.NewServer(asynqadapter.ConnOpt{RedisConnOpt: asynq.RedisClientOpt{Addr: addr}, Options: asynqadapter.Options{Retention: time.Hour, MarkKeys: state.MarkKeys, PreRead: read.preRead}}, asynq.Config{Concurrency: 2, LogLevel: asynq.FatalLevel})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
@@ -154,14 +96,5 @@ func TestAHoldIsReadWithItsTasksDequeue(t *testing.T) {
 	}
 	if n := counted.n.Load(); n != 0 {
 		t.Errorf("the handler sent %d commands of its own to read the marks, want none", n)
-	}
-}
-
-func TestInAClusterTheHandlerReadsTheHoldItself(t *testing.T) {
-	t.Parallel()
-	c := newAsynqClient(redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}), time.Hour, newPrereads())
-	t.Cleanup(func() { _ = c.Close() })
-	if c.prereads != nil {
-		t.Error("a Cluster client reads marks with the dequeue: their keys are in another slot")
 	}
 }
