@@ -1,8 +1,8 @@
 // Command bench measures punctual against bare asynq on this machine (see
-// package internal/bench) and prints the table; it also writes it to
+// package bench, the module it is in) and prints the table; it also writes it to
 // bench-results/latest.json.
 //
-//	go run ./cmd/bench [-quick] [-only NAME] [-cpuprofile FILE]
+//	cd bench && go run ./cmd/bench [-quick] [-only NAME] [-cpuprofile FILE]
 //
 // -quick runs smaller counts (a smoke run; its figures are not the
 // targets' figures); -only runs one row; -cpuprofile writes a CPU profile
@@ -16,7 +16,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/punctualhq/punctual/internal/bench"
+	"github.com/punctualhq/punctual/bench"
 )
 
 func main() {
