@@ -1,5 +1,7 @@
 # The benchmark: figures against bare asynq, in a table and in
-# bench-results/latest.json. BENCHFLAGS=-quick for a smoke run, -only NAME for one row.
+# bench-results/latest.json. BENCHFLAGS=-quick for a smoke run, -only NAME for one row
+# (or several, comma-separated), -v for where the Redis commands go. The harness is a
+# module of its own (bench/), so that the library's go.mod lists none of its dependencies.
 .PHONY: bench
 bench:
-	go run ./cmd/bench $(BENCHFLAGS)
+	cd bench && go run ./cmd/bench $(BENCHFLAGS)

@@ -36,7 +36,10 @@ type Result struct {
 	Notes []string `json:"notes,omitempty"`
 	// Numbers are the raw figures, in the units their names say.
 	Numbers map[string]float64 `json:"numbers,omitempty"`
-	Seconds float64            `json:"seconds"`
+	// Shares say where Redis's work per send goes, ours against the
+	// reference, for the rows that measure it.
+	Shares  []Share `json:"shares,omitempty"`
+	Seconds float64 `json:"seconds"`
 }
 
 // scale holds the counts of a run.
@@ -70,6 +73,9 @@ type env struct {
 	root, tmp string
 	// bins are the binaries built so far, by package.
 	bins map[string]string
+	// drains are the worker row's drains, by side, which the redis-cpu
+	// row uses rather than draining again.
+	drains map[side][]drained
 }
 
 // row is one line of the table: a function and the bound on its time.
@@ -83,6 +89,7 @@ var rows = []row{
 	{"batch", "enqueue batch rate", "≥ 0.90 × bare", 4 * time.Minute, rowBatch},
 	{"batch-limits", "enqueue batch rate, default limits vs off", "≥ 0.60 × off", 4 * time.Minute, rowBatchLimits},
 	{"worker", "worker send rate, limits off", "≥ 0.80 × reference", 3 * time.Minute, rowWorker},
+	{"redis-cpu", "redis-server CPU per send, limits off", "≤ 1.10 × reference", 4 * time.Minute, rowRedisCPU},
 	{"scheduled", "scheduled sends, limits off: early, p99 late", "0 early, p99 ≤ 50ms", 2 * time.Minute, rowScheduled},
 	{"accounts-200", "one send from each of 200 accounts, default limits", "0 early, p99 ≤ 50ms, 0 429s", 2 * time.Minute, rowAccounts200},
 	{"accounts-40x5", "5 sends from each of 40 accounts, default limits", "0 early, p99 ≤ 50ms past the limit, 0 429s", 2 * time.Minute, rowAccounts40x5},
@@ -120,8 +127,10 @@ type Options struct {
 	// Quick runs smaller counts: a smoke run, whose figures are not the
 	// targets' figures.
 	Quick bool
-	// Only names the one row to run; "" runs them all.
+	// Only names the rows to run, comma-separated; "" runs them all.
 	Only string
+	// Verbose prints, under the table, where each row's Redis commands go.
+	Verbose bool
 	// CPUProfile, when set, is the file a CPU profile of the bench process
 	// is written to.
 	CPUProfile string
@@ -133,7 +142,7 @@ type Options struct {
 // for an unknown row, 0 otherwise, targets missed or not.
 func Run(o Options) int {
 	if o.CPUProfile == "" {
-		return run(o.Quick, o.Only)
+		return run(o)
 	}
 	stop, err := profileCPU(o.CPUProfile)
 	if err != nil {
@@ -141,7 +150,7 @@ func Run(o Options) int {
 		return 1
 	}
 	defer stop()
-	return run(o.Quick, o.Only)
+	return run(o)
 }
 
 // Rows names the rows, in the order they run.
@@ -153,10 +162,17 @@ func Rows() []string {
 	return names
 }
 
-func run(quick bool, only string) int {
-	if only != "" && !slices.Contains(Rows(), only) {
-		fmt.Fprintf(os.Stderr, "bench: unknown row %q (one of %s)\n", only, strings.Join(Rows(), ", "))
-		return 2
+func run(o Options) int {
+	quick := o.Quick
+	var only []string
+	if o.Only != "" {
+		only = strings.Split(o.Only, ",")
+	}
+	for _, name := range only {
+		if !slices.Contains(Rows(), name) {
+			fmt.Fprintf(os.Stderr, "bench: -only: unknown row %q (one of %s)\n", name, strings.Join(Rows(), ", "))
+			return 2
+		}
 	}
 	redis.SetLogger(logging.Redis{L: zap.NewNop().Sugar()})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -175,7 +191,7 @@ func run(quick bool, only string) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	e := &env{scale: fullScale, root: root, tmp: tmp, bins: map[string]string{}}
+	e := &env{scale: fullScale, root: root, tmp: tmp, bins: map[string]string{}, drains: map[side][]drained{}}
 	if quick {
 		e.scale = quickScale
 	}
@@ -189,7 +205,7 @@ func run(quick bool, only string) int {
 	var results []Result
 	failed := false
 	for _, r := range rows {
-		if only != "" && r.name != only {
+		if only != nil && !slices.Contains(only, r.name) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s...\n", r.name)
@@ -201,6 +217,9 @@ func run(quick bool, only string) int {
 	took := time.Since(start)
 	fmt.Println()
 	printTable(results)
+	if o.Verbose {
+		printShares(results)
+	}
 	fmt.Printf("\ntook %s\n", took.Round(time.Second))
 
 	report := struct {

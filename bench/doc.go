@@ -6,5 +6,8 @@
 // logging each request it receives) in its own process, and, as the
 // reference, plain asynq doing the same HTTP work in a process of its own
 // (the bench's binary run as "bench -reference-worker", see Child). Run
-// prints a table and writes the same as JSON to bench-results/latest.json.
+// prints a table and writes the same as JSON to bench-results/latest.json
+// in the punctual checkout this module sits in (its parent directory). The
+// redis-cpu row also says where Redis's work per send goes, command by
+// command and script by script, against the reference.
 package bench

@@ -67,7 +67,9 @@ func procField(path, name string) (string, bool) {
 	return "", false
 }
 
-// moduleRoot returns the directory of the module the bench belongs to.
+// moduleRoot returns the directory of the punctual module the bench
+// measures: the parent of the bench's own module, whose replace directive
+// points there, so that the binaries built are those of this checkout.
 func moduleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
@@ -75,9 +77,14 @@ func moduleRoot(ctx context.Context) (string, error) {
 	}
 	mod := strings.TrimSpace(string(out))
 	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run the bench from inside the punctual module")
+		return "", errors.New("run the bench from inside its module, bench/ of the punctual checkout")
 	}
-	return filepath.Dir(mod), nil
+	root := filepath.Dir(filepath.Dir(mod))
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil || !strings.HasPrefix(string(data), "module github.com/punctualhq/punctual\n") {
+		return "", fmt.Errorf("%s is not the punctual module the bench module belongs to", root)
+	}
+	return root, nil
 }
 
 // goBuild builds the package pkg (such as ./cmd/worker) of the module to a

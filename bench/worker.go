@@ -122,13 +122,22 @@ type drained struct {
 	rate     float64 // sends a second, from its start to the last receipt
 	commands float64 // Redis commands per send
 	redisCPU float64 // redis-server's CPU time per send, in µs
+	// stats are commandstats' lines per send, the bench's own left out.
+	stats map[string]cmdStat
+	// scripts are the scripts SLOWLOG saw run, by "evalsha <sha>" or
+	// "eval <sha>", the µs it timed them at and the sources an EVAL
+	// showed, when the run was logged.
+	scripts    map[string]int
+	sources    map[string]string
+	scriptUsec map[string]float64
 }
 
 // drain enqueues n due-now Mateo sends on a fresh redis-server, then
 // starts the side's worker (concurrency 64, RATE_LIMITS=off) against a
 // fresh stand-in and times it from its start to the stand-in's receipt of
-// the last send.
-func (s side) drain(ctx context.Context, e *env, n int) (d drained, err error) {
+// the last send. A logged drain has Redis log every command in its
+// SLOWLOG, which slows it: its rate and CPU are not the side's.
+func (s side) drain(ctx context.Context, e *env, n int, logged bool) (d drained, err error) {
 	r, err := startRedis(e)
 	if err != nil {
 		return d, err
@@ -153,6 +162,11 @@ func (s side) drain(ctx context.Context, e *env, n int) (d drained, err error) {
 	if err != nil {
 		return d, err
 	}
+	if logged {
+		if err := startSlowlog(ctx, r); err != nil {
+			return d, err
+		}
+	}
 	start := time.Now()
 	p, err := s.start(ctx, e, environ)
 	if err != nil {
@@ -167,6 +181,11 @@ func (s side) drain(ctx context.Context, e *env, n int) (d drained, err error) {
 	if err = cmp.Or(err, p.stop()); err != nil {
 		return d, err
 	}
+	if logged {
+		if d.scripts, d.scriptUsec, d.sources, err = slowlogScripts(ctx, r); err != nil {
+			return d, err
+		}
+	}
 	reqs, err := sb.finish()
 	if err != nil {
 		return d, err
@@ -178,6 +197,16 @@ func (s side) drain(ctx context.Context, e *env, n int) (d drained, err error) {
 	d.rate = float64(n) / last.Sub(start).Seconds()
 	d.commands = float64(to.commands-from.commands-int64(asked)) / float64(n)
 	d.redisCPU = float64((to.redisCPU - from.redisCPU).Microseconds()) / float64(n)
+	// The bench's own polling: ZCARDs on our side, GETs on the reference's.
+	polled := "get"
+	if s.ours {
+		polled = "zcard"
+	}
+	if st, ok := to.stats[polled]; ok {
+		st.calls -= float64(asked)
+		to.stats[polled] = st
+	}
+	d.stats = perSend(from.stats, to.stats, n)
 	return d, nil
 }
 
@@ -191,14 +220,16 @@ func rowWorker(ctx context.Context, e *env) (Result, error) {
 	var ours, ref drained
 	var oursRates, refRates []string
 	for range 2 {
-		r, err := referenceSide.drain(ctx, e, n)
+		r, err := referenceSide.drain(ctx, e, n, false)
 		if err != nil {
 			return Result{}, fmt.Errorf("reference: %w", err)
 		}
-		o, err := oursSide.drain(ctx, e, n)
+		o, err := oursSide.drain(ctx, e, n, false)
 		if err != nil {
 			return Result{}, fmt.Errorf("ours: %w", err)
 		}
+		e.drains[referenceSide] = append(e.drains[referenceSide], r)
+		e.drains[oursSide] = append(e.drains[oursSide], o)
 		refRates, oursRates = append(refRates, fmt.Sprintf("%.0f", r.rate)), append(oursRates, fmt.Sprintf("%.0f", o.rate))
 		if r.rate > ref.rate {
 			ref = r

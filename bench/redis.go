@@ -74,6 +74,8 @@ type usage struct {
 	commands int64
 	// redisCPU is redis-server's CPU time, user and system.
 	redisCPU time.Duration
+	// stats are commandstats' lines, by command name.
+	stats map[string]cmdStat
 }
 
 // usage samples the work done so far.
@@ -83,14 +85,12 @@ func (r *redisServer) usage(ctx context.Context) (usage, error) {
 	if err != nil {
 		return u, err
 	}
+	u.stats = commandStats(info)
+	for _, s := range u.stats {
+		u.commands += int64(s.calls)
+	}
 	for line := range strings.Lines(info) {
 		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok && !strings.HasPrefix(rest, "info:") {
-			_, stats, _ := strings.Cut(rest, ":")
-			calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
-			n, _ := strconv.ParseInt(calls, 10, 64)
-			u.commands += n
-		}
 		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
 			if v, ok := strings.CutPrefix(line, k); ok {
 				secs, _ := strconv.ParseFloat(v, 64)
