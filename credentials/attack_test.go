@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/testwait"
+
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/credentials"
@@ -384,7 +386,7 @@ func TestAFileCutShortMidWriteDoesNotEndTheSendsOfTheAccountsItLacks(t *testing.
 	if err := m.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, func() bool {
+	testwait.For(t, 10*time.Second, "met", func() bool {
 		_, err := m.Token(t.Context(), "mateo", "b")
 		return errors.Is(err, send.ErrNoAccount)
 	})
@@ -437,7 +439,7 @@ func TestASecretSwappedAsKubernetesDoesAndSIGHUPReload(t *testing.T) {
 
 	swapped := time.Time{}
 	version := 1
-	waitUntil(t, func() bool {
+	testwait.For(t, 10*time.Second, "met", func() bool {
 		if time.Since(swapped) > 300*time.Millisecond {
 			version++
 			swap(oauthFile(fmt.Sprintf("{name: a, provider: mateo, token: tok-a%d}", version)))
@@ -456,7 +458,7 @@ func TestASecretSwappedAsKubernetesDoesAndSIGHUPReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	signalled := time.Time{}
-	waitUntil(t, func() bool {
+	testwait.For(t, 10*time.Second, "met", func() bool {
 		if time.Since(signalled) > 300*time.Millisecond {
 			if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 				t.Fatal(err)

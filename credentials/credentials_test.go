@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/testwait"
+
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -291,7 +293,7 @@ func TestARevokedAccountWaitsForANewCredential(t *testing.T) {
 	go func() { defer close(watched); m.Watch(watchCtx) }()
 	t.Cleanup(func() { stop(); <-watched })
 	written := time.Time{}
-	waitUntil(t, func() bool {
+	testwait.For(t, 10*time.Second, "met", func() bool {
 		if time.Since(written) > 300*time.Millisecond {
 			f.write(t, oauthFile(fmt.Sprintf(entry, f.sb.Issue(sandbox.UserLocation, "loc1"))))
 			written = time.Now()
@@ -319,18 +321,6 @@ func TestABadFileIsRefusedWholeAndTheAccountsInForceStay(t *testing.T) {
 	}
 	if _, err := m.Token(t.Context(), "mateo", "b"); !errors.Is(err, send.ErrNoAccount) {
 		t.Errorf("account b: %v, want ErrNoAccount", err)
-	}
-}
-
-// waitUntil polls cond until it holds, for at most 10 s.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

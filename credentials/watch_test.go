@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/testwait"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -46,7 +48,7 @@ func TestABrokenFileIsReportedOnceWhateverElseItsFolderHolds(t *testing.T) {
 
 	// The file is written again until the watch, started meanwhile, sees it.
 	version, at := 0, time.Time{}
-	waitUntil(t, func() bool {
+	testwait.For(t, 10*time.Second, "met", func() bool {
 		if time.Since(at) > 300*time.Millisecond {
 			version++
 			f.write(t, oauthFile(fmt.Sprintf("{name: a, provider: mateo, token: tok-a%d}", version)))
@@ -57,7 +59,7 @@ func TestABrokenFileIsReportedOnceWhateverElseItsFolderHolds(t *testing.T) {
 	})
 	const refused = "accounts not reloaded: the accounts in force stay"
 	f.write(t, "accounts:\n  - {name: a, provider: mateo, token: tok-b\n")
-	waitUntil(t, func() bool { return logs.FilterMessage(refused).Len() > 0 })
+	testwait.For(t, 10*time.Second, "met", func() bool { return logs.FilterMessage(refused).Len() > 0 })
 
 	// Another file of the folder is written, and the log too: a reload
 	// would follow each write within the settling time. Ten times that
@@ -76,7 +78,7 @@ func TestABrokenFileIsReportedOnceWhateverElseItsFolderHolds(t *testing.T) {
 
 	// A change of the file itself still reloads it.
 	f.write(t, oauthFile("{name: a, provider: mateo, token: tok-fixed}"))
-	waitUntil(t, func() bool {
+	testwait.For(t, 10*time.Second, "met", func() bool {
 		tok, err := m.Token(t.Context(), "mateo", "a")
 		return err == nil && tok == "tok-fixed"
 	})

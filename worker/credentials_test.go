@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/testwait"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/punctualhq/punctual/credentials"
@@ -199,7 +201,7 @@ func TestARevokedAccountWaitsAndACorrectedFileReleasesItsSends(t *testing.T) {
 	e, path := oauthSetup(t, time.Hour, storeFile, sandbox.Config{})
 	e.sandbox.Revoke("loc1")
 	ids := e.lcSends(t, 6, 0)
-	waitFor(t, func() bool {
+	testwait.For(t, 20*time.Second, "met", func() bool {
 		return e.logs.FilterMessage("account needs a new credential in ACCOUNTS_FILE: its sends wait").Len() == 1
 	})
 	for _, id := range ids {
@@ -276,24 +278,12 @@ func TestAThousandAccountsReloadedWhileSendsRun(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, for at most 20 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // rewrite writes content() to path until done: the worker's watch of the
 // file starts with it, and may miss a write made before.
 func rewrite(t *testing.T, path string, content func() string, done func() bool) {
 	t.Helper()
 	written := time.Time{}
-	waitFor(t, func() bool {
+	testwait.For(t, 20*time.Second, "met", func() bool {
 		if time.Since(written) > 500*time.Millisecond {
 			writeFile(t, path, content())
 			written = time.Now()

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/testwait"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/punctualhq/punctual/credentials"
@@ -51,7 +53,7 @@ func TestAWrongClientSecretThenTheRightOneKeepsEveryChain(t *testing.T) {
 	environ["LEADCONNECTOR_CLIENT_SECRET"] = oauthClientSecret + "-typo"
 	typo := setupWith(t, sb, environ)
 	ids := typo.sendsOf(t, 20, "store", "shop", "branch")
-	waitFor(t, func() bool {
+	testwait.For(t, 20*time.Second, "met", func() bool {
 		return typo.logs.FilterMessage("HighLevel's OAuth server refuses the app: check LEADCONNECTOR_CLIENT_ID and LEADCONNECTOR_CLIENT_SECRET; renewals wait, every account keeps its chain").Len() == 1
 	})
 	for _, id := range ids {

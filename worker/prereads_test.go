@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/testwait"
+
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -14,16 +16,6 @@ import (
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/state"
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within 5s", what)
-		}
-	}
-}
 
 // countHook counts the commands a client sends.
 type countHook struct{ n atomic.Int64 }
@@ -88,7 +80,7 @@ func TestAHoldIsReadWithItsTasksDequeue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "every task handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == len(want) })
+	testwait.For(t, 5*time.Second, "every task handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == len(want) })
 	for id, h := range want {
 		if !got[id].Until.Equal(h.Until) || got[id].Sending != h.Sending {
 			t.Errorf("task %s: hold %+v, want %+v", id, got[id], h)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/testwait"
+
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/sandbox"
 )
@@ -23,7 +25,7 @@ func TestARenewedTokenRefusedTooIsNeverArchived(t *testing.T) {
 	if s.Retried != 0 {
 		t.Errorf("retried %d, want a wait that spends no attempt", s.Retried)
 	}
-	waitFor(t, func() bool {
+	testwait.For(t, 20*time.Second, "met", func() bool {
 		return e.logs.FilterMessage("account needs a new credential in ACCOUNTS_FILE: its sends wait").Len() == 1
 	})
 	got := ""

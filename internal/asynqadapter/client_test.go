@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/testwait"
+
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -23,16 +25,6 @@ func setupClient(t *testing.T) *Client {
 
 // twoMarks are mark keys of the shape the worker's are.
 func twoMarks(id string) []string { return []string{"m:" + id + ":wait", "m:" + id + ":sending"} }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within 5s", what)
-		}
-	}
-}
 
 var touch = redis.NewScript(`return redis.call("HSET", KEYS[1], "state", "completed")`)
 
@@ -67,7 +59,7 @@ func TestAResultWithoutACompletionIsWrittenOnlyIfItsTaskIsThere(t *testing.T) {
 	const kept, deleted = "asynq:{mateo}:t:kept", "asynq:{mateo}:t:deleted"
 	c.UniversalClient.HSet(ctx, kept, "msg", "m")
 	c.HSet(ctx, kept, "result", "r") // no completion follows: written after resultDelay
-	waitFor(t, "written", func() bool { return c.UniversalClient.HGet(ctx, kept, "result").Val() == "r" })
+	testwait.For(t, 5*time.Second, "written", func() bool { return c.UniversalClient.HGet(ctx, kept, "result").Val() == "r" })
 
 	c.resultDelay = time.Hour
 	c.UniversalClient.HSet(ctx, deleted, "msg", "m")

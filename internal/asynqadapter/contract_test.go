@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/internal/testwait"
+
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -34,16 +36,6 @@ func fired(t *testing.T, name string) func() {
 		}
 		if applied, judged := asynqadapter.Applied()[name]; judged && !applied {
 			t.Errorf("change %s judged not applied", name)
-		}
-	}
-}
-
-// eventually polls cond until it holds, failing t at the deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within 5s", what)
 		}
 	}
 }
@@ -104,7 +96,7 @@ func TestContractTheDequeueIsRecognisedAndReadsTheMarks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "every task handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == n })
+	testwait.For(t, 5*time.Second, "every task handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == n })
 	mu.Lock()
 	defer mu.Unlock()
 	if got := fmt.Sprint(handled["t1"]); got != "[w1 s1]" {
@@ -129,7 +121,7 @@ func archive(t *testing.T, addr string, retention time.Duration) {
 	if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.Queue("q"), asynq.TaskID("dead")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the task archived", func() bool {
+	testwait.For(t, 5*time.Second, "the task archived", func() bool {
 		info, err := inspector.GetTaskInfo("q", "dead")
 		return err == nil && info.State == asynq.TaskStateArchived
 	})
@@ -219,7 +211,7 @@ func TestContractAResultIsSentWithItsTasksCompletion(t *testing.T) {
 	}
 	// A result held for want of its completion would be written only after
 	// 10 s, past this deadline.
-	eventually(t, "completed with its result", func() bool {
+	testwait.For(t, 5*time.Second, "completed with its result", func() bool {
 		info, err := inspector.GetTaskInfo("default", "r1")
 		return err == nil && info.State == asynq.TaskStateCompleted && string(info.Result) == "the result"
 	})
@@ -232,7 +224,7 @@ func TestContractAQueueFoundEmptyIsNotAskedAgainAtOnce(t *testing.T) {
 	// With its queues empty, asynq asks again after 2.5 to 7.5 ms, within
 	// emptyFor (10 ms): some of its dequeues never reach Redis.
 	serve(t, addr, asynqadapter.Options{}, asynq.Config{Queues: map[string]int{"empty": 1}, TaskCheckInterval: 5 * time.Millisecond}, func(context.Context, *asynq.Task) error { return nil })
-	eventually(t, "a dequeue of the empty queue skipped", func() bool { return asynqadapter.Fired(asynqadapter.EmptyQueueSkip) > before })
+	testwait.For(t, 5*time.Second, "a dequeue of the empty queue skipped", func() bool { return asynqadapter.Fired(asynqadapter.EmptyQueueSkip) > before })
 	if applied := asynqadapter.Applied()[asynqadapter.EmptyQueueSkip]; !applied {
 		t.Error("the empty-queue skip is not judged applied")
 	}
@@ -292,7 +284,7 @@ func TestContractTheRetryOffsetKeepsAWaitFromArchivingATask(t *testing.T) {
 	if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.TaskID("w1"), asynq.MaxRetry(asynqadapter.WithRetryOffset(0)), asynq.Retention(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the task completed", func() bool {
+	testwait.For(t, 5*time.Second, "the task completed", func() bool {
 		info, err := inspector.GetTaskInfo("default", "w1")
 		return err == nil && info.State == asynq.TaskStateCompleted
 	})
@@ -325,7 +317,7 @@ func TestContractExtraServersTakeTasks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "every task handled", func() bool { mu.Lock(); defer mu.Unlock(); return done == 50 })
+	testwait.For(t, 5*time.Second, "every task handled", func() bool { mu.Lock(); defer mu.Unlock(); return done == 50 })
 	check()
 }
 
