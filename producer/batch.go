@@ -109,11 +109,7 @@ type built struct {
 	n    int
 	task *asynq.Task
 	undo func()
-	// id is the task's; opening the time its window gave it, zero when
-	// none; grouped true when it joined a group.
-	id      string
-	opening time.Time
-	grouped bool
+	send *tasks.Send
 }
 
 // Lines go from stage to stage in chunks of up to chunkLines lines and
@@ -212,11 +208,15 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 				return // interrupted: the lines are left for the next run
 			}
 			dup, err := p.enqueue(ctx, b.task, b.undo)
-			if err == nil && !dup {
-				err = p.opened(ctx, b.id, b.opening)
+			switch {
+			case err != nil:
+			case dup:
+				err = p.leaveUnlessMember(ctx, b.send)
+			default:
+				err = p.opened(ctx, b.send.ID, b.send.Opening)
 			}
-			if err == nil && !dup && b.grouped {
-				_, err = p.settle(ctx, b.id, b.task)
+			if err == nil && !dup && b.send.Payload.Group != "" {
+				_, err = p.settle(ctx, b.send.ID, b.task)
 			}
 			switch {
 			case err != nil:
@@ -436,7 +436,7 @@ func (p *Producer) tasksOf(ctx context.Context, sends []prepared) ([]built, erro
 			provider, account, id := tasks.Provider(s.send.Type), s.send.Payload.Account, s.send.ID
 			undo = func() { _ = p.limiter.Release(ctx, provider, account, id) }
 		}
-		todo = append(todo, built{s.n, task, undo, s.send.ID, s.send.Opening, s.send.Payload.Group != ""})
+		todo = append(todo, built{s.n, task, undo, s.send})
 	}
 	return todo, nil
 }

@@ -54,3 +54,56 @@ func BenchmarkCancelGroup(b *testing.B) {
 		})
 	}
 }
+
+// TestADuplicateDoesNotJoinTheSendItDuplicatesToItsGroup: an envelope
+// refused as a duplicate leaves nothing behind, and a cancel of the group
+// it named must not reach the send that already had its key — whether it
+// is sent alone (Enqueue) or in a batch — while a duplicate naming the
+// send's own group leaves it in that group.
+func TestADuplicateDoesNotJoinTheSendItDuplicatesToItsGroup(t *testing.T) {
+	t.Parallel()
+	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	envelope := func(key, group string) string {
+		g := ""
+		if group != "" {
+			g = `,"group":"` + group + `"`
+		}
+		return `{"type":"mateo:send_message","key":"` + key + `","process_at":"2099-01-01T00:00:00Z"` + g +
+			`,"payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"a@b.c"}],"text":"hi"}}`
+	}
+	first, err := p.EnqueueJSON(ctx, []byte(envelope("alone", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inGroup, err := p.EnqueueJSON(ctx, []byte(envelope("grouped", "g:kept")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dup, err := p.EnqueueJSON(ctx, []byte(envelope("alone", "g:other"))); err != nil || !dup.Duplicate {
+		t.Fatalf("the same key again: %+v, %v; want a duplicate", dup, err)
+	}
+	batch := envelope("alone", "g:batch") + "\n" + envelope("grouped", "g:kept") + "\n"
+	if sum, err := p.Batch(ctx, strings.NewReader(batch), producer.BatchOptions{}); err != nil || sum.Duplicate != 2 {
+		t.Fatalf("batch: %+v, %v; want 2 duplicates", sum, err)
+	}
+	for _, group := range []string{"g:other", "g:batch"} {
+		gc, err := p.CancelGroup(ctx, group)
+		if err != nil || gc.Cancelled != 0 {
+			t.Errorf("cancel of %s: %+v, %v; want nothing cancelled", group, gc, err)
+		}
+	}
+	if s, err := p.Status(ctx, first.ID); err != nil || s.State != producer.StateScheduled {
+		t.Errorf("the send the duplicates named: %+v, %v; want it scheduled still", s, err)
+	}
+	if gc, err := p.CancelGroup(ctx, "g:kept"); err != nil || gc.Cancelled != 1 {
+		t.Errorf("cancel of g:kept: %+v, %v; want its send cancelled", gc, err)
+	}
+	if s, err := p.Status(ctx, inGroup.ID); err != nil || s.State != producer.StateCancelled {
+		t.Errorf("the send of g:kept: %+v, %v; want it cancelled", s, err)
+	}
+}

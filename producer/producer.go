@@ -352,11 +352,35 @@ func (p *Producer) enqueueOne(ctx context.Context, e *tasks.Envelope, claim bool
 			return nil, fmt.Errorf("enqueue: %w", err)
 		}
 	}
+	if send != nil && held == nil {
+		if err := p.leaveUnlessMember(ctx, send); err != nil {
+			return nil, err
+		}
+	}
 	existing, ierr := p.inspector.GetTaskInfo(queue, id)
 	if ierr != nil {
 		return &Enqueued{ID: id, Queue: queue, State: "unknown", Duplicate: true}, nil
 	}
 	return &Enqueued{ID: existing.ID, Queue: existing.Queue, State: existing.State.String(), Duplicate: true, ProcessAt: dueOf(existing)}, nil
+}
+
+// leaveUnlessMember undoes the join of a send that was not enqueued, its id's
+// task being another's: that task is in the group only if it joined it
+// itself, and a cancel of the group must not reach it otherwise.
+func (p *Producer) leaveUnlessMember(ctx context.Context, send *tasks.Send) error {
+	group := send.Payload.Group
+	if group == "" {
+		return nil
+	}
+	if info, err := p.inspector.GetTaskInfo(send.Queue, send.ID); err == nil {
+		if existing, err := tasks.DecodePayload(info.Payload); err == nil && existing.Group == group {
+			return nil
+		}
+	}
+	if err := p.groups.Drop(ctx, group, send.ID); err != nil {
+		return fmt.Errorf("a duplicate of %s: its group %s is left listing it: %w", send.ID, group, err)
+	}
+	return nil
 }
 
 // dueOf returns the exact due time of a task: asynq's own is whole seconds

@@ -97,6 +97,12 @@ func (g Groups) Join(ctx context.Context, group string, m Member, due time.Time,
 	return joinScript.Run(ctx, g.Client, groupKeys(group), m.ID, value, groupTTL(due, keep).Milliseconds(), keep.Milliseconds()).Int64()
 }
 
+// Drop takes the send id out of group's members, for a send that joined
+// it and was then not enqueued.
+func (g Groups) Drop(ctx context.Context, group, id string) error {
+	return g.Client.HDel(ctx, groupKeys(group)[1], id).Err()
+}
+
 // groupTTL is how long a group with a send due at due lives; far dates
 // are bounded, as a claim's are.
 func groupTTL(due time.Time, keep time.Duration) time.Duration {
