@@ -310,6 +310,11 @@ func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, e
 // Duplicate. e is left as it was.
 func (p *Producer) EnqueueOnce(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
 	keyed := *e
+	// Validated first, so that its key names the queue its operation in
+	// the producer's registry gives it, as a parsed line's does.
+	if err := keyed.Validate(p.opts.Providers); err != nil {
+		return nil, err
+	}
 	claim, err := withContentKey(&keyed)
 	if err != nil {
 		return nil, err
