@@ -86,6 +86,10 @@ func New(cfg Config) (*Manager, error) {
 		cfg: cfg, log: cfg.Logger, rdb: cfg.Redis, owner: hex.EncodeToString(owner),
 		oauth: &oauthClient{base: strings.TrimRight(cfg.BaseURL, "/"), clientID: cfg.ClientID, secret: cfg.ClientSecret, http: cfg.HTTPClient},
 	}
+	if cfg.File != "" && len(cfg.Providers) == 0 {
+		// A wiring mistake, not a fault of the file: every entry would be refused.
+		return nil, errors.New("credentials: no providers for the accounts of ACCOUNTS_FILE to name")
+	}
 	if cfg.Keys != "" {
 		keys, err := ParseKeys(cfg.Keys)
 		if err != nil {
