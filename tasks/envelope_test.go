@@ -3,10 +3,12 @@ package tasks
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
@@ -272,5 +274,37 @@ func TestAPayloadEditedInPlaceAfterParsingIsTheOneSent(t *testing.T) {
 	copy(e.Payload[i:], "zzzzzzzz")
 	if _, err := NewTask(e, Options{Providers: builtinReg}); err == nil || !strings.Contains(err.Error(), "payload.from: not a UUID") {
 		t.Errorf("NewTask after an invalid edit = %v, want payload.from: not a UUID", err)
+	}
+}
+
+// TestAnOperationMayNameItsOwnQueue: an envelope naming no queue goes to
+// its operation's queue, found in the registry it is checked against.
+func TestAnOperationMayNameItsOwnQueue(t *testing.T) {
+	t.Parallel()
+	reg := builtin.Registry()
+	for i := range reg {
+		reg[i].Operations = slices.Clone(reg[i].Operations)
+		for j := range reg[i].Operations {
+			if reg[i].Operations[j].Type == mateo.TypeSendMessage {
+				reg[i].Operations[j].Queue = "bulk"
+			}
+		}
+	}
+	line := []byte(`{"type":"mateo:send_message","payload":{` + from + `,"text":"Hi"}}`)
+	for _, c := range []struct {
+		reg  providers.Registry
+		want string
+	}{{reg, "bulk"}, {builtinReg, mateo.Name}} {
+		e, err := ParseEnvelope(line, c.reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.QueueName(); got != c.want {
+			t.Errorf("QueueName = %q, want %q", got, c.want)
+		}
+		byHand := &Envelope{Type: mateo.TypeSendMessage, Payload: e.Payload}
+		if s, err := Prepare(byHand, Options{Providers: c.reg}); err != nil || s.Queue != c.want {
+			t.Errorf("Prepare of an envelope built by hand: queue %v, %v; want %q", s, err, c.want)
+		}
 	}
 }
