@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/providers/builtin"
 )
 
 func TestParseRecipientCaps(t *testing.T) {
@@ -26,7 +27,7 @@ func TestParseRecipientCaps(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := config.ParseRecipientCaps(tc.in)
+			got, err := config.ParseRecipientCaps(builtin.Registry(), tc.in)
 			if err != nil {
 				t.Fatalf("ParseRecipientCaps(%q): %v", tc.in, err)
 			}
@@ -57,7 +58,7 @@ func TestParseRecipientCapsErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := config.ParseRecipientCaps(tc.in)
+			got, err := config.ParseRecipientCaps(builtin.Registry(), tc.in)
 			if got != nil {
 				t.Errorf("ParseRecipientCaps(%q) = %v, want nil", tc.in, got)
 			}

@@ -146,7 +146,8 @@ func LoadFrom(environ map[string]string) (*Config, error) {
 
 // LoadWith reads the configuration from environ (the process environment
 // when nil), each provider of reg's variables with it, and validates it.
-// The process's table of operations (providers.Use) gets reg's.
+// The configuration keeps reg (Registry) for the producer and the worker
+// built from it.
 func LoadWith(reg providers.Registry, environ map[string]string) (*Config, error) {
 	if err := reg.Check(); err != nil {
 		return nil, err
@@ -184,7 +185,6 @@ func LoadWith(reg providers.Registry, environ map[string]string) (*Config, error
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	providers.Use(reg)
 	return &c, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 )
@@ -632,7 +633,7 @@ func TestParseRateLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := config.ParseRateLimits(tc.in)
+			got, err := config.ParseRateLimits(builtin.Registry(), tc.in)
 			if err != nil {
 				t.Fatalf("ParseRateLimits(%q): %v", tc.in, err)
 			}
@@ -672,7 +673,7 @@ func TestParseRateLimitsErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := config.ParseRateLimits(tc.in)
+			got, err := config.ParseRateLimits(builtin.Registry(), tc.in)
 			if got != nil {
 				t.Errorf("ParseRateLimits(%q) = %v, want nil", tc.in, got)
 			}

@@ -96,11 +96,10 @@ type RateLimits = ratelimit.Limits
 
 // ParseRateLimits reads provider[:account]=N/period+N/period,... where a
 // period is a duration (10s, 24h) or a bare unit (s, m, h, d); "off" turns
-// limiting off. Providers are those of the process's table
-// (providers.Names); Config.ParseRateLimits checks them against its
-// registry.
-func ParseRateLimits(s string) (RateLimits, error) {
-	return parseRateLimits(nil, s)
+// limiting off. Providers are those of reg; Config.ParseRateLimits checks
+// them against the configuration's registry.
+func ParseRateLimits(reg providers.Registry, s string) (RateLimits, error) {
+	return parseRateLimits(reg, s)
 }
 
 // ParseRateLimits reads RATE_LIMITS as the package's ParseRateLimits does,
@@ -123,9 +122,9 @@ type RecipientCaps = ratelimit.Limits
 // ParseRecipientCaps reads [provider[:account]=]N/period+N/period,...,
 // periods as ParseRateLimits reads them and of at least a second: a cap
 // without a scope counts every send to a recipient. "" or "off": no caps.
-// Providers are those of the process's table (providers.Names).
-func ParseRecipientCaps(s string) (RecipientCaps, error) {
-	return parseRecipientCaps(nil, s)
+// Providers are those of reg.
+func ParseRecipientCaps(reg providers.Registry, s string) (RecipientCaps, error) {
+	return parseRecipientCaps(reg, s)
 }
 
 // ParseRecipientCaps reads RECIPIENT_CAPS as the package's
@@ -142,14 +141,10 @@ func parseRecipientCaps(reg providers.Registry, s string) (RecipientCaps, error)
 }
 
 // parseScoped reads scope=N/period+...,... with a scope of provider or
-// provider:account, a provider of reg (of the process's table when nil);
-// unscoped allows entries without one, scoped "". No period may be
+// provider:account, a provider of reg; unscoped allows entries without one, scoped "". No period may be
 // shorter than minPeriod.
 func parseScoped(reg providers.Registry, s string, unscoped bool, minPeriod time.Duration) (ratelimit.Limits, error) {
-	names := providers.Names()
-	if reg != nil {
-		names = reg.Names()
-	}
+	names := reg.Names()
 	limits := ratelimit.Limits{}
 	for i, entry := range strings.Split(s, ",") {
 		scope, rates, found := strings.Cut(strings.TrimSpace(entry), "=")

@@ -31,7 +31,7 @@ const otherKey = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
 // CREDENTIALS_KEY and logger.
 func (f *fixture) managerWith(t testing.TB, file, keys string, log *zap.Logger) *credentials.Manager {
 	t.Helper()
-	m, err := credentials.New(credentials.Config{
+	m, err := credentials.New(credentials.Config{Providers: providerNames,
 		File: file, ClientID: clientID, ClientSecret: clientSecret, Keys: keys,
 		BaseURL: f.url, Redis: f.rdb, Logger: log,
 	})
@@ -305,7 +305,7 @@ func TestCredentialsKeyRotatesAndAWrongOneWaitsNamingIt(t *testing.T) {
 func TestABadCredentialsKeyIsNamedNeverShown(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []string{"c2Vrcml0", key + ",sekrit-key-text", "sekrit"} {
-		_, err := credentials.New(credentials.Config{Keys: bad})
+		_, err := credentials.New(credentials.Config{Providers: providerNames, Keys: bad})
 		if err == nil || !strings.HasPrefix(err.Error(), "CREDENTIALS_KEY: key ") || strings.Contains(err.Error(), "sekrit") || strings.Contains(err.Error(), "c2Vrcml0") {
 			t.Errorf("CREDENTIALS_KEY %q: %v", bad, err)
 		}

@@ -21,11 +21,15 @@ import (
 
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/sandbox"
 	"github.com/punctualhq/punctual/send"
 	"github.com/punctualhq/punctual/tasks"
 	"github.com/punctualhq/punctual/window"
 )
+
+// providerNames are the providers an accounts file of the tests may name.
+var providerNames = builtin.Registry().Names()
 
 const (
 	clientID     = "app-id"
@@ -57,7 +61,7 @@ func TestParseFileNamesTheEntryAndFieldNeverTheSecret(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := credentials.ParseFile([]byte(tc.file))
+			_, err := credentials.ParseFile([]byte(tc.file), providerNames)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
@@ -81,7 +85,7 @@ func TestParseFileReadsEachKind(t *testing.T) {
     window: {tz: auto, days: mon-sat, from: 08:00, to: 21:00}
   - {name: office, provider: mateo, token: m-3, window: tcpa}
 `
-	got, err := credentials.ParseFile([]byte(yaml))
+	got, err := credentials.ParseFile([]byte(yaml), providerNames)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +140,7 @@ func (f *fixture) write(t testing.TB, content string) string {
 
 func (f *fixture) manager(t testing.TB, file string) *credentials.Manager {
 	t.Helper()
-	m, err := credentials.New(credentials.Config{
+	m, err := credentials.New(credentials.Config{Providers: providerNames,
 		File: file, ClientID: clientID, ClientSecret: clientSecret, Keys: key,
 		BaseURL: f.url, Redis: f.rdb, Logger: f.log,
 	})
@@ -384,7 +388,7 @@ func TestAnAccountsWindowIsThatOfItsEntry(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"accounts":[{"name":"sms","provider":"mateo","token":"m-1","window":"tcpa"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m, err := credentials.New(credentials.Config{File: path, Static: map[string]map[string]string{"mateo": {"default": "m-0"}}})
+	m, err := credentials.New(credentials.Config{Providers: providerNames, File: path, Static: map[string]map[string]string{"mateo": {"default": "m-0"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/punctualhq/punctual/credentials/accountindex"
-	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -93,8 +92,9 @@ type file struct {
 // ParseFile reads the accounts of ACCOUNTS_FILE, JSON or YAML. Every
 // problem is returned, each naming its entry (by position and name) and
 // field, never a secret; an account whose credential is bad is refused,
-// and so is the whole file.
-func ParseFile(data []byte) ([]Account, error) {
+// and so is the whole file. An account's provider must be one of
+// providers, the names of the worker's registry.
+func ParseFile(data []byte, providers []string) ([]Account, error) {
 	var f file
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
 		dec := json.NewDecoder(bytes.NewReader(trimmed))
@@ -112,7 +112,7 @@ func ParseFile(data []byte) ([]Account, error) {
 	accounts := make([]Account, 0, len(f.Accounts))
 	var errs []error
 	for i, e := range f.Accounts {
-		a, err := e.account()
+		a, err := e.account(providers)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("accounts[%d] %q: %w", i, e.Name, err))
 			continue
@@ -171,15 +171,16 @@ func redactYAML(err error) error {
 	return errors.New(strings.Join(lines, "; "))
 }
 
-// account checks an entry and gives its kind.
-func (e entry) account() (Account, error) {
+// account checks an entry, whose provider must be one of providers, and
+// gives its kind.
+func (e entry) account(providers []string) (Account, error) {
 	a := Account{Provider: e.Provider, Name: e.Name, Token: e.Token, RefreshToken: e.RefreshToken,
 		LocationID: e.LocationID, CompanyID: e.CompanyID, Agency: e.Agency}
 	switch {
 	case !tasks.IsName(e.Name):
 		return a, errors.New("name: want letters, digits, _ . - (at most 64)")
-	case !slices.Contains(providers.Names(), e.Provider):
-		return a, fmt.Errorf("provider: want one of %s, got %q", strings.Join(providers.Names(), ", "), e.Provider)
+	case !slices.Contains(providers, e.Provider):
+		return a, fmt.Errorf("provider: want one of %s, got %q", strings.Join(providers, ", "), e.Provider)
 	}
 	set := 0
 	for _, s := range []string{e.Token, e.RefreshToken, e.Agency} {

@@ -40,7 +40,7 @@ func TestParseFileNamesTheLineOfAYAMLFault(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := credentials.ParseFile([]byte(tc.yaml))
+			_, err := credentials.ParseFile([]byte(tc.yaml), providerNames)
 			if err == nil || !strings.HasPrefix(err.Error(), "not valid YAML: "+tc.want) {
 				t.Fatalf("error %v, want one starting %q", err, "not valid YAML: "+tc.want)
 			}

@@ -21,7 +21,7 @@ import (
 // managerSecret is a manager of the fixture with its own client secret.
 func (f *fixture) managerSecret(t testing.TB, file, secret string) *credentials.Manager {
 	t.Helper()
-	m, err := credentials.New(credentials.Config{
+	m, err := credentials.New(credentials.Config{Providers: providerNames,
 		File: file, ClientID: clientID, ClientSecret: secret, Keys: key, BaseURL: f.url, Redis: f.rdb, Logger: f.log,
 	})
 	if err != nil {
@@ -253,7 +253,7 @@ func TestARotatedRefreshTokenSurvivesARedisOutageWhileItIsStored(t *testing.T) {
 	flaky := redis.NewClient(&opts)
 	flaky.AddHook(hook)
 	t.Cleanup(func() { _ = flaky.Close() })
-	m, err := credentials.New(credentials.Config{File: file, ClientID: clientID, ClientSecret: clientSecret, Keys: key, BaseURL: f.url, Redis: flaky, Logger: f.log})
+	m, err := credentials.New(credentials.Config{Providers: providerNames, File: file, ClientID: clientID, ClientSecret: clientSecret, Keys: key, BaseURL: f.url, Redis: flaky, Logger: f.log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,9 @@ type Config struct {
 	File string
 	// Static are the accounts of the environment: provider -> name -> token.
 	Static map[string]map[string]string
+	// Providers are the providers an account of File may name: the names
+	// of the worker's registry (providers.Registry.Names).
+	Providers []string
 	// ClientID and ClientSecret are the HighLevel app of the OAuth accounts.
 	ClientID, ClientSecret string
 	// Keys are CREDENTIALS_KEY; required when an account uses OAuth.
@@ -83,6 +86,10 @@ func New(cfg Config) (*Manager, error) {
 		cfg: cfg, log: cfg.Logger, rdb: cfg.Redis, owner: hex.EncodeToString(owner),
 		oauth: &oauthClient{base: strings.TrimRight(cfg.BaseURL, "/"), clientID: cfg.ClientID, secret: cfg.ClientSecret, http: cfg.HTTPClient},
 	}
+	if cfg.File != "" && len(cfg.Providers) == 0 {
+		// A wiring mistake, not a fault of the file: every entry would be refused.
+		return nil, errors.New("credentials: no providers for the accounts of ACCOUNTS_FILE to name")
+	}
 	if cfg.Keys != "" {
 		keys, err := ParseKeys(cfg.Keys)
 		if err != nil {
@@ -112,7 +119,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 		if fingerprint = string(hashOf(data)); fingerprint == m.fingerprint && m.set.Load() != nil {
 			return nil
 		}
-		if fromFile, err = ParseFile(data); err != nil {
+		if fromFile, err = ParseFile(data, m.cfg.Providers); err != nil {
 			return fmt.Errorf("ACCOUNTS_FILE %s: %w", m.cfg.File, err)
 		}
 	}

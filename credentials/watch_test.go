@@ -34,7 +34,7 @@ func TestABrokenFileIsReportedOnceWhateverElseItsFolderHolds(t *testing.T) {
 	t.Cleanup(func() { _ = logFile.Close() })
 	observed, logs := observer.New(zapcore.DebugLevel)
 	written := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logFile, zapcore.DebugLevel)
-	m, err := credentials.New(credentials.Config{
+	m, err := credentials.New(credentials.Config{Providers: providerNames,
 		File: path, ClientID: clientID, ClientSecret: clientSecret, Keys: key,
 		BaseURL: f.url, Redis: f.rdb, Logger: zap.New(zapcore.NewTee(observed, written)),
 	})

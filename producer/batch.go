@@ -361,7 +361,7 @@ func (e *invalidError) Error() string { return e.err.Error() }
 // that its task can be made); a line rejected for what it says gives an
 // *invalidError.
 func (p *Producer) batchSend(ctx context.Context, data []byte, dryRun bool) (*tasks.Send, error) {
-	e, err := tasks.ParseEnvelope(data)
+	e, err := tasks.ParseEnvelope(data, p.opts.Providers)
 	if err != nil {
 		return nil, &invalidError{err}
 	}

@@ -117,7 +117,7 @@ func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []s
 				if p.limiter != nil {
 					_ = p.limiter.Release(ctx, tasks.Provider(ms[i].Type), o.Payload.Account, ms[i].ID)
 				}
-				booked = capBookings(booked, ms[i].Type, ms[i].ID, o.Payload)
+				booked = p.capBookings(booked, ms[i].Type, ms[i].ID, o.Payload)
 			}
 		case "dropped":
 			res.Cancelled++

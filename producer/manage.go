@@ -10,7 +10,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
@@ -143,13 +142,14 @@ func (p *Producer) release(ctx context.Context, info *asynq.TaskInfo, payload ta
 	if p.limiter != nil && payload.Account != "" {
 		_ = p.limiter.Release(ctx, tasks.Provider(info.Type), payload.Account, info.ID)
 	}
-	_ = ratelimit.ReleaseCaps(ctx, p.calendars, capBookings(nil, info.Type, info.ID, payload))
+	_ = ratelimit.ReleaseCaps(ctx, p.calendars, p.capBookings(nil, info.Type, info.ID, payload))
 }
 
 // capBookings appends to bs the cap places the send id of type typ may
-// hold, read from its payload; none for an operation without recipients.
-func capBookings(bs []ratelimit.CapBooking, typ, id string, payload tasks.Payload) []ratelimit.CapBooking {
-	op := providers.Lookup(typ)
+// hold, read from its payload by its operation in the producer's
+// registry; none for an operation without recipients.
+func (p *Producer) capBookings(bs []ratelimit.CapBooking, typ, id string, payload tasks.Payload) []ratelimit.CapBooking {
+	op := p.opts.Providers.Lookup(typ)
 	if op == nil || op.Recipients == nil {
 		return bs
 	}

@@ -103,9 +103,14 @@ func Open(url string, opts ...Option) (*Producer, error) {
 
 // WithProviders sets the providers whose task types the Producer takes:
 // the built-in ones (builtin.Registry) by default. Give the workers' list.
+// A list that fails its Check panics in New: a mistake to find at start-up.
 func WithProviders(r providers.Registry) Option {
 	return func(s *settings) { s.providers = r }
 }
+
+// Providers returns the providers whose task types the Producer takes,
+// for a caller that parses envelopes itself (tasks.ParseEnvelope).
+func (p *Producer) Providers() providers.Registry { return p.opts.Providers }
 
 // New returns a Producer connected to Redis through conn. Close it when done.
 func New(conn asynq.RedisConnOpt, opts ...Option) *Producer {
@@ -125,8 +130,11 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 	if s.providers == nil {
 		s.providers = builtin.Registry()
 	}
-	// Envelopes are checked against the process's table of operations.
-	providers.Use(s.providers)
+	if err := s.providers.Check(); err != nil {
+		panic(err)
+	}
+	// Envelopes are checked against the producer's registry.
+	s.tasks.Providers = s.providers
 	return &Producer{
 		// Enqueues made at once stream on one connection.
 		client:    asynq.NewClientFromRedisClient(asynqadapter.Pipelined(c)),
@@ -302,6 +310,11 @@ func (p *Producer) Enqueue(ctx context.Context, e *tasks.Envelope) (*Enqueued, e
 // Duplicate. e is left as it was.
 func (p *Producer) EnqueueOnce(ctx context.Context, e *tasks.Envelope) (*Enqueued, error) {
 	keyed := *e
+	// Validated first, so that its key names the queue its operation in
+	// the producer's registry gives it, as a parsed line's does.
+	if err := keyed.Validate(p.opts.Providers); err != nil {
+		return nil, err
+	}
 	claim, err := withContentKey(&keyed)
 	if err != nil {
 		return nil, err
@@ -406,7 +419,7 @@ func (p *Producer) enqueue(ctx context.Context, task *asynq.Task, undo func()) (
 
 // EnqueueJSON parses one JSON envelope and enqueues it.
 func (p *Producer) EnqueueJSON(ctx context.Context, data []byte) (*Enqueued, error) {
-	e, err := tasks.ParseEnvelope(data)
+	e, err := tasks.ParseEnvelope(data, p.opts.Providers)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@
 // knows another provider appends it to builtin.Registry() and hands the
 // list on.
 //
-// Lookup, Types and Names read the process's table, which Use sets to the
-// registry wired in: the send handler and credentials find operations there
-// by type until they are handed the registry themselves.
+// There is no process-wide table: whatever finds an operation by type
+// (envelopes, the send handler, credentials, RATE_LIMITS) is handed the
+// Registry, so two registries in one process never answer for each other.
 package providers

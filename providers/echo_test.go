@@ -66,7 +66,8 @@ func echo() providers.Provider {
 // in one line and follows a send of it: its variables read from the
 // environment by package config (its token from its _FILE form), the
 // producer and a worker both built from that configuration, the request
-// the provider receives, and the task's result.
+// the provider receives, and the task's result. The registry built here is
+// the only place echo is listed: nothing else in the process holds it.
 func TestAThirdProviderIsOneLine(t *testing.T) {
 	reg := append(builtin.Registry(), echo())
 
@@ -138,6 +139,14 @@ func TestAThirdProviderIsOneLine(t *testing.T) {
 
 	if _, err := p.EnqueueJSON(ctx, []byte(`{"type":"echo:say","payload":{}}`)); err == nil || !strings.Contains(err.Error(), "payload.text: required") {
 		t.Fatalf("a say without text: %v, want payload.text: required", err)
+	}
+	// The registry above is the only place echo is listed: a producer of
+	// the same process built with the built-in providers knows no echo,
+	// and building it changes nothing for the worker and producer above.
+	builtinOnly := producer.New(conn)
+	defer builtinOnly.Close()
+	if _, err := builtinOnly.EnqueueJSON(ctx, []byte(`{"type":"echo:say","payload":{"text":"hello"}}`)); err == nil || !strings.Contains(err.Error(), `unknown type "echo:say"`) {
+		t.Fatalf("echo:say to a producer of the built-in providers: %v, want unknown type", err)
 	}
 	res, err := p.EnqueueJSON(ctx, []byte(`{"type":"echo:say","payload":{"text":"hello"}}`))
 	if err != nil {

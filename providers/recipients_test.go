@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 )
@@ -22,7 +22,7 @@ func TestRecipientsReadTheAddressesOfABody(t *testing.T) {
 		{leadconnector.TypeSendMessage, `{"type":"Email","contactId":"c1","emailTo":"ana@example.com"}`, []string{"ana@example.com"}},
 		{leadconnector.TypeSendMessage, `{"type":"SMS","contactId":"c1"}`, nil},
 	} {
-		op := providers.Lookup(c.typ)
+		op := builtin.Registry().Lookup(c.typ)
 		if op.Recipients == nil {
 			t.Fatalf("%s has no Recipients", c.typ)
 		}
@@ -30,7 +30,7 @@ func TestRecipientsReadTheAddressesOfABody(t *testing.T) {
 			t.Errorf("%s %s: recipients %q, want %q", c.typ, c.body, got, c.want)
 		}
 	}
-	if op := providers.Lookup(mateo.TypeUpdateConversation); op.Recipients != nil {
+	if op := builtin.Registry().Lookup(mateo.TypeUpdateConversation); op.Recipients != nil {
 		t.Error("a conversation update sends to no one, but has Recipients")
 	}
 }

@@ -168,7 +168,7 @@ func TestANewOperationIsSentEndToEnd(t *testing.T) {
 		}
 		transports[name] = tr
 	}
-	h := &send.Handler{Transports: transports, Tokens: tokens{"pager/ops": "pager-secret"}, Policy: senders.DefaultPolicy(),
+	h := &send.Handler{Providers: reg, Transports: transports, Tokens: tokens{"pager/ops": "pager-secret"}, Policy: senders.DefaultPolicy(),
 		Logger: zaptest.NewLogger(t), Marks: state.Store{Client: rdb}}
 	mux := asynq.NewServeMux()
 	if err := send.Register(mux, h); err != nil {

@@ -3,9 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 
 	"github.com/punctualhq/punctual/senders"
 )
@@ -131,103 +129,4 @@ func (r Registry) Types() []string {
 		}
 	}
 	return types
-}
-
-// The process's table: what Lookup, Types and Names answer for the code
-// that finds operations by type without being handed a Registry (the
-// send handler, credentials, the metrics). Use sets it to the registry a
-// program wires in; the fallback set with SetFallback answers until then.
-var (
-	mu        sync.RWMutex
-	byType    = map[string]*Operation{}
-	types     []string
-	fallback  func() Registry
-	defaulted bool
-)
-
-// Use makes r the process's table, which Lookup, Types and Names read:
-// the registry the program wired in last, not a union, so that the send
-// handler asks a transport of r's providers only. It panics when r fails
-// Check: a mistake to find at start-up.
-func Use(r Registry) {
-	if err := r.Check(); err != nil {
-		panic(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	defaulted = true
-	byType, types = map[string]*Operation{}, nil
-	add(r)
-}
-
-// SetFallback sets the registry the process's table starts from when it
-// is first read, so that code which looks operations up before any Use
-// still finds the providers every program knows.
-func SetFallback(f func() Registry) bool {
-	mu.Lock()
-	defer mu.Unlock()
-	fallback = f
-	return true
-}
-
-// useDefault adds the fallback's operations once; mu must be held.
-func useDefault() {
-	if !defaulted && fallback != nil {
-		defaulted = true
-		add(fallback())
-	}
-}
-
-// add adds r's operations to the table; mu must be held.
-func add(r Registry) {
-	for _, p := range r {
-		for _, op := range p.Operations {
-			if byType[op.Type] == nil {
-				byType[op.Type] = &op
-				types = append(types, op.Type)
-			}
-		}
-	}
-}
-
-// ensureDefault adds the fallback's operations on the first read.
-func ensureDefault() {
-	mu.RLock()
-	done := defaulted || fallback == nil
-	mu.RUnlock()
-	if !done {
-		mu.Lock()
-		useDefault()
-		mu.Unlock()
-	}
-}
-
-// Lookup returns the operation of a task type from the process's table;
-// nil when none is there.
-func Lookup(typ string) *Operation {
-	ensureDefault()
-	mu.RLock()
-	defer mu.RUnlock()
-	return byType[typ]
-}
-
-// Types lists the task types of the process's table, in the order they
-// were added.
-func Types() []string {
-	ensureDefault()
-	mu.RLock()
-	defer mu.RUnlock()
-	return slices.Clone(types)
-}
-
-// Names lists the providers of the process's table, each once, in the
-// order they were added.
-func Names() []string {
-	var names []string
-	for _, t := range Types() {
-		if p, _, _ := strings.Cut(t, ":"); !slices.Contains(names, p) {
-			names = append(names, p)
-		}
-	}
-	return names
 }

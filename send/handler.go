@@ -111,8 +111,11 @@ var _ GroupCancels = state.Groups{}
 // Handler sends due tasks of every type to their provider. Build it with
 // its dependencies and Register it.
 type Handler struct {
+	// Providers are the operations the handler sends: Register wires
+	// their types, and a task is sent by its type's operation here.
+	Providers providers.Registry
 	// Transports are the providers' transports, by provider name: every
-	// provider with a registered operation needs one.
+	// provider of Providers needs one.
 	Transports map[string]*senders.Transport
 	Tokens     Tokens
 	Policy     senders.Policy
@@ -148,10 +151,13 @@ type Handler struct {
 	slots chan struct{}
 }
 
-// Register wires h to every registered task type of mux. It fails when a
-// dependency is missing.
+// Register wires h to every task type of h.Providers in mux. It fails
+// when a dependency is missing.
 func Register(mux *asynq.ServeMux, h *Handler) error {
-	for _, p := range providers.Names() {
+	if len(h.Providers) == 0 {
+		return errors.New("send: no providers")
+	}
+	for _, p := range h.Providers.Names() {
 		if h.Transports[p] == nil {
 			return fmt.Errorf("send: no %s transport", p)
 		}
@@ -170,7 +176,7 @@ func Register(mux *asynq.ServeMux, h *Handler) error {
 	if h.Metrics == nil {
 		h.Metrics = noMetrics{}
 	}
-	for _, t := range providers.Types() {
+	for _, t := range h.Providers.Types() {
 		mux.Handle(t, h)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/state"
@@ -64,7 +65,7 @@ func TestADeliveredMarkOfAnotherTaskIsNotThisSends(t *testing.T) {
 	url, requests := refusing(t)
 	p := tasks.Payload{Account: "default", Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
 	marks := state.Marks{Sending: true, For: "0123456789abcdef", Delivered: []byte(`{"provider":"mateo","status":200}`)}
-	h := registered(t, &Handler{Transports: testTransports(t, url), Tokens: oneToken{}, Marks: markedWith{m: marks}, AtMostOnce: map[string]bool{mateo.Name: true}})
+	h := registered(t, &Handler{Providers: builtin.Registry(), Transports: testTransports(t, url), Tokens: oneToken{}, Marks: markedWith{m: marks}, AtMostOnce: map[string]bool{mateo.Name: true}})
 	err := h.ProcessTask(context.Background(), taskOf(t, mateo.TypeSendMessage, p))
 	if n := requests.Load(); n != 1 {
 		t.Errorf("%d requests (err %v), want the send made", n, err)
@@ -77,7 +78,7 @@ func TestADeliveredMarkOfAnotherTaskIsNotThisSends(t *testing.T) {
 func TestAnExpiredSendWaitingForItsTokenIsArchived(t *testing.T) {
 	t.Parallel()
 	url, requests := refusing(t)
-	h := registered(t, &Handler{Transports: testTransports(t, url), Tokens: waitingToken{}, Marks: noMarks{}})
+	h := registered(t, &Handler{Providers: builtin.Registry(), Transports: testTransports(t, url), Tokens: waitingToken{}, Marks: noMarks{}})
 	p := tasks.Payload{Account: "default", ExpiresAt: time.Now().Add(-time.Millisecond), Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
 	err := h.ProcessTask(context.Background(), taskOf(t, mateo.TypeSendMessage, p))
 	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "expired") {

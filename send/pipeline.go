@@ -150,7 +150,7 @@ func (h *Handler) start(ctx context.Context, t *asynq.Task) (*try, error) {
 	asynqMax, _ := asynq.GetMaxRetry(ctx)
 	log := h.Logger.WithLazy(zap.String("task_id", id), zap.String("type", t.Type()), zap.Int("attempt", retried+1))
 	provider, op, _ := strings.Cut(t.Type(), ":")
-	s := &try{task: t, id: id, op: op, provider: provider, o: providers.Lookup(t.Type()), log: log, taken: time.Now(),
+	s := &try{task: t, id: id, op: op, provider: provider, o: h.Providers.Lookup(t.Type()), log: log, taken: time.Now(),
 		retried: retried, maxRetry: tasks.MaxRetry(asynqMax), reason: "not_due", cause: "on_time"}
 	var err error
 	if s.p, err = tasks.DecodePayload(t.Payload()); s.o == nil || err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
@@ -87,7 +88,7 @@ func TestASendLateForItsBookingAsksTheCalendarAgain(t *testing.T) {
 	moved := start.Add(150 * time.Millisecond)
 	l := &scriptedLimiter{slots: []time.Time{start.Add(-20 * time.Millisecond), moved}}
 	h := &Handler{
-		Transports: testTransports(t, srv.URL), Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
+		Providers: builtin.Registry(), Transports: testTransports(t, srv.URL), Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
 		Logger: zap.NewNop(), Marks: noMarks{}, Limiter: l,
 	}
 	if err := Register(asynq.NewServeMux(), h); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/senders"
 	"github.com/punctualhq/punctual/state"
@@ -51,7 +52,7 @@ func BenchmarkProcessTask(b *testing.B) {
 	defer srv.Close()
 	transports := testTransports(b, srv.URL)
 	h := &Handler{
-		Transports: transports, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
+		Providers: builtin.Registry(), Transports: transports, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
 		Logger: zap.NewNop(), Marks: noMarks{},
 	}
 	if err := Register(asynq.NewServeMux(), h); err != nil {

@@ -4,20 +4,24 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/punctualhq/punctual/providers/mateo"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/punctualhq/punctual/providers/builtin"
+	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/tasks"
 )
+
+// builtinReg is the registry the envelopes of the tests are checked against.
+var builtinReg = builtin.Registry()
 
 // plainLine is a send spelled plainly; the tests below spell it otherwise.
 const plainLine = `{"type":"mateo:send_message","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hi"}}`
 
 func contentKey(t *testing.T, line string) string {
 	t.Helper()
-	e, err := tasks.ParseEnvelope([]byte(line))
+	e, err := tasks.ParseEnvelope([]byte(line), builtinReg)
 	if err != nil {
 		t.Fatalf("%s: %v", line, err)
 	}
@@ -114,7 +118,7 @@ func TestContentKeyOfAnEnvelopeBuiltByHand(t *testing.T) {
 // parsed as every line is, with a hash of the line's bytes.
 func BenchmarkContentKey(b *testing.B) {
 	line := []byte(`{"type":"mateo:send_message","account":"acme","process_at":"2026-11-21T17:00:00Z","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"ana@example.com"}],"text":"Hello Ana, your order 10482 ships tomorrow morning. The courier texts you a delivery window an hour before arriving; reply to this message to change the day or the address."}}`)
-	e, err := tasks.ParseEnvelope(line)
+	e, err := tasks.ParseEnvelope(line, builtinReg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -50,6 +50,9 @@ type Envelope struct {
 	Payload json.RawMessage `json:"payload"`
 
 	parsed parsedPayload // Payload decoded, by ParseEnvelope
+	// known is the type Validate found and its default queue, which
+	// QueueName gives without the registry.
+	known struct{ typ, queue string }
 }
 
 // parsedPayload is an envelope's payload decoded once, with a hash of the
@@ -106,9 +109,10 @@ func IsGroup(s string) bool { return groupPattern.MatchString(s) }
 // maxKey bounds an idempotency key.
 const maxKey = 512
 
-// ParseEnvelope reads one JSON envelope and validates it. Its errors name
-// the field and the reason: `payload.to[2].contact_id: not a UUID: "42"`.
-func ParseEnvelope(data []byte) (*Envelope, error) {
+// ParseEnvelope reads one JSON envelope and validates it against the
+// operations of reg. Its errors name the field and the reason:
+// `payload.to[2].contact_id: not a UUID: "42"`.
+func ParseEnvelope(data []byte, reg providers.Registry) (*Envelope, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("not valid UTF-8")
 	}
@@ -162,7 +166,7 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if err := e.Validate(); err != nil {
+	if err := e.Validate(reg); err != nil {
 		return nil, err
 	}
 	return &e, nil
@@ -191,16 +195,17 @@ func decodeTime(v any, dst *time.Time) error {
 	return nil
 }
 
-// Validate checks the envelope and its payload against the provider's
-// documented schema.
-func (e *Envelope) Validate() error {
-	op := providers.Lookup(e.Type)
+// Validate checks the envelope and its payload against the documented
+// schema of its operation in reg, the registry of the program.
+func (e *Envelope) Validate(reg providers.Registry) error {
+	op := reg.Lookup(e.Type)
 	if op == nil {
 		if e.Type == "" {
 			return &jsonvalue.FieldError{Path: "type", Reason: "required"}
 		}
-		return &jsonvalue.FieldError{Path: "type", Reason: fmt.Sprintf("unknown type %q (one of %s)", e.Type, strings.Join(providers.Types(), ", "))}
+		return &jsonvalue.FieldError{Path: "type", Reason: fmt.Sprintf("unknown type %q (one of %s)", e.Type, strings.Join(reg.Types(), ", "))}
 	}
+	e.known.typ, e.known.queue = e.Type, op.DefaultQueue()
 	var errs []error
 	if e.Account != "" && !IsName(e.Account) {
 		errs = append(errs, &jsonvalue.FieldError{Path: "account", Reason: fmt.Sprintf("not a name (letters, digits, _ . -; at most 64): %q", e.Account)})
@@ -247,13 +252,16 @@ func Provider(typ string) string {
 	return p
 }
 
-// QueueName returns the envelope's queue: Queue, or its type's default.
+// QueueName returns the envelope's queue: Queue, or its type's default,
+// which Validate found in the registry (an operation may name its own);
+// the provider's name for an envelope not validated since its type was
+// set.
 func (e *Envelope) QueueName() string {
 	if e.Queue != "" {
 		return e.Queue
 	}
-	if op := providers.Lookup(e.Type); op != nil {
-		return op.DefaultQueue()
+	if e.known.typ == e.Type {
+		return e.known.queue
 	}
 	return Provider(e.Type)
 }
@@ -283,6 +291,10 @@ type Options struct {
 	// Windows are the windows of SEND_WINDOWS, by name, to check the names
 	// of envelopes against; nil leaves names to the worker.
 	Windows map[string]window.Spec
+	// Providers are the operations envelopes are checked against and
+	// prepared with: the producer's registry. A type none of them has is
+	// refused.
+	Providers providers.Registry
 }
 
 // NewTask validates e and returns its asynq task, with its queue, id, due
@@ -318,10 +330,10 @@ type Send struct {
 // Task then makes its asynq task; between the two a producer claims the
 // key and books the rate-limit slots of many sends at once.
 func Prepare(e *Envelope, o Options) (*Send, error) {
-	if err := e.Validate(); err != nil {
+	if err := e.Validate(o.Providers); err != nil {
 		return nil, err
 	}
-	op := providers.Lookup(e.Type)
+	op := o.Providers.Lookup(e.Type)
 	tree, _ := e.payload() // Validate decoded it
 	d := providers.Draft{Account: e.account(), Key: e.Key, Body: maps.Clone(tree.(map[string]any))}
 	var due time.Time

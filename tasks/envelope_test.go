@@ -2,13 +2,20 @@ package tasks
 
 import (
 	"encoding/json"
-	"github.com/punctualhq/punctual/providers/leadconnector"
-	"github.com/punctualhq/punctual/providers/mateo"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/punctualhq/punctual/providers"
+	"github.com/punctualhq/punctual/providers/builtin"
+	"github.com/punctualhq/punctual/providers/leadconnector"
+	"github.com/punctualhq/punctual/providers/mateo"
 )
+
+// builtinReg is the registry the envelopes of the tests are checked against.
+var builtinReg = builtin.Registry()
 
 const from = `"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"`
 
@@ -51,7 +58,7 @@ func TestParseEnvelopeRejectsBadInputNamingTheField(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := ParseEnvelope([]byte(c.input))
+			_, err := ParseEnvelope([]byte(c.input), builtinReg)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one containing %q", err, c.want)
 			}
@@ -64,11 +71,11 @@ var mateoUUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[8
 // build parses an envelope and returns its task payload.
 func build(t *testing.T, envelope string, now time.Time) (Payload, map[string]any) {
 	t.Helper()
-	e, err := ParseEnvelope([]byte(envelope))
+	e, err := ParseEnvelope([]byte(envelope), builtinReg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err := NewTask(e, Options{Now: func() time.Time { return now }})
+	task, err := NewTask(e, Options{Providers: builtinReg, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +174,11 @@ func TestNewTaskChecksExpiry(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e, err := ParseEnvelope([]byte(c.envelope))
+			e, err := ParseEnvelope([]byte(c.envelope), builtinReg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = NewTask(e, Options{Now: func() time.Time { return now }})
+			_, err = NewTask(e, Options{Providers: builtinReg, Now: func() time.Time { return now }})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want %q", err, c.want)
 			}
@@ -216,7 +223,7 @@ func TestLargePayloadsAreKeptCompressed(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			task, err := NewTask(&Envelope{Type: mateo.TypeSendMessage, Account: "acme", Payload: json.RawMessage(c.payload)}, Options{})
+			task, err := NewTask(&Envelope{Type: mateo.TypeSendMessage, Account: "acme", Payload: json.RawMessage(c.payload)}, Options{Providers: builtinReg})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,13 +251,13 @@ func TestLargePayloadsAreKeptCompressed(t *testing.T) {
 
 func TestAPayloadEditedInPlaceAfterParsingIsTheOneSent(t *testing.T) {
 	t.Parallel()
-	e, err := ParseEnvelope([]byte(`{"type":"mateo:send_message","payload":{` + from + `,"text":"Hi Ana"}}`))
+	e, err := ParseEnvelope([]byte(`{"type":"mateo:send_message","payload":{`+from+`,"text":"Hi Ana"}}`), builtinReg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	i := strings.Index(string(e.Payload), "Ana")
 	copy(e.Payload[i:], "Bea") // the same slice, the same length
-	task, err := NewTask(e, Options{})
+	task, err := NewTask(e, Options{Providers: builtinReg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +272,39 @@ func TestAPayloadEditedInPlaceAfterParsingIsTheOneSent(t *testing.T) {
 	// An edit that breaks the schema is caught, not hidden by the first check.
 	i = strings.Index(string(e.Payload), "3c90c3cc")
 	copy(e.Payload[i:], "zzzzzzzz")
-	if _, err := NewTask(e, Options{}); err == nil || !strings.Contains(err.Error(), "payload.from: not a UUID") {
+	if _, err := NewTask(e, Options{Providers: builtinReg}); err == nil || !strings.Contains(err.Error(), "payload.from: not a UUID") {
 		t.Errorf("NewTask after an invalid edit = %v, want payload.from: not a UUID", err)
+	}
+}
+
+// TestAnOperationMayNameItsOwnQueue: an envelope naming no queue goes to
+// its operation's queue, found in the registry it is checked against.
+func TestAnOperationMayNameItsOwnQueue(t *testing.T) {
+	t.Parallel()
+	reg := builtin.Registry()
+	for i := range reg {
+		reg[i].Operations = slices.Clone(reg[i].Operations)
+		for j := range reg[i].Operations {
+			if reg[i].Operations[j].Type == mateo.TypeSendMessage {
+				reg[i].Operations[j].Queue = "bulk"
+			}
+		}
+	}
+	line := []byte(`{"type":"mateo:send_message","payload":{` + from + `,"text":"Hi"}}`)
+	for _, c := range []struct {
+		reg  providers.Registry
+		want string
+	}{{reg, "bulk"}, {builtinReg, mateo.Name}} {
+		e, err := ParseEnvelope(line, c.reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.QueueName(); got != c.want {
+			t.Errorf("QueueName = %q, want %q", got, c.want)
+		}
+		byHand := &Envelope{Type: mateo.TypeSendMessage, Payload: e.Payload}
+		if s, err := Prepare(byHand, Options{Providers: c.reg}); err != nil || s.Queue != c.want {
+			t.Errorf("Prepare of an envelope built by hand: queue %v, %v; want %q", s, err, c.want)
+		}
 	}
 }

@@ -27,11 +27,11 @@ func FuzzParseEnvelope(f *testing.F) {
 	}
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		e, err := ParseEnvelope(data)
+		e, err := ParseEnvelope(data, builtinReg)
 		if err != nil {
 			return
 		}
-		task, err := NewTask(e, Options{MaxRetry: 3, Retention: time.Hour, Now: func() time.Time { return now }})
+		task, err := NewTask(e, Options{Providers: builtinReg, MaxRetry: 3, Retention: time.Hour, Now: func() time.Time { return now }})
 		if err != nil {
 			var fe *jsonvalue.FieldError
 			if !errors.As(err, &fe) {

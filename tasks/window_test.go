@@ -12,7 +12,7 @@ func TestPrepareFindsTheWindowsOpening(t *testing.T) {
 	t.Parallel()
 	// Wednesday 2026-12-02, 03:00 in New York (08:00 UTC).
 	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	o := Options{Now: func() time.Time { return now }, Windows: map[string]window.Spec{
+	o := Options{Providers: builtinReg, Now: func() time.Time { return now }, Windows: map[string]window.Spec{
 		"tcpa":   {TZ: "auto", From: "08:00", To: "21:00"},
 		"office": {TZ: "America/New_York", Days: "mon-fri", From: "09:00", To: "17:00"},
 	}}
@@ -31,7 +31,7 @@ func TestPrepareFindsTheWindowsOpening(t *testing.T) {
 		{"auto in LeadConnector's toNumber", `{"type":"leadconnector:send_message","window":{"tz":"auto","from":"08:00","to":"21:00"},"payload":{"type":"SMS","contactId":"c1","toNumber":"+61212345678"}}`, time.Time{}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e, err := ParseEnvelope([]byte(c.envelope))
+			e, err := ParseEnvelope([]byte(c.envelope), builtinReg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func TestPrepareFindsTheWindowsOpening(t *testing.T) {
 func TestPrepareRefusesAWindowItCannotKeep(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	o := Options{Now: func() time.Time { return now }, Windows: map[string]window.Spec{"tcpa": {TZ: "auto", From: "08:00", To: "21:00"}}}
+	o := Options{Providers: builtinReg, Now: func() time.Time { return now }, Windows: map[string]window.Spec{"tcpa": {TZ: "auto", From: "08:00", To: "21:00"}}}
 	for _, c := range []struct{ name, envelope, want string }{
 		{"unknown name", `{"type":"mateo:send_message","window":"tpca","payload":{` + from + `}}`, `window: window "tpca": SEND_WINDOWS has no window of that name (it has tcpa)`},
 		{"auto without a phone", `{"type":"mateo:send_message","window":"tcpa","payload":{` + from + `,"to":[{"handle":"ana@example.com"}]}}`, `window.tz: tz "auto" needs the recipient's phone number`},
@@ -71,7 +71,7 @@ func TestPrepareRefusesAWindowItCannotKeep(t *testing.T) {
 		{"expires before the opening", `{"type":"mateo:send_message","window":{"tz":"UTC","from":"12:00","to":"13:00"},"expires_at":"2026-12-02T11:00:00Z","payload":{` + from + `}}`, "expires_at: not after the window's opening 2026-12-02T12:00:00Z"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e, err := ParseEnvelope([]byte(c.envelope))
+			e, err := ParseEnvelope([]byte(c.envelope), builtinReg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,11 +83,11 @@ func TestPrepareRefusesAWindowItCannotKeep(t *testing.T) {
 
 	// A producer that does not know SEND_WINDOWS leaves the name to the
 	// worker, and the booking too.
-	e, err := ParseEnvelope([]byte(`{"type":"mateo:send_message","window":"tpca","payload":{` + from + `}}`))
+	e, err := ParseEnvelope([]byte(`{"type":"mateo:send_message","window":"tpca","payload":{`+from+`}}`), builtinReg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Prepare(e, Options{Now: func() time.Time { return now }})
+	s, err := Prepare(e, Options{Providers: builtinReg, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/sandbox"
 )
@@ -117,7 +118,7 @@ func setupRedis(t *testing.T, redisEnv map[string]string, queues []string) (*env
 	if err != nil {
 		t.Fatal(err)
 	}
-	limits, err := config.ParseRateLimits(cfg.RateLimits)
+	limits, err := config.ParseRateLimits(builtin.Registry(), cfg.RateLimits)
 	if err != nil {
 		t.Fatal(err)
 	}

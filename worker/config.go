@@ -25,7 +25,7 @@ type Config struct {
 	// every provider with a registered operation.
 	Transports map[string]*senders.Transport
 	// Credentials are the providers' accounts; the worker gives them its
-	// Redis and logger.
+	// Redis, its logger and the names of Providers.
 	Credentials credentials.Config
 	// Policy classifies the providers' answers.
 	Policy senders.Policy

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/sandbox"
 	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
@@ -261,11 +262,11 @@ func TestASendOfAGroupCancelledAfterItJoinedIsNotMade(t *testing.T) {
 	e := setup(t, nil)
 	ctx := context.Background()
 	const group = "contact:abc123"
-	env, err := tasks.ParseEnvelope([]byte(inGroup(group, "mateo", "joined before the cancel", time.Now())))
+	env, err := tasks.ParseEnvelope([]byte(inGroup(group, "mateo", "joined before the cancel", time.Now())), builtin.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := tasks.Options{MaxRetry: 3, Retention: time.Hour}
+	opts := tasks.Options{Providers: builtin.Registry(), MaxRetry: 3, Retention: time.Hour}
 	send, err := tasks.Prepare(env, opts)
 	if err != nil {
 		t.Fatal(err)

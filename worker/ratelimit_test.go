@@ -11,6 +11,7 @@ import (
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/sandbox"
 )
 
@@ -19,7 +20,7 @@ func TestRateLimitsKeepEachAccountUnderItsLimitWithoutStarvingOthers(t *testing.
 	const perSecond = 5
 	e := setup(t, map[string]string{"RATE_LIMITS": fmt.Sprintf("mateo=%d/s", perSecond)}, sandbox.Limit{Count: perSecond, Period: time.Second})
 
-	limits, err := config.ParseRateLimits(fmt.Sprintf("mateo=%d/s", perSecond))
+	limits, err := config.ParseRateLimits(builtin.Registry(), fmt.Sprintf("mateo=%d/s", perSecond))
 	if err != nil {
 		t.Fatal(err)
 	}

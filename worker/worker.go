@@ -25,7 +25,6 @@ import (
 	"github.com/punctualhq/punctual/internal/asynqadapter"
 	"github.com/punctualhq/punctual/logging"
 	"github.com/punctualhq/punctual/metrics"
-	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/ratelimit"
 	"github.com/punctualhq/punctual/send"
@@ -84,18 +83,21 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	if !ok {
 		return nil, errors.New("worker: unexpected Redis client")
 	}
+	reg := cfg.Providers
+	if reg == nil {
+		reg = builtin.Registry()
+	}
+	if err := reg.Check(); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
 	cc := cfg.Credentials
-	cc.Redis, cc.Logger = rdb, log.Named("credentials")
+	cc.Redis, cc.Logger, cc.Providers = rdb, log.Named("credentials"), reg.Names()
 	creds, err := credentials.New(cc)
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err
 	}
-	reg := cfg.Providers
-	if reg == nil {
-		reg = builtin.Registry()
-	}
-	providers.Use(reg)
 	for _, p := range reg.Names() {
 		if names := creds.Names(p); len(names) > 0 {
 			log.Info("accounts", zap.String("provider", p), zap.Int("count", len(names)))
@@ -107,7 +109,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	mux := asynq.NewServeMux()
 	read := newPrereads()
 	h := &send.Handler{
-		Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
+		Providers: reg, Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
 		Marks: preloaded{state.Store{Client: rdb}, read}, Groups: state.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
 		NoAccountGrace: cfg.NoAccountGrace,
 		Metrics:        metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),

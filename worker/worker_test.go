@@ -24,6 +24,7 @@ import (
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/providers/leadconnector"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/sandbox"
@@ -433,7 +434,7 @@ func TestHealthEndpoints(t *testing.T) {
 func keyMessageID(t *testing.T, key string) string {
 	t.Helper()
 	task, err := tasks.NewTask(&tasks.Envelope{Type: mateo.TypeSendMessage, Key: key,
-		Payload: json.RawMessage(`{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}`)}, tasks.Options{})
+		Payload: json.RawMessage(`{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}`)}, tasks.Options{Providers: builtin.Registry()})
 	if err != nil {
 		t.Fatal(err)
 	}

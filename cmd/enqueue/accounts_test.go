@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/punctualhq/punctual/credentials"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/sandbox"
 )
 
@@ -33,7 +34,7 @@ func TestAccountsShowsKindAndStateNeverASecret(t *testing.T) {
 	}
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { _ = rdb.Close() })
-	m, err := credentials.New(credentials.Config{File: file, ClientID: "app", ClientSecret: "app-secret-9",
+	m, err := credentials.New(credentials.Config{Providers: builtin.Registry().Names(), File: file, ClientID: "app", ClientSecret: "app-secret-9",
 		Keys: strings.Repeat("ab", 32), BaseURL: srv.URL, Redis: rdb})
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ an unknown window name, tz "auto" without a phone number...) or bad usage;
 					return localError{fmt.Errorf("reading the envelope: %w", err)}
 				}
 			}
-			env, err := tasks.ParseEnvelope(data)
+			env, err := tasks.ParseEnvelope(data, p.Providers())
 			if err != nil {
 				return usageError{fmt.Errorf("invalid envelope:\n%s", indent(err.Error()))}
 			}

@@ -39,6 +39,7 @@ import (
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/internal/version"
 	"github.com/punctualhq/punctual/logging"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/sandbox"
 )
 
@@ -75,7 +76,7 @@ func run() (err error) {
 		return nil
 	}
 
-	rates, err := config.ParseRateLimits(*limits)
+	rates, err := config.ParseRateLimits(builtin.Registry(), *limits)
 	if err != nil {
 		return fmt.Errorf("--limits: %w", err)
 	}

@@ -117,7 +117,7 @@ func (d *devMode) ready(ctx context.Context, cfg *config.Config, w *worker.Worke
 	if err != nil {
 		return err
 	}
-	p := producer.New(conn)
+	p := producer.New(conn, producer.WithProviders(cfg.Registry()))
 	defer p.Close()
 	return scheduleExamples(ctx, p, log, files, time.Now().Truncate(time.Second))
 }
@@ -133,7 +133,7 @@ func scheduleExamples(ctx context.Context, p *producer.Producer, log *zap.Logger
 		if err != nil {
 			return err
 		}
-		e, err := tasks.ParseEnvelope(data)
+		e, err := tasks.ParseEnvelope(data, p.Providers())
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
