@@ -12,6 +12,7 @@ import (
 
 	"github.com/punctualhq/punctual/credentials"
 	"github.com/punctualhq/punctual/internal/accountstest"
+	"github.com/punctualhq/punctual/providers/builtin"
 )
 
 // accountsReloaded is the number of accounts of the accounts-reload row.
@@ -34,7 +35,7 @@ func rowAccountsReload(ctx context.Context, e *env) (Result, error) {
 		}
 		start := time.Now()
 		m, err := credentials.New(credentials.Config{
-			File: path, ClientID: "bench-app", ClientSecret: "bench-app-secret", Keys: strings.Repeat("ab", 32),
+			File: path, Providers: builtin.Registry().Names(), ClientID: "bench-app", ClientSecret: "bench-app-secret", Keys: strings.Repeat("ab", 32),
 			BaseURL: "http://127.0.0.1:1", Redis: r.rdb, Logger: zap.NewNop(),
 		})
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/providers/mateo"
 	"github.com/punctualhq/punctual/sandbox"
 )
@@ -70,7 +71,7 @@ func rowRateLimited(ctx context.Context, e *env) (Result, error) {
 		defer func() { _ = w.stop() }()
 	}
 
-	parsed, err := config.ParseRateLimits(limits)
+	parsed, err := config.ParseRateLimits(builtin.Registry(), limits)
 	if err != nil {
 		return Result{}, err
 	}
