@@ -65,8 +65,9 @@ type Config struct {
 	// bulk=1 (mateo=2,leadconnector=2,bulk=1).
 	WorkerQueues string `env:"WORKER_QUEUES"`
 	// ShutdownTimeout bounds how long a stopping worker lets in-flight sends
-	// finish. Default 10s.
-	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// finish: longer than the longest request to a provider (LeadConnector's
+	// 15 s), so that a stop never cuts a request off.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 
 	// MaxRetry is how many times a failed send is retried (at most 1000);
 	// set on each task when it is enqueued. Waits are not failures. Default 25.

@@ -101,7 +101,7 @@ func TestDefaults(t *testing.T) {
 				{"LEADCONNECTOR_VERSION", leadConnectorOf(c).Version, "2021-04-15"},
 				{"WORKER_CONCURRENCY", c.WorkerConcurrency, 64},
 				{"WORKER_QUEUES", c.WorkerQueues, "mateo=2,leadconnector=2,bulk=1"},
-				{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 10 * time.Second},
+				{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 20 * time.Second},
 				{"MAX_RETRY", c.MaxRetry, 25},
 				{"RESULT_RETENTION", c.ResultRetention, 168 * time.Hour},
 				{"MAX_PROVIDER_WAIT", c.MaxProviderWait, time.Hour},

@@ -91,6 +91,9 @@ func NewTransport(provider, baseURL string, timeout time.Duration, opts ...Optio
 	return t, nil
 }
 
+// Timeout is how long a request through t may take, its answer read.
+func (t *Transport) Timeout() time.Duration { return t.client.Timeout }
+
 // CheckBaseURL parses a provider base URL. It must be https, or plain http
 // to a loopback host: tokens never cross a network in clear text. It may
 // carry no credentials, query or fragment. Its errors do not quote the URL,

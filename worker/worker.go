@@ -105,6 +105,12 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 			log.Warn("no accounts: this worker cannot send for this provider; its sends wait NO_ACCOUNT_GRACE for a worker that can, then are archived", zap.String("provider", p), zap.Duration("no_account_grace", cfg.NoAccountGrace))
 		}
 	}
+	for p, t := range cfg.Transports {
+		if t.Timeout() >= cfg.ShutdownTimeout {
+			log.Warn("SHUTDOWN_TIMEOUT is not longer than a request to this provider may take: a stop can cut a request off, and its send goes again (once more to a provider without idempotency, unless AT_MOST_ONCE names it)",
+				zap.String("provider", p), zap.Duration("request_timeout", t.Timeout()), zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
+		}
+	}
 	registry := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
 	read := newPrereads()

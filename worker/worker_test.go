@@ -453,3 +453,28 @@ func unixNow() string {
 	b, _ := json.Marshal(time.Now().Unix())
 	return string(b)
 }
+
+// TestAShutdownTimeoutShorterThanARequestIsCalledOut: a stop past
+// SHUTDOWN_TIMEOUT cuts a request off, and its send goes again; a worker
+// whose bound is not longer than a provider's request timeout says so.
+func TestAShutdownTimeoutShorterThanARequestIsCalledOut(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		timeout string
+		warned  []string
+	}{
+		{"2s", []string{"leadconnector", "mateo"}}, // 15 s and 5 s requests
+		{"10s", []string{"leadconnector"}},
+		{"20s", nil},
+	} {
+		e := setup(t, map[string]string{"SHUTDOWN_TIMEOUT": c.timeout})
+		var warned []string
+		for _, l := range e.logs.FilterMessageSnippet("SHUTDOWN_TIMEOUT is not longer").All() {
+			warned = append(warned, l.ContextMap()["provider"].(string))
+		}
+		slices.Sort(warned)
+		if !slices.Equal(warned, c.warned) {
+			t.Errorf("SHUTDOWN_TIMEOUT=%s: warned for %v, want %v", c.timeout, warned, c.warned)
+		}
+	}
+}
