@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,14 +126,22 @@ func (s *redisState) muted() bool {
 // WaitForRedis returns once Redis answers at conn, saying while it does
 // not (see redisState), or with ctx's error when ctx ends first: a worker
 // started before its Redis waits for it rather than failing in a dozen
-// ways.
-func WaitForRedis(ctx context.Context, conn asynq.RedisConnOpt, log *zap.Logger) error {
+// ways. Meanwhile httpAddr (HTTP_ADDR, if any) answers /healthz, so that a
+// liveness probe does not restart a worker that only waits, and /readyz
+// says it is not ready.
+func WaitForRedis(ctx context.Context, conn asynq.RedisConnOpt, httpAddr string, log *zap.Logger) error {
 	rdb, ok := conn.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return errors.New("worker: unexpected Redis client")
 	}
 	defer rdb.Close()
 	s := newRedisState(rdb, conn, log)
+	if s.check(ctx) {
+		return nil
+	}
+	if httpAddr != "" {
+		defer serveWaiting(httpAddr, s.where, log).Close()
+	}
 	tick := time.NewTicker(pingEvery)
 	defer tick.Stop()
 	for !s.check(ctx) {
@@ -141,4 +152,25 @@ func WaitForRedis(ctx context.Context, conn asynq.RedisConnOpt, log *zap.Logger)
 		}
 	}
 	return nil
+}
+
+// serveWaiting answers on addr, until closed, for a worker waiting for
+// Redis at where: alive, not ready. A port it cannot have is left to the
+// worker to report when it starts.
+func serveWaiting(addr, where string, log *zap.Logger) io.Closer {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Debug("no health checks while waiting for Redis", zap.Error(err))
+		return io.NopCloser(nil)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(rw, "ok: waiting for Redis\n")
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		http.Error(rw, "waiting for Redis at "+where, http.StatusServiceUnavailable)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return srv
 }

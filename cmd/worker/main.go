@@ -93,7 +93,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := worker.WaitForRedis(ctx, wc.Redis, log); err != nil {
+	if err := worker.WaitForRedis(ctx, wc.Redis, wc.HTTPAddr, log); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started
 		}

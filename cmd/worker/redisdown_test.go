@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/punctualhq/punctual/internal/redistest"
+	"github.com/punctualhq/punctual/internal/testwait"
 )
 
 // TestAWorkerWhoseRedisIsDownSaysSoAtABoundedRate stops the worker's Redis
@@ -84,15 +87,20 @@ func TestAWorkerStartedBeforeItsRedisSaysSoOnceAndWaits(t *testing.T) {
 	bin := buildWorker(t)
 	const password = "hunter2-redis"
 	r := &restartableRedis{t: t, addr: freeLoopback(t), args: []string{"--requirepass", password}}
+	health := freeLoopback(t)
 	w := startLogged(t, bin, "REDIS_URL=redis://:"+password+"@"+r.addr+"/0", "LOG_FORMAT=json", "LOG_LEVEL=info",
-		"HTTP_ADDR=127.0.0.1:0", "RATE_LIMITS=off", "MONITOR_ADDR=")
+		"HTTP_ADDR="+health, "RATE_LIMITS=off", "MONITOR_ADDR=")
 	first := w.waitFor(`"level":"error"`)
 	if want := `"msg":"cannot reach Redis at ` + r.addr + ` (REDIS_URL): `; !strings.Contains(first.text, want) {
 		t.Errorf("the first error line: %s\nwant one containing %s", first.text, want)
 	}
+	// Waiting, it is alive (a liveness probe must not restart it) and not ready.
+	answers(t, "http://"+health+"/healthz", http.StatusOK)
+	answers(t, "http://"+health+"/readyz", http.StatusServiceUnavailable)
 	r.start()
 	w.waitFor(`"msg":"Redis answers again at ` + r.addr + ` (REDIS_URL)"`)
 	w.waitFor(`"worker started"`)
+	answers(t, "http://"+health+"/readyz", http.StatusOK)
 	w.stop()
 	errorLines := 0
 	for _, l := range w.all {
@@ -106,6 +114,19 @@ func TestAWorkerStartedBeforeItsRedisSaysSoOnceAndWaits(t *testing.T) {
 	if errorLines != 1 {
 		t.Errorf("%d error lines, want the one:\n%s", errorLines, strings.Join(w.all, "\n"))
 	}
+}
+
+// answers waits until url answers status, failing t past a deadline.
+func answers(t *testing.T, url string, status int) {
+	t.Helper()
+	testwait.For(t, 10*time.Second, fmt.Sprintf("%s answering %d", url, status), func() bool {
+		res, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		_ = res.Body.Close()
+		return res.StatusCode == status
+	})
 }
 
 // freeLoopback returns a loopback address nobody listens on now, for a
