@@ -4,8 +4,12 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/worker ./cmd/worker \
- && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/enqueue ./cmd/enqueue
+# The context has no .git, so --version takes the commit from COMMIT:
+#   docker build --build-arg COMMIT=$(git rev-parse HEAD) .
+ARG COMMIT=""
+RUN flags="-s -w -X github.com/punctualhq/punctual/internal/version.Commit=${COMMIT}" \
+ && CGO_ENABLED=0 go build -trimpath -ldflags="$flags" -o /out/worker ./cmd/worker \
+ && CGO_ENABLED=0 go build -trimpath -ldflags="$flags" -o /out/enqueue ./cmd/enqueue
 
 # A small image with nothing but the binaries, running as a non-root user.
 FROM gcr.io/distroless/static-debian12:nonroot

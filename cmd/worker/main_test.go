@@ -100,6 +100,29 @@ func buildWorker(t *testing.T) string {
 	return bin
 }
 
+// TestAnImageBuildNamesItsCommit builds the worker as the Dockerfile does,
+// without the checkout's .git, and checks --version names the commit given.
+func TestAnImageBuildNamesItsCommit(t *testing.T) {
+	t.Parallel()
+	dockerfile, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flag = "-X github.com/punctualhq/punctual/internal/version.Commit="
+	if !strings.Contains(string(dockerfile), flag+"${COMMIT}") {
+		t.Fatalf("the Dockerfile does not set %s${COMMIT}", flag)
+	}
+	bin := filepath.Join(t.TempDir(), "worker")
+	build := exec.Command("go", "build", "-buildvcs=false", "-ldflags", flag+"0123456789abcdef", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil || !strings.Contains(string(out), "commit 0123456789ab") {
+		t.Errorf("--version: %q, %v; want the commit given", out, err)
+	}
+}
+
 func TestVersionNamesTheBuildWithoutStarting(t *testing.T) {
 	t.Parallel()
 	out, err := exec.Command(buildWorker(t), "--version").Output()

@@ -8,6 +8,11 @@ import (
 	"strings"
 )
 
+// Commit is the commit a build was made from, set with -ldflags -X where
+// the build info has none: an image built without the checkout's .git
+// (the Dockerfile's COMMIT build argument).
+var Commit string
+
 // Line is the line a binary's --version prints: its name, the module's
 // version, and for a build from a checkout the commit it was built from
 // (marked +dirty when the tree had changes), with the Go version.
@@ -31,6 +36,9 @@ func describe(info *debug.BuildInfo) string {
 				dirty = "+dirty"
 			}
 		}
+	}
+	if rev == "" {
+		rev = Commit
 	}
 	parts := []string{info.GoVersion}
 	if rev != "" {
