@@ -54,7 +54,8 @@ func checkHealth(ctx context.Context, environ map[string]string) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err // *url.Error names the method and the URL, which holds no secret
+		// *url.Error names the method and the URL, which holds no secret.
+		return fmt.Errorf("%w (HTTP_ADDR %s)", err, cfg.HTTPAddr)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

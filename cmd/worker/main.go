@@ -1,7 +1,7 @@
 // Command worker sends scheduled messages: it takes due tasks from Redis
 // and calls Mateo and LeadConnector, until SIGINT or SIGTERM.
 //
-//	worker                         configured by environment variables (see README)
+//	worker                         configured by environment variables (docs/configuration.md)
 //	worker --dev [ENVELOPE_FILE...]  embedded Redis and provider sandbox; the
 //	                               envelope files are sent a few seconds apart
 //	worker health                  exits 0 when the worker on HTTP_ADDR answers /healthz
@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -30,8 +31,13 @@ import (
 
 func main() {
 	run := run
-	if len(os.Args) == 2 && os.Args[1] == "health" {
+	if len(os.Args) >= 2 && os.Args[1] == "health" {
 		run = health
+		if len(os.Args) > 2 {
+			run = func() error {
+				return errors.New("usage: worker health (no arguments; it checks the worker on HTTP_ADDR)")
+			}
+		}
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -43,8 +49,9 @@ func run() error {
 	dev := flag.Bool("dev", false, "run with an embedded Redis and a provider sandbox: nothing is kept, nothing leaves the machine")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: worker [--dev [ENVELOPE_FILE...]]\n       worker health\n\n")
+		fmt.Fprintf(os.Stderr, "usage: worker [--dev [ENVELOPE_FILE...]]\n       worker health    exit 0 when the worker on HTTP_ADDR answers /healthz\n\n")
 		flag.PrintDefaults()
+		fmt.Fprintf(os.Stderr, "\nThe worker reads its configuration from the environment: every variable, its default\nand its format are in docs/configuration.md.\n")
 	}
 	flag.Parse()
 	if *showVersion {
@@ -52,7 +59,7 @@ func run() error {
 		return nil
 	}
 	if flag.NArg() > 0 && !*dev {
-		return fmt.Errorf("envelope files are for --dev; use enqueue to send them to a real worker")
+		return fmt.Errorf("unknown argument %q: the commands are worker [--dev [ENVELOPE_FILE...]] and worker health (see --help); envelope files are for --dev, enqueue sends them to a real worker", flag.Arg(0))
 	}
 	var logger atomic.Pointer[zap.Logger] // for a second signal, once there is one
 	ctx, stop := stopOnSignals(&logger)
