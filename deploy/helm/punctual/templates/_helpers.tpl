@@ -59,7 +59,11 @@ provider's token.
 {{- end -}}
 
 
-{{/* batchPod is the pod of the batch Job or CronJob: `enqueue batch` on the mounted file. */}}
+{{/*
+batchPod is the pod of the batch CronJob's Jobs: `enqueue batch` on the
+mounted file. restartPolicy stays Never: the Job's podFailurePolicy, which
+fails it at once on exit 2, requires it.
+*/}}
 {{- define "punctual.batchPod" -}}
 automountServiceAccountToken: false
 restartPolicy: Never
@@ -84,6 +88,8 @@ containers:
       {{- toYaml .Values.securityContext | nindent 6 }}
     env:
       {{- include "punctual.env" (dict "Values" .Values "redisOnly" true) | trim | nindent 6 }}
+    resources:
+      {{- toYaml .Values.batch.resources | nindent 6 }}
     volumeMounts:
       - name: batch
         mountPath: /etc/punctual/batch
