@@ -34,6 +34,17 @@ cannot drift apart. Called with dict "Values" and "redisOnly": the batch
 job (redisOnly) gets only the Redis secrets, since enqueue never reads a
 provider's token.
 */}}
+{{/*
+optionalSecretEnv are the secretEnv variables whose key the Secret may
+lack: the providers' default tokens, which a setup whose accounts are all
+in ACCOUNTS_FILE has no use for. A worker without one says at start which
+provider has no account. REDIS_URL and the OAuth secrets stay required: a
+worker cannot run without them.
+*/}}
+{{- define "punctual.optionalSecretEnv" -}}
+MATEO_TOKEN LEADCONNECTOR_TOKEN
+{{- end -}}
+
 {{- define "punctual.env" -}}
 {{- range $name := list "SHUTDOWN_TIMEOUT" "HTTP_ADDR" "ACCOUNTS_FILE" }}
 {{- if hasKey $.Values.env $name }}
@@ -54,6 +65,9 @@ provider's token.
     secretKeyRef:
       name: {{ $.Values.secretName }}
       key: {{ $key }}
+      {{- if has $name (include "punctual.optionalSecretEnv" $ | splitList " ") }}
+      optional: true
+      {{- end }}
 {{- end }}
 {{- end }}
 {{- end -}}
