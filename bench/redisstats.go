@@ -112,8 +112,9 @@ func slowlogScripts(ctx context.Context, r *redisServer) (calls map[string]int, 
 
 // scriptNames maps the SHA of each Lua script written as a literal in
 // redis.NewScript(`...`) in the punctual checkout at root (tests and the
-// bench left out) and in asynq's module to where it is: "asynq
-// dequeueCmd", "punctual worker.dequeueMarks".
+// bench left out) and in asynq's module to where it is: the module, the
+// directory of its file from the module's root, and its variable, as in
+// "asynq internal/rdb.dequeueCmd", "punctual internal/asynqadapter.dequeueMarks".
 func scriptNames(ctx context.Context, root string) map[string]string {
 	names := map[string]string{}
 	scan := func(dir, label string, skip func(path string) bool) {

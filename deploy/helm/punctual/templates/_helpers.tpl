@@ -34,6 +34,17 @@ cannot drift apart. Called with dict "Values" and "redisOnly": the batch
 job (redisOnly) gets only the Redis secrets, since enqueue never reads a
 provider's token.
 */}}
+{{/*
+optionalSecretEnv are the secretEnv variables whose key the Secret may
+lack: the providers' default tokens, which a setup whose accounts are all
+in ACCOUNTS_FILE has no use for. A worker without one says at start which
+provider has no account. REDIS_URL and the OAuth secrets stay required: a
+worker cannot run without them.
+*/}}
+{{- define "punctual.optionalSecretEnv" -}}
+MATEO_TOKEN LEADCONNECTOR_TOKEN
+{{- end -}}
+
 {{- define "punctual.env" -}}
 {{- range $name := list "SHUTDOWN_TIMEOUT" "HTTP_ADDR" "ACCOUNTS_FILE" }}
 {{- if hasKey $.Values.env $name }}
@@ -54,12 +65,19 @@ provider's token.
     secretKeyRef:
       name: {{ $.Values.secretName }}
       key: {{ $key }}
+      {{- if has $name (include "punctual.optionalSecretEnv" $ | splitList " ") }}
+      optional: true
+      {{- end }}
 {{- end }}
 {{- end }}
 {{- end -}}
 
 
-{{/* batchPod is the pod of the batch Job or CronJob: `enqueue batch` on the mounted file. */}}
+{{/*
+batchPod is the pod of the batch CronJob's Jobs: `enqueue batch` on the
+mounted file. restartPolicy stays Never: the Job's podFailurePolicy, which
+fails it at once on exit 2, requires it.
+*/}}
 {{- define "punctual.batchPod" -}}
 automountServiceAccountToken: false
 restartPolicy: Never
@@ -84,6 +102,8 @@ containers:
       {{- toYaml .Values.securityContext | nindent 6 }}
     env:
       {{- include "punctual.env" (dict "Values" .Values "redisOnly" true) | trim | nindent 6 }}
+    resources:
+      {{- toYaml .Values.batch.resources | nindent 6 }}
     volumeMounts:
       - name: batch
         mountPath: /etc/punctual/batch
