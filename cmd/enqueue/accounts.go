@@ -18,11 +18,15 @@ func accountsCommand() *cobra.Command {
 		Use:   "accounts",
 		Short: "List the workers' accounts: provider, credential kind and state, never a secret",
 		Long: `List the accounts the workers last loaded, with the kind of their credential
-(token, oauth, agency_location), its state (ok, refreshing, reauth_needed) and
-when the access token kept in Redis expires, and how many of its sends wait
-for its credential. An account in reauth_needed has its sends waiting until
-ACCOUNTS_FILE gives it a new credential.`,
-		Args: exactArgs(0),
+(token, oauth, agency, agency_location), its state and when the access token
+kept in Redis expires, and how many of its sends wait for its credential.
+States: ok; refreshing; reauth_needed (its sends wait until ACCOUNTS_FILE gives
+it a new credential); app_refused (the OAuth server refuses the app:
+LEADCONNECTOR_CLIENT_ID or _SECRET); renewal_refused (a renewal was refused
+without naming the grant: the chain is kept and tried again); missing (sends
+name it, and no worker has loaded it).`,
+		Example: `  enqueue accounts`,
+		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load()
 			if err != nil {

@@ -38,8 +38,8 @@ the same file again, whole or after an interruption, enqueues nothing twice.
 
 --dry-run checks every line and enqueues nothing; a line whose send is already
 in Redis (or repeats an earlier line) counts as duplicate. When Redis does not
-answer, the dry run still checks the lines, counts none as duplicate, and says
-so on stderr.
+answer, the dry run still checks the lines, counts only the repeated ones as
+duplicate, and says on stderr that Redis was not asked.
 
 Exit status: 0 every line enqueued or duplicate; 2 some lines rejected (the
 valid ones are still enqueued unless --dry-run), or bad usage; 1 the run failed
@@ -112,8 +112,12 @@ unreachable).`,
 				// Every line of a finished run is one of those or blank.
 				blank = fmt.Sprintf(" (%d blank, skipped)", n)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %d, duplicate %d, rejected %d; %d lines%s in %s (%.0f lines/s)\n",
-				verb, sum.Enqueued, sum.Duplicate, sum.Rejected, sum.Lines, blank, took.Round(time.Millisecond), float64(sum.Lines)/took.Seconds())
+			lines := "lines"
+			if sum.Lines == 1 {
+				lines = "line"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %d, duplicate %d, rejected %d; %d %s%s in %s (%.0f lines/s)\n",
+				verb, sum.Enqueued, sum.Duplicate, sum.Rejected, sum.Lines, lines, blank, took.Round(time.Millisecond), float64(sum.Lines)/took.Seconds())
 			switch {
 			case err != nil && cmd.Context().Err() != nil:
 				return errors.New("interrupted: run the same command again to finish; lines already enqueued are skipped")

@@ -237,7 +237,7 @@ func timeOr(t time.Time, zero string) string {
 	if t.IsZero() {
 		return zero
 	}
-	return t.Local().Format(time.RFC3339Nano)
+	return t.Local().Format("2006-01-02T15:04:05.999Z07:00") // to the millisecond, as sends are timed
 }
 
 func indent(s string) string {

@@ -74,7 +74,7 @@ func rescheduleCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "reschedule TASK_ID TIME",
 		Short:   "Move a send that has not started to another time (RFC 3339)",
-		Example: `  enqueue reschedule 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d 2026-11-22T09:30:00+01:00`,
+		Example: `  enqueue reschedule 5c1b0d52-8d9e-5b71-a3c4-0e6f7a8b9c1d 2027-11-22T09:30:00+01:00`,
 		Args:    taskIDArgs(2),
 		RunE: withProducer(func(cmd *cobra.Command, args []string, p *producer.Producer) error {
 			at, err := time.Parse(time.RFC3339Nano, args[1])
@@ -96,7 +96,7 @@ func listCommand() *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list [--state STATE] [--queue Q] [--limit N]",
-		Short: "List tasks: every state but completed, or one state",
+		Short: "List tasks: every state but completed and cancelled, or one state",
 		Long: `List tasks: every state but completed and cancelled, or one state.
 
 A send that waits (for its window, a recipient's cap, a rate limit...) is shown
