@@ -278,7 +278,7 @@ func (e *Envelope) TaskID() string {
 	return uuid.NewSHA1(taskIDSpace, []byte(e.Type+"\x00"+e.account()+"\x00"+e.Key)).String()
 }
 
-// Options are the settings of the tasks NewTask makes.
+// Options are the settings of the tasks Prepare and Send.Task make.
 type Options struct {
 	// MaxRetry is how many times a failed send is retried.
 	MaxRetry int
@@ -295,17 +295,6 @@ type Options struct {
 	// prepared with: the producer's registry. A type none of them has is
 	// refused.
 	Providers providers.Registry
-}
-
-// NewTask validates e and returns its asynq task, with its queue, id, due
-// time, retry, timeout and retention set. It books no rate-limit slot and
-// claims no key: a producer does both between Prepare and Send.Task.
-func NewTask(e *Envelope, o Options) (*asynq.Task, error) {
-	s, err := Prepare(e, o)
-	if err != nil {
-		return nil, err
-	}
-	return s.Task(o, s.Payload.Due)
 }
 
 // Send is an envelope made ready to enqueue.
@@ -434,7 +423,7 @@ func (o Options) now() time.Time {
 // holds the task until that time.
 const Lead = 500 * time.Millisecond
 
-// Rebuild returns the asynq task of type typ with payload p, as NewTask
+// Rebuild returns the asynq task of type typ with payload p, as Send.Task
 // makes it: with id, queue and the options o, and handed to asynq a little
 // before at (p.Due, or the rate-limit slot of a send due now) so that the
 // worker can start it at the exact time.

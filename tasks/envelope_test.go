@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/providers/leadconnector"
@@ -75,7 +76,7 @@ func build(t *testing.T, envelope string, now time.Time) (Payload, map[string]an
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err := NewTask(e, Options{Providers: builtinReg, Now: func() time.Time { return now }})
+	task, err := newTask(e, Options{Providers: builtinReg, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func TestNewTaskChecksExpiry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = NewTask(e, Options{Providers: builtinReg, Now: func() time.Time { return now }})
+			_, err = newTask(e, Options{Providers: builtinReg, Now: func() time.Time { return now }})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want %q", err, c.want)
 			}
@@ -223,7 +224,7 @@ func TestLargePayloadsAreKeptCompressed(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			task, err := NewTask(&Envelope{Type: mateo.TypeSendMessage, Account: "acme", Payload: json.RawMessage(c.payload)}, Options{Providers: builtinReg})
+			task, err := newTask(&Envelope{Type: mateo.TypeSendMessage, Account: "acme", Payload: json.RawMessage(c.payload)}, Options{Providers: builtinReg})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +258,7 @@ func TestAPayloadEditedInPlaceAfterParsingIsTheOneSent(t *testing.T) {
 	}
 	i := strings.Index(string(e.Payload), "Ana")
 	copy(e.Payload[i:], "Bea") // the same slice, the same length
-	task, err := NewTask(e, Options{Providers: builtinReg})
+	task, err := newTask(e, Options{Providers: builtinReg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +273,7 @@ func TestAPayloadEditedInPlaceAfterParsingIsTheOneSent(t *testing.T) {
 	// An edit that breaks the schema is caught, not hidden by the first check.
 	i = strings.Index(string(e.Payload), "3c90c3cc")
 	copy(e.Payload[i:], "zzzzzzzz")
-	if _, err := NewTask(e, Options{Providers: builtinReg}); err == nil || !strings.Contains(err.Error(), "payload.from: not a UUID") {
+	if _, err := newTask(e, Options{Providers: builtinReg}); err == nil || !strings.Contains(err.Error(), "payload.from: not a UUID") {
 		t.Errorf("NewTask after an invalid edit = %v, want payload.from: not a UUID", err)
 	}
 }
@@ -307,4 +308,14 @@ func TestAnOperationMayNameItsOwnQueue(t *testing.T) {
 			t.Errorf("Prepare of an envelope built by hand: queue %v, %v; want %q", s, err, c.want)
 		}
 	}
+}
+
+// newTask validates e and returns its asynq task, as a producer makes it
+// between Prepare and Send.Task, without a rate-limit slot or a key's claim.
+func newTask(e *Envelope, o Options) (*asynq.Task, error) {
+	s, err := Prepare(e, o)
+	if err != nil {
+		return nil, err
+	}
+	return s.Task(o, s.Payload.Due)
 }

@@ -433,15 +433,12 @@ func TestHealthEndpoints(t *testing.T) {
 
 func keyMessageID(t *testing.T, key string) string {
 	t.Helper()
-	task, err := tasks.NewTask(&tasks.Envelope{Type: mateo.TypeSendMessage, Key: key,
+	s, err := tasks.Prepare(&tasks.Envelope{Type: mateo.TypeSendMessage, Key: key,
 		Payload: json.RawMessage(`{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a"}`)}, tasks.Options{Providers: builtin.Registry()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := tasks.DecodePayload(task.Payload())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := s.Payload
 	var body struct{ ID string }
 	if err := json.Unmarshal(p.Body, &body); err != nil {
 		t.Fatal(err)
