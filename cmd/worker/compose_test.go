@@ -63,7 +63,8 @@ func TestComposeAndDockerfileAgreeWithTheBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"go build -trimpath -ldflags=\"-s -w\" -o /out/worker ./cmd/worker",
+		"go build -trimpath -ldflags=\"$flags\" -o /out/worker ./cmd/worker",
+		`flags="-s -w -X`,
 		"-o /out/enqueue ./cmd/enqueue",
 		"COPY --from=build /out/worker /out/enqueue /usr/local/bin/",
 		"USER nonroot:nonroot",
