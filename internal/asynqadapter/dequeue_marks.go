@@ -26,6 +26,10 @@ package asynqadapter
 // Not recognised (another script text): asynq's own script runs as it
 // is, the handler reads the marks itself, and after 100 dequeues
 // DequeueMarks is judged not applied.
+//
+// Worth keeping: without it the worker row of make bench went from 0.96 to
+// 0.89 of plain asynq's rate (medians of five runs a side) for about the
+// same Redis CPU per send (docs/benchmarks.md).
 
 import (
 	"context"

@@ -21,6 +21,11 @@ package asynqadapter
 // written resultDelay late; after 10 such results and none sent with a
 // completion, ResultWithCompletion is judged not applied. A result write
 // of another shape goes to Redis at once, as asynq meant.
+//
+// Worth keeping: written at once, a send's result costs a round trip of
+// its own, and the worker row of make bench went from 0.96 to 0.85 of
+// plain asynq's rate and Redis CPU per send from 1.20 to 1.28 of its
+// (medians of five runs a side; docs/benchmarks.md).
 
 import (
 	"context"
