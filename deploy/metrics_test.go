@@ -11,18 +11,17 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
+	"github.com/punctualhq/punctual/internal/workertest"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/sandbox"
-	"github.com/punctualhq/punctual/worker"
 )
 
 const (
@@ -285,22 +284,7 @@ func TestAlertsAndDashboardQueryExportedMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc, err := worker.ConfigFrom(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(wc, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	w := workertest.Run(t, cfg)
 
 	conn, err := cfg.RedisConnOpt()
 	if err != nil {

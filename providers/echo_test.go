@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
+	"github.com/punctualhq/punctual/internal/workertest"
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/internal/jsonvalue"
@@ -21,7 +21,6 @@ import (
 	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/providers/builtin"
 	"github.com/punctualhq/punctual/senders"
-	"github.com/punctualhq/punctual/worker"
 )
 
 // echoConfig is a made-up provider's configuration: its API and the token
@@ -114,23 +113,8 @@ func TestAThirdProviderIsOneLine(t *testing.T) {
 		t.Errorf("WORKER_QUEUES default %q, want echo's queue in it", cfg.WorkerQueues)
 	}
 
-	wc, err := worker.ConfigFrom(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(wc, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-ran; err != nil {
-			t.Error(err)
-		}
-	}()
+	workertest.Run(t, cfg)
+	ctx := t.Context()
 	p, err := producer.FromConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -10,15 +9,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
-	"go.uber.org/zap/zaptest"
+	"github.com/punctualhq/punctual/internal/workertest"
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/sandbox"
-	"github.com/punctualhq/punctual/worker"
 )
 
 const envelope = `{"type":"mateo:send_message","key":"cli-1","payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","text":"Hi","send_after":"2030-01-01T00:00:00Z"}}`
@@ -115,19 +112,7 @@ func TestSendWaitShowsTheProviderAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc, err := worker.ConfigFrom(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(wc, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	workertest.Run(t, cfg)
 
 	file := filepath.Join(t.TempDir(), "envelope.json")
 	if err := os.WriteFile(file, []byte(strings.Replace(envelope, `,"send_after":"2030-01-01T00:00:00Z"`, "", 1)), 0o600); err != nil {

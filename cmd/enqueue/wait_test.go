@@ -1,21 +1,18 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
+	"github.com/punctualhq/punctual/internal/workertest"
 
 	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/sandbox"
-	"github.com/punctualhq/punctual/worker"
 )
 
 // TestStatusAndListShowAWaitAsAWait runs a worker whose recipient cap
@@ -33,19 +30,7 @@ func TestStatusAndListShowAWaitAsAWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc, err := worker.ConfigFrom(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(wc, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	workertest.Run(t, cfg)
 
 	send := func(text string) {
 		t.Helper()
