@@ -209,9 +209,10 @@ func (p *Producer) Batch(ctx context.Context, r io.Reader, o BatchOptions) (Batc
 			}
 			dup, err := p.enqueue(ctx, b.task, b.undo)
 			switch {
-			case err != nil:
-			case dup:
-				err = p.leaveUnlessMember(ctx, b.send)
+			case err != nil || dup:
+				if lerr := p.leaveUnlessMember(context.WithoutCancel(ctx), b.send); err == nil {
+					err = lerr
+				}
 			default:
 				err = p.opened(ctx, b.send.ID, b.send.Opening)
 			}

@@ -107,3 +107,37 @@ func TestADuplicateDoesNotJoinTheSendItDuplicatesToItsGroup(t *testing.T) {
 		t.Errorf("the send of g:kept: %+v, %v; want it cancelled", s, err)
 	}
 }
+
+// TestAKeyCancelledAloneAndEnqueuedAgainIsNotInItsOldGroup: a cancel frees
+// the send's key, and the send enqueued again with it, in no group, is out
+// of reach of a cancel of the group the first one was in.
+func TestAKeyCancelledAloneAndEnqueuedAgainIsNotInItsOldGroup(t *testing.T) {
+	t.Parallel()
+	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	envelope := func(group string) []byte {
+		return []byte(`{"type":"mateo:send_message","key":"k1","process_at":"2099-01-01T00:00:00Z"` + group +
+			`,"payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"a@b.c"}],"text":"hi"}}`)
+	}
+	first, err := p.EnqueueJSON(ctx, envelope(`,"group":"g:old"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Cancel(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	again, err := p.EnqueueJSON(ctx, envelope(""))
+	if err != nil || again.Duplicate {
+		t.Fatalf("the key enqueued again: %+v, %v; want a new send", again, err)
+	}
+	if gc, err := p.CancelGroup(ctx, "g:old"); err != nil || gc.Cancelled != 0 {
+		t.Errorf("cancel of g:old: %+v, %v; want nothing cancelled", gc, err)
+	}
+	if s, err := p.Status(ctx, again.ID); err != nil || s.State != producer.StateScheduled {
+		t.Errorf("the new send, in no group: %+v, %v; want it scheduled", s, err)
+	}
+}

@@ -130,6 +130,12 @@ func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
 	if err := p.groups.Record(ctx, c, p.opts.Retention); err != nil {
 		return fmt.Errorf("cancelled, but not recorded as cancelled (%w)", err)
 	}
+	// Its key is free: a send enqueued later with it is not of this group.
+	if payload.Group != "" {
+		if err := p.groups.Drop(ctx, payload.Group, info.ID); err != nil {
+			return fmt.Errorf("cancelled, but still listed in its group %s (%w): try the cancel again", payload.Group, err)
+		}
+	}
 	if err := p.state.Forget(ctx, info.ID, payload.Claim); err != nil {
 		return fmt.Errorf("cancelled, but its key is not free yet (%w): try the cancel again", err)
 	}

@@ -362,6 +362,9 @@ func (p *Producer) enqueueOne(ctx context.Context, e *tasks.Envelope, claim bool
 		}
 		undo()
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			if lerr := p.leaveUnlessMember(context.WithoutCancel(ctx), send); lerr != nil {
+				return nil, fmt.Errorf("enqueue: %w; %w", err, lerr)
+			}
 			return nil, fmt.Errorf("enqueue: %w", err)
 		}
 	}
@@ -377,9 +380,10 @@ func (p *Producer) enqueueOne(ctx context.Context, e *tasks.Envelope, claim bool
 	return &Enqueued{ID: existing.ID, Queue: existing.Queue, State: existing.State.String(), Duplicate: true, ProcessAt: dueOf(existing)}, nil
 }
 
-// leaveUnlessMember undoes the join of a send that was not enqueued, its id's
-// task being another's: that task is in the group only if it joined it
-// itself, and a cancel of the group must not reach it otherwise.
+// leaveUnlessMember undoes the join of a send that was not enqueued (a
+// duplicate, or an enqueue that failed): a task of its id, now or later,
+// is in the group only if it joined it itself, and a cancel of the group
+// must not reach it otherwise.
 func (p *Producer) leaveUnlessMember(ctx context.Context, send *tasks.Send) error {
 	group := send.Payload.Group
 	if group == "" {
