@@ -19,12 +19,13 @@ func TestWaitOfReadsTheWorkersWordsForAWait(t *testing.T) {
 		lastErr string
 		want    *Wait
 	}{
-		{"window", asynq.TaskStateRetry, "outside its window" + tasks.WaitWords("window", exact),
+		{"window", asynq.TaskStateRetry, tasks.WaitWords("window", exact) + "outside its window",
 			&Wait{Reason: "window", Until: exact}},
-		{"no account", asynq.TaskStateRetry, `no mateo account "acme" on this worker: waiting for a worker that has it` + tasks.WaitWords("no_account", soon),
+		{"no account", asynq.TaskStateRetry, tasks.WaitWords("no_account", soon) + `no mateo account "acme" on this worker: waiting for a worker that has it`,
 			&Wait{Reason: "no_account", Until: whole}},
 		{"a failure", asynq.TaskStateRetry, "mateo 503: unavailable", nil},
-		{"archived with a wait's words", asynq.TaskStateArchived, "outside its window" + tasks.WaitWords("window", exact), nil},
+		{"a failure whose provider text ends as a wait would", asynq.TaskStateRetry, "mateo 503: unavailable " + tasks.WaitWords("window", exact), nil},
+		{"archived with a wait's words", asynq.TaskStateArchived, tasks.WaitWords("window", exact) + "outside its window", nil},
 	}
 	for _, c := range cases {
 		got := waitOf(&asynq.TaskInfo{State: c.state, LastErr: c.lastErr, NextProcessAt: whole})

@@ -21,7 +21,7 @@ type WaitError struct {
 	Held bool
 	// Reason is what a send that waits rather than failed waits for (a
 	// reason of punctual_waits_total), and Until when it may go (zero: in
-	// Wait). With a reason, the error's words end with the wait, as
+	// Wait). With a reason, the error's words start with the wait, as
 	// tasks.WaitWords puts them, for status to show.
 	Reason string
 	Until  time.Time
@@ -36,7 +36,7 @@ func (e *WaitError) Error() string {
 	if until.IsZero() {
 		until = time.Now().Add(e.Wait)
 	}
-	return e.Err.Error() + tasks.WaitWords(e.Reason, until)
+	return tasks.WaitWords(e.Reason, until) + e.Err.Error()
 }
 
 func (e *WaitError) Unwrap() error { return e.Err }
