@@ -234,6 +234,9 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 	if err := p.inspector.DeleteTask(info.Queue, id); err != nil {
 		return nil, fmt.Errorf("reschedule: %w", err)
 	}
+	if err := p.state.ForgetWindow(ctx, id); err != nil {
+		return nil, fmt.Errorf("reschedule: %w", err)
+	}
 	p.release(ctx, info, payload)
 	opts := tasks.Options{MaxRetry: tasks.MaxRetry(info.MaxRetry), Retention: info.Retention, Timeout: info.Timeout}
 	slot := payload.Due

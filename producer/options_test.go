@@ -178,3 +178,69 @@ func TestStatusTellsTheExactTimeOfAScheduledSend(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusOfASendRescheduledIntoItsWindowTellsItsNewTime(t *testing.T) {
+	t.Parallel()
+	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	day := time.Now().UTC().AddDate(0, 0, 3).Truncate(24 * time.Hour)
+	due := day.Add(12 * time.Hour) // after the window closes: it opens the next day at 10:00
+	res, err := p.EnqueueJSON(ctx, []byte(windowEnvelope("w1", "", due.Format(time.RFC3339), `{"tz":"UTC","from":"10:00","to":"11:00"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Status(ctx, res.ID)
+	if err != nil || !s.NextProcessAt.Equal(day.Add(34*time.Hour)) {
+		t.Fatalf("due after its window closed: %+v, %v; want next at the opening the day after", s, err)
+	}
+	inside := day.Add(10*time.Hour + 30*time.Minute)
+	if _, err := p.Reschedule(ctx, res.ID, inside); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = p.Status(ctx, res.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !s.NextProcessAt.Equal(inside) {
+		t.Errorf("rescheduled to %v (inside its window): status says next %v, window_at %v", inside, s.NextProcessAt, s.WindowAt)
+	}
+}
+func TestListAndStatusTellTheSameNextAttempt(t *testing.T) {
+	t.Parallel()
+	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	due := time.Now().Add(time.Hour).Truncate(time.Second).Add(250 * time.Millisecond).UTC()
+	res, err := p.EnqueueJSON(ctx, []byte(windowEnvelope("l1", "", due.Format(time.RFC3339Nano), "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := p.Status(ctx, res.ID)
+	ls, err := p.List(ctx, producer.ListOptions{State: producer.StateScheduled})
+	if err != nil || len(ls) != 1 {
+		t.Fatal(ls, err)
+	}
+	if !ls[0].NextProcessAt.Equal(s.NextProcessAt) {
+		t.Errorf("due %v: status next %v, list next %v", due, s.NextProcessAt, ls[0].NextProcessAt)
+	}
+}
+
+// windowEnvelope is a Mateo send of key, due at, in group and window
+// (JSON) when given.
+func windowEnvelope(key, group, at, window string) string {
+	g := ""
+	if group != "" {
+		g = `,"group":"` + group + `"`
+	}
+	if window != "" {
+		g += `,"window":` + window
+	}
+	return `{"type":"mateo:send_message","key":"` + key + `","process_at":"` + at + `"` + g +
+		`,"payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"a@b.c"}],"text":"hi"}}`
+}

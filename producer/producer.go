@@ -521,10 +521,8 @@ func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
 	if s.WindowAt, err = p.state.WindowAt(ctx, id); err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
-	if s.State == StateScheduled && s.Wait == nil {
-		// asynq hands a send over a little before its time, in whole
-		// seconds; the worker holds it to the exact time, the latest of these.
-		s.NextProcessAt = latest(s.NextProcessAt, s.Due, s.WindowAt)
+	if s.State == StateScheduled {
+		s.NextProcessAt = latest(s.NextProcessAt, s.WindowAt)
 	}
 	return s, nil
 }
@@ -549,6 +547,11 @@ func statusOf(info *asynq.TaskInfo) *Status {
 	}
 	if p, err := tasks.DecodePayload(info.Payload); err == nil {
 		s.Account, s.Due, s.ExpiresAt, s.Window, s.Group = p.Account, p.Due, p.ExpiresAt, p.Window.String(), p.Group
+	}
+	if s.State == StateScheduled {
+		// asynq hands a send over a little before its time, in whole
+		// seconds; the worker holds it to the exact time.
+		s.NextProcessAt = latest(s.NextProcessAt, s.Due)
 	}
 	if len(info.Result) > 0 {
 		if r, err := tasks.DecodeResult(info.Result); err == nil {

@@ -135,6 +135,12 @@ func (s Store) SetWindow(ctx context.Context, taskID string, at time.Time) error
 	return s.Client.Set(ctx, stateKey(taskID, "window"), strconv.FormatInt(at.UnixMicro(), 10), time.Until(at)+windowTTL).Err()
 }
 
+// ForgetWindow forgets the time the send's window gave it: a send
+// rescheduled is given its window's time again when it falls due.
+func (s Store) ForgetWindow(ctx context.Context, taskID string) error {
+	return s.Client.Del(ctx, stateKey(taskID, "window")).Err()
+}
+
 // WindowAt returns the time the send's window gave it; zero when its
 // window never moved it.
 func (s Store) WindowAt(ctx context.Context, taskID string) (time.Time, error) {

@@ -172,5 +172,18 @@ func serveWaiting(addr, where string, log *zap.Logger) io.Closer {
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
-	return srv
+	return closers{srv, l} // the listener too: Close may come before Serve has it
+}
+
+// closers closes each of its closers.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
