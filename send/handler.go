@@ -147,6 +147,10 @@ type Handler struct {
 	// NoAccountGrace is how long a send whose account this worker lacks
 	// waits for a worker that has it before it is archived.
 	NoAccountGrace time.Duration
+	// Stopping is closed when the worker stops taking tasks: a try not yet
+	// at its request is put back then, rather than start a request that
+	// the stop's bound could cut off. Nil: never.
+	Stopping <-chan struct{}
 
 	slots chan struct{}
 }

@@ -88,3 +88,24 @@ func TestAnExpiredSendWaitingForItsTokenIsArchived(t *testing.T) {
 		t.Errorf("%d requests, want none", n)
 	}
 }
+
+// TestAStoppingWorkerStartsNoRequest: once the worker stops taking tasks,
+// a try not yet at its request is put back, spending no attempt, rather
+// than start a request the stop's bound could cut off (and a provider
+// without idempotency then receive twice).
+func TestAStoppingWorkerStartsNoRequest(t *testing.T) {
+	t.Parallel()
+	url, requests := refusing(t)
+	stopping := make(chan struct{})
+	close(stopping)
+	p := tasks.Payload{Account: "default", Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
+	h := registered(t, &Handler{Providers: builtin.Registry(), Transports: testTransports(t, url), Tokens: oneToken{}, Marks: noMarks{}, Stopping: stopping})
+	err := h.ProcessTask(context.Background(), taskOf(t, mateo.TypeSendMessage, p))
+	var wait *WaitError
+	if !errors.As(err, &wait) || wait.Failure || wait.Reason != "stopping" {
+		t.Errorf("error %v, want a put-back wait that spends no attempt", err)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests, want none", n)
+	}
+}

@@ -418,13 +418,18 @@ func (h *Handler) send(ctx context.Context, s *try, token string) error {
 	}
 }
 
-// final is the check right before every request: the send is not
-// cancelled, of a group not cancelled since it joined, inside its window
-// and not expired. The Redis round trips come first and the clock last,
+// final is the check right before every request: the worker is not
+// stopping, and the send is not cancelled, of a group not cancelled since
+// it joined, inside its window and not expired. The Redis round trips come first and the clock last,
 // so that no slow answer takes the request past the window or the expiry.
 // An at-most-once send is marked in flight before the clock is read, and
 // the mark cleared again when it will not go.
 func (h *Handler) final(ctx context.Context, s *try) error {
+	select {
+	case <-h.Stopping:
+		return &WaitError{Wait: time.Second, Reason: "stopping", Err: errors.New("the worker is stopping: put back before its request, for the next worker to send")}
+	default:
+	}
 	if time.Since(s.taken) >= straight {
 		cancelled, err := h.Marks.TakeCancel(ctx, s.id)
 		if err != nil {

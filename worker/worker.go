@@ -56,6 +56,8 @@ type Worker struct {
 	redis    *redisState
 	// health and monitor listen on HTTP_ADDR and MONITOR_ADDR (nil when off).
 	health, monitor net.Listener
+	// stopping is closed when Run stops taking tasks (send.Handler.Stopping).
+	stopping chan struct{}
 }
 
 // Option configures what New builds beyond the configuration.
@@ -113,12 +115,13 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	}
 	registry := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
+	stopping := make(chan struct{})
 	read := newPrereads()
 	h := &send.Handler{
 		Providers: reg, Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
 		Marks: preloaded{state.Store{Client: rdb}, read}, Groups: state.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
-		NoAccountGrace: cfg.NoAccountGrace,
-		Metrics:        metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
+		NoAccountGrace: cfg.NoAccountGrace, Stopping: stopping,
+		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
 	registry.MustRegister(creds, metrics.NewRedisCollector(rdb), metrics.NewPatchCollector(asynqadapter.Applied))
 	if o.tracer != nil {
@@ -156,7 +159,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		TaskCheckInterval:        taskCheckInterval,
 		Logger:                   asynqLog,
 	}, cfg.Concurrency)
-	w := &Worker{srvs: srvs, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds, redis: redisState}
+	w := &Worker{srvs: srvs, mux: mux, log: log, rdb: rdb, registry: registry, cfg: cfg, conn: conn, creds: creds, redis: redisState, stopping: stopping}
 	if w.health, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("health address: %w", err)
 	}
@@ -202,6 +205,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer func() { stopWatching(); watching.Wait() }()
 	<-ctx.Done()
 	w.log.Info("stopping: finishing in-flight sends")
+	close(w.stopping)
 	shutdown(w.srvs)
 	w.log.Info("worker stopped")
 	return nil
