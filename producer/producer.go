@@ -476,7 +476,8 @@ type Status struct {
 // wait's words (tasks.WaitWords) at the end of its last error.
 type Wait struct {
 	// Reason is what it waits for: not_due, window, recipient_cap,
-	// rate_limit, provider_hold, credentials, no_account, capacity or redis.
+	// rate_limit, provider_hold, credentials, no_account, capacity, redis,
+	// or stopping (its worker stopped before its request).
 	Reason string `json:"reason"`
 	// Until is when it may go: exact for the waits the worker holds to the
 	// microsecond, where asynq's NextProcessAt is whole seconds and early.

@@ -218,6 +218,9 @@ var waitReasons = map[string]string{
 	"no_account":    "a worker with its account's credential",
 	"capacity":      "a free send slot (WORKER_CONCURRENCY)",
 	"redis":         "Redis",
+	"not_due":       "its time (put back to wait for it)",
+	"credentials":   "its account's credential (a token being renewed)",
+	"stopping":      "another worker (this one stopped before its request)",
 }
 
 // windowOf says the time the send's window gave it, and the window the
