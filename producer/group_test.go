@@ -62,20 +62,9 @@ func BenchmarkCancelGroup(b *testing.B) {
 // send's own group leaves it in that group.
 func TestADuplicateDoesNotJoinTheSendItDuplicatesToItsGroup(t *testing.T) {
 	t.Parallel()
-	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := openProducer(t)
 	ctx := context.Background()
-	envelope := func(key, group string) string {
-		g := ""
-		if group != "" {
-			g = `,"group":"` + group + `"`
-		}
-		return `{"type":"mateo:send_message","key":"` + key + `","process_at":"2099-01-01T00:00:00Z"` + g +
-			`,"payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"a@b.c"}],"text":"hi"}}`
-	}
+	envelope := func(key, group string) string { return windowEnvelope(key, group, "2099-01-01T00:00:00Z", "") }
 	first, err := p.EnqueueJSON(ctx, []byte(envelope("alone", "")))
 	if err != nil {
 		t.Fatal(err)
@@ -113,17 +102,10 @@ func TestADuplicateDoesNotJoinTheSendItDuplicatesToItsGroup(t *testing.T) {
 // of reach of a cancel of the group the first one was in.
 func TestAKeyCancelledAloneAndEnqueuedAgainIsNotInItsOldGroup(t *testing.T) {
 	t.Parallel()
-	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := openProducer(t)
 	ctx := context.Background()
-	envelope := func(group string) []byte {
-		return []byte(`{"type":"mateo:send_message","key":"k1","process_at":"2099-01-01T00:00:00Z"` + group +
-			`,"payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"a@b.c"}],"text":"hi"}}`)
-	}
-	first, err := p.EnqueueJSON(ctx, envelope(`,"group":"g:old"`))
+	envelope := func(group string) []byte { return []byte(windowEnvelope("k1", group, "2099-01-01T00:00:00Z", "")) }
+	first, err := p.EnqueueJSON(ctx, envelope("g:old"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,11 +69,7 @@ func TestOpenWithoutAURLUsesTheDefault(t *testing.T) {
 
 func TestWindowAndNamedWindowTogetherAreRefused(t *testing.T) {
 	t.Parallel()
-	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := openProducer(t)
 	req := &mateo.SendMessageRequest{From: "3c90c3cc-0d44-4b50-8888-8dd25736052a", Text: "Hi"}
 	spec := window.Spec{TZ: "Europe/Berlin", From: "08:00", To: "20:00"}
 	for _, opts := range [][]producer.SendOption{
@@ -89,11 +85,7 @@ func TestWindowAndNamedWindowTogetherAreRefused(t *testing.T) {
 
 func TestListTakesOptionsAndStates(t *testing.T) {
 	t.Parallel()
-	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := openProducer(t)
 	ctx := context.Background()
 	var ids []string
 	for _, text := range []string{"a", "b", "c"} {
@@ -127,11 +119,7 @@ func TestListTakesOptionsAndStates(t *testing.T) {
 
 func TestRetryHonoursItsContext(t *testing.T) {
 	t.Parallel()
-	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := openProducer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := p.Retry(ctx, "some-task"); !errors.Is(err, context.Canceled) {
@@ -147,11 +135,7 @@ func TestRetryHonoursItsContext(t *testing.T) {
 // its due time's milliseconds or its window's opening.
 func TestStatusTellsTheExactTimeOfAScheduledSend(t *testing.T) {
 	t.Parallel()
-	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := openProducer(t)
 	ctx := context.Background()
 	due := time.Now().Add(time.Hour).Truncate(time.Second).Add(250 * time.Millisecond).UTC()
 	opens := time.Now().Add(3 * time.Hour).UTC().Truncate(time.Minute)
@@ -181,11 +165,7 @@ func TestStatusTellsTheExactTimeOfAScheduledSend(t *testing.T) {
 
 func TestStatusOfASendRescheduledIntoItsWindowTellsItsNewTime(t *testing.T) {
 	t.Parallel()
-	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := openProducer(t)
 	ctx := context.Background()
 	day := time.Now().UTC().AddDate(0, 0, 3).Truncate(24 * time.Hour)
 	due := day.Add(12 * time.Hour) // after the window closes: it opens the next day at 10:00
@@ -210,11 +190,7 @@ func TestStatusOfASendRescheduledIntoItsWindowTellsItsNewTime(t *testing.T) {
 }
 func TestListAndStatusTellTheSameNextAttempt(t *testing.T) {
 	t.Parallel()
-	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := openProducer(t)
 	ctx := context.Background()
 	due := time.Now().Add(time.Hour).Truncate(time.Second).Add(250 * time.Millisecond).UTC()
 	res, err := p.EnqueueJSON(ctx, []byte(windowEnvelope("l1", "", due.Format(time.RFC3339Nano), "")))
@@ -243,4 +219,16 @@ func windowEnvelope(key, group, at, window string) string {
 	}
 	return `{"type":"mateo:send_message","key":"` + key + `","process_at":"` + at + `"` + g +
 		`,"payload":{"from":"3c90c3cc-0d44-4b50-8888-8dd25736052a","to":[{"handle":"a@b.c"}],"text":"hi"}}`
+}
+
+// openProducer returns a Producer on a redis-server of its own, closed
+// when the test ends.
+func openProducer(t *testing.T) *producer.Producer {
+	t.Helper()
+	p, err := producer.Open("redis://" + redistest.Start(t).Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
 }
