@@ -29,9 +29,11 @@ type Operation struct {
 	// Send makes the request with the prepared body through the provider's
 	// transport, and returns its 2xx answer undecoded.
 	Send func(ctx context.Context, t *senders.Transport, token string, body []byte) (*senders.Response[senders.Undecoded], error)
-	// AnswerID reads the provider's id of what was sent from a 2xx answer,
-	// for the log; nil when the answer names none.
-	AnswerID func(answer []byte) string
+	// AnswerIDs reads the provider's ids of what was sent (its message,
+	// its conversation) from a 2xx answer, by the answer's names for them:
+	// all a completed send keeps of its answer, and what its log names.
+	// Nil, or an answer that names none: nothing.
+	AnswerIDs func(answer []byte) map[string]string
 	// Duplicate reports whether an error answer means that the provider
 	// already has what was sent (Mateo's 409 on a message id): the send is
 	// done. Nil: no answer does.
@@ -73,4 +75,20 @@ func (o *Operation) DefaultQueue() string {
 		return o.Queue
 	}
 	return o.Provider()
+}
+
+// IDs makes the ids of an answer from name, value pairs, leaving out
+// those the answer did not give; nil when it gave none.
+func IDs(pairs ...string) map[string]string {
+	var ids map[string]string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			continue
+		}
+		if ids == nil {
+			ids = map[string]string{}
+		}
+		ids[pairs[i]] = pairs[i+1]
+	}
+	return ids
 }

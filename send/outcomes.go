@@ -104,7 +104,7 @@ func (h *Handler) done(ctx context.Context, s *try, r reply) error {
 	if dup {
 		s.log.Info("already sent: the provider has this message")
 	} else {
-		s.log.Info("sent", zap.Int("status", r.status), zap.Stringer("provider_id", lazy(func() string { return s.answerID(r.body) })))
+		s.log.Info("sent", zap.Int("status", r.status), zap.Any("provider_ids", s.answerIDs(r.body)))
 	}
 	return nil
 }
@@ -224,15 +224,10 @@ func (h *Handler) block(ctx context.Context, s *try, wait time.Duration) {
 	}
 }
 
-// answerID reads the provider's id of what was sent from its answer.
-func (s *try) answerID(body []byte) string {
-	if s.o.AnswerID == nil {
-		return ""
+// answerIDs reads the provider's ids of what was sent from its answer.
+func (s *try) answerIDs(body []byte) map[string]string {
+	if s.o.AnswerIDs == nil {
+		return nil
 	}
-	return s.o.AnswerID(body)
+	return s.o.AnswerIDs(body)
 }
-
-// lazy is a string computed only when a log line is written.
-type lazy func() string
-
-func (f lazy) String() string { return f() }

@@ -26,7 +26,7 @@ var Operations = []providers.Operation{{
 	Schema:     SendMessageSchema,
 	Prepare:    prepareMessage,
 	Send:       sendMessage[senders.Undecoded],
-	AnswerID:   sentMessageID,
+	AnswerIDs:  sentMessageIDs,
 	Recipients: addresses,
 }}
 
@@ -45,10 +45,10 @@ func prepareMessage(d *providers.Draft) (time.Time, error) {
 	return time.UnixMilli(int64(secs * 1000)).UTC(), nil
 }
 
-// sentMessageID returns the message id of LeadConnector's answer to POST
-// /conversations/messages.
-func sentMessageID(answer []byte) string {
+// sentMessageIDs returns the message and conversation ids of
+// LeadConnector's answer to POST /conversations/messages.
+func sentMessageIDs(answer []byte) map[string]string {
 	var r SendMessageResponse
 	_ = json.Unmarshal(answer, &r)
-	return r.MessageID
+	return providers.IDs("messageId", r.MessageID, "conversationId", r.ConversationID)
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/punctualhq/punctual/providers"
 	"github.com/punctualhq/punctual/senders"
 )
 
@@ -56,7 +57,7 @@ func (c *Client) SendMessage(ctx context.Context, token string, req *SendMessage
 }
 
 // SendMessageJSON is SendMessage with the request already encoded, and
-// the answer left undecoded (SentMessageID reads its message id).
+// the answer left undecoded (SentMessageIDs reads its ids).
 func (c *Client) SendMessageJSON(ctx context.Context, token string, body []byte) (*senders.Response[senders.Undecoded], error) {
 	return sendMessage[senders.Undecoded](ctx, c.t, token, body)
 }
@@ -126,17 +127,17 @@ func updateConversation(ctx context.Context, t *senders.Transport, token string,
 
 // updatedConversationID returns the id of the conversation in Mateo's
 // answer to PATCH /conversation: the object, or the first of the rows.
-func updatedConversationID(answer []byte) string {
+func updatedConversationID(answer []byte) map[string]string {
 	var c struct {
 		ID string `json:"id"`
 	}
 	if data := bytes.TrimSpace(answer); len(data) > 0 && data[0] == '[' {
 		var rows []json.RawMessage
 		if json.Unmarshal(data, &rows) != nil || len(rows) == 0 {
-			return ""
+			return nil
 		}
 		answer = rows[0]
 	}
 	_ = json.Unmarshal(answer, &c)
-	return c.ID
+	return providers.IDs("conversation_id", c.ID)
 }

@@ -27,21 +27,21 @@ const (
 // Operations are Mateo's task types.
 var Operations = []providers.Operation{
 	{
-		Type:     TypeSendMessage,
-		Schema:   SendMessageSchema,
-		Prepare:  prepareMessage,
-		Send:     sendMessage[senders.Undecoded],
-		AnswerID: SentMessageID,
+		Type:      TypeSendMessage,
+		Schema:    SendMessageSchema,
+		Prepare:   prepareMessage,
+		Send:      sendMessage[senders.Undecoded],
+		AnswerIDs: SentMessageIDs,
 		// The message id is written before the task is enqueued: a 409 for
 		// it is the message a try whose answer was lost already sent.
 		Duplicate:  func(e *senders.APIError) bool { return e.StatusCode == http.StatusConflict },
 		Recipients: addresses,
 	},
 	{
-		Type:     TypeUpdateConversation,
-		Schema:   ConversationUpdateSchema,
-		Send:     updateConversation,
-		AnswerID: updatedConversationID,
+		Type:      TypeUpdateConversation,
+		Schema:    ConversationUpdateSchema,
+		Send:      updateConversation,
+		AnswerIDs: updatedConversationID,
 	},
 }
 

@@ -194,17 +194,18 @@ type SendMessageResponse struct {
 	Actions      []ActionResponse    `json:"actions"`
 }
 
-// SentMessageID returns the message id in Mateo's answer to POST
-// /send_message; "" when it has none. Decoding only it costs a fraction of
+// SentMessageIDs returns the message and conversation ids in Mateo's
+// answer to POST /send_message. Decoding only them costs a fraction of
 // decoding the whole answer.
-func SentMessageID(answer []byte) string {
+func SentMessageIDs(answer []byte) map[string]string {
 	var sent struct {
 		Message struct {
-			ID string `json:"id"`
+			ID             string `json:"id"`
+			ConversationID string `json:"conversation_id"`
 		} `json:"message"`
 	}
 	_ = json.Unmarshal(answer, &sent)
-	return sent.Message.ID
+	return providers.IDs("message_id", sent.Message.ID, "conversation_id", sent.Message.ConversationID)
 }
 
 // Conversation is Mateo's conversation object.
