@@ -98,8 +98,9 @@ type Config struct {
 	RetryBackoffBase time.Duration `env:"RETRY_BACKOFF_BASE" envDefault:"2s"`
 	// RetryBackoffMax caps the retry delay. Default 1h.
 	RetryBackoffMax time.Duration `env:"RETRY_BACKOFF_MAX" envDefault:"1h"`
-	// ResultRetention is how long a completed task is kept with the
-	// provider's answer, for dedupe and `enqueue status`. Default 168h (7 days).
+	// ResultRetention is how long the record of a send made (the worker's)
+	// or cancelled (the producer's) is kept: its key taken, and its
+	// `enqueue status`. Default 168h (7 days).
 	ResultRetention time.Duration `env:"RESULT_RETENTION" envDefault:"168h"`
 	// RateLimits are the provider limits: provider[:account]=N/period+...,
 	// or off. Default: the providers' published limits.

@@ -55,7 +55,7 @@ var descriptions = map[string]description{
 	"RETRY_STATUSES":     {"", "HTTP statuses retried with backoff (codes, and `5xx` for every server error); every other 4xx is permanent, 429 always waited out"},
 	"RETRY_BACKOFF_BASE": {"", "the delay before the first retry, doubling with each retry, with jitter"},
 	"RETRY_BACKOFF_MAX":  {"", "the longest retry delay"},
-	"RESULT_RETENTION":   {"", "how long a completed send is kept with the provider's answer (dedupe, `enqueue status`), and a cancelled one as cancelled"},
+	"RESULT_RETENTION":   {"", "how long the record of a send is kept once it is made (its key taken, `enqueue status`; the worker's), or cancelled (the producer's)"},
 	"RATE_LIMITS":        {"", "the providers' limits, per provider or `provider:account`; `off` turns limiting off (format below)"},
 	"SEND_WINDOWS":       {"none", "named send windows an envelope or an account may name (format below); give it to the workers and to `enqueue`"},
 	"RECIPIENT_CAPS":     {"none", "sends per recipient over any period (format below)"},

@@ -80,8 +80,12 @@ func (d *duplicates) is(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	_, err := d.p.find(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	var made *madeError
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return false, nil
+	case errors.As(err, &made):
+		return true, nil
 	}
 	return err == nil, err
 }

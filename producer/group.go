@@ -22,7 +22,8 @@ type GroupCancel struct {
 	// ended archived.
 	Started int `json:"started"`
 	// Gone counts the sends of the group that no queue held any more:
-	// cancelled before, or ended and past their retention.
+	// cancelled before, or ended and past their retention. (A send made
+	// and within its retention counts as started.)
 	Gone int `json:"gone"`
 }
 
@@ -45,7 +46,7 @@ func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, 
 		return res, fmt.Errorf("group: not a group name (letters, digits, _ . - : / @ # + =; at most 128): %q", group)
 	}
 	at := time.Now()
-	members, err := p.groups.Begin(ctx, group, p.opts.Retention)
+	members, err := p.groups.Begin(ctx, group, p.retention)
 	if err != nil {
 		return res, fmt.Errorf("cancel group %s: %w", group, err)
 	}
@@ -85,6 +86,31 @@ func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, 
 	return res, nil
 }
 
+// made reports, for each of ms, whether it is a send made: asynq deleted
+// its task on completion, and a cancel finds it gone.
+func (p *Producer) made(ctx context.Context, ms []state.Member, outcomes []state.Outcome) ([]bool, error) {
+	var gone []string
+	for i, o := range outcomes {
+		if o.State == "gone" {
+			gone = append(gone, ms[i].ID)
+		}
+	}
+	made := make([]bool, len(ms))
+	if len(gone) == 0 {
+		return made, nil
+	}
+	found, err := p.state.AreMade(ctx, gone)
+	if err != nil {
+		return nil, err
+	}
+	for i, o := range outcomes {
+		if o.State == "gone" {
+			made[i], found = found[0], found[1:]
+		}
+	}
+	return made, nil
+}
+
 // cancelQueued cancels the sends ms of queue and counts them in res, and
 // returns those a worker holds: a worker drops them before their request,
 // and they are looked at again until they are gone.
@@ -93,7 +119,7 @@ func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []s
 	for i, m := range ms {
 		cs[i] = state.Cancellation{ID: m.ID, Type: m.Type, Queue: queue, Account: m.Account, Group: group, At: at}
 	}
-	outcomes, err := p.groups.CancelQueued(ctx, queue, cs, at, p.opts.Retention)
+	outcomes, err := p.groups.CancelQueued(ctx, queue, cs, at, p.retention)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +129,10 @@ func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []s
 		booked      []ratelimit.CapBooking
 		now         = time.Now()
 	)
+	made, err := p.made(ctx, ms, outcomes)
+	if err != nil {
+		return nil, err
+	}
 	for i, o := range outcomes {
 		switch o.State {
 		case "active":
@@ -122,7 +152,11 @@ func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []s
 		case "dropped":
 			res.Cancelled++
 		case "gone":
-			res.Gone++
+			if made[i] {
+				res.Started++
+			} else {
+				res.Gone++
+			}
 		default:
 			res.Started++
 		}

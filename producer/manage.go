@@ -52,8 +52,20 @@ func ParseState(s string) (State, error) {
 	return "", fmt.Errorf("unknown state %q: one of %s", s, strings.Join(names, ", "))
 }
 
-// find returns the task with id, from whichever queue holds it. The
-// inspector takes no context: ctx is checked before each queue.
+// madeError is find's error for a send that was made: asynq deleted its
+// task on completion, and its record (state.Completion) is what is kept.
+type madeError struct {
+	ID   string
+	Done *state.Completion
+}
+
+func (e *madeError) Error() string { return ErrTooLate.Error() + ": the task is completed" }
+
+func (e *madeError) Unwrap() error { return ErrTooLate }
+
+// find returns the task with id, from whichever queue holds it, or
+// *madeError when its send was made. The inspector takes no context: ctx
+// is checked before each queue.
 func (p *Producer) find(ctx context.Context, id string) (*asynq.TaskInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -71,6 +83,13 @@ func (p *Producer) find(ctx context.Context, id string) (*asynq.TaskInfo, error)
 			continue
 		}
 		return info, err
+	}
+	done, err := p.state.Completion(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if done != nil {
+		return nil, &madeError{ID: id, Done: done}
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 }
@@ -127,7 +146,7 @@ func (p *Producer) cancelled(ctx context.Context, info *asynq.TaskInfo) error {
 	payload, _ := tasks.DecodePayload(info.Payload)
 	p.release(ctx, info, payload)
 	c := state.Cancellation{ID: info.ID, Type: info.Type, Queue: info.Queue, Account: payload.Account, Group: payload.Group, At: time.Now(), Due: payload.Due}
-	if err := p.groups.Record(ctx, c, p.opts.Retention); err != nil {
+	if err := p.groups.Record(ctx, c, p.retention); err != nil {
 		return fmt.Errorf("cancelled, but not recorded as cancelled (%w)", err)
 	}
 	// Its key is free: a send enqueued later with it is not of this group.
@@ -227,7 +246,7 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 	if payload.Group != "" {
 		// The group is kept as long as its latest send.
 		m := state.Member{ID: id, Queue: info.Queue, Type: info.Type, Account: payload.Account}
-		if _, err := p.groups.Join(ctx, payload.Group, m, payload.Due, p.opts.Retention); err != nil {
+		if _, err := p.groups.Join(ctx, payload.Group, m, payload.Due, p.retention); err != nil {
 			return nil, fmt.Errorf("reschedule: group %s: %w", payload.Group, err)
 		}
 	}
@@ -238,7 +257,7 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 		return nil, fmt.Errorf("reschedule: %w", err)
 	}
 	p.release(ctx, info, payload)
-	opts := tasks.Options{MaxRetry: tasks.MaxRetry(info.MaxRetry), Retention: info.Retention, Timeout: info.Timeout}
+	opts := tasks.Options{MaxRetry: tasks.MaxRetry(info.MaxRetry), Timeout: info.Timeout}
 	slot := payload.Due
 	if now := time.Now(); p.limiter != nil && !payload.Due.After(now) {
 		slot, _, err = p.limiter.Reserve(ctx, tasks.Provider(info.Type), payload.Account, id, now)
@@ -273,7 +292,9 @@ type ListOptions struct {
 }
 
 // List returns the tasks o selects, queue by queue and state by state in
-// the order of States.
+// the order of States. Completed sends are found by a scan of the keys
+// (state.Store.Completed): on a Redis that holds many, listing them takes
+// time.
 func (p *Producer) List(ctx context.Context, o ListOptions) ([]*Status, error) {
 	limit := o.Limit
 	switch {
@@ -315,14 +336,20 @@ func (p *Producer) List(ctx context.Context, o ListOptions) ([]*Status, error) {
 				continue
 			}
 			infos, err := p.list(s, q, limit-len(out))
-			if errors.Is(err, asynq.ErrQueueNotFound) {
-				continue
-			}
-			if err != nil {
+			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 				return nil, err
 			}
 			for _, info := range infos {
 				out = append(out, statusOf(info))
+			}
+			if s == StateCompleted && len(out) < limit {
+				made, err := p.state.Completed(ctx, q, limit-len(out))
+				if err != nil {
+					return nil, err
+				}
+				for _, m := range made {
+					out = append(out, completedStatus(m.ID, &m.Completion))
+				}
 			}
 		}
 	}

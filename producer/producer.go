@@ -45,6 +45,8 @@ type Producer struct {
 	// cancel frees what the workers booked.
 	calendars redis.UniversalClient
 	opts      tasks.Options
+	// retention is how long a cancelled send's record is kept.
+	retention time.Duration
 	// agencies are the accounts the workers list as agencies, which send
 	// nothing.
 	agencies *accountindex.Agencies
@@ -55,6 +57,7 @@ type Producer struct {
 // settings are what the options set.
 type settings struct {
 	tasks     tasks.Options
+	retention time.Duration
 	limits    ratelimit.Limits
 	providers providers.Registry
 }
@@ -65,9 +68,10 @@ type Option func(*settings)
 // WithMaxRetry sets how many times a failed send is retried. Default 25.
 func WithMaxRetry(n int) Option { return func(s *settings) { s.tasks.MaxRetry = n } }
 
-// WithRetention sets how long a completed task is kept with its result.
-// Default 7 days.
-func WithRetention(d time.Duration) Option { return func(s *settings) { s.tasks.Retention = d } }
+// WithRetention sets how long the record of a cancelled send is kept
+// (RESULT_RETENTION), for its status and its group. Default 7 days. (A
+// completed send's record is the worker's: its own RESULT_RETENTION.)
+func WithRetention(d time.Duration) Option { return func(s *settings) { s.retention = d } }
 
 // WithTimeout bounds one attempt of a send. Default 1 minute.
 func WithTimeout(d time.Duration) Option { return func(s *settings) { s.tasks.Timeout = d } }
@@ -123,7 +127,7 @@ func New(conn asynq.RedisConnOpt, opts ...Option) *Producer {
 // NewFromClient returns a Producer on an existing go-redis client, which
 // stays the caller's to close.
 func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
-	s := settings{tasks: tasks.Options{MaxRetry: 25, Retention: 7 * 24 * time.Hour, Timeout: time.Minute}}
+	s := settings{tasks: tasks.Options{MaxRetry: 25, Timeout: time.Minute}, retention: 7 * 24 * time.Hour}
 	for _, opt := range opts {
 		opt(&s)
 	}
@@ -144,6 +148,7 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 		limiter:   ratelimit.New(c, s.limits),
 		calendars: c,
 		opts:      s.tasks,
+		retention: s.retention,
 		agencies:  &accountindex.Agencies{Redis: c},
 	}
 }
@@ -175,10 +180,14 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (se
 	if err != nil {
 		return nil, nil, undo, err
 	}
-	if claim && e.Key != "" {
-		if err := p.claimKey(ctx, send); err != nil {
-			return nil, nil, undo, err
-		}
+	switch {
+	case claim && e.Key != "":
+		err = p.claimKey(ctx, send)
+	case e.Key != "":
+		err = p.notMade(ctx, send)
+	}
+	if err != nil {
+		return nil, nil, undo, err
 	}
 	if err := p.join(ctx, send); err != nil {
 		return nil, nil, undo, err
@@ -211,13 +220,17 @@ func (p *Producer) opened(ctx context.Context, id string, opening time.Time) err
 	return nil
 }
 
-// heldError is returned for an envelope whose key another queue holds:
-// the send exists there.
+// heldError is returned for an envelope whose key another queue holds,
+// or whose send was made (Done): the send exists there.
 type heldError struct {
 	ID, Queue string
+	Done      *state.Completion
 }
 
 func (e *heldError) Error() string {
+	if e.Done != nil {
+		return fmt.Sprintf("the key's send %s was made, in queue %q", e.ID, e.Queue)
+	}
 	return fmt.Sprintf("the key's task %s is in queue %q", e.ID, e.Queue)
 }
 
@@ -228,11 +241,22 @@ func (p *Producer) claimKey(ctx context.Context, send *tasks.Send) error {
 	if err != nil {
 		return err
 	}
-	if c.Queue != send.Queue {
-		return &heldError{ID: send.ID, Queue: c.Queue}
+	if c.Queue != send.Queue || c.Done != nil {
+		return &heldError{ID: send.ID, Queue: c.Queue, Done: c.Done}
 	}
 	send.Payload.Claim = c.Value
 	return nil
+}
+
+// notMade gives *heldError for a send whose key's send was made: asynq
+// deleted its task on completion, and only its record says the key is
+// taken. (A key claimed is checked by its claim.)
+func (p *Producer) notMade(ctx context.Context, send *tasks.Send) error {
+	done, err := p.state.Completion(ctx, send.ID)
+	if err != nil || done == nil {
+		return err
+	}
+	return &heldError{ID: send.ID, Queue: done.Queue, Done: done}
 }
 
 // join adds a send to its group, if it has one, and writes the group's
@@ -242,7 +266,7 @@ func (p *Producer) join(ctx context.Context, send *tasks.Send) error {
 		return nil
 	}
 	m := state.Member{ID: send.ID, Queue: send.Queue, Type: send.Type, Account: send.Payload.Account}
-	gen, err := p.groups.Join(ctx, send.Payload.Group, m, send.Payload.Due, p.opts.Retention)
+	gen, err := p.groups.Join(ctx, send.Payload.Group, m, send.Payload.Due, p.retention)
 	if err != nil {
 		return fmt.Errorf("group %s: %w", send.Payload.Group, err)
 	}
@@ -260,7 +284,7 @@ const claimGrace = time.Minute
 func (p *Producer) claim(ctx context.Context, id, queue string, due time.Time) (state.Claim, error) {
 	for range 3 {
 		c, err := p.state.Claim(ctx, id, queue, due)
-		if err != nil || c.Queue == queue || c.Age < claimGrace {
+		if err != nil || c.Queue == queue || c.Done != nil || c.Age < claimGrace {
 			return c, err
 		}
 		_, err = p.inspector.GetTaskInfo(c.Queue, id)
@@ -340,6 +364,8 @@ func (p *Producer) enqueueOne(ctx context.Context, e *tasks.Envelope, claim bool
 	id, queue := e.TaskID(), e.QueueName()
 	var held *heldError
 	switch {
+	case errors.As(err, &held) && held.Done != nil:
+		return &Enqueued{ID: id, Queue: held.Queue, State: string(StateCompleted), Duplicate: true, ProcessAt: held.Done.Due}, nil
 	case errors.As(err, &held):
 		queue = held.Queue
 	case err != nil:
@@ -506,6 +532,9 @@ func waitOf(info *asynq.TaskInfo) *Wait {
 // cancelled within the retention period.
 func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
 	info, err := p.find(ctx, id)
+	if made := (*madeError)(nil); errors.As(err, &made) {
+		return completedStatus(id, made.Done), nil
+	}
 	if errors.Is(err, ErrNotFound) {
 		var c *state.Cancellation
 		if c, err = p.findCancelled(ctx, id); c != nil {
@@ -537,6 +566,16 @@ func latest(ts ...time.Time) time.Time {
 		}
 	}
 	return l
+}
+
+// completedStatus is the status of a send made, from its record.
+func completedStatus(id string, c *state.Completion) *Status {
+	s := &Status{ID: id, Type: c.Type, Queue: c.Queue, State: StateCompleted, Account: c.Account, Group: c.Group, Due: c.Due,
+		Window: c.Window, WindowAt: c.WindowAt, Retried: c.Retried, MaxRetry: c.MaxRetry, CompletedAt: c.At}
+	if c.Result.Provider != "" {
+		s.Result = &c.Result
+	}
+	return s
 }
 
 func statusOf(info *asynq.TaskInfo) *Status {

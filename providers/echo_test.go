@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -55,6 +56,11 @@ func echo() providers.Provider {
 			Send: func(ctx context.Context, t *senders.Transport, token string, body []byte) (*senders.Response[senders.Undecoded], error) {
 				return senders.Call[senders.Undecoded](ctx, t, "say", http.MethodPost, "/say", nil, token, body)
 			},
+			AnswerIDs: func(answer []byte) map[string]string {
+				var a struct{ ID string }
+				_ = json.Unmarshal(answer, &a)
+				return providers.IDs("id", a.ID)
+			},
 		}},
 		NewConfig: func() providers.Config { return &echoConfig{} },
 		Variables: map[string]string{"ECHO_BASE_URL": "Echo's API", "ECHO_TOKEN": "the Echo token of account `default`"},
@@ -65,7 +71,7 @@ func echo() providers.Provider {
 // in one line and follows a send of it: its variables read from the
 // environment by package config (its token from its _FILE form), the
 // producer and a worker both built from that configuration, the request
-// the provider receives, and the task's result. The registry built here is
+// the provider receives, and the task's result: the id in its answer. The registry built here is
 // the only place echo is listed: nothing else in the process holds it.
 func TestAThirdProviderIsOneLine(t *testing.T) {
 	reg := append(builtin.Registry(), echo())
@@ -77,7 +83,7 @@ func TestAThirdProviderIsOneLine(t *testing.T) {
 		got <- request{r.Method, r.URL.Path, r.Header.Get("Authorization"), string(body)}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, `{"echoed":true}`)
+		_, _ = io.WriteString(w, `{"id":"e-1","echoed":true}`)
 	}))
 	defer api.Close()
 
@@ -148,7 +154,7 @@ func TestAThirdProviderIsOneLine(t *testing.T) {
 		t.Fatal("echo got no request")
 	}
 	r := waitState(t, p, res.ID, "completed").Result
-	if r == nil || r.Provider != "echo" || r.Status != http.StatusOK || string(r.Response) != `{"echoed":true}` {
-		t.Errorf("result = %+v, want echo, 200, its answer", r)
+	if r == nil || r.Provider != "echo" || r.Status != http.StatusOK || string(r.Response) != `{"id":"e-1"}` {
+		t.Errorf("result = %+v, want echo, 200, the id in its answer", r)
 	}
 }

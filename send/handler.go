@@ -89,7 +89,7 @@ type MarkStore interface {
 	SetWindow(ctx context.Context, taskID string, at time.Time) error
 	TakeCancel(ctx context.Context, taskID string) (bool, error)
 	Sending(ctx context.Context, taskID, fp string) error
-	Delivered(ctx context.Context, taskID, fp string, result []byte) error
+	Complete(ctx context.Context, taskID string, completion []byte, keep time.Duration) error
 	ClearSending(ctx context.Context, taskID string) error
 	NoAccountSince(ctx context.Context, taskID string, keep time.Duration) (time.Time, error)
 	Forget(ctx context.Context, taskID, claim string) error
@@ -121,8 +121,13 @@ type Handler struct {
 	Policy     senders.Policy
 	Logger     *zap.Logger
 	// Marks keeps the exact end of the waits providers ask for, the
-	// cancellations of held tasks and the requests in flight.
+	// cancellations of held tasks, the requests in flight and the sends
+	// made.
 	Marks MarkStore
+	// Retention is how long the record of a send made is kept
+	// (RESULT_RETENTION), where the Redis client asynq is given does not
+	// write it (an at-most-once send's is written at once).
+	Retention time.Duration
 	// Groups stops the sends of cancelled groups; nil checks no group.
 	Groups GroupCancels
 	// Limiter books each send's rate-limit slot; nil limits nothing.
@@ -173,6 +178,8 @@ func Register(mux *asynq.ServeMux, h *Handler) error {
 		return errors.New("send: no logger")
 	case h.Marks == nil:
 		return errors.New("send: no marks")
+	case h.Retention <= 0:
+		return errors.New("send: no retention")
 	}
 	if h.Sends > 0 {
 		h.slots = make(chan struct{}, h.Sends)

@@ -48,27 +48,43 @@ func refusing(t *testing.T) (url string, requests *atomic.Int32) {
 
 func registered(t *testing.T, h *Handler) *Handler {
 	t.Helper()
-	h.Policy, h.Logger = senders.DefaultPolicy(), zap.NewNop()
+	h.Policy, h.Logger, h.Retention = senders.DefaultPolicy(), zap.NewNop(), time.Hour
 	if err := Register(asynq.NewServeMux(), h); err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-// TestADeliveredMarkOfAnotherTaskIsNotThisSends: the in-flight mark of an
-// at-most-once send, delivered, outlives its task for a while; a task
-// enqueued later under the same id (its key reused) is another send,
-// which goes. (The mark of this very task ends it done, unsent: go test
-// ./cmd/worker -run AtMostOnceKilledAfterTheAnswer.)
-func TestADeliveredMarkOfAnotherTaskIsNotThisSends(t *testing.T) {
+// TestASendOfAnIDMadeIsNotMadeAgain: once a send is made, its record
+// (Marks.Done) stands for its key: a task of the same id, whether this one
+// back after its worker stopped before asynq recorded it, or another
+// enqueued under the key, ends done with no request, for any provider. A
+// sending mark of another task (a key reused after a cancel) is not this
+// send's: it goes.
+func TestASendOfAnIDMadeIsNotMadeAgain(t *testing.T) {
 	t.Parallel()
-	url, requests := refusing(t)
 	p := tasks.Payload{Account: "default", Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
-	marks := state.Marks{Sending: true, For: "0123456789abcdef", Delivered: []byte(`{"provider":"mateo","status":200}`)}
-	h := registered(t, &Handler{Providers: builtin.Registry(), Transports: testTransports(t, url), Tokens: oneToken{}, Marks: markedWith{m: marks}, AtMostOnce: map[string]bool{mateo.Name: true}})
-	err := h.ProcessTask(context.Background(), taskOf(t, mateo.TypeSendMessage, p))
-	if n := requests.Load(); n != 1 {
-		t.Errorf("%d requests (err %v), want the send made", n, err)
+	for _, c := range []struct {
+		name       string
+		marks      state.Marks
+		atMostOnce bool
+		requests   int32
+	}{
+		{"made", state.Marks{Done: &state.Completion{Queue: "mateo", At: time.Now()}}, false, 0},
+		{"made, at most once", state.Marks{Done: &state.Completion{Queue: "mateo", At: time.Now()}}, true, 0},
+		{"another task's request in flight", state.Marks{Sending: true, For: "0123456789abcdef"}, true, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			url, requests := refusing(t)
+			h := registered(t, &Handler{Providers: builtin.Registry(), Transports: testTransports(t, url), Tokens: oneToken{}, Marks: markedWith{m: c.marks}, AtMostOnce: map[string]bool{mateo.Name: c.atMostOnce}})
+			err := h.ProcessTask(context.Background(), taskOf(t, mateo.TypeSendMessage, p))
+			if n := requests.Load(); n != c.requests {
+				t.Errorf("%d requests (err %v), want %d", n, err, c.requests)
+			}
+			if c.requests == 0 && err != nil {
+				t.Errorf("ended with %v, want done", err)
+			}
+		})
 	}
 }
 

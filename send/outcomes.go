@@ -2,14 +2,17 @@ package send
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
 	"github.com/punctualhq/punctual/senders"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/tasks"
 )
 
@@ -82,21 +85,29 @@ func (h *Handler) answer(ctx context.Context, s *try, r reply) error {
 	}
 }
 
-// done stores the provider's answer as the task's result: the send is
-// made, or the provider already had it (a duplicate). An at-most-once
-// send keeps the result with its in-flight mark, so that a try its worker
-// did not complete ends done, not unknown.
+// done records the send made: the provider took it, or already had it (a
+// duplicate). Its record (state.Completion) replaces asynq's task, which
+// asynq deletes on completion: it is the task's result, which the
+// worker's Redis client sends with asynq's completion in one round trip,
+// or, for an at-most-once send, written at once, so that a try whose
+// worker stops before asynq's completion ends done, not unknown.
 func (h *Handler) done(ctx context.Context, s *try, r reply) error {
 	dup := r.outcome == senders.Duplicate
 	h.Metrics.Sent(s.provider, s.op, s.p.Account, outcomes[r.outcome])
-	res := tasks.Result{Provider: s.provider, Status: r.status, Duplicate: dup, Response: r.body}.AppendJSON(nil)
+	ids := s.answerIDs(r.body)
+	rec := s.completion(ctx, tasks.Result{Provider: s.provider, Status: r.status, Duplicate: dup, Response: ids}).Encode()
+	recorded := false
 	if h.AtMostOnce[s.provider] {
-		if err := h.Marks.Delivered(context.WithoutCancel(ctx), s.id, s.fingerprint(), res); err != nil {
-			s.log.Warn("could not keep the result beside the in-flight mark", zap.Error(err))
+		err := h.Marks.Complete(context.WithoutCancel(ctx), s.id, rec, h.Retention)
+		if err != nil {
+			s.log.Warn("could not record the send made beside its in-flight mark; it goes with the completion", zap.Error(err))
 		}
+		recorded = err == nil
 	}
-	if _, err := s.task.ResultWriter().Write(res); err != nil {
-		s.log.Warn("could not store the result", zap.Error(err))
+	if !recorded {
+		if _, err := s.task.ResultWriter().Write(rec); err != nil {
+			s.log.Warn("could not store the result", zap.Error(err))
+		}
 	}
 	if r.readErr != nil {
 		s.log.Warn("the provider took the send; its answer was cut off", zap.Error(r.readErr))
@@ -104,9 +115,20 @@ func (h *Handler) done(ctx context.Context, s *try, r reply) error {
 	if dup {
 		s.log.Info("already sent: the provider has this message")
 	} else {
-		s.log.Info("sent", zap.Int("status", r.status), zap.Any("provider_ids", s.answerIDs(r.body)))
+		s.log.Info("sent", zap.Int("status", r.status), zap.Any("provider_ids", ids))
 	}
 	return nil
+}
+
+// completion is the record of the send made with result.
+func (s *try) completion(ctx context.Context, result tasks.Result) state.Completion {
+	queue, _ := asynq.GetQueueName(ctx)
+	windowAt := s.marks.WindowAt
+	if s.windowAt.After(windowAt) {
+		windowAt = s.windowAt
+	}
+	return state.Completion{Queue: queue, Type: s.task.Type(), Account: s.p.Account, Group: s.p.Group, Due: s.p.Due,
+		Window: s.p.Window.String(), WindowAt: windowAt, At: time.Now(), Retried: s.retried, MaxRetry: s.maxRetry, Result: result}
 }
 
 // retry puts the send back for another try after the answer's wait: a
@@ -163,21 +185,12 @@ func (h *Handler) unknown(ctx context.Context, s *try, cause error) error {
 	return permanentError{fmt.Errorf("outcome unknown (%s is at most once): %w", s.provider, cause)}
 }
 
-// interrupted ends a try of an at-most-once send whose earlier try wrote
-// its request and stopped before its end was recorded: done, when that
-// try had its answer, unknown otherwise.
-func (h *Handler) interrupted(ctx context.Context, s *try) error {
-	if len(s.marks.Delivered) == 0 {
-		return h.unknown(ctx, s, errors.New("a worker stopped mid-request"))
-	}
-	r, err := tasks.DecodeResult(s.marks.Delivered)
-	if err != nil {
-		return h.unknown(ctx, s, fmt.Errorf("a worker stopped after its answer, kept malformed: %w", err))
-	}
-	if _, err := s.task.ResultWriter().Write(s.marks.Delivered); err != nil {
-		s.log.Warn("could not store the result", zap.Error(err))
-	}
-	s.log.Info("sent by an earlier try whose worker stopped before recording it", zap.Int("status", r.Status))
+// made ends a try of a send whose id has a send made (state.Marks.Done):
+// this task's own, whose worker stopped before asynq recorded it, or one
+// enqueued under a key taken. It is not sent again, and its record stays
+// as it is.
+func (h *Handler) made(s *try) error {
+	s.log.Info("not sent: a send of this id was made", zap.Time("sent_at", s.marks.Done.At), zap.String("queue", s.marks.Done.Queue))
 	return nil
 }
 
@@ -224,10 +237,16 @@ func (h *Handler) block(ctx context.Context, s *try, wait time.Duration) {
 	}
 }
 
-// answerIDs reads the provider's ids of what was sent from its answer.
-func (s *try) answerIDs(body []byte) map[string]string {
+// answerIDs reads the provider's ids of what was sent from its answer, as
+// JSON; nil when it names none.
+func (s *try) answerIDs(body []byte) json.RawMessage {
 	if s.o.AnswerIDs == nil {
 		return nil
 	}
-	return s.o.AnswerIDs(body)
+	ids := s.o.AnswerIDs(body)
+	if len(ids) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(ids) // strings always encode
+	return b
 }

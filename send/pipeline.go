@@ -20,7 +20,8 @@ import (
 // The life of a send, in the order it lives it:
 //
 //  1. start: the task is read, with what punctual keeps of it beside
-//     asynq (state.Marks); a try an earlier one left mid-request ends there.
+//     asynq (state.Marks); a send of the id already made, or a try an
+//     earlier one left mid-request, ends there.
 //     An expired send ends there too.
 //  2. ready: the gates (gates.go) are asked, in turn and again, until
 //     none moves the time: the earliest time the due time, the provider's
@@ -75,9 +76,11 @@ type try struct {
 	taken time.Time
 	// retried counts the failed tries so far; maxRetry those allowed.
 	retried, maxRetry int
-	// win is the send's window, when windowed.
+	// win is the send's window, when windowed; windowAt the opening it
+	// gave the send in this try, zero when none.
 	win      window.Window
 	windowed bool
+	windowAt time.Time
 	// gates are the send's gates, and booked the time each booking gate
 	// last booked for it (zero: none).
 	gates  []gate
@@ -112,8 +115,11 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	defer h.exit(ctx, s)
+	if s.marks.Done != nil {
+		return h.made(s)
+	}
 	if s.marks.Sending && s.marks.For == s.fingerprint() && h.AtMostOnce[s.provider] {
-		return h.interrupted(ctx, s)
+		return h.unknown(ctx, s, errors.New("a worker stopped mid-request"))
 	}
 	if err := h.gatesOf(s); err != nil {
 		return err
@@ -513,6 +519,7 @@ func (h *Handler) opening(ctx context.Context, s *try, from time.Time) (time.Tim
 	if err := h.Marks.SetWindow(ctx, s.id, open); err != nil {
 		s.log.Warn("could not record the window's opening for the status", zap.Error(err))
 	}
+	s.windowAt = open
 	return open, nil
 }
 

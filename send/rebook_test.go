@@ -89,7 +89,7 @@ func TestASendLateForItsBookingAsksTheCalendarAgain(t *testing.T) {
 	l := &scriptedLimiter{slots: []time.Time{start.Add(-20 * time.Millisecond), moved}}
 	h := &Handler{
 		Providers: builtin.Registry(), Transports: testTransports(t, srv.URL), Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
-		Logger: zap.NewNop(), Marks: noMarks{}, Limiter: l,
+		Logger: zap.NewNop(), Marks: noMarks{}, Limiter: l, Retention: time.Hour,
 	}
 	if err := Register(asynq.NewServeMux(), h); err != nil {
 		t.Fatal(err)

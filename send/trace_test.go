@@ -29,13 +29,13 @@ func (oneToken) Rejected(context.Context, string, string, string)      {}
 // noMarks is a task state with nothing held, cancelled or in flight.
 type noMarks struct{}
 
-func (noMarks) Load(context.Context, string) (state.Marks, error)       { return state.Marks{}, nil }
-func (noMarks) SetUntil(context.Context, string, time.Time) error       { return nil }
-func (noMarks) SetWindow(context.Context, string, time.Time) error      { return nil }
-func (noMarks) TakeCancel(context.Context, string) (bool, error)        { return false, nil }
-func (noMarks) Sending(context.Context, string, string) error           { return nil }
-func (noMarks) ClearSending(context.Context, string) error              { return nil }
-func (noMarks) Delivered(context.Context, string, string, []byte) error { return nil }
+func (noMarks) Load(context.Context, string) (state.Marks, error)             { return state.Marks{}, nil }
+func (noMarks) SetUntil(context.Context, string, time.Time) error             { return nil }
+func (noMarks) SetWindow(context.Context, string, time.Time) error            { return nil }
+func (noMarks) TakeCancel(context.Context, string) (bool, error)              { return false, nil }
+func (noMarks) Sending(context.Context, string, string) error                 { return nil }
+func (noMarks) ClearSending(context.Context, string) error                    { return nil }
+func (noMarks) Complete(context.Context, string, []byte, time.Duration) error { return nil }
 func (noMarks) NoAccountSince(context.Context, string, time.Duration) (time.Time, error) {
 	return time.Now(), nil
 }
@@ -53,7 +53,7 @@ func BenchmarkProcessTask(b *testing.B) {
 	transports := testTransports(b, srv.URL)
 	h := &Handler{
 		Providers: builtin.Registry(), Transports: transports, Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
-		Logger: zap.NewNop(), Marks: noMarks{},
+		Logger: zap.NewNop(), Marks: noMarks{}, Retention: time.Hour,
 	}
 	if err := Register(asynq.NewServeMux(), h); err != nil {
 		b.Fatal(err)

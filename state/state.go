@@ -22,7 +22,8 @@ import (
 //     held until then);
 //   - cancel: a cancel asked while a worker holds the task;
 //   - sending: a request of an at-most-once provider that may have reached
-//     it with no answer recorded, or its result once delivered;
+//     it with no answer recorded, or, once the send is made, its
+//     Completion;
 //   - noaccount: when a worker first lacked the send's account;
 //   - queue: the queue that holds the task of an idempotency key, which
 //     makes a key unique across queues;
@@ -45,22 +46,25 @@ type Marks struct {
 	// later under the same id is another send, which the mark is not
 	// about.
 	For string
-	// Delivered is the result of that try when it had its answer, a
-	// success: the worker stopped before asynq recorded it.
-	Delivered []byte
+	// Done is the record of the send of this id, made: the task is one
+	// whose worker stopped before asynq recorded its completion, or
+	// another enqueued under a key already taken. Either way it is not
+	// sent. A record kept malformed is an empty Completion.
+	Done *Completion
+	// WindowAt is the time the send's window gave it (SetWindow); zero
+	// when none did.
+	WindowAt time.Time
 }
 
 // How long the keys live. A cancel lives as long as the producer waits for
 // the worker to drop the task; a sending mark until a stalled worker's task
-// has long come back, and a delivered one until a dead worker's has; a
-// key's queue past the default archive retention.
+// has long come back; a key's queue past the default archive retention.
 const (
-	cancelTTL    = time.Minute
-	sendingTTL   = 24 * time.Hour
-	deliveredTTL = time.Hour
-	waitTTL      = time.Hour
-	queueTTL     = 100 * 24 * time.Hour
-	windowTTL    = queueTTL
+	cancelTTL  = time.Minute
+	sendingTTL = 24 * time.Hour
+	waitTTL    = time.Hour
+	queueTTL   = 100 * 24 * time.Hour
+	windowTTL  = queueTTL
 )
 
 func stateKey(taskID, name string) string { return "punctual:{" + taskID + "}:" + name }
@@ -75,32 +79,36 @@ func (s Store) Load(ctx context.Context, taskID string) (Marks, error) {
 }
 
 // MarkKeys are the keys Marks are read from, for a script that reads them
-// with something else: the wait, then the sending mark.
+// with something else: the wait, the sending mark, the window's time.
 func MarkKeys(taskID string) []string {
-	return []string{stateKey(taskID, "wait"), stateKey(taskID, "sending")}
+	return []string{stateKey(taskID, "wait"), stateKey(taskID, "sending"), stateKey(taskID, "window")}
 }
 
 // ParseMarks reads Marks from the values of MarkKeys, nil where a key is
 // not set.
 func ParseMarks(vals []any) (Marks, error) {
-	if len(vals) != 2 {
-		return Marks{}, fmt.Errorf("%d values for a task's marks, want 2", len(vals))
+	if len(vals) != 3 {
+		return Marks{}, fmt.Errorf("%d values for a task's marks, want 3", len(vals))
 	}
 	var m Marks
-	if v, ok := vals[0].(string); ok {
-		us, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return Marks{}, errors.New("malformed wait")
+	for i, t := range []*time.Time{&m.Until, &m.WindowAt} {
+		if v, ok := vals[i*2].(string); ok {
+			us, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return Marks{}, fmt.Errorf("malformed %s", []string{"wait", "window"}[i])
+			}
+			*t = time.UnixMicro(us)
 		}
-		m.Until = time.UnixMicro(us)
 	}
 	if v, ok := vals[1].(string); ok {
-		m.Sending = true
-		if rest, delivered := strings.CutPrefix(v, deliveredPrefix); delivered {
-			m.For, rest, _ = strings.Cut(rest, " ")
-			m.Delivered = []byte(rest)
-		} else {
-			m.For = v
+		c, err := completionOf(v)
+		switch {
+		case err != nil:
+			m.Done = &Completion{}
+		case c != nil:
+			m.Done = c
+		default:
+			m.Sending, m.For = true, v
 		}
 	}
 	return m, nil
@@ -114,10 +122,6 @@ func Fingerprint(payload []byte) string {
 	sum := sha256.Sum256(payload)
 	return hex.EncodeToString(sum[:8])
 }
-
-// deliveredPrefix starts a sending mark that holds its try's result, after
-// the fingerprint and a space.
-const deliveredPrefix = "delivered:"
 
 // SetUntil records that the task must wait until t, to the microsecond
 // (rounded up, so that no try comes before t), for an hour past t.
@@ -180,13 +184,6 @@ func (s Store) Sending(ctx context.Context, taskID, fp string) error {
 	return s.Client.Set(ctx, stateKey(taskID, "sending"), fp, sendingTTL).Err()
 }
 
-// Delivered records the result of a request that had its answer, in the
-// place of its sending mark: a worker that dies before asynq records the
-// completion leaves the next try to end done with it, not unknown.
-func (s Store) Delivered(ctx context.Context, taskID, fp string, result []byte) error {
-	return s.Client.Set(ctx, stateKey(taskID, "sending"), deliveredPrefix+fp+" "+string(result), deliveredTTL).Err()
-}
-
 // NoAccountSince returns when a worker first found it had no account for
 // the task, recording now when none did; the record lasts keep, past
 // which a later task of the same id starts anew.
@@ -208,17 +205,16 @@ func (s Store) NoAccountSince(ctx context.Context, taskID string, keep time.Dura
 
 // ClearSending clears the sending mark of a try that was not delivered
 // (its outcome is known), or whose outcome is recorded as unknown, so
-// that a retry by hand sends. A delivered send keeps its mark until it
-// expires: asynq records the completion after the handler returns, and a
-// worker that dies before it leaves the send to come back, when it must
-// not go again.
+// that a retry by hand sends. A delivered send's mark is replaced by its
+// Completion (Complete) instead.
 func (s Store) ClearSending(ctx context.Context, taskID string) error {
 	return s.Client.Del(ctx, stateKey(taskID, "sending")).Err()
 }
 
 // Forget removes every record of a task that will not be sent: its key is
 // free for a new send. claim is the task's claim on its key (Payload.Claim):
-// a claim a later send has made since stays.
+// a claim a later send has made since stays, and so does the Completion of
+// a send of the id already made (the task was enqueued under a key taken).
 func (s Store) Forget(ctx context.Context, taskID, claim string) error {
 	return forgetScript.Run(ctx, s.Client, forgetKeys(taskID), claim).Err()
 }
@@ -228,7 +224,11 @@ func forgetKeys(taskID string) []string {
 }
 
 var forgetScript = redis.NewScript(`
-redis.call("DEL", KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6])
+redis.call("DEL", KEYS[1], KEYS[2], KEYS[5], KEYS[6])
+local sending = redis.call("GET", KEYS[3])
+if sending and string.sub(sending, 1, 5) ~= "done " then
+	redis.call("DEL", KEYS[3])
+end
 if ARGV[1] ~= "" and redis.call("GET", KEYS[4]) == ARGV[1] then
 	redis.call("DEL", KEYS[4])
 end
@@ -243,13 +243,22 @@ type Claim struct {
 	Value string
 	// Age is how long ago it was made, by Redis's clock.
 	Age time.Duration
+	// Done is the record of the key's send, made: the key is taken for
+	// good (for the record's retention), in Queue as in every other.
+	Done *Completion
 }
 
 // claimScript records queue as the holder of a key unless another queue
 // holds it, and returns the claim in force with its age. A queue's claim
 // stays as it was made (the task enqueued with it carries its value),
-// unless ARGV[4] renews it; its TTL is only ever extended.
+// unless ARGV[4] renews it; its TTL is only ever extended. A key whose send
+// is made (its sending key, KEYS[2], holds its Completion) is claimed by
+// no one: the script returns "done" and the record.
 var claimScript = redis.NewScript(`
+local done = redis.call("GET", KEYS[2])
+if done and string.sub(done, 1, 5) == "done " then
+	return {"done", done}
+end
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call("GET", KEYS[1])
@@ -279,7 +288,7 @@ func (s Store) Renew(ctx context.Context, taskID, queue string, due time.Time) (
 }
 
 func (s Store) claim(ctx context.Context, taskID, queue string, due time.Time, mode string) (Claim, error) {
-	res, err := claimScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue")}, queue, claimTTL(due).Milliseconds(), nonce(), mode).Slice()
+	res, err := claimScript.Run(ctx, s.Client, []string{stateKey(taskID, "queue"), stateKey(taskID, "sending")}, queue, claimTTL(due).Milliseconds(), nonce(), mode).Slice()
 	if err != nil {
 		return Claim{}, err
 	}
@@ -324,6 +333,14 @@ func nonce() string {
 // A queue's name has no space (tasks.IsName), so the queue is the first field.
 func parseClaim(res []any) (Claim, error) {
 	v, _ := res[0].(string)
+	if v == "done" {
+		rec, _ := res[1].(string)
+		c, err := completionOf(rec)
+		if err != nil {
+			return Claim{}, err
+		}
+		return Claim{Queue: c.Queue, Done: c}, nil
+	}
 	age, _ := res[1].(int64)
 	q, _, ok := strings.Cut(v, " ")
 	if !ok {

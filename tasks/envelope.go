@@ -282,8 +282,6 @@ func (e *Envelope) TaskID() string {
 type Options struct {
 	// MaxRetry is how many times a failed send is retried.
 	MaxRetry int
-	// Retention is how long a completed task is kept with its result.
-	Retention time.Duration
 	// Timeout bounds one attempt.
 	Timeout time.Duration
 	// Now is the clock; time.Now when nil.
@@ -431,7 +429,7 @@ func Rebuild(typ string, p Payload, id, queue string, o Options, at time.Time) (
 	if o.MaxRetry < 0 || o.MaxRetry > MaxRetryLimit {
 		return nil, fmt.Errorf("max retry %d: want 0 to %d", o.MaxRetry, MaxRetryLimit)
 	}
-	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(asynqadapter.WithRetryOffset(o.MaxRetry)), asynq.Retention(o.Retention), asynq.TaskID(id)}
+	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(asynqadapter.WithRetryOffset(o.MaxRetry)), asynq.TaskID(id)}
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))
 	}

@@ -31,7 +31,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		if err != nil {
 			return
 		}
-		task, err := newTask(e, Options{Providers: builtinReg, MaxRetry: 3, Retention: time.Hour, Now: func() time.Time { return now }})
+		task, err := newTask(e, Options{Providers: builtinReg, MaxRetry: 3, Now: func() time.Time { return now }})
 		if err != nil {
 			var fe *jsonvalue.FieldError
 			if !errors.As(err, &fe) {

@@ -48,6 +48,9 @@ type Config struct {
 	Backoff send.Backoff
 	// ArchiveRetention is how long an archived send is kept.
 	ArchiveRetention time.Duration
+	// ResultRetention is how long the record of a send made is kept: its
+	// status, and its key taken.
+	ResultRetention time.Duration
 	// NoAccountGrace is how long a send whose account this worker lacks
 	// waits for a worker that has it; 0 archives it at once.
 	NoAccountGrace time.Duration

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/punctualhq/punctual/internal/workertest"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/sandbox"
 )
@@ -46,7 +47,7 @@ func TestProviderFaultsEndDelivered(t *testing.T) {
 			archived, _ := e.inspector.ListArchivedTasks("mateo", asynq.PageSize(1))
 			t.Fatalf("%d sends archived for transient faults: %s", info.Archived, archived[0].LastErr)
 		}
-		if info.Completed == n {
+		if workertest.Completed(t, e.rdb, "mateo") == n {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -266,7 +266,7 @@ func TestASendOfAGroupCancelledAfterItJoinedIsNotMade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := tasks.Options{Providers: builtin.Registry(), MaxRetry: 3, Retention: time.Hour}
+	opts := tasks.Options{Providers: builtin.Registry(), MaxRetry: 3}
 	send, err := tasks.Prepare(env, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -119,7 +119,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	read := newPrereads()
 	h := &send.Handler{
 		Providers: reg, Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
-		Marks: preloaded{state.Store{Client: rdb}, read}, Groups: state.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
+		Marks: preloaded{state.Store{Client: rdb}, read}, Retention: cfg.ResultRetention, Groups: state.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
 		NoAccountGrace: cfg.NoAccountGrace, Stopping: stopping,
 		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
 	}
@@ -144,6 +144,9 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	}
 	conn = asynqadapter.ConnOpt{RedisConnOpt: conn, Options: asynqadapter.Options{
 		Retention: cfg.ArchiveRetention, MarkKeys: state.MarkKeys, PreRead: read.preRead, Logger: log.Named("asynq"),
+		WriteResult: func(ctx context.Context, pipe redis.Pipeliner, taskID string, completion []byte) redis.Cmder {
+			return state.WriteCompletion(ctx, pipe, taskID, completion, cfg.ResultRetention)
+		},
 	}}
 	redisState := newRedisState(rdb, cfg.Redis, log)
 	// One, so a complaint is said once for all.

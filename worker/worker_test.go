@@ -297,11 +297,11 @@ func TestScheduledSendArrivesExactlyAndNotEarly(t *testing.T) {
 	if s.Result == nil || s.Result.Status != 200 || s.Result.Provider != "mateo" || s.Result.Duplicate {
 		t.Fatalf("result %+v, want a mateo 200", s.Result)
 	}
-	var resp struct {
-		Message struct{ ID string } `json:"message"`
+	var ids struct {
+		MessageID string `json:"message_id"`
 	}
-	if err := json.Unmarshal(s.Result.Response, &resp); err != nil || resp.Message.ID != "7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6" {
-		t.Errorf("stored response names message %q (%v), want the sent id", resp.Message.ID, err)
+	if err := json.Unmarshal(s.Result.Response, &ids); err != nil || ids.MessageID != "7d3f2a10-5b6c-4d7e-8f90-a1b2c3d4e5f6" {
+		t.Errorf("stored response names message %q (%v), want the sent id", ids.MessageID, err)
 	}
 }
 

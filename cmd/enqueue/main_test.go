@@ -123,7 +123,7 @@ func TestSendWaitShowsTheProviderAnswer(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"completed", "answer:", "mateo 200", `"message":`} {
+	for _, want := range []string{"completed", "answer:", "mateo 200", `"message_id":`, `"conversation_id":`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -58,7 +58,9 @@ func TestAtMostOnceKilledAfterTheAnswerKeepsItsOutcome(t *testing.T) {
 	id := res.ID
 
 	cut := startRedisCut(t, conn.Addr, func(b []byte) bool {
-		return bytes.Contains(b, []byte("asynq:{leadconnector}:completed")) && bytes.Contains(b, []byte("asynq:{leadconnector}:t:"+id))
+		// asynq's completion: its Done script names the task and the
+		// processed counters.
+		return bytes.Contains(b, []byte("asynq:{leadconnector}:processed")) && bytes.Contains(b, []byte("asynq:{leadconnector}:t:"+id))
 	})
 	environ := append(os.Environ(), "MATEO_BASE_URL="+srv.URL+"/api/v1", "MATEO_TOKEN=t", "LEADCONNECTOR_BASE_URL="+srv.URL,
 		"LEADCONNECTOR_TOKEN=t", "RATE_LIMITS=off", "WORKER_CONCURRENCY=4", "HTTP_ADDR=127.0.0.1:0", "LOG_LEVEL=warn",

@@ -27,12 +27,18 @@ import (
 type Options struct {
 	// Retention is how long an archived task is kept (ARCHIVE_RETENTION).
 	Retention time.Duration
-	// MarkKeys returns the two keys of a task's marks, read with its
+	// MarkKeys returns the keys of a task's marks, read with its
 	// dequeue and handed to PreRead; nil reads none.
 	MarkKeys func(taskID string) []string
 	// PreRead receives the values of MarkKeys of each task dequeued, nil
 	// where a key is not set, before the task's handler runs.
 	PreRead func(taskID string, vals []any)
+	// WriteResult adds to pipe the commands that keep a task's result (a
+	// handler's ResultWriter.Write) where punctual keeps it, and returns the
+	// one whose failure means it is not kept; they are sent with the task's
+	// completion (result_hold.go). Nil: a result goes to asynq's task at
+	// once, as asynq writes it.
+	WriteResult func(ctx context.Context, pipe redis.Pipeliner, taskID string, result []byte) redis.Cmder
 	// Logger says once when a change is not recognised; nil says nothing.
 	Logger *zap.Logger
 }
@@ -59,8 +65,12 @@ type Client struct {
 	markKeyParts []any
 	preRead      func(string, []any)
 
-	// resultDelay is how long a result waits for its task's completion.
+	// writeResult keeps a result where punctual does (Options.WriteResult);
+	// nil when results go to asynq. resultDelay is how long a result
+	// waits for its task's completion. cluster is true in a Redis Cluster.
+	writeResult func(context.Context, redis.Pipeliner, string, []byte) redis.Cmder
 	resultDelay time.Duration
+	cluster     bool
 
 	mu      sync.Mutex
 	results map[string]*heldResult // by task key
@@ -74,8 +84,10 @@ func New(c redis.UniversalClient, o Options) *Client {
 	if o.Logger != nil {
 		logger.Store(o.Logger)
 	}
-	cl := &Client{UniversalClient: c, retention: o.Retention, resultDelay: resultDelay, results: map[string]*heldResult{}, empty: map[string]time.Time{}}
-	if _, cluster := c.(*redis.ClusterClient); !cluster && o.MarkKeys != nil && o.PreRead != nil {
+	_, cluster := c.(*redis.ClusterClient)
+	cl := &Client{UniversalClient: c, retention: o.Retention, writeResult: o.WriteResult, resultDelay: resultDelay, cluster: cluster,
+		results: map[string]*heldResult{}, empty: map[string]time.Time{}}
+	if !cluster && o.MarkKeys != nil && o.PreRead != nil {
 		cl.markKeyParts, cl.preRead = markKeyParts(o.MarkKeys), o.PreRead
 	}
 	return cl
@@ -118,10 +130,5 @@ func (c *Client) script(ctx context.Context, sha string, keys []string, args []a
 	if result == nil {
 		return run(c.UniversalClient, args)
 	}
-	pipe := c.Pipeline()
-	written := pipe.HSet(ctx, key, "result", result.data)
-	cmd := run(pipe, args)
-	_, _ = pipe.Exec(ctx)
-	c.keep(key, result, written)
-	return cmd
+	return c.withResult(ctx, key, result, func(pipe redis.Pipeliner) *redis.Cmd { return run(pipe, args) })
 }

@@ -18,7 +18,7 @@ func setupClient(t *testing.T) *Client {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	c := New(rdb, Options{Retention: time.Hour, MarkKeys: twoMarks, PreRead: func(string, []any) {}})
+	c := New(rdb, Options{Retention: time.Hour, MarkKeys: twoMarks, PreRead: func(string, []any) {}, WriteResult: recordResult})
 	c.resultDelay = 50 * time.Millisecond
 	return c
 }
@@ -26,53 +26,69 @@ func setupClient(t *testing.T) *Client {
 // twoMarks are mark keys of the shape the worker's are.
 func twoMarks(id string) []string { return []string{"m:" + id + ":wait", "m:" + id + ":sending"} }
 
-var touch = redis.NewScript(`return redis.call("HSET", KEYS[1], "state", "completed")`)
+// recordResult keeps a task's result in a key of its own, as the worker
+// keeps its record of a send.
+func recordResult(ctx context.Context, pipe redis.Pipeliner, taskID string, result []byte) redis.Cmder {
+	return pipe.Set(ctx, "record:"+taskID, result, time.Hour)
+}
 
-func TestAResultGoesWithItsTasksNextScript(t *testing.T) {
+// complete is a completion as asynq's Done is: it deletes the task, and
+// says whether the record was there when it did.
+var complete = redis.NewScript(`
+redis.call("DEL", KEYS[1])
+return redis.call("EXISTS", KEYS[2])`)
+
+func TestAResultIsWrittenWithItsTasksCompletionAndBeforeIt(t *testing.T) {
 	t.Parallel()
 	c := setupClient(t)
 	ctx := context.Background()
-	const key = "asynq:{mateo}:t:task1"
+	const key, record = "asynq:{mateo}:t:task1", "record:task1"
 	c.UniversalClient.HSet(ctx, key, "msg", "m", "state", "active")
 
 	c.HSet(ctx, key, "result", `{"status":200}`)
-	if got := c.UniversalClient.HGet(ctx, key, "result").Val(); got != "" {
-		t.Fatalf("the result was written before the completion: %q", got)
+	if n := c.UniversalClient.Exists(ctx, record, key+":result").Val(); n != 0 || c.UniversalClient.HExists(ctx, key, "result").Val() {
+		t.Fatal("the result was written before the completion")
 	}
 	// The completion fails (its context ended): asynq tries it again,
 	// and the result goes with the try that succeeds.
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	_ = touch.Run(cancelled, c, []string{key}).Err()
-	if err := touch.Run(ctx, c, []string{key}).Err(); err != nil {
+	_ = complete.Run(cancelled, c, []string{key, record}).Err()
+	there, err := complete.Run(ctx, c, []string{key, record}).Int()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.UniversalClient.HGet(ctx, key, "result").Val(); got != `{"status":200}` {
-		t.Errorf("result %q after the completion, want the handler's", got)
+	if there != 1 {
+		t.Error("the task was deleted before its record was written")
+	}
+	if got := c.UniversalClient.Get(ctx, record).Val(); got != `{"status":200}` {
+		t.Errorf("record %q after the completion, want the handler's result", got)
 	}
 }
 
-func TestAResultWithoutACompletionIsWrittenOnlyIfItsTaskIsThere(t *testing.T) {
+func TestAResultWithoutACompletionIsWrittenAfterADelay(t *testing.T) {
 	t.Parallel()
 	c := setupClient(t)
 	ctx := context.Background()
-	const kept, deleted = "asynq:{mateo}:t:kept", "asynq:{mateo}:t:deleted"
-	c.UniversalClient.HSet(ctx, kept, "msg", "m")
-	c.HSet(ctx, kept, "result", "r") // no completion follows: written after resultDelay
-	testwait.For(t, 5*time.Second, "written", func() bool { return c.UniversalClient.HGet(ctx, kept, "result").Val() == "r" })
-
-	c.resultDelay = time.Hour
-	c.UniversalClient.HSet(ctx, deleted, "msg", "m")
-	c.HSet(ctx, deleted, "result", "r")
-	c.UniversalClient.Del(ctx, deleted) // a cancel deleted it meanwhile
-	c.writeHeld(deleted)                // as its timer would
-	if n := c.UniversalClient.Exists(ctx, deleted).Val(); n != 0 {
-		t.Errorf("the deleted task's key is back: %v", c.UniversalClient.HGetAll(ctx, deleted).Val())
-	}
+	c.HSet(ctx, "asynq:{mateo}:t:lone", "result", "r") // no completion follows: written after resultDelay
+	testwait.For(t, 5*time.Second, "written", func() bool { return c.UniversalClient.Get(ctx, "record:lone").Val() == "r" })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.results) != 0 {
 		t.Errorf("%d results still held", len(c.results))
+	}
+}
+
+func TestWithoutWriteResultAResultGoesToAsynqAtOnce(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c := New(rdb, Options{Retention: time.Hour})
+	ctx := context.Background()
+	const key = "asynq:{mateo}:t:task1"
+	c.HSet(ctx, key, "result", "r")
+	if got := rdb.HGet(ctx, key, "result").Val(); got != "r" {
+		t.Errorf("result %q, want it written at once", got)
 	}
 }
 

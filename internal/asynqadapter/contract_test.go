@@ -198,22 +198,27 @@ func TestContractTheArchiveIsNotTrimmedByCount(t *testing.T) {
 	check()
 }
 
-func TestContractAResultIsSentWithItsTasksCompletion(t *testing.T) {
+func TestContractAResultIsKeptWhereWriteResultSays(t *testing.T) {
 	check := fired(t, asynqadapter.ResultWithCompletion)
 	addr := redistest.Start(t).Addr
-	client, inspector, _ := newClient(t, addr)
-	serve(t, addr, asynqadapter.Options{Retention: time.Hour}, asynq.Config{}, func(_ context.Context, task *asynq.Task) error {
+	client, inspector, rdb := newClient(t, addr)
+	write := func(ctx context.Context, pipe redis.Pipeliner, taskID string, result []byte) redis.Cmder {
+		return pipe.Set(ctx, "record:"+taskID, result, time.Hour)
+	}
+	serve(t, addr, asynqadapter.Options{Retention: time.Hour, WriteResult: write}, asynq.Config{}, func(_ context.Context, task *asynq.Task) error {
 		_, err := task.ResultWriter().Write([]byte("the result"))
 		return err
 	})
-	if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.TaskID("r1"), asynq.Retention(time.Hour)); err != nil {
+	// No retention, as punctual enqueues: asynq's completion deletes the
+	// task.
+	if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.TaskID("r1")); err != nil {
 		t.Fatal(err)
 	}
 	// A result held for want of its completion would be written only after
 	// 10 s, past this deadline.
-	testwait.For(t, 5*time.Second, "completed with its result", func() bool {
-		info, err := inspector.GetTaskInfo("default", "r1")
-		return err == nil && info.State == asynq.TaskStateCompleted && string(info.Result) == "the result"
+	testwait.For(t, 5*time.Second, "the task gone and its result kept", func() bool {
+		_, err := inspector.GetTaskInfo("default", "r1")
+		return errors.Is(err, asynq.ErrTaskNotFound) && rdb.Get(context.Background(), "record:r1").Val() == "the result"
 	})
 	check()
 }

@@ -80,3 +80,9 @@ func isQueueKey(key, name string) bool {
 func isTaskKey(key string) bool {
 	return strings.HasPrefix(key, "asynq:{") && strings.Contains(key, "}:t:")
 }
+
+// taskIDOf returns the id of the task of key, a task key.
+func taskIDOf(key string) string {
+	_, id, _ := strings.Cut(key, "}:t:")
+	return id
+}

@@ -1,26 +1,36 @@
 package asynqadapter
 
-// A send's result is written with asynq's completion of its task.
+// A send's result is kept where punctual keeps it, written with asynq's
+// completion of its task.
 //
 // asynq v0.26: ResultWriter.Write (asynq.go:571) calls rdb.WriteResult
 // (internal/rdb/rdb.go:1550), an HSET of the task key's "result" field in
-// a Redis round trip of its own; the completion that follows
-// (rdb.MarkAsComplete, rdb.go:448, or Done, Retry, Archive) is a script
-// whose keys include the task key.
+// a Redis round trip of its own; the completion that follows is a script
+// whose keys include the task key: rdb.Done (rdb.go:346) for a task
+// enqueued with no retention, as punctual enqueues, which deletes the
+// task and the result with it, or rdb.MarkAsComplete (rdb.go:448), which
+// keeps the whole task (or Retry, Archive).
 //
-// We change: the HSET is held, and sent in one pipeline with the next
-// script whose keys include the task key (its completion), in the same
-// round trip; or, when none comes within resultDelay, written on its own
-// if the task is still there. A completion that fails gives the result
-// back to be held again (asynq tries the completion again).
+// We change: with Options.WriteResult, the HSET is held and not sent;
+// WriteResult's commands (punctual's record of the send) are sent in one
+// pipeline before the next script whose keys include the task key (its
+// completion), in the same round trip. In a Redis Cluster, where they are
+// in another slot than the task, they go in a round trip of their own just
+// before it: either way the record is there before the task is gone. When
+// no such script comes within resultDelay, they are written on their own.
+// A write that fails is held again (asynq tries a failed completion
+// again), and otherwise written resultDelay later.
 //
 // We recognise it: HSet(key, "result", data) with key a task key
 // (asynq:{q}:t:id), then a script with that key among its keys.
 //
 // Not recognised: a result whose completion never names its task key is
-// written resultDelay late; after 10 such results and none sent with a
-// completion, ResultWithCompletion is judged not applied. A result write
-// of another shape goes to Redis at once, as asynq meant.
+// written resultDelay late, and the task's id is free meanwhile; after 10
+// such results and none sent with a completion, ResultWithCompletion is
+// judged not applied. A result that asynq writes some other way than that
+// HSET is not seen at all: it goes to asynq's task, which Done deletes,
+// and the send's record is lost; TestContractAResultIsKeptWhereWriteResultSays
+// fails then.
 //
 // Worth keeping: written at once, a send's result costs a round trip of
 // its own, and the worker row of make bench went from 0.96 to 0.85 of
@@ -42,9 +52,10 @@ type heldResult struct {
 	timer *time.Timer
 }
 
-// HSet keeps a task's result until its completion; other writes go at once.
+// HSet keeps a task's result until its completion; other writes go at
+// once, and so do results when punctual keeps none (Options.WriteResult).
 func (c *Client) HSet(ctx context.Context, key string, values ...any) *redis.IntCmd {
-	if len(values) != 2 || values[0] != "result" || !isTaskKey(key) {
+	if c.writeResult == nil || len(values) != 2 || values[0] != "result" || !isTaskKey(key) {
 		return c.UniversalClient.HSet(ctx, key, values...)
 	}
 	c.mu.Lock()
@@ -74,9 +85,35 @@ func (c *Client) take(keys []string) (string, *heldResult) {
 	return "", nil
 }
 
+// withResult runs script, the completion of the task of key, with its
+// result r written before it.
+func (c *Client) withResult(ctx context.Context, key string, r *heldResult, script func(redis.Pipeliner) *redis.Cmd) *redis.Cmd {
+	pipe := c.Pipeline()
+	written := c.writeResult(ctx, pipe, taskIDOf(key), resultBytes(r.data))
+	if c.cluster {
+		_, _ = pipe.Exec(ctx)
+		pipe = c.Pipeline()
+	}
+	cmd := script(pipe)
+	_, _ = pipe.Exec(ctx)
+	c.keep(key, r, written)
+	return cmd
+}
+
+// resultBytes is a result as asynq gives it ([]byte), or as a string.
+func resultBytes(data any) []byte {
+	switch d := data.(type) {
+	case []byte:
+		return d
+	case string:
+		return []byte(d)
+	}
+	return nil
+}
+
 // keep keeps a result again when its write failed with the script it went
 // with (asynq tries the script again), unless a newer one is held.
-func (c *Client) keep(key string, r *heldResult, written *redis.IntCmd) {
+func (c *Client) keep(key string, r *heldResult, written redis.Cmder) {
 	if written.Err() == nil {
 		return
 	}
@@ -88,8 +125,7 @@ func (c *Client) keep(key string, r *heldResult, written *redis.IntCmd) {
 	}
 }
 
-// writeHeld writes a result whose completion did not come, if its task is
-// still there: a task deleted meanwhile must not come back as a result.
+// writeHeld writes a result whose completion did not come.
 func (c *Client) writeHeld(key string) {
 	c.mu.Lock()
 	r := c.results[key]
@@ -97,10 +133,9 @@ func (c *Client) writeHeld(key string) {
 	c.mu.Unlock()
 	if r != nil {
 		patches[ResultWithCompletion].missed()
-		_ = writeIfThere.Run(context.Background(), c.UniversalClient, []string{key}, r.data).Err()
+		ctx := context.Background()
+		pipe := c.Pipeline()
+		c.writeResult(ctx, pipe, taskIDOf(key), resultBytes(r.data))
+		_, _ = pipe.Exec(ctx)
 	}
 }
-
-var writeIfThere = redis.NewScript(`
-if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
-return redis.call("HSET", KEYS[1], "result", ARGV[1])`)

@@ -4,11 +4,15 @@ package workertest
 
 import (
 	"context"
+	"math"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"go.uber.org/zap/zaptest"
 
 	"github.com/punctualhq/punctual/config"
+	"github.com/punctualhq/punctual/state"
 	"github.com/punctualhq/punctual/worker"
 )
 
@@ -34,4 +38,15 @@ func Run(t testing.TB, cfg *config.Config) *worker.Worker {
 		}
 	})
 	return w
+}
+
+// Completed counts the sends made in queue by their records: asynq keeps
+// no completed task (state.Completion).
+func Completed(t testing.TB, c redis.UniversalClient, queue string) int {
+	t.Helper()
+	made, err := state.Store{Client: c}.Completed(context.Background(), queue, math.MaxInt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(made)
 }

@@ -1,0 +1,95 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/punctualhq/punctual/tasks"
+)
+
+func made(queue string) []byte {
+	return Completion{Queue: queue, Type: "mateo:send_message", At: time.Now(), MaxRetry: 3,
+		Result: tasks.Result{Provider: "mateo", Status: 200, Response: []byte(`{"message_id":"m1"}`)}}.Encode()
+}
+
+// TestASendMadeTakesItsKeyInEveryQueue: once made, a key is claimed by no
+// queue, its own included; its claim and sending mark give way to the
+// record, which a cancel of a task enqueued under the key meanwhile does
+// not remove, and which the next try reads as done.
+func TestASendMadeTakesItsKeyInEveryQueue(t *testing.T) {
+	t.Parallel()
+	s := setupStore(t)
+	ctx := context.Background()
+	first, err := s.Claim(ctx, "t1", "mateo", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sending(ctx, "t1", "fp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, "t1", made("mateo"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Client.Exists(ctx, stateKey("t1", "queue")).Val(); n != 0 {
+		t.Error("the claim outlives the send made")
+	}
+	for _, q := range []string{"mateo", "urgent"} {
+		c, err := s.Claim(ctx, "t1", q, time.Now())
+		if err != nil || c.Done == nil || c.Queue != "mateo" {
+			t.Errorf("claim by %s after the send: %+v, %v; want the record, in mateo", q, c, err)
+		}
+	}
+	if err := s.Forget(ctx, "t1", first.Value); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Load(ctx, "t1")
+	if err != nil || m.Done == nil || m.Sending || m.Done.Result.Status != 200 || string(m.Done.Result.Response) != `{"message_id":"m1"}` {
+		t.Errorf("marks after a forget: %+v, %v; want the record kept", m, err)
+	}
+	if ttl := s.Client.PTTL(ctx, stateKey("t1", "sending")).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("the record lives %s, want the retention, an hour", ttl)
+	}
+
+	// Kept malformed, a record still stops the send.
+	s.Client.Set(ctx, stateKey("t2", "sending"), "done {", time.Hour)
+	if m, err := s.Load(ctx, "t2"); err != nil || m.Done == nil {
+		t.Errorf("marks of a malformed record: %+v, %v; want done", m, err)
+	}
+}
+
+// TestCompletedFindsEveryRecordOfAQueueAndNoMore: the records are found
+// by a scan, across its batches, with only the queue's and at most n.
+func TestCompletedFindsEveryRecordOfAQueueAndNoMore(t *testing.T) {
+	t.Parallel()
+	s := setupStore(t)
+	ctx := context.Background()
+	pipe := s.Client.Pipeline()
+	for i := range 2500 {
+		q := "mateo"
+		if i%5 == 0 {
+			q = "leadconnector"
+		}
+		WriteCompletion(ctx, pipe, fmt.Sprintf("id-%d", i), made(q), time.Hour)
+	}
+	// A sending mark of a try in flight is no record.
+	pipe.Set(ctx, stateKey("in-flight", "sending"), "fp", time.Hour)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Completed(ctx, "mateo", 10_000)
+	if err != nil || len(all) != 2000 {
+		t.Fatalf("%d records of mateo (%v), want 2000", len(all), err)
+	}
+	seen := map[string]bool{}
+	for _, m := range all {
+		if m.Queue != "mateo" || seen[m.ID] {
+			t.Fatalf("record %+v: of another queue, or twice", m)
+		}
+		seen[m.ID] = true
+	}
+	if some, err := s.Completed(ctx, "mateo", 5); err != nil || len(some) != 5 {
+		t.Errorf("%d records (%v), want the 5 asked for", len(some), err)
+	}
+}
