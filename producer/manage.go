@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,10 +65,13 @@ func (e *madeError) Error() string { return ErrTooLate.Error() + ": the task is 
 func (e *madeError) Unwrap() error { return ErrTooLate }
 
 // find returns the task with id, from whichever queue holds it, or
-// *madeError when its send was made. The inspector takes no context: ctx
-// is checked before each queue.
+// *madeError when its send was made: whatever asynq holds of the id then
+// (a task asynq kept, an archived one whose record went with asynq's
+// archive, a copy enqueued as the send completed) is the send made, or a
+// duplicate of it that a worker drops. The inspector takes no context:
+// ctx is checked before each queue.
 func (p *Producer) find(ctx context.Context, id string) (*asynq.TaskInfo, error) {
-	if err := ctx.Err(); err != nil {
+	if err := p.wasMade(ctx, id); err != nil {
 		return nil, err
 	}
 	queues, err := p.inspector.Queues()
@@ -79,19 +83,31 @@ func (p *Producer) find(ctx context.Context, id string) (*asynq.TaskInfo, error)
 			return nil, err
 		}
 		info, err := p.inspector.GetTaskInfo(q, id)
-		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
 			continue
+		case err == nil && info.State == asynq.TaskStateCompleted:
+			// Completed since the record was looked for: asynq kept it
+			// (enqueued with a retention), and the record came with it.
+			if err := p.wasMade(ctx, id); err != nil {
+				return nil, err
+			}
 		}
 		return info, err
 	}
-	done, err := p.state.Completion(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if done != nil {
-		return nil, &madeError{ID: id, Done: done}
-	}
 	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+}
+
+// wasMade returns *madeError when the send of id was made.
+func (p *Producer) wasMade(ctx context.Context, id string) error {
+	done, err := p.state.Completion(ctx, id)
+	switch {
+	case err != nil:
+		return err
+	case done != nil:
+		return &madeError{ID: id, Done: done}
+	}
+	return nil
 }
 
 // Cancel makes a send that has not started not happen: a scheduled,
@@ -192,6 +208,11 @@ func (p *Producer) waitGone(ctx context.Context, queue, id string) error {
 		info, err := p.inspector.GetTaskInfo(queue, id)
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound):
+			// Dropped for the cancel, or completed: asynq deletes a
+			// completed task, and its record says so.
+			if done, err := p.state.Completion(ctx, id); err != nil || done != nil {
+				return cmp.Or(err, fmt.Errorf("%w: the send was made", ErrTooLate))
+			}
 			return nil
 		case err != nil:
 			return err
@@ -342,18 +363,36 @@ func (p *Producer) List(ctx context.Context, o ListOptions) ([]*Status, error) {
 			for _, info := range infos {
 				out = append(out, statusOf(info))
 			}
-			if s == StateCompleted && len(out) < limit {
-				made, err := p.state.Completed(ctx, q, limit-len(out))
-				if err != nil {
-					return nil, err
-				}
-				for _, m := range made {
-					out = append(out, completedStatus(m.ID, &m.Completion))
-				}
-			}
 		}
 	}
+	if o.State == StateCompleted {
+		return p.listMade(ctx, o.Queue, out, limit)
+	}
 	return out, ctx.Err()
+}
+
+// listMade adds to out, up to limit, the sends made in queue (any when
+// empty) that asynq keeps no task of: asynq deletes a completed task, and
+// only one enqueued with a retention before punctual kept its own record
+// is listed from asynq.
+func (p *Producer) listMade(ctx context.Context, queue string, out []*Status, limit int) ([]*Status, error) {
+	if len(out) >= limit {
+		return out, nil
+	}
+	listed := map[string]bool{}
+	for _, s := range out {
+		listed[s.ID] = true
+	}
+	made, err := p.state.Completed(ctx, queue, limit-len(out)+len(listed))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range made {
+		if !listed[m.ID] && len(out) < limit {
+			out = append(out, completedStatus(m.ID, &m.Completion))
+		}
+	}
+	return out, nil
 }
 
 func (p *Producer) list(state State, queue string, n int) ([]*asynq.TaskInfo, error) {

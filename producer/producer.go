@@ -570,7 +570,7 @@ func latest(ts ...time.Time) time.Time {
 
 // completedStatus is the status of a send made, from its record.
 func completedStatus(id string, c *state.Completion) *Status {
-	s := &Status{ID: id, Type: c.Type, Queue: c.Queue, State: StateCompleted, Account: c.Account, Group: c.Group, Due: c.Due,
+	s := &Status{ID: id, Type: c.Type, Queue: c.Queue, State: StateCompleted, Account: c.Account, Group: c.Group, Due: c.Due, ExpiresAt: c.ExpiresAt,
 		Window: c.Window, WindowAt: c.WindowAt, Retried: c.Retried, MaxRetry: c.MaxRetry, CompletedAt: c.At}
 	if c.Result.Provider != "" {
 		s.Result = &c.Result

@@ -127,7 +127,7 @@ func (s *try) completion(ctx context.Context, result tasks.Result) state.Complet
 	if s.windowAt.After(windowAt) {
 		windowAt = s.windowAt
 	}
-	return state.Completion{Queue: queue, Type: s.task.Type(), Account: s.p.Account, Group: s.p.Group, Due: s.p.Due,
+	return state.Completion{Queue: queue, Type: s.task.Type(), Account: s.p.Account, Group: s.p.Group, Due: s.p.Due, ExpiresAt: s.p.ExpiresAt,
 		Window: s.p.Window.String(), WindowAt: windowAt, At: time.Now(), Retried: s.retried, MaxRetry: s.maxRetry, Result: result}
 }
 
@@ -188,9 +188,15 @@ func (h *Handler) unknown(ctx context.Context, s *try, cause error) error {
 // made ends a try of a send whose id has a send made (state.Marks.Done):
 // this task's own, whose worker stopped before asynq recorded it, or one
 // enqueued under a key taken. It is not sent again, and its record stays
-// as it is.
-func (h *Handler) made(s *try) error {
+// as it is; a delivered mark (state.Marks.For set) gets its record.
+func (h *Handler) made(ctx context.Context, s *try) error {
 	s.log.Info("not sent: a send of this id was made", zap.Time("sent_at", s.marks.Done.At), zap.String("queue", s.marks.Done.Queue))
+	if s.marks.For == "" {
+		return nil
+	}
+	if _, err := s.task.ResultWriter().Write(s.completion(ctx, s.marks.Done.Result).Encode()); err != nil {
+		s.log.Warn("could not store the result", zap.Error(err))
+	}
 	return nil
 }
 

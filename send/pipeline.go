@@ -115,8 +115,8 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	defer h.exit(ctx, s)
-	if s.marks.Done != nil {
-		return h.made(s)
+	if s.marks.Done != nil && (s.marks.For == "" || s.marks.For == s.fingerprint()) {
+		return h.made(ctx, s)
 	}
 	if s.marks.Sending && s.marks.For == s.fingerprint() && h.AtMostOnce[s.provider] {
 		return h.unknown(ctx, s, errors.New("a worker stopped mid-request"))

@@ -23,8 +23,9 @@ type Completion struct {
 	Type    string
 	Account string
 	Group   string
-	// Due is when the send was due; zero for "at once".
-	Due time.Time
+	// Due is when the send was due, zero for "at once"; ExpiresAt when it
+	// was to be given up, zero for never.
+	Due, ExpiresAt time.Time
 	// Window is the window the envelope named (a name, or tz days
 	// from-to); WindowAt the time a window gave the send, later than Due.
 	Window   string
@@ -38,20 +39,24 @@ type Completion struct {
 	Result tasks.Result
 }
 
-// completionWire is a Completion as Redis keeps it: times in
-// milliseconds, short and with no zone.
+// completionWire is a Completion as Redis keeps it, in as few bytes as
+// read well: times in Unix milliseconds, the default account and the
+// provider (its type's) left out.
 type completionWire struct {
-	Queue    string       `json:"queue"`
-	Type     string       `json:"type"`
-	Account  string       `json:"account,omitempty"`
-	Group    string       `json:"group,omitempty"`
-	Due      int64        `json:"due,omitempty"`
-	Window   string       `json:"window,omitempty"`
-	WindowAt int64        `json:"window_at,omitempty"`
-	At       int64        `json:"at"`
-	Retried  int          `json:"retried,omitempty"`
-	MaxRetry int          `json:"max_retry"`
-	Result   tasks.Result `json:"result"`
+	Queue     string          `json:"queue"`
+	Type      string          `json:"type"`
+	Account   string          `json:"account,omitempty"`
+	Group     string          `json:"group,omitempty"`
+	Due       int64           `json:"due,omitempty"`
+	ExpiresAt int64           `json:"expires,omitempty"`
+	Window    string          `json:"window,omitempty"`
+	WindowAt  int64           `json:"window_at,omitempty"`
+	At        int64           `json:"at"`
+	Retried   int             `json:"retried,omitempty"`
+	MaxRetry  int             `json:"max_retry"`
+	Status    int             `json:"status"`
+	Duplicate bool            `json:"duplicate,omitempty"`
+	IDs       json.RawMessage `json:"ids,omitempty"`
 }
 
 // donePrefix starts a sending key that holds a Completion.
@@ -60,7 +65,11 @@ const donePrefix = "done "
 // Encode returns c as it is kept.
 func (c Completion) Encode() []byte {
 	w := completionWire{Queue: c.Queue, Type: c.Type, Account: c.Account, Group: c.Group, Window: c.Window,
-		Due: unixMilli(c.Due), WindowAt: unixMilli(c.WindowAt), At: c.At.UnixMilli(), Retried: c.Retried, MaxRetry: c.MaxRetry, Result: c.Result}
+		Due: unixMilli(c.Due), ExpiresAt: unixMilli(c.ExpiresAt), WindowAt: unixMilli(c.WindowAt), At: c.At.UnixMilli(),
+		Retried: c.Retried, MaxRetry: c.MaxRetry, Status: c.Result.Status, Duplicate: c.Result.Duplicate, IDs: c.Result.Response}
+	if w.Account == tasks.DefaultAccount {
+		w.Account = ""
+	}
 	b, _ := json.Marshal(w) // strings, numbers and a raw message that is JSON
 	return b
 }
@@ -71,8 +80,14 @@ func DecodeCompletion(data []byte) (Completion, error) {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Completion{}, err
 	}
-	return Completion{Queue: w.Queue, Type: w.Type, Account: w.Account, Group: w.Group, Window: w.Window,
-		Due: fromUnixMilli(w.Due), WindowAt: fromUnixMilli(w.WindowAt), At: time.UnixMilli(w.At), Retried: w.Retried, MaxRetry: w.MaxRetry, Result: w.Result}, nil
+	c := Completion{Queue: w.Queue, Type: w.Type, Account: w.Account, Group: w.Group, Window: w.Window,
+		Due: fromUnixMilli(w.Due), ExpiresAt: fromUnixMilli(w.ExpiresAt), WindowAt: fromUnixMilli(w.WindowAt), At: time.UnixMilli(w.At),
+		Retried: w.Retried, MaxRetry: w.MaxRetry,
+		Result: tasks.Result{Provider: tasks.Provider(w.Type), Status: w.Status, Duplicate: w.Duplicate, Response: w.IDs}}
+	if c.Account == "" {
+		c.Account = tasks.DefaultAccount
+	}
+	return c, nil
 }
 
 // unixMilli is t in Unix milliseconds, 0 for the zero time.

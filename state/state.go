@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // Store holds what punctual keeps of a task beside asynq, each in a key of
@@ -49,7 +51,9 @@ type Marks struct {
 	// Done is the record of the send of this id, made: the task is one
 	// whose worker stopped before asynq recorded its completion, or
 	// another enqueued under a key already taken. Either way it is not
-	// sent. A record kept malformed is an empty Completion.
+	// sent. A record kept malformed is an empty Completion. A delivered
+	// mark of a worker that kept no records (its result, and the For of
+	// its task) reads as a Done with only its Result, for that task.
 	Done *Completion
 	// WindowAt is the time the send's window gave it (SetWindow); zero
 	// when none did.
@@ -107,12 +111,21 @@ func ParseMarks(vals []any) (Marks, error) {
 			m.Done = &Completion{}
 		case c != nil:
 			m.Done = c
+		case strings.HasPrefix(v, deliveredPrefix):
+			fp, result, _ := strings.Cut(strings.TrimPrefix(v, deliveredPrefix), " ")
+			r, _ := tasks.DecodeResult([]byte(result))
+			m.For, m.Done = fp, &Completion{Result: r}
 		default:
 			m.Sending, m.For = true, v
 		}
 	}
 	return m, nil
 }
+
+// deliveredPrefix starts the sending mark of an at-most-once send whose
+// answer a worker had, where workers kept no records: the task's
+// fingerprint, a space and its result. Such marks live an hour.
+const deliveredPrefix = "delivered:"
 
 // Fingerprint names a task's payload in its marks (Marks.For): a task
 // enqueued later under the same id (its key reused once this one is gone)

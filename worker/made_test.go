@@ -102,14 +102,7 @@ func TestATaskOfAnIDMadeIsNotSent(t *testing.T) {
 		before := e.waitState(t, id, "completed", 5*time.Second)
 		sent := len(e.sandbox.Requests())
 		queue, _, _ := strings.Cut(before.Type, ":")
-		task, err := tasks.Rebuild(before.Type, tasks.Payload{Account: "default", Body: []byte(`{"text":"again"}`)}, id, queue, tasks.Options{MaxRetry: 3}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		client := asynq.NewClientFromRedisClient(e.rdb)
-		if _, err := client.Enqueue(task); err != nil {
-			t.Fatal(err)
-		}
+		e.enqueueTask(t, taskOf(t, before.Type, id, tasks.Payload{Account: "default", Body: []byte(`{"text":"again"}`)}))
 		testwait.For(t, 5*time.Second, "the task taken", func() bool {
 			_, err := e.inspector.GetTaskInfo(queue, id)
 			return errors.Is(err, asynq.ErrTaskNotFound)
@@ -121,5 +114,25 @@ func TestATaskOfAnIDMadeIsNotSent(t *testing.T) {
 		if err != nil || after.State != producer.StateCompleted || !after.CompletedAt.Equal(before.CompletedAt) {
 			t.Errorf("%s: status after %+v, %v; want the record as it was, %s", queue, after, err, before.CompletedAt)
 		}
+	}
+}
+
+// taskOf is the task of type typ, id and payload in its provider's queue,
+// as the producer makes it.
+func taskOf(t *testing.T, typ, id string, payload tasks.Payload) *asynq.Task {
+	t.Helper()
+	task, err := tasks.Rebuild(typ, payload, id, tasks.Provider(typ), tasks.Options{MaxRetry: 3}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+// enqueueTask enqueues task as asynq's client does, past the producer and
+// its checks.
+func (e *env) enqueueTask(t *testing.T, task *asynq.Task, opts ...asynq.Option) {
+	t.Helper()
+	if _, err := asynq.NewClientFromRedisClient(e.rdb).Enqueue(task, opts...); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -126,9 +126,15 @@ func (c *Client) script(ctx context.Context, sha string, keys []string, args []a
 	}
 	patches[EmptyQueueSkip].missed()
 	args = c.limits(keys, args)
+	if ctx.Err() != nil {
+		// Such a call never reaches Redis. asynq tries a failed completion
+		// again with the context of the first try, ended by then: the
+		// result stays held, to be written on its own.
+		return run(c.UniversalClient, args)
+	}
 	key, result := c.take(keys)
 	if result == nil {
 		return run(c.UniversalClient, args)
 	}
-	return c.withResult(ctx, key, result, func(pipe redis.Pipeliner) *redis.Cmd { return run(pipe, args) })
+	return c.withResult(ctx, key, result, func(s redis.Scripter) *redis.Cmd { return run(s, args) })
 }

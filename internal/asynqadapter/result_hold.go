@@ -13,13 +13,16 @@ package asynqadapter
 //
 // We change: with Options.WriteResult, the HSET is held and not sent;
 // WriteResult's commands (punctual's record of the send) are sent in one
-// pipeline before the next script whose keys include the task key (its
-// completion), in the same round trip. In a Redis Cluster, where they are
-// in another slot than the task, they go in a round trip of their own just
-// before it: either way the record is there before the task is gone. When
-// no such script comes within resultDelay, they are written on their own.
-// A write that fails is held again (asynq tries a failed completion
-// again), and otherwise written resultDelay later.
+// transaction (MULTI/EXEC) with the next script whose keys include the
+// task key (its completion), before it and in the same round trip: Redis
+// runs both or, when it refuses a command (a write at maxmemory), neither.
+// In a Redis Cluster, where they are in another slot than the task, they
+// go in a transaction of their own just before it, and the completion only
+// once they are written. Either way the record is there before the task is
+// gone. A completion that fails keeps the result held (asynq tries a failed
+// completion again until its lease ends). When no such script comes
+// within resultDelay, the commands are written on their own, every
+// resultDelay until Redis takes them.
 //
 // We recognise it: HSet(key, "result", data) with key a task key
 // (asynq:{q}:t:id), then a script with that key among its keys.
@@ -38,6 +41,7 @@ package asynqadapter
 // (medians of five runs a side; docs/benchmarks.md).
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -86,17 +90,20 @@ func (c *Client) take(keys []string) (string, *heldResult) {
 }
 
 // withResult runs script, the completion of the task of key, with its
-// result r written before it.
-func (c *Client) withResult(ctx context.Context, key string, r *heldResult, script func(redis.Pipeliner) *redis.Cmd) *redis.Cmd {
-	pipe := c.Pipeline()
-	written := c.writeResult(ctx, pipe, taskIDOf(key), resultBytes(r.data))
+// result r written before it, and only if it is.
+func (c *Client) withResult(ctx context.Context, key string, r *heldResult, script func(redis.Scripter) *redis.Cmd) *redis.Cmd {
+	tx := c.TxPipeline()
+	written := c.writeResult(ctx, tx, taskIDOf(key), resultBytes(r.data))
 	if c.cluster {
-		_, _ = pipe.Exec(ctx)
-		pipe = c.Pipeline()
+		if _, err := tx.Exec(ctx); err != nil {
+			c.keep(key, r, err)
+			return redis.NewCmdResult(nil, err)
+		}
+		return script(c.UniversalClient)
 	}
-	cmd := script(pipe)
-	_, _ = pipe.Exec(ctx)
-	c.keep(key, r, written)
+	cmd := script(tx)
+	_, _ = tx.Exec(ctx)
+	c.keep(key, r, cmp.Or(written.Err(), cmd.Err()))
 	return cmd
 }
 
@@ -111,10 +118,10 @@ func resultBytes(data any) []byte {
 	return nil
 }
 
-// keep keeps a result again when its write failed with the script it went
-// with (asynq tries the script again), unless a newer one is held.
-func (c *Client) keep(key string, r *heldResult, written redis.Cmder) {
-	if written.Err() == nil {
+// keep keeps a result again when it or the script it went with failed
+// (err: asynq tries the script again), unless a newer one is held.
+func (c *Client) keep(key string, r *heldResult, err error) {
+	if err == nil {
 		return
 	}
 	c.mu.Lock()
@@ -125,7 +132,10 @@ func (c *Client) keep(key string, r *heldResult, written redis.Cmder) {
 	}
 }
 
-// writeHeld writes a result whose completion did not come.
+// writeHeld writes a result whose completion did not come, or failed:
+// asynq's own tries of a failed completion end with its lease, after which
+// the task comes back to a worker, which must find the record then. A write
+// that fails is tried again resultDelay later.
 func (c *Client) writeHeld(key string) {
 	c.mu.Lock()
 	r := c.results[key]
@@ -134,8 +144,9 @@ func (c *Client) writeHeld(key string) {
 	if r != nil {
 		patches[ResultWithCompletion].missed()
 		ctx := context.Background()
-		pipe := c.Pipeline()
-		c.writeResult(ctx, pipe, taskIDOf(key), resultBytes(r.data))
-		_, _ = pipe.Exec(ctx)
+		tx := c.TxPipeline()
+		c.writeResult(ctx, tx, taskIDOf(key), resultBytes(r.data))
+		_, err := tx.Exec(ctx)
+		c.keep(key, r, err)
 	}
 }
