@@ -41,9 +41,9 @@ func (s side) start(ctx context.Context, e *env, environ map[string]string) (*pr
 }
 
 // enqueue enqueues n Mateo sends payload(i), due at due(i) when due is not
-// nil: ours through the producer (limits off, as RATE_LIMITS=off), the
-// reference with asynq's Client and ProcessAt.
-func (s side) enqueue(ctx context.Context, r *redisServer, n int, due []time.Time) error {
+// nil: ours through the producer (limits off, as RATE_LIMITS=off), keyed
+// "bench-i" when keyed, the reference with asynq's Client and ProcessAt.
+func (s side) enqueue(ctx context.Context, r *redisServer, n int, due []time.Time, keyed bool) error {
 	at := func(i int) string {
 		if due == nil {
 			return ""
@@ -51,7 +51,13 @@ func (s side) enqueue(ctx context.Context, r *redisServer, n int, due []time.Tim
 		return due[i].UTC().Format(time.RFC3339Nano)
 	}
 	if s.ours {
-		return enqueueOurs(ctx, r.conn, n, func(i int) []byte { return envelope(mateoPayload(i, "", payloadSize), at(i)) })
+		return enqueueOurs(ctx, r.conn, n, func(i int) []byte {
+			line := envelope(mateoPayload(i, "", payloadSize), at(i))
+			if keyed {
+				line = withKey(line, fmt.Sprintf("bench-%d", i))
+			}
+			return line
+		})
 	}
 	c := asynq.NewClient(r.conn)
 	defer c.Close()
@@ -110,7 +116,7 @@ func (s side) drain(ctx context.Context, e *env, n int, logged bool) (d drained,
 		return d, err
 	}
 	defer sb.stop()
-	if err := s.enqueue(ctx, r, n, nil); err != nil {
+	if err := s.enqueue(ctx, r, n, nil, false); err != nil {
 		return d, err
 	}
 	environ := mateoEnv(r, sb, 64)
@@ -257,7 +263,7 @@ func (s side) scheduled(ctx context.Context, e *env, n int, spread time.Duration
 	}
 	start := time.Now().Add(enqueueBudget(n) + 3*time.Second).Truncate(time.Millisecond)
 	due := dueTimes(n, start, spread)
-	if err := s.enqueue(ctx, r, n, due); err != nil {
+	if err := s.enqueue(ctx, r, n, due, false); err != nil {
 		return l, 0, err
 	}
 	gap = time.Until(start)
