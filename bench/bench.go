@@ -59,11 +59,12 @@ type scale struct {
 	BatchLimits     int           `json:"batch_limits"`    // lines of the batch with and without limits
 	DevSmall        int           `json:"dev_small"`       // lines of the dev-mode batches
 	DevLarge        int           `json:"dev_large"`
+	Retained        int           `json:"retained"` // sends drained to weigh what completed sends keep
 }
 
 var (
-	fullScale  = scale{200_000, 20_000, 10_000, 10 * time.Second, 20_000, 50_000, 50_000, 100_000, 1_000_000, 1_000, 200, 40, 50_000, 1_000, 10_000}
-	quickScale = scale{20_000, 4_000, 2_000, 3 * time.Second, 4_000, 5_000, 2_000, 10_000, 100_000, 150, 200, 40, 5_000, 500, 5_000}
+	fullScale  = scale{200_000, 20_000, 10_000, 10 * time.Second, 20_000, 50_000, 50_000, 100_000, 1_000_000, 1_000, 200, 40, 50_000, 1_000, 10_000, 20_000}
+	quickScale = scale{20_000, 4_000, 2_000, 3 * time.Second, 4_000, 5_000, 2_000, 10_000, 100_000, 150, 200, 40, 5_000, 500, 5_000, 2_000}
 )
 
 // env is what every row gets.
@@ -98,6 +99,7 @@ var rows = []row{
 	{"worker-memory", "worker peak RSS, concurrency 256", "≤ 150 MiB", 2 * time.Minute, rowWorkerMemory},
 	{"redis-memory", "Redis bytes per scheduled send (364 B)", "≤ 1.00 × bare", 2 * time.Minute, rowRedisMemory},
 	{"redis-memory-html", "Redis bytes per scheduled send (20 KB HTML)", "≤ 0.30 × bare", 3 * time.Minute, rowRedisMemoryHTML},
+	{"redis-retained", "Redis bytes kept per completed send", "≤ 500 B", 3 * time.Minute, rowRedisRetained},
 	{"cli-memory", "enqueue batch peak RSS, 1M vs 100k lines", "1M ≤ 1.2 × 100k + 8 MiB", 5 * time.Minute, rowCLIMemory},
 	{"accounts-reload", "ACCOUNTS_FILE of 5,000 accounts: load, reload", "each ≤ 250ms", time.Minute, rowAccountsReload},
 }

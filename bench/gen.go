@@ -52,6 +52,11 @@ func envelope(payload []byte, processAt string) []byte {
 	return append(b, '}')
 }
 
+// withKey gives an envelope made by envelope the idempotency key key.
+func withKey(envelope []byte, key string) []byte {
+	return append(fmt.Appendf(nil, `{"key":%q,`, key), envelope[1:]...)
+}
+
 // textIndex returns the i of "bench #i:" in a request body.
 func textIndex(body []byte) (int, bool) {
 	_, rest, ok := bytes.Cut(body, []byte("bench #"))

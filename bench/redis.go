@@ -101,13 +101,30 @@ func (r *redisServer) usage(ctx context.Context) (usage, error) {
 	return u, nil
 }
 
-// queueInfo returns the queue's counts; zero ones for a queue not made yet.
-func queueInfo(ins *asynq.Inspector, queue string) (*asynq.QueueInfo, error) {
-	info, err := ins.GetQueueInfo(queue)
-	if errors.Is(err, asynq.ErrQueueNotFound) {
-		return &asynq.QueueInfo{Queue: queue}, nil
+// finishCalls is how many Redis commands finished sends.
+const finishCalls = 2
+
+// finished returns how many of queue's tasks asynq has finished and how
+// many of its attempts failed, from its counters (asynq v0.26
+// internal/rdb): processed counts Done, a Retry that is a failure and
+// Archive; failed the last two. So finished sends are processed less
+// failed, whether or not a task is kept after: ours keeps none in asynq
+// (its record of the send is its own key), and neither does the
+// reference. A wait that is no failure (a provider's rate limit) counts
+// in neither. It sends finishCalls commands.
+func (r *redisServer) finished(ctx context.Context, queue string) (done, failed int, err error) {
+	var processed, failures *redis.StringCmd
+	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		processed = p.Get(ctx, "asynq:{"+queue+"}:processed")
+		failures = p.Get(ctx, "asynq:{"+queue+"}:failed")
+		return nil
+	})
+	if errors.Is(err, redis.Nil) { // none processed or failed yet
+		err = nil
 	}
-	return info, err
+	p, _ := processed.Int()
+	failed, _ = failures.Int()
+	return p - failed, failed, err
 }
 
 // waitFor polls done every 50 ms until it is true, fails, or within passes.

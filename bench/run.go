@@ -124,20 +124,24 @@ func (w *runningWorker) stop() error {
 	return w.err
 }
 
-// waitCompleted waits until queue holds n completed tasks, failing at once
-// when one is archived or waits for a retry, or when exited says so.
-func waitCompleted(ctx context.Context, within time.Duration, ins *asynq.Inspector, queue string, n int, exited func() error) error {
-	return waitFor(ctx, within, fmt.Sprintf("%d completed tasks", n), func() (bool, error) {
-		if err := exited(); err != nil {
-			return false, err
+// waitSent waits, at most within, until asynq has finished n of queue's
+// tasks, failing at once when an attempt failed or when exited (if not
+// nil) says so. It returns the Redis commands it spent asking, which the
+// rows that count Redis's commands leave out.
+func waitSent(ctx context.Context, within time.Duration, r *redisServer, queue string, n int, exited func() error) (int, error) {
+	calls := 0
+	err := waitFor(ctx, within, fmt.Sprintf("%d sends from %s", n, queue), func() (bool, error) {
+		if exited != nil {
+			if err := exited(); err != nil {
+				return false, err
+			}
 		}
-		info, err := queueInfo(ins, queue)
-		if err != nil {
-			return false, err
+		done, failed, err := r.finished(ctx, queue)
+		calls += finishCalls
+		if err == nil && failed > 0 {
+			err = fmt.Errorf("%d attempts failed: the sends fail", failed)
 		}
-		if info.Archived+info.Retry > 0 {
-			return false, fmt.Errorf("%d archived and %d retrying tasks: the sends fail", info.Archived, info.Retry)
-		}
-		return info.Completed >= n, nil
+		return done >= n, err
 	})
+	return calls, err
 }

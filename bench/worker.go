@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 )
 
 // side is one side of a comparison: our worker binary, or the reference
@@ -42,9 +41,9 @@ func (s side) start(ctx context.Context, e *env, environ map[string]string) (*pr
 }
 
 // enqueue enqueues n Mateo sends payload(i), due at due(i) when due is not
-// nil: ours through the producer (limits off, as RATE_LIMITS=off), the
-// reference with asynq's Client and ProcessAt.
-func (s side) enqueue(ctx context.Context, r *redisServer, n int, due []time.Time) error {
+// nil: ours through the producer (limits off, as RATE_LIMITS=off), keyed
+// "bench-i" when keyed, the reference with asynq's Client and ProcessAt.
+func (s side) enqueue(ctx context.Context, r *redisServer, n int, due []time.Time, keyed bool) error {
 	at := func(i int) string {
 		if due == nil {
 			return ""
@@ -52,7 +51,13 @@ func (s side) enqueue(ctx context.Context, r *redisServer, n int, due []time.Tim
 		return due[i].UTC().Format(time.RFC3339Nano)
 	}
 	if s.ours {
-		return enqueueOurs(ctx, r.conn, n, func(i int) []byte { return envelope(mateoPayload(i, "", payloadSize), at(i)) })
+		return enqueueOurs(ctx, r.conn, n, func(i int) []byte {
+			line := envelope(mateoPayload(i, "", payloadSize), at(i))
+			if keyed {
+				line = withKey(line, fmt.Sprintf("bench-%d", i))
+			}
+			return line
+		})
 	}
 	c := asynq.NewClient(r.conn)
 	defer c.Close()
@@ -66,55 +71,18 @@ func (s side) enqueue(ctx context.Context, r *redisServer, n int, due []time.Tim
 	})
 }
 
-// done reports whether the side has finished n sends, failing when one
-// failed; it made calls Redis commands to know.
-func (s side) done(ctx context.Context, r *redisServer, n int) (ok bool, calls int, err error) {
+// queue is the queue the side's sends go to.
+func (s side) queue() string {
 	if s.ours {
-		// Ours keeps completed tasks; a failed one waits for a retry or
-		// is archived.
-		var completed, retry, archived *redis.IntCmd
-		_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			completed = p.ZCard(ctx, "asynq:{mateo}:completed")
-			retry = p.ZCard(ctx, "asynq:{mateo}:retry")
-			archived = p.ZCard(ctx, "asynq:{mateo}:archived")
-			return nil
-		})
-		if err == nil && retry.Val()+archived.Val() > 0 {
-			err = fmt.Errorf("%d sends failed (%d retrying, %d archived)", retry.Val()+archived.Val(), retry.Val(), archived.Val())
-		}
-		return err == nil && completed.Val() >= int64(n), 3, err
+		return "mateo"
 	}
-	// The reference keeps no completed tasks: asynq counts them.
-	var processed, failed *redis.StringCmd
-	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		processed = p.Get(ctx, "asynq:{"+referenceQueue+"}:processed")
-		failed = p.Get(ctx, "asynq:{"+referenceQueue+"}:failed")
-		return nil
-	})
-	if errors.Is(err, redis.Nil) { // none processed yet
-		err = nil
-	}
-	p, _ := processed.Int()
-	f, _ := failed.Int()
-	if err == nil && f > 0 {
-		err = fmt.Errorf("%d sends failed", f)
-	}
-	return err == nil && p >= n, 2, err
+	return referenceQueue
 }
 
 // waitDone waits, at most within, until the side's worker p has finished
 // n sends, and returns the Redis commands it spent asking.
 func (s side) waitDone(ctx context.Context, within time.Duration, r *redisServer, p *proc, n int) (int, error) {
-	calls := 0
-	err := waitFor(ctx, within, fmt.Sprintf("%s to finish %d sends", s, n), func() (bool, error) {
-		if err := p.exited(); err != nil {
-			return false, err
-		}
-		ok, c, err := s.done(ctx, r, n)
-		calls += c
-		return ok, err
-	})
-	return calls, err
+	return waitSent(ctx, within, r, s.queue(), n, p.exited)
 }
 
 // drained is how one side drained its sends.
@@ -148,7 +116,7 @@ func (s side) drain(ctx context.Context, e *env, n int, logged bool) (d drained,
 		return d, err
 	}
 	defer sb.stop()
-	if err := s.enqueue(ctx, r, n, nil); err != nil {
+	if err := s.enqueue(ctx, r, n, nil, false); err != nil {
 		return d, err
 	}
 	environ := mateoEnv(r, sb, 64)
@@ -197,14 +165,10 @@ func (s side) drain(ctx context.Context, e *env, n int, logged bool) (d drained,
 	d.rate = float64(n) / last.Sub(start).Seconds()
 	d.commands = float64(to.commands-from.commands-int64(asked)) / float64(n)
 	d.redisCPU = float64((to.redisCPU - from.redisCPU).Microseconds()) / float64(n)
-	// The bench's own polling: ZCARDs on our side, GETs on the reference's.
-	polled := "get"
-	if s.ours {
-		polled = "zcard"
-	}
-	if st, ok := to.stats[polled]; ok {
+	// The bench's own polling: GETs of asynq's counters, on both sides.
+	if st, ok := to.stats["get"]; ok {
 		st.calls -= float64(asked)
-		to.stats[polled] = st
+		to.stats["get"] = st
 	}
 	d.stats = perSend(from.stats, to.stats, n)
 	return d, nil
@@ -299,7 +263,7 @@ func (s side) scheduled(ctx context.Context, e *env, n int, spread time.Duration
 	}
 	start := time.Now().Add(enqueueBudget(n) + 3*time.Second).Truncate(time.Millisecond)
 	due := dueTimes(n, start, spread)
-	if err := s.enqueue(ctx, r, n, due); err != nil {
+	if err := s.enqueue(ctx, r, n, due, false); err != nil {
 		return l, 0, err
 	}
 	gap = time.Until(start)
@@ -392,9 +356,7 @@ func rowWorkerMemory(ctx context.Context, e *env) (Result, error) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	ins := asynq.NewInspector(r.conn)
-	defer ins.Close()
-	err = waitCompleted(ctx, time.Minute, ins, "mateo", n, func() error {
+	_, err = waitSent(ctx, time.Minute, r, "mateo", n, func() error {
 		select {
 		case err := <-exited:
 			exited <- err
