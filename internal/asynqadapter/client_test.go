@@ -18,13 +18,15 @@ func setupClient(t *testing.T) *Client {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	c := New(rdb, Options{Retention: time.Hour, MarkKeys: twoMarks, PreRead: func(string, []any) {}, WriteResult: recordResult})
+	c := New(rdb, Options{Retention: time.Hour, MarkKeys: markKeysOf, PreRead: func(string, []any) {}, WriteResult: recordResult})
 	c.resultDelay = 50 * time.Millisecond
 	return c
 }
 
-// twoMarks are mark keys of the shape the worker's are.
-func twoMarks(id string) []string { return []string{"m:" + id + ":wait", "m:" + id + ":sending"} }
+// markKeysOf are mark keys of the shape the worker's are.
+func markKeysOf(id string) []string {
+	return []string{"m:" + id + ":wait", "m:" + id + ":sending", "m:" + id + ":window"}
+}
 
 // recordResult keeps a task's result in a key of its own, as the worker
 // keeps its record of a send.
@@ -94,7 +96,7 @@ func TestWithoutWriteResultAResultGoesToAsynqAtOnce(t *testing.T) {
 
 func TestInAClusterTheHandlerReadsTheHoldItself(t *testing.T) {
 	t.Parallel()
-	c := New(redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}), Options{Retention: time.Hour, MarkKeys: twoMarks, PreRead: func(string, []any) {}})
+	c := New(redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}), Options{Retention: time.Hour, MarkKeys: markKeysOf, PreRead: func(string, []any) {}})
 	t.Cleanup(func() { _ = c.Close() })
 	if c.markKeyParts != nil {
 		t.Error("a Cluster client reads marks with the dequeue: their keys are in another slot")

@@ -65,7 +65,7 @@ func newClient(t *testing.T, addr string) (*asynq.Client, *asynq.Inspector, *red
 }
 
 func markKeys(id string) []string {
-	return []string{"marks:" + id + ":wait", "marks:" + id + ":sending"}
+	return []string{"marks:" + id + ":wait", "marks:" + id + ":sending", "marks:" + id + ":window"}
 }
 
 func TestContractTheDequeueIsRecognisedAndReadsTheMarks(t *testing.T) {
@@ -75,6 +75,7 @@ func TestContractTheDequeueIsRecognisedAndReadsTheMarks(t *testing.T) {
 	ctx := context.Background()
 	rdb.Set(ctx, "marks:t1:wait", "w1", 0)
 	rdb.Set(ctx, "marks:t1:sending", "s1", 0)
+	rdb.Set(ctx, "marks:t1:window", "o1", 0)
 
 	var mu sync.Mutex
 	read := map[string][]any{}
@@ -99,10 +100,10 @@ func TestContractTheDequeueIsRecognisedAndReadsTheMarks(t *testing.T) {
 	testwait.For(t, 5*time.Second, "every task handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == n })
 	mu.Lock()
 	defer mu.Unlock()
-	if got := fmt.Sprint(handled["t1"]); got != "[w1 s1]" {
-		t.Errorf("marks read with t1's dequeue: %s, want [w1 s1]", got)
+	if got := fmt.Sprint(handled["t1"]); got != "[w1 s1 o1]" {
+		t.Errorf("marks read with t1's dequeue: %s, want [w1 s1 o1]", got)
 	}
-	if got := fmt.Sprint(handled["t2"]); got != "[<nil> <nil>]" {
+	if got := fmt.Sprint(handled["t2"]); got != "[<nil> <nil> <nil>]" {
 		t.Errorf("marks read with t2's dequeue: %s, want none set", got)
 	}
 	for _, check := range checks {

@@ -11,7 +11,7 @@ package asynqadapter
 // with an MGET of the task's mark keys (Options.MarkKeys) added, and
 // hands their values to Options.PreRead: a send costs no Redis round trip
 // of the worker's own before its request. The mark keys are built in the
-// script from the id it pops (ARGV[3] on are the text around the id) and
+// script from the id it pops (ARGV[3..8] are the text around the id) and
 // are not declared as KEYS: the id is not known before the script pops it,
 // and a key must be declared when the call is made. Declaring them would
 // take a round trip before each dequeue (LINDEX of the tail) or a guess of
@@ -34,6 +34,7 @@ package asynqadapter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -52,7 +53,7 @@ func (c *Client) dequeueWithMarks(ctx context.Context, keys []string, args []any
 	if err != nil {
 		return redis.NewCmdResult(nil, err)
 	}
-	if len(vals) != 2+len(c.markKeyParts)/2 {
+	if len(vals) != 2+markCount {
 		return redis.NewCmdResult(nil, errors.New("unexpected dequeue reply"))
 	}
 	if id, ok := vals[1].(string); ok {
@@ -62,11 +63,19 @@ func (c *Client) dequeueWithMarks(ctx context.Context, keys []string, args []any
 	return redis.NewCmdResult(vals[0], nil)
 }
 
+// markCount is how many mark keys the dequeue reads: a fixed number, for
+// a loop in the script would cost Redis more than the MGET itself.
+const markCount = 3
+
 // markKeyParts returns the marks' keys around the task id, for the dequeue
 // script, which learns the id as it takes the task.
 func markKeyParts(markKeys func(taskID string) []string) []any {
 	var parts []any
-	for _, k := range markKeys("\x00") {
+	keys := markKeys("\x00")
+	if len(keys) != markCount {
+		panic(fmt.Sprintf("asynqadapter: %d mark keys, the dequeue reads %d", len(keys), markCount))
+	}
+	for _, k := range keys {
 		before, after, _ := strings.Cut(k, "\x00")
 		parts = append(parts, before, after)
 	}
@@ -83,15 +92,8 @@ if redis.call("EXISTS", KEYS[2]) == 0 then
 		redis.call("HSET", key, "state", "active")
 		redis.call("HDEL", key, "pending_since")
 		redis.call("ZADD", KEYS[4], ARGV[1], id)
-		local keys = {}
-		for i = 3, #ARGV, 2 do
-			keys[#keys + 1] = ARGV[i] .. id .. ARGV[i + 1]
-		end
-		local reply = {redis.call("HGET", key, "msg"), id}
-		for _, v in ipairs(redis.call("MGET", unpack(keys))) do
-			reply[#reply + 1] = v
-		end
-		return reply
+		local marks = redis.call("MGET", ARGV[3] .. id .. ARGV[4], ARGV[5] .. id .. ARGV[6], ARGV[7] .. id .. ARGV[8])
+		return {redis.call("HGET", key, "msg"), id, marks[1], marks[2], marks[3]}
 	end
 end
 return nil`)
