@@ -128,7 +128,7 @@ func (s *try) completion(ctx context.Context, result tasks.Result) state.Complet
 		windowAt = s.windowAt
 	}
 	return state.Completion{Queue: queue, Type: s.task.Type(), Account: s.p.Account, Group: s.p.Group, Due: s.p.Due, ExpiresAt: s.p.ExpiresAt,
-		Window: s.p.Window.String(), WindowAt: windowAt, At: time.Now(), Retried: s.retried, MaxRetry: s.maxRetry, Result: result}
+		Window: s.p.Window.String(), WindowAt: windowAt, At: time.Now(), Retried: s.retried, MaxRetry: s.maxRetry, Result: result, Claimed: s.p.Claim != ""}
 }
 
 // retry puts the send back for another try after the answer's wait: a

@@ -37,6 +37,9 @@ type Completion struct {
 	Retried, MaxRetry int
 	// Result is the provider's answer: its status and ids.
 	Result tasks.Result
+	// Claimed is true when the send's key was claimed (Claim): the record
+	// replaces the claim.
+	Claimed bool
 }
 
 // completionWire is a Completion as Redis keeps it, in as few bytes as
@@ -57,6 +60,7 @@ type completionWire struct {
 	Status    int             `json:"status"`
 	Duplicate bool            `json:"duplicate,omitempty"`
 	IDs       json.RawMessage `json:"ids,omitempty"`
+	Claimed   bool            `json:"claimed,omitempty"`
 }
 
 // donePrefix starts a sending key that holds a Completion.
@@ -66,7 +70,7 @@ const donePrefix = "done "
 func (c Completion) Encode() []byte {
 	w := completionWire{Queue: c.Queue, Type: c.Type, Account: c.Account, Group: c.Group, Window: c.Window,
 		Due: unixMilli(c.Due), ExpiresAt: unixMilli(c.ExpiresAt), WindowAt: unixMilli(c.WindowAt), At: c.At.UnixMilli(),
-		Retried: c.Retried, MaxRetry: c.MaxRetry, Status: c.Result.Status, Duplicate: c.Result.Duplicate, IDs: c.Result.Response}
+		Retried: c.Retried, MaxRetry: c.MaxRetry, Status: c.Result.Status, Duplicate: c.Result.Duplicate, IDs: c.Result.Response, Claimed: c.Claimed}
 	if w.Account == tasks.DefaultAccount {
 		w.Account = ""
 	}
@@ -82,7 +86,7 @@ func DecodeCompletion(data []byte) (Completion, error) {
 	}
 	c := Completion{Queue: w.Queue, Type: w.Type, Account: w.Account, Group: w.Group, Window: w.Window,
 		Due: fromUnixMilli(w.Due), ExpiresAt: fromUnixMilli(w.ExpiresAt), WindowAt: fromUnixMilli(w.WindowAt), At: time.UnixMilli(w.At),
-		Retried: w.Retried, MaxRetry: w.MaxRetry,
+		Retried: w.Retried, MaxRetry: w.MaxRetry, Claimed: w.Claimed,
 		Result: tasks.Result{Provider: tasks.Provider(w.Type), Status: w.Status, Duplicate: w.Duplicate, Response: w.IDs}}
 	if c.Account == "" {
 		c.Account = tasks.DefaultAccount
@@ -119,10 +123,22 @@ func (s Store) Complete(ctx context.Context, taskID string, completion []byte, k
 }
 
 // WriteCompletion adds Complete's commands to pipe, and returns the one
-// that writes the record.
+// that writes the record. The claim and the window's time are deleted
+// only where the record says they are (a command less for most sends,
+// which have neither); a record it cannot read deletes both.
 func WriteCompletion(ctx context.Context, pipe redis.Pipeliner, taskID string, completion []byte, keep time.Duration) redis.Cmder {
 	set := pipe.Set(ctx, stateKey(taskID, "sending"), donePrefix+string(completion), keep)
-	pipe.Del(ctx, stateKey(taskID, "queue"), stateKey(taskID, "window"))
+	c, err := DecodeCompletion(completion)
+	var gone []string
+	if err != nil || c.Claimed {
+		gone = append(gone, stateKey(taskID, "queue"))
+	}
+	if err != nil || !c.WindowAt.IsZero() {
+		gone = append(gone, stateKey(taskID, "window"))
+	}
+	if len(gone) > 0 {
+		pipe.Del(ctx, gone...)
+	}
 	return set
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 func made(queue string) []byte {
-	return Completion{Queue: queue, Type: "mateo:send_message", At: time.Now(), MaxRetry: 3,
+	return Completion{Queue: queue, Type: "mateo:send_message", At: time.Now(), MaxRetry: 3, Claimed: true,
 		Result: tasks.Result{Provider: "mateo", Status: 200, Response: []byte(`{"message_id":"m1"}`)}}.Encode()
 }
 
@@ -91,5 +91,34 @@ func TestCompletedFindsEveryRecordOfAQueueAndNoMore(t *testing.T) {
 	}
 	if some, err := s.Completed(ctx, "mateo", 5); err != nil || len(some) != 5 {
 		t.Errorf("%d records (%v), want the 5 asked for", len(some), err)
+	}
+}
+
+// TestARecordDeletesTheMarksItReplaces: the claim goes when the send was
+// claimed, the window's time when a window moved the send, and both when
+// the record cannot be read.
+func TestARecordDeletesTheMarksItReplaces(t *testing.T) {
+	t.Parallel()
+	s := setupStore(t)
+	ctx := context.Background()
+	for i, c := range []struct {
+		record             []byte
+		claimGone, winGone bool
+	}{
+		{Completion{Type: "mateo:send_message", At: time.Now()}.Encode(), false, false},
+		{Completion{Type: "mateo:send_message", At: time.Now(), Claimed: true}.Encode(), true, false},
+		{Completion{Type: "mateo:send_message", At: time.Now(), WindowAt: time.Now()}.Encode(), false, true},
+		{[]byte("{"), true, true},
+	} {
+		id := fmt.Sprint("t", i)
+		s.Client.Set(ctx, stateKey(id, "queue"), "mateo 1 ab", time.Hour)
+		s.Client.Set(ctx, stateKey(id, "window"), "1", time.Hour)
+		if err := s.Complete(ctx, id, c.record, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		claim, win := s.Client.Exists(ctx, stateKey(id, "queue")).Val() == 0, s.Client.Exists(ctx, stateKey(id, "window")).Val() == 0
+		if claim != c.claimGone || win != c.winGone {
+			t.Errorf("record %s: claim gone %v, window gone %v; want %v, %v", c.record, claim, win, c.claimGone, c.winGone)
+		}
 	}
 }
