@@ -114,9 +114,10 @@ func fromUnixMilli(ms int64) time.Time {
 // Completion, for keep: a later task of the same id is not sent, and its
 // key is taken in every queue for as long. The record replaces the
 // task's sending mark, its key's claim, whose queue it names, and the
-// time its window gave it, which it holds.
+// time its window gave it, which it holds: in one transaction, so that a
+// Redis that refuses the record (at maxmemory) keeps the claim.
 func (s Store) Complete(ctx context.Context, taskID string, completion []byte, keep time.Duration) error {
-	pipe := s.Client.Pipeline()
+	pipe := s.Client.TxPipeline()
 	WriteCompletion(ctx, pipe, taskID, completion, keep)
 	_, err := pipe.Exec(ctx)
 	return err

@@ -122,3 +122,22 @@ func TestARecordDeletesTheMarksItReplaces(t *testing.T) {
 		}
 	}
 }
+
+// TestARecordRefusedLeavesTheClaim: a Redis at maxmemory refuses the
+// record; the claim it would replace stays, and the key with it.
+func TestARecordRefusedLeavesTheClaim(t *testing.T) {
+	t.Parallel()
+	s := setupStore(t)
+	ctx := context.Background()
+	s.Client.Set(ctx, stateKey("t1", "queue"), "mateo 1 ab", time.Hour)
+	s.Client.ConfigSet(ctx, "maxmemory-policy", "noeviction")
+	s.Client.ConfigSet(ctx, "maxmemory", "1")
+	err := s.Complete(ctx, "t1", made("mateo"), time.Hour)
+	s.Client.ConfigSet(ctx, "maxmemory", "0")
+	if err == nil {
+		t.Fatal("the record was written past maxmemory")
+	}
+	if s.Client.Get(ctx, stateKey("t1", "queue")).Val() != "mateo 1 ab" {
+		t.Error("the claim is gone with no record in its place")
+	}
+}
