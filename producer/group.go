@@ -86,9 +86,9 @@ func (p *Producer) CancelGroup(ctx context.Context, group string) (GroupCancel, 
 	return res, nil
 }
 
-// made reports, for each of ms, whether it is a send made: asynq deleted
+// madeAmong reports, for each of ms, whether it is a send made: asynq deleted
 // its task on completion, and a cancel finds it gone.
-func (p *Producer) made(ctx context.Context, ms []state.Member, outcomes []state.Outcome) ([]bool, error) {
+func (p *Producer) madeAmong(ctx context.Context, ms []state.Member, outcomes []state.Outcome) ([]bool, error) {
 	var gone []string
 	for i, o := range outcomes {
 		if o.State == "gone" {
@@ -129,7 +129,7 @@ func (p *Producer) cancelQueued(ctx context.Context, group, queue string, ms []s
 		booked      []ratelimit.CapBooking
 		now         = time.Now()
 	)
-	made, err := p.made(ctx, ms, outcomes)
+	made, err := p.madeAmong(ctx, ms, outcomes)
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,6 @@ func ParseState(s string) (State, error) {
 // madeError is find's error for a send that was made: asynq deleted its
 // task on completion, and its record (state.Completion) is what is kept.
 type madeError struct {
-	ID   string
 	Done *state.Completion
 }
 
@@ -105,7 +104,7 @@ func (p *Producer) wasMade(ctx context.Context, id string) error {
 	case err != nil:
 		return err
 	case done != nil:
-		return &madeError{ID: id, Done: done}
+		return &madeError{Done: done}
 	}
 	return nil
 }

@@ -218,17 +218,12 @@ func scanMade(ctx context.Context, c redis.Cmdable, queue string, n int) ([]Made
 			return out, err
 		}
 		more = len(keys) == scanBatch
-		// One GET each: the keys are in as many Cluster slots.
-		pipe := c.Pipeline()
-		gets := make([]*redis.StringCmd, len(keys))
-		for i, k := range keys {
-			gets[i] = pipe.Get(ctx, k)
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		vals, err := getEach(ctx, c, keys)
+		if err != nil {
 			return out, err
 		}
-		for i, g := range gets {
-			done, err := completionOf(g.Val())
+		for i, v := range vals {
+			done, err := completionOf(v)
 			if err != nil || done == nil || queue != "" && done.Queue != queue || len(out) == n {
 				continue
 			}
@@ -242,17 +237,35 @@ func scanMade(ctx context.Context, c redis.Cmdable, queue string, n int) ([]Made
 // AreMade reports, for each of ids, whether its send was made (its record
 // is kept), in one round trip.
 func (s Store) AreMade(ctx context.Context, ids []string) ([]bool, error) {
-	pipe := s.Client.Pipeline()
-	gets := make([]*redis.StringCmd, len(ids))
+	keys := make([]string, len(ids))
 	for i, id := range ids {
-		gets[i] = pipe.Get(ctx, stateKey(id, "sending"))
+		keys[i] = stateKey(id, "sending")
+	}
+	vals, err := getEach(ctx, s.Client, keys)
+	if err != nil {
+		return nil, err
+	}
+	made := make([]bool, len(ids))
+	for i, v := range vals {
+		made[i] = strings.HasPrefix(v, donePrefix)
+	}
+	return made, nil
+}
+
+// getEach returns the value of each of keys, "" where one is not set, in
+// one round trip: a GET each, for the keys are in as many Cluster slots.
+func getEach(ctx context.Context, c redis.Cmdable, keys []string) ([]string, error) {
+	pipe := c.Pipeline()
+	gets := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		gets[i] = pipe.Get(ctx, k)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	made := make([]bool, len(ids))
+	vals := make([]string, len(keys))
 	for i, g := range gets {
-		made[i] = strings.HasPrefix(g.Val(), donePrefix)
+		vals[i] = g.Val()
 	}
-	return made, nil
+	return vals, nil
 }
