@@ -28,10 +28,11 @@ type Metrics struct {
 }
 
 // New registers the worker's metrics, the queue metrics of inspector and
-// the Go runtime's on reg. known says whether a provider's account is
+// the Go runtime's on reg. taken are the asynq queues the worker takes:
+// the shards of its queues it does not take are counted. known says whether a provider's account is
 // configured; only those are named in the account label, the others are
 // counted as "unknown". It is called on every count, concurrently.
-func New(reg prometheus.Registerer, inspector *asynq.Inspector, known func(provider, account string) bool) *Metrics {
+func New(reg prometheus.Registerer, inspector *asynq.Inspector, taken map[string]int, known func(provider, account string) bool) *Metrics {
 	m := &Metrics{
 		known: known,
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -54,7 +55,7 @@ func New(reg prometheus.Registerer, inspector *asynq.Inspector, known func(provi
 		}, []string{"provider", "cause"}),
 	}
 	reg.MustRegister(m.sends, m.latency, m.waits, m.late,
-		queueCollector{inspector},
+		queueCollector{inspector, taken},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -45,7 +45,7 @@ func TestOnlyConfiguredAccountsAreNamed(t *testing.T) {
 	ins := asynq.NewInspector(redistest.Start(t))
 	t.Cleanup(func() { _ = ins.Close() })
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, ins, func(provider, account string) bool { return provider == "mateo" && account == "acme" })
+	m := metrics.New(reg, ins, nil, func(provider, account string) bool { return provider == "mateo" && account == "acme" })
 
 	m.Sent("mateo", "send_message", "acme", "sent")
 	m.Waited("mateo", "acme", "rate_limit")

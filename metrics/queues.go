@@ -26,25 +26,30 @@ var (
 		"Number of tasks failed; broken down by queue", []string{"queue"}, nil)
 	pausedDesc = prometheus.NewDesc("asynq_queue_paused_total",
 		"Number of queues paused", []string{"queue"}, nil)
+	untakenDesc = prometheus.NewDesc("punctual_queue_shards_untaken",
+		"Shards of a queue this worker takes that hold tasks and that it does not take: put there under another QUEUE_SHARDS since it started. Restart the worker to take them.", []string{"queue"}, nil)
 )
 
-// queueCollector reports asynq's queues, each the sum of its shards. A
+// queueCollector reports asynq's queues, each the sum of its shards, and
+// the shards of the queues of taken that hold tasks taken does not take. A
 // Redis that does not answer gives no series (punctual_redis_up says so).
 type queueCollector struct {
 	inspector *asynq.Inspector
+	taken     map[string]int
 }
 
 // queueTotals are the figures of one queue, over its shards.
 type queueTotals struct {
 	states                                        [6]int // active, pending, scheduled, retry, archived, completed
 	size, memory, processed, failed, pausedShards int
+	untaken                                       int
 	latency                                       float64 // the longest of its shards'
 }
 
 var stateNames = [6]string{"active", "pending", "scheduled", "retry", "archived", "completed"}
 
 func (c queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{tasksQueuedDesc, queueSizeDesc, queueLatencyDesc, queueMemoryDesc, processedDesc, failedDesc, pausedDesc} {
+	for _, d := range []*prometheus.Desc{tasksQueuedDesc, queueSizeDesc, queueLatencyDesc, queueMemoryDesc, processedDesc, failedDesc, pausedDesc, untakenDesc} {
 		ch <- d
 	}
 }
@@ -77,6 +82,9 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 		if info.Paused {
 			t.pausedShards++
 		}
+		if _, ok := c.taken[shard]; !ok && info.Size > 0 {
+			t.untaken++
+		}
 	}
 	for q, t := range byQueue {
 		for i, n := range t.states {
@@ -88,5 +96,8 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(processedDesc, prometheus.CounterValue, float64(t.processed), q)
 		ch <- prometheus.MustNewConstMetric(failedDesc, prometheus.CounterValue, float64(t.failed), q)
 		ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, float64(t.pausedShards), q)
+		if _, ok := c.taken[q]; ok {
+			ch <- prometheus.MustNewConstMetric(untakenDesc, prometheus.GaugeValue, float64(t.untaken), q)
+		}
 	}
 }

@@ -22,7 +22,8 @@ func TestAQueuesSeriesAreNamedForItAndSumItsShards(t *testing.T) {
 	ins := asynq.NewInspector(conn)
 	t.Cleanup(func() { _ = ins.Close() })
 	// Two of mateo's four shards hold 3 pending and 2 scheduled; the
-	// queue bulk is one shard with 1 pending.
+	// queue bulk is one shard with 1 pending. The worker takes shards 0
+	// and 1 of mateo's four: shard 3 holds tasks it does not take.
 	shards := tasks.Shards("mateo", 4)
 	enqueue := func(queue string, opts ...asynq.Option) {
 		t.Helper()
@@ -41,7 +42,7 @@ func TestAQueuesSeriesAreNamedForItAndSumItsShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	metrics.New(reg, ins, func(string, string) bool { return false })
+	metrics.New(reg, ins, map[string]int{"mateo": 1, tasks.Shards("mateo", 4)[1]: 1}, func(string, string) bool { return false })
 
 	families, err := reg.Gather()
 	if err != nil {
@@ -49,7 +50,7 @@ func TestAQueuesSeriesAreNamedForItAndSumItsShards(t *testing.T) {
 	}
 	var got []string
 	for _, f := range families {
-		if f.GetName() != "asynq_tasks_enqueued_total" && f.GetName() != "asynq_queue_size" && f.GetName() != "asynq_queue_paused_total" {
+		if !slices.Contains([]string{"asynq_tasks_enqueued_total", "asynq_queue_size", "asynq_queue_paused_total", "punctual_queue_shards_untaken"}, f.GetName()) {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -70,6 +71,7 @@ func TestAQueuesSeriesAreNamedForItAndSumItsShards(t *testing.T) {
 		"asynq_tasks_enqueued_total queue=bulk state=pending 1",
 		"asynq_tasks_enqueued_total queue=mateo state=pending 3",
 		"asynq_tasks_enqueued_total queue=mateo state=scheduled 2",
+		"punctual_queue_shards_untaken queue=mateo 1",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("series\n%s\nwant\n%s", got, want)

@@ -113,6 +113,14 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 				zap.String("provider", p), zap.Duration("request_timeout", t.Timeout()), zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
 		}
 	}
+	queues, err := shardsTaken(rdb, cfg.Queues, cfg.QueueShards)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	if len(queues) > len(cfg.Queues) {
+		log.Info("queue shards", zap.Int("queue_shards", max(cfg.QueueShards, 1)), zap.Int("asynq_queues", len(queues)))
+	}
 	registry := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
 	stopping := make(chan struct{})
@@ -121,7 +129,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		Providers: reg, Transports: cfg.Transports, Tokens: creds, Policy: cfg.Policy, Logger: log,
 		Marks: preloaded{state.Store{Client: rdb}, read}, Retention: cfg.ResultRetention, Groups: state.Groups{Client: rdb}, Sends: cfg.Concurrency, AtMostOnce: map[string]bool{},
 		NoAccountGrace: cfg.NoAccountGrace, Stopping: stopping,
-		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), creds.Known),
+		Metrics: metrics.New(registry, asynq.NewInspectorFromRedisClient(rdb), queues, creds.Known),
 	}
 	registry.MustRegister(creds, metrics.NewRedisCollector(rdb), metrics.NewPatchCollector(asynqadapter.Applied))
 	if o.tracer != nil {
@@ -148,14 +156,6 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 			return state.WriteCompletion(ctx, pipe, taskID, completion, cfg.ResultRetention)
 		},
 	}}
-	queues, err := shardsTaken(rdb, cfg.Queues, cfg.QueueShards)
-	if err != nil {
-		_ = rdb.Close()
-		return nil, err
-	}
-	if len(queues) > len(cfg.Queues) {
-		log.Info("queue shards", zap.Int("queue_shards", max(cfg.QueueShards, 1)), zap.Int("asynq_queues", len(queues)))
-	}
 	redisState := newRedisState(rdb, cfg.Redis, log)
 	// One, so a complaint is said once for all.
 	asynqLog := logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar(), Muted: redisState.muted}
