@@ -504,10 +504,10 @@ var clusterShards = [2]int{1, 12}
 // rowClusterShards drains the same due-now Mateo sends through the worker
 // binary on a three-master Redis Cluster, with the mateo queue whole and
 // split in 12 shards, and says how evenly the masters share Redis's
-// commands and how fast the sends go. The two alternate, twice each, on
-// the same Cluster flushed between, and each one's fastest run counts: a
-// run is seconds of two shared cores, which another process can slow by a
-// fifth.
+// commands and how fast the sends go. The two alternate, three times
+// each, on the same Cluster flushed between, and each one's fastest run
+// counts: a run is seconds of two shared cores, which another process can
+// slow by a third.
 func rowClusterShards(ctx context.Context, e *env) (Result, error) {
 	n := e.scale.Worker
 	t, err := startCluster(e)
@@ -517,7 +517,7 @@ func rowClusterShards(ctx context.Context, e *env) (Result, error) {
 	defer t.stop()
 	var best [2]shardDrain
 	var rates [2][]string
-	for range 2 {
+	for range 3 {
 		for i, shards := range clusterShards {
 			if err := t.flush(ctx); err != nil {
 				return Result{}, err
