@@ -64,6 +64,12 @@ type Config struct {
 	// weights: name=weight,... Default: each provider's queue at 2, then
 	// bulk=1 (mateo=2,leadconnector=2,bulk=1).
 	WorkerQueues string `env:"WORKER_QUEUES"`
+	// QueueShards splits each queue into this many asynq queues by
+	// account, so that a Redis Cluster spreads one provider's sends over
+	// its masters (tasks.Shards); give producers and workers the same.
+	// Workers take every shard, and any shard of a count used before.
+	// Default 1.
+	QueueShards int `env:"QUEUE_SHARDS" envDefault:"1"`
 	// ShutdownTimeout bounds how long a stopping worker lets in-flight sends
 	// finish: longer than the longest request to a provider (LeadConnector's
 	// 15 s), so that a stop never cuts a request off.
@@ -345,6 +351,9 @@ func (c *Config) Validate() error {
 	}
 	_, err := ParseQueues(c.WorkerQueues)
 	add("WORKER_QUEUES", err)
+	if c.QueueShards < 1 || c.QueueShards > tasks.MaxShards {
+		add("QUEUE_SHARDS", fmt.Errorf("must be 1 to %d, got %d", tasks.MaxShards, c.QueueShards))
+	}
 	if c.ShutdownTimeout <= 0 {
 		add("SHUTDOWN_TIMEOUT", fmt.Errorf("must be positive, got %s", c.ShutdownTimeout))
 	}

@@ -46,6 +46,7 @@ var descriptions = map[string]description{
 
 	"WORKER_CONCURRENCY": {"", "requests a worker makes at once (sends held for their time do not count)"},
 	"WORKER_QUEUES":      {"", "queues a worker takes from, with their weights: `name=weight,…`"},
+	"QUEUE_SHARDS":       {"", "asynq queues each queue is split into, by account, so that a Redis Cluster spreads one provider's sends over its masters (1 to 256); give producers and workers the same. Every command that takes a queue name takes all its shards; workers also take the shards of a count used before"},
 	"SHUTDOWN_TIMEOUT":   {"", "how long a stopping worker lets in-flight sends finish"},
 	"MAX_RETRY":          {"", "retries of a failed send, 0 to 1000, set on each task when it is enqueued; waits are not failures"},
 	"MAX_PROVIDER_WAIT":  {"", "the longest wait a provider may ask for (`Retry-After` and its rate-limit headers); a longer one is a failure, retried with backoff"},

@@ -1,15 +1,14 @@
 // Package metrics is what the worker tells Prometheus: sends by provider,
 // operation, account and outcome, provider latency, retries and rate-limit
 // waits, how late sends start and why, whether Redis answers and how many
-// workers it lists as alive, and (through asynq's collector) queue sizes
-// and latency.
+// workers it lists as alive, and queue sizes and latency as asynq's
+// collector names them, by queue name over the queue's shards.
 package metrics
 
 import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -55,7 +54,7 @@ func New(reg prometheus.Registerer, inspector *asynq.Inspector, known func(provi
 		}, []string{"provider", "cause"}),
 	}
 	reg.MustRegister(m.sends, m.latency, m.waits, m.late,
-		asynqmetrics.NewQueueMetricsCollector(inspector),
+		queueCollector{inspector},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -10,7 +10,7 @@ import (
 // the workers and the enqueue CLI read it, so that what it enqueues agrees
 // with what they do: REDIS_URL (default redis://127.0.0.1:6379/0), or
 // REDIS_CLUSTER_ADDRS, or REDIS_SENTINEL_ADDRS with REDIS_SENTINEL_MASTER;
-// MAX_RETRY, RESULT_RETENTION, RATE_LIMITS and SEND_WINDOWS. The whole
+// MAX_RETRY, RESULT_RETENTION, RATE_LIMITS, SEND_WINDOWS and QUEUE_SHARDS. The whole
 // configuration is validated as the worker validates it: an error names
 // the variable at fault and never repeats a secret. opts apply after the
 // environment's. Close the Producer when done.
@@ -38,6 +38,6 @@ func FromConfig(cfg *config.Config, opts ...Option) (*Producer, error) {
 		return nil, fmt.Errorf("SEND_WINDOWS: %w", err)
 	}
 	all := append([]Option{WithProviders(cfg.Registry()), WithMaxRetry(cfg.MaxRetry), WithRetention(cfg.ResultRetention),
-		WithRateLimits(limits), WithSendWindows(windows)}, opts...)
+		WithRateLimits(limits), WithSendWindows(windows), WithQueueShards(cfg.QueueShards)}, opts...)
 	return New(conn, all...), nil
 }

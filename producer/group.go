@@ -207,5 +207,5 @@ func (p *Producer) findCancelled(ctx context.Context, id string) (*state.Cancell
 }
 
 func cancelledStatus(c *state.Cancellation) *Status {
-	return &Status{ID: c.ID, Type: c.Type, Queue: c.Queue, State: StateCancelled, Account: c.Account, Group: c.Group, CancelledAt: c.At, Due: c.Due}
+	return &Status{ID: c.ID, Type: c.Type, Queue: tasks.QueueOf(c.Queue), State: StateCancelled, Account: c.Account, Group: c.Group, CancelledAt: c.At, Due: c.Due}
 }

@@ -293,7 +293,7 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 	if err != nil {
 		return nil, fmt.Errorf("reschedule: the task was taken out but not put back (%w); enqueue it again", err)
 	}
-	return &Enqueued{ID: enq.ID, Queue: enq.Queue, State: enq.State.String(), ProcessAt: at}, nil
+	return &Enqueued{ID: enq.ID, Queue: tasks.QueueOf(enq.Queue), State: enq.State.String(), ProcessAt: at}, nil
 }
 
 // DefaultListLimit is how many tasks List returns when ListOptions.Limit
@@ -305,7 +305,7 @@ type ListOptions struct {
 	// State is the state of the tasks; empty: every state but completed
 	// and cancelled.
 	State State
-	// Queue is the queue of the tasks; empty: every queue.
+	// Queue is the queue of the tasks, all its shards; empty: every queue.
 	Queue string
 	// Limit is the most tasks returned; zero: DefaultListLimit.
 	Limit int
@@ -329,12 +329,9 @@ func (p *Producer) List(ctx context.Context, o ListOptions) ([]*Status, error) {
 	} else if _, err := ParseState(string(o.State)); err != nil {
 		return nil, fmt.Errorf("list: State: %w", err)
 	}
-	queues := []string{o.Queue}
-	if o.Queue == "" {
-		var err error
-		if queues, err = p.inspector.Queues(); err != nil {
-			return nil, err
-		}
+	queues, err := p.shardsOf(o.Queue)
+	if err != nil {
+		return nil, err
 	}
 	var out []*Status
 	for _, q := range queues {
@@ -392,6 +389,23 @@ func (p *Producer) listMade(ctx context.Context, queue string, out []*Status, li
 		}
 	}
 	return out, nil
+}
+
+// shardsOf returns the asynq queues of queue, all its shards, or every
+// asynq queue when queue is empty. A queue of one shard, or a name asynq
+// has never had a task in, is its own name: listing it finds nothing.
+func (p *Producer) shardsOf(queue string) ([]string, error) {
+	all, err := p.inspector.Queues()
+	if err != nil || queue == "" {
+		return all, err
+	}
+	shards := []string{queue}
+	for _, q := range all {
+		if q != queue && tasks.QueueOf(q) == queue {
+			shards = append(shards, q)
+		}
+	}
+	return shards, nil
 }
 
 func (p *Producer) list(state State, queue string, n int) ([]*asynq.TaskInfo, error) {

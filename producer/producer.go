@@ -90,6 +90,12 @@ func WithSendWindows(named map[string]window.Spec) Option {
 	return func(s *settings) { s.tasks.Windows = named }
 }
 
+// WithQueueShards splits each queue into n asynq queues by account
+// (QUEUE_SHARDS; tasks.Shards), so that a Redis Cluster spreads one
+// provider's sends over its masters. Give the workers' QUEUE_SHARDS.
+// Default 1.
+func WithQueueShards(n int) Option { return func(s *settings) { s.tasks.Shards = n } }
+
 // Open returns a Producer on the Redis of url, as the worker's REDIS_URL
 // names it: redis://[user:password@]host:port/db, or rediss:// for TLS;
 // "" is REDIS_URL's default, redis://127.0.0.1:6379/0. Close it when done.
@@ -229,9 +235,9 @@ type heldError struct {
 
 func (e *heldError) Error() string {
 	if e.Done != nil {
-		return fmt.Sprintf("the key's send %s was made, in queue %q", e.ID, e.Queue)
+		return fmt.Sprintf("the key's send %s was made, in queue %q", e.ID, tasks.QueueOf(e.Queue))
 	}
-	return fmt.Sprintf("the key's task %s is in queue %q", e.ID, e.Queue)
+	return fmt.Sprintf("the key's task %s is in queue %q", e.ID, tasks.QueueOf(e.Queue))
 }
 
 // claimKey makes the send's queue the holder of its key, and writes the
@@ -310,7 +316,7 @@ func (p *Producer) Close() error {
 type Enqueued struct {
 	// ID is the task id.
 	ID string `json:"id"`
-	// Queue is the queue it is in.
+	// Queue is the queue it is in (its name, whichever shard holds it).
 	Queue string `json:"queue"`
 	// State is its state now: scheduled, pending, completed...
 	State string `json:"state"`
@@ -361,11 +367,11 @@ func withContentKey(e *tasks.Envelope) (claim bool, err error) {
 // enqueueOne is Enqueue, claiming e's key when claim is true.
 func (p *Producer) enqueueOne(ctx context.Context, e *tasks.Envelope, claim bool) (*Enqueued, error) {
 	send, task, undo, err := p.build(ctx, e, claim)
-	id, queue := e.TaskID(), e.QueueName()
+	id, queue := e.TaskID(), e.Shard(p.opts.Shards)
 	var held *heldError
 	switch {
 	case errors.As(err, &held) && held.Done != nil:
-		return &Enqueued{ID: id, Queue: held.Queue, State: string(StateCompleted), Duplicate: true, ProcessAt: held.Done.Due}, nil
+		return &Enqueued{ID: id, Queue: tasks.QueueOf(held.Queue), State: string(StateCompleted), Duplicate: true, ProcessAt: held.Done.Due}, nil
 	case errors.As(err, &held):
 		queue = held.Queue
 	case err != nil:
@@ -373,7 +379,7 @@ func (p *Producer) enqueueOne(ctx context.Context, e *tasks.Envelope, claim bool
 	default:
 		info, err := p.client.EnqueueContext(ctx, task)
 		if err == nil {
-			res := &Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String(), ProcessAt: dueOf(info)}
+			res := &Enqueued{ID: info.ID, Queue: tasks.QueueOf(info.Queue), State: info.State.String(), ProcessAt: dueOf(info)}
 			if err := p.opened(ctx, info.ID, send.Opening); err != nil {
 				return res, err
 			}
@@ -401,9 +407,9 @@ func (p *Producer) enqueueOne(ctx context.Context, e *tasks.Envelope, claim bool
 	}
 	existing, ierr := p.inspector.GetTaskInfo(queue, id)
 	if ierr != nil {
-		return &Enqueued{ID: id, Queue: queue, State: "unknown", Duplicate: true}, nil
+		return &Enqueued{ID: id, Queue: tasks.QueueOf(queue), State: "unknown", Duplicate: true}, nil
 	}
-	return &Enqueued{ID: existing.ID, Queue: existing.Queue, State: existing.State.String(), Duplicate: true, ProcessAt: dueOf(existing)}, nil
+	return &Enqueued{ID: existing.ID, Queue: tasks.QueueOf(existing.Queue), State: existing.State.String(), Duplicate: true, ProcessAt: dueOf(existing)}, nil
 }
 
 // leaveUnlessMember undoes the join of a send that was not enqueued (a
@@ -458,8 +464,9 @@ func (p *Producer) EnqueueJSON(ctx context.Context, data []byte) (*Enqueued, err
 
 // Status is what is known of a task.
 type Status struct {
-	ID    string `json:"id"`
-	Type  string `json:"type"`
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	// Queue is the task's queue, by its name: whichever shard holds it.
 	Queue string `json:"queue"`
 	// State is asynq's state of the task, or cancelled. A send that waits
 	// (Wait set) is in state retry without having failed.
@@ -580,7 +587,7 @@ func completedStatus(id string, c *state.Completion) *Status {
 
 func statusOf(info *asynq.TaskInfo) *Status {
 	s := &Status{
-		ID: info.ID, Type: info.Type, Queue: info.Queue, State: State(info.State.String()),
+		ID: info.ID, Type: info.Type, Queue: tasks.QueueOf(info.Queue), State: State(info.State.String()),
 		Retried: info.Retried, MaxRetry: tasks.MaxRetry(info.MaxRetry), LastError: info.LastErr,
 		LastFailedAt: info.LastFailedAt, NextProcessAt: info.NextProcessAt, CompletedAt: info.CompletedAt,
 		Wait: waitOf(info),

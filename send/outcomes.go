@@ -122,7 +122,8 @@ func (h *Handler) done(ctx context.Context, s *try, r reply) error {
 
 // completion is the record of the send made with result.
 func (s *try) completion(ctx context.Context, result tasks.Result) state.Completion {
-	queue, _ := asynq.GetQueueName(ctx)
+	shard, _ := asynq.GetQueueName(ctx)
+	queue := tasks.QueueOf(shard)
 	windowAt := s.marks.WindowAt
 	if s.windowAt.After(windowAt) {
 		windowAt = s.windowAt

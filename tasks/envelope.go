@@ -266,6 +266,10 @@ func (e *Envelope) QueueName() string {
 	return Provider(e.Type)
 }
 
+// Shard returns the asynq queue of the envelope's send in a queue of n
+// shards: its account's shard of QueueName.
+func (e *Envelope) Shard(n int) string { return ShardOf(e.QueueName(), e.account(), n) }
+
 // taskIDSpace is the namespace of the task ids derived from keys.
 var taskIDSpace = uuid.MustParse("6f1d3c1e-2b0a-4f6e-9a57-0c8e5b2d7a41")
 
@@ -293,11 +297,15 @@ type Options struct {
 	// prepared with: the producer's registry. A type none of them has is
 	// refused.
 	Providers providers.Registry
+	// Shards is QUEUE_SHARDS: how many asynq queues each queue is split
+	// into, by account (Shards); 0 is one.
+	Shards int
 }
 
 // Send is an envelope made ready to enqueue.
 type Send struct {
-	// Type, ID and Queue are the task's.
+	// Type, ID and Queue are the task's; Queue is the asynq queue, the
+	// account's shard of the envelope's queue.
 	Type, ID, Queue string
 	// Payload is what the task carries: the provider's body as its
 	// operation prepared it (the time field out, a message id in), the due
@@ -346,7 +354,7 @@ func Prepare(e *Envelope, o Options) (*Send, error) {
 	if !e.ExpiresAt.IsZero() && !due.IsZero() && !e.ExpiresAt.After(due) {
 		return nil, &jsonvalue.FieldError{Path: "expires_at", Reason: "not after the due time " + due.Format(time.RFC3339)}
 	}
-	s := &Send{Type: e.Type, ID: e.TaskID(), Queue: e.QueueName(),
+	s := &Send{Type: e.Type, ID: e.TaskID(), Queue: e.Shard(o.Shards),
 		Payload: Payload{Account: e.account(), Due: due.UTC(), ExpiresAt: e.ExpiresAt.UTC(), Window: e.Window, Group: e.Group, Body: encoded}}
 	if s.ID == "" {
 		s.ID = uuid.NewString()

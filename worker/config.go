@@ -41,6 +41,10 @@ type Config struct {
 	Concurrency int
 	// Queues are the queues taken from, with their weights.
 	Queues map[string]int
+	// QueueShards is how many asynq queues each queue is split into
+	// (tasks.Shards); 0 is one. Every shard is taken, with its queue's
+	// weight, and so is any shard of a count used before.
+	QueueShards int
 	// AtMostOnce names the providers whose sends with an unknown outcome
 	// are archived as unknown instead of sent again.
 	AtMostOnce []string

@@ -63,7 +63,7 @@ func ConfigFrom(c *config.Config, opts ...senders.Option) (Config, error) {
 		Transports:  transports,
 		Credentials: creds,
 		Policy:      policy, RateLimits: limits, SendWindows: windows, RecipientCaps: caps,
-		Concurrency: c.WorkerConcurrency, Queues: queues, AtMostOnce: c.AtMostOnce,
+		Concurrency: c.WorkerConcurrency, Queues: queues, QueueShards: c.QueueShards, AtMostOnce: c.AtMostOnce,
 		Backoff:          send.Backoff{Base: c.RetryBackoffBase, Max: c.RetryBackoffMax},
 		ArchiveRetention: c.ArchiveRetention, ResultRetention: c.ResultRetention, NoAccountGrace: c.NoAccountGrace, ShutdownTimeout: c.ShutdownTimeout,
 		HTTPAddr: c.HTTPAddr, MonitorAddr: c.MonitorAddr, MonitorUser: c.MonitorUser, MonitorPassword: c.MonitorPassword,

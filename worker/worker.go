@@ -148,13 +148,21 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 			return state.WriteCompletion(ctx, pipe, taskID, completion, cfg.ResultRetention)
 		},
 	}}
+	queues, err := shardsTaken(rdb, cfg.Queues, cfg.QueueShards)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	if len(queues) > len(cfg.Queues) {
+		log.Info("queue shards", zap.Int("queue_shards", max(cfg.QueueShards, 1)), zap.Int("asynq_queues", len(queues)))
+	}
 	redisState := newRedisState(rdb, cfg.Redis, log)
 	// One, so a complaint is said once for all.
 	asynqLog := logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar(), Muted: redisState.muted}
 	// Several servers, each a loop taking tasks: see asynqadapter.Servers.
 	srvs := asynqadapter.Servers(conn, asynq.Config{
 		Concurrency:              cfg.Concurrency + holdCapacity,
-		Queues:                   cfg.Queues,
+		Queues:                   queues,
 		RetryDelayFunc:           cfg.Backoff.RetryDelay,
 		IsFailure:                send.IsFailure,
 		ShutdownTimeout:          cfg.ShutdownTimeout,

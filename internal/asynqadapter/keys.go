@@ -86,3 +86,31 @@ func taskIDOf(key string) string {
 	_, id, _ := strings.Cut(key, "}:t:")
 	return id
 }
+
+// AllQueuesKey is asynq's set of the names of every queue a task was ever
+// enqueued into (internal/base/base.go:39, AllQueues): asynq adds a queue
+// on its first enqueue and removes it only when the queue is deleted.
+const AllQueuesKey = "asynq:queues"
+
+// Slots is the number of hash slots of a Redis Cluster.
+const Slots = 16384
+
+// QueueSlot returns the Cluster hash slot of every key of queue: asynq's
+// hash tag is the queue's whole name, so a queue lives on one master.
+func QueueSlot(queue string) int { return int(crc16(queue)) % Slots }
+
+// crc16 is the CRC16 (XMODEM) a Redis Cluster hashes keys with.
+func crc16(s string) uint16 {
+	var crc uint16
+	for i := 0; i < len(s); i++ {
+		crc ^= uint16(s[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
