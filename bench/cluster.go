@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/punctualhq/punctual/producer"
+	"github.com/punctualhq/punctual/tasks"
 )
 
 // clusterMasters is how many masters the bench's Redis Cluster has.
@@ -335,10 +336,7 @@ func shardAccountList() string {
 // last send, counting the commands each node ran meanwhile.
 func drainShards(ctx context.Context, e *env, t *redisTarget, n, shards int) (d shardDrain, err error) {
 	d.shards = shards
-	queues, err := shardQueues("mateo", shards)
-	if err != nil {
-		return d, err
-	}
+	queues := tasks.Shards("mateo", shards)
 	if _, err := goBuild(ctx, e, "./cmd/worker"); err != nil { // built before the clock starts
 		return d, err
 	}
@@ -473,7 +471,7 @@ func counters(ctx context.Context, c *redis.Client, queues []string) (map[string
 // of QUEUE_SHARDS=shards (limits off, as RATE_LIMITS=off), streamed
 // through its Batch, enqueuers at once; each must be enqueued.
 func enqueueSharded(ctx context.Context, conn asynq.RedisConnOpt, n, shards int) error {
-	p := producer.New(conn, shardOptions(shards)...)
+	p := producer.New(conn, producer.WithQueueShards(shards))
 	defer p.Close()
 	in := pipeLines(n, shardLine)
 	defer in.Close()
