@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -261,19 +263,25 @@ func (t *redisTarget) flush(ctx context.Context) error {
 }
 
 // calls returns, by node, the commands Redis has run so far (INFO
-// commandstats' calls, those run by scripts included, INFO left out).
-func (t *redisTarget) calls(ctx context.Context) ([]float64, error) {
+// commandstats' calls, those run by scripts included, INFO left out), and
+// commandstats' lines summed over the nodes.
+func (t *redisTarget) calls(ctx context.Context) ([]float64, map[string]cmdStat, error) {
 	out := make([]float64, len(t.nodes))
+	sum := map[string]cmdStat{}
 	for i, c := range t.nodes {
 		info, err := c.Info(ctx, "commandstats").Result()
 		if err != nil {
-			return nil, fmt.Errorf("INFO commandstats on %s: %w", t.addrs[i], err)
+			return nil, nil, fmt.Errorf("INFO commandstats on %s: %w", t.addrs[i], err)
 		}
-		for _, s := range commandStats(info) {
+		for name, s := range commandStats(info) {
 			out[i] += s.calls
+			all := sum[name]
+			all.calls += s.calls
+			all.usec += s.usec
+			sum[name] = all
 		}
 	}
-	return out, nil
+	return out, sum, nil
 }
 
 // shardDrain is how a worker drained sends spread over a queue's shards.
@@ -285,6 +293,9 @@ type shardDrain struct {
 	nodeCalls []float64
 	// used is how many shards finished at least one send.
 	used int
+	// stats are commandstats' lines per send, all nodes together, the
+	// bench's own left out.
+	stats map[string]cmdStat
 }
 
 // commands is the commands the drain cost Redis, all nodes together.
@@ -312,6 +323,30 @@ func (d shardDrain) shares() string {
 		parts[i] = fmt.Sprintf("%.0f%%", 100*c/d.commands())
 	}
 	return strings.Join(parts, "/")
+}
+
+// above lists the commands a send of d runs more often than one of base,
+// by at least 0.1 a send, most first, as "evalsha +1.20".
+func (d shardDrain) above(base shardDrain) string {
+	type diff struct {
+		name string
+		more float64
+	}
+	var ds []diff
+	for name, s := range d.stats {
+		if more := s.calls - base.stats[name].calls; more >= 0.1 {
+			ds = append(ds, diff{name, more})
+		}
+	}
+	slices.SortFunc(ds, func(a, b diff) int { return cmp.Compare(b.more, a.more) })
+	parts := make([]string, len(ds))
+	for i, x := range ds {
+		parts[i] = fmt.Sprintf("%s +%.2f", x.name, x.more)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // shardLine is Mateo send i, due now, from one of shardAccounts accounts.
@@ -367,7 +402,7 @@ func drainShards(ctx context.Context, e *env, t *redisTarget, n, shards int) (d 
 		}
 		byNode[i] = append(byNode[i], q)
 	}
-	from, err := t.calls(ctx)
+	from, fromStats, err := t.calls(ctx)
 	if err != nil {
 		return d, err
 	}
@@ -408,7 +443,7 @@ func drainShards(ctx context.Context, e *env, t *redisTarget, n, shards int) (d 
 	if err != nil {
 		return d, err
 	}
-	to, err := t.calls(ctx)
+	to, toStats, err := t.calls(ctx)
 	if err != nil {
 		return d, err
 	}
@@ -425,9 +460,13 @@ func drainShards(ctx context.Context, e *env, t *redisTarget, n, shards int) (d 
 	}
 	d.rate = float64(n) / last.Sub(start).Seconds()
 	d.nodeCalls = make([]float64, len(t.nodes))
+	get := toStats["get"]
 	for i := range t.nodes {
 		d.nodeCalls[i] = to[i] - from[i] - asked[i]
+		get.calls -= asked[i]
 	}
+	toStats["get"] = get
+	d.stats = perSend(fromStats, toStats, n)
 	for _, c := range perQueue {
 		if c > 0 {
 			d.used++
@@ -545,8 +584,8 @@ func rowClusterShards(ctx context.Context, e *env) (Result, error) {
 				"drained by the worker binary (REDIS_CLUSTER_ADDRS, concurrency 64, RATE_LIMITS=off) against its own sandbox binary; rate = sends over the time from starting the worker to the sandbox's receipt of the last one; "+
 				"QUEUE_SHARDS=%d and %d alternating on the same Cluster, flushed between, runs %s /s and %s /s (fastest counts); the reference column is today's single queue",
 				clusterMasters, n, payloadSize, shardAccounts, today.shards, split.shards, strings.Join(rates[0], ", "), strings.Join(rates[1], ", ")),
-			fmt.Sprintf("commands by master (INFO commandstats calls over the drain, those scripts run included, the bench's own left out): QUEUE_SHARDS=%d %s of %.1f a send; QUEUE_SHARDS=%d %s of %.1f a send, %d shards used",
-				today.shards, today.shares(), today.commands()/float64(n), split.shards, split.shares(), split.commands()/float64(n), split.used),
+			fmt.Sprintf("commands by master (INFO commandstats calls over the drain, those scripts run included, the bench's own left out): QUEUE_SHARDS=%d %s of %.1f a send; QUEUE_SHARDS=%d %s of %.1f a send, %d shards used; per send above one shard: %s",
+				today.shards, today.shares(), today.commands()/float64(n), split.shards, split.shares(), split.commands()/float64(n), split.used, split.above(today)),
 		},
 		Numbers: map[string]float64{
 			"one_shard_busiest": today.busiest(), "one_shard_per_s": today.rate,
@@ -567,6 +606,7 @@ func rowShardCommands(ctx context.Context, e *env) (Result, error) {
 	n := e.scale.Worker / 4
 	per := map[int]float64{}
 	var runs []string
+	var first, last shardDrain
 	for _, shards := range commandShards {
 		t, err := singleTarget(e)
 		if err != nil {
@@ -578,6 +618,10 @@ func rowShardCommands(ctx context.Context, e *env) (Result, error) {
 			return Result{}, fmt.Errorf("QUEUE_SHARDS=%d: %w", shards, err)
 		}
 		per[shards] = d.commands() / float64(n)
+		if first.stats == nil {
+			first = d
+		}
+		last = d
 		runs = append(runs, fmt.Sprintf("%d: %.1f (%.0f/s, %d shards used)", shards, per[shards], d.rate, d.used))
 	}
 	lo, hi := commandShards[0], commandShards[len(commandShards)-1]
@@ -595,6 +639,7 @@ func rowShardCommands(ctx context.Context, e *env) (Result, error) {
 			fmt.Sprintf("%d due-now Mateo sends of %d-byte bodies from %d accounts, enqueued by the producer, drained by the worker binary (concurrency 64, RATE_LIMITS=off) on a fresh redis-server per QUEUE_SHARDS; "+
 				"Redis commands per send (INFO commandstats, those scripts run included, the bench's own left out) by QUEUE_SHARDS: %s; the reference column is today's single queue",
 				n, payloadSize, shardAccounts, strings.Join(runs, ", ")),
+			fmt.Sprintf("per send, QUEUE_SHARDS=%d above %d, by command: %s", hi, lo, last.above(first)),
 		},
 		Numbers: numbers,
 	}, nil

@@ -11,7 +11,7 @@ import (
 
 // The bench's Cluster serves every slot from three masters; a queue's keys
 // live on the master nodeOf names, whose commandstats count a command sent
-// through a cluster client; flush empties every master; stop ends the
+// through a cluster client, and the masters' lines sum over the Cluster; flush empties every master; stop ends the
 // nodes.
 func TestClusterServesQueuesWhereNodeOfSays(t *testing.T) {
 	ctx := context.Background()
@@ -45,7 +45,7 @@ func TestClusterServesQueuesWhereNodeOfSays(t *testing.T) {
 			t.Fatal(err)
 		}
 		onNode[i] = true
-		before, err := c.calls(ctx)
+		before, _, err := c.calls(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,12 +53,15 @@ func TestClusterServesQueuesWhereNodeOfSays(t *testing.T) {
 		if err := rdb.Set(ctx, key, 7, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		after, err := c.calls(ctx)
+		after, stats, err := c.calls(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d := after[i] - before[i]; d != 1 {
 			t.Fatalf("queue %s: master %d ran %v commands for one SET, want 1", queue, i, d)
+		}
+		if got := stats["set"].calls; got != float64(q+1) {
+			t.Fatalf("after %d SETs, the masters' commandstats sum to %v SETs", q+1, got)
 		}
 		got, err := counters(ctx, c.nodes[i], []string{queue, "never-used"})
 		if err != nil {
