@@ -102,6 +102,8 @@ var rows = []row{
 	{"redis-retained", "Redis bytes kept per completed send", "≤ 500 B", 3 * time.Minute, rowRedisRetained},
 	{"cli-memory", "enqueue batch peak RSS, 1M vs 100k lines", "1M ≤ 1.2 × 100k + 8 MiB", 5 * time.Minute, rowCLIMemory},
 	{"accounts-reload", "ACCOUNTS_FILE of 5,000 accounts: load, reload", "each ≤ 250ms", time.Minute, rowAccountsReload},
+	{"cluster-shards", "3-master Cluster, QUEUE_SHARDS=12 vs 1: busiest master's share of commands, send rate", "≤ 45%, ≥ 0.90 × 1 shard", 4 * time.Minute, rowClusterShards},
+	{"shard-commands", "Redis commands per send, QUEUE_SHARDS=32 vs 1", "≤ 1.20 × 1 shard", 2 * time.Minute, rowShardCommands},
 }
 
 // deadline bounds the whole run.
