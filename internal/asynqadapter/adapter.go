@@ -41,6 +41,10 @@ type Options struct {
 	WriteResult func(ctx context.Context, pipe redis.Pipeliner, taskID string, result []byte) redis.Cmder
 	// Logger says once when a change is not recognised; nil says nothing.
 	Logger *zap.Logger
+
+	// empty is shared by the Clients of one ConnOpt's servers (Servers);
+	// nil: a Client has its own.
+	empty *emptyQueues
 }
 
 // ConnOpt makes the Redis clients asynq is given: asynq's own connection,
@@ -74,7 +78,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	results map[string]*heldResult // by task key
-	empty   map[string]time.Time   // until when a queue's pending list is taken as empty
+	empty   *emptyQueues
 }
 
 // New returns a Client running c's commands. Marks are not read with the
@@ -86,7 +90,10 @@ func New(c redis.UniversalClient, o Options) *Client {
 	}
 	_, cluster := c.(*redis.ClusterClient)
 	cl := &Client{UniversalClient: c, retention: o.Retention, writeResult: o.WriteResult, resultDelay: resultDelay, cluster: cluster,
-		results: map[string]*heldResult{}, empty: map[string]time.Time{}}
+		results: map[string]*heldResult{}, empty: o.empty}
+	if cl.empty == nil {
+		cl.empty = newEmptyQueues()
+	}
 	if !cluster && o.MarkKeys != nil && o.PreRead != nil {
 		cl.markKeyParts, cl.preRead = markKeyParts(o.MarkKeys), o.PreRead
 	}

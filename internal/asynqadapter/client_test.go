@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/punctualhq/punctual/internal/testwait"
 
 	"github.com/redis/go-redis/v9"
@@ -132,5 +133,30 @@ func TestAChangeThatMissesItsFirstChancesIsSaidOnceAndReportedNotApplied(t *test
 	}
 	if q.verdict.Load() != applied || logs.FilterField(zap.String("patch", "other")).Len() != 0 {
 		t.Errorf("a change recognised once is judged %d and said %d times, want applied and never said", q.verdict.Load(), logs.FilterField(zap.String("patch", "other")).Len())
+	}
+}
+
+func TestTheServersOfAWorkerShareWhatTheyFoundEmpty(t *testing.T) {
+	t.Parallel()
+	conn := asynq.RedisClientOpt{Addr: redistest.Start(t).Addr}
+	var clients []*Client
+	// As Servers gives the ConnOpt of a worker's servers.
+	o := ConnOpt{RedisConnOpt: conn, Options: Options{Retention: time.Hour, empty: newEmptyQueues()}}
+	for range 2 {
+		c := o.MakeRedisClient().(*Client)
+		t.Cleanup(func() { _ = c.Close() })
+		clients = append(clients, c)
+	}
+	asked := 0
+	ask := func() *redis.Cmd { asked++; return redis.NewCmdResult(nil, redis.Nil) }
+	clients[0].dequeue("asynq:{q}:pending", ask)
+	clients[1].dequeue("asynq:{q}:pending", ask)
+	if asked != 1 {
+		t.Errorf("Redis asked %d times, want once: the second server knows the queue is empty", asked)
+	}
+	alone := New(clients[0].UniversalClient, Options{Retention: time.Hour})
+	alone.dequeue("asynq:{q}:pending", ask)
+	if asked != 2 {
+		t.Errorf("a client of its own asked %d times in all, want 2", asked)
 	}
 }

@@ -228,7 +228,7 @@ func TestContractAQueueFoundEmptyIsNotAskedAgainAtOnce(t *testing.T) {
 	before := asynqadapter.Fired(asynqadapter.EmptyQueueSkip)
 	addr := redistest.Start(t).Addr
 	// With its queues empty, asynq asks again after 2.5 to 7.5 ms, within
-	// emptyFor (10 ms): some of its dequeues never reach Redis.
+	// emptyFor (50 ms): some of its dequeues never reach Redis.
 	serve(t, addr, asynqadapter.Options{}, asynq.Config{Queues: map[string]int{"empty": 1}, TaskCheckInterval: 5 * time.Millisecond}, func(context.Context, *asynq.Task) error { return nil })
 	testwait.For(t, 5*time.Second, "a dequeue of the empty queue skipped", func() bool { return asynqadapter.Fired(asynqadapter.EmptyQueueSkip) > before })
 	if applied := asynqadapter.Applied()[asynqadapter.EmptyQueueSkip]; !applied {

@@ -9,10 +9,15 @@ package asynqadapter
 // to the empty ones.
 //
 // We change: a dequeue answered nil (the queue is empty or paused) makes
-// the next dequeues of that queue answer nil without Redis for emptyFor. A
-// task enqueued into an empty queue waits emptyFor longer at most; asynq
-// itself polls every 50 ms when all are empty. BenchmarkDrain shows the
-// Redis commands a send costs.
+// the next dequeues of that queue, by any server of the worker, answer nil
+// without Redis for emptyFor. A task enqueued into an empty queue waits
+// emptyFor longer at most: 50 ms, as long as asynq's own wait between
+// looks when every queue is empty (the worker's TaskCheckInterval), and
+// well within the Lead a scheduled task is handed over with. A worker
+// holds the tasks it takes, so under load most queues are empty most of
+// the time, and a queue split into shards (QUEUE_SHARDS) would otherwise
+// cost Redis a dequeue per shard every few milliseconds. BenchmarkDrain
+// and the bench's shard-commands row show the Redis commands a send costs.
 //
 // We recognise it: a script call whose keys are pending, paused, active and
 // lease of one queue (dequeues).
@@ -23,30 +28,42 @@ package asynqadapter
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-const emptyFor = 10 * time.Millisecond
+const emptyFor = 50 * time.Millisecond
+
+// emptyQueues holds until when each queue's pending list is taken as
+// empty. The servers of one worker share it: a queue one of them found
+// empty is not asked by the others either.
+type emptyQueues struct {
+	mu    sync.Mutex
+	until map[string]time.Time // by pending key
+}
+
+func newEmptyQueues() *emptyQueues { return &emptyQueues{until: map[string]time.Time{}} }
 
 // dequeue runs asynq's dequeue script on a queue's pending list, unless
 // the queue was found empty less than emptyFor ago.
 func (c *Client) dequeue(pending string, run func() *redis.Cmd) *redis.Cmd {
 	p := patches[EmptyQueueSkip]
 	p.recognise()
-	c.mu.Lock()
-	until := c.empty[pending]
-	c.mu.Unlock()
+	e := c.empty
+	e.mu.Lock()
+	until := e.until[pending]
+	e.mu.Unlock()
 	if time.Now().Before(until) {
 		p.hit()
 		return redis.NewCmdResult(nil, redis.Nil)
 	}
 	cmd := run()
 	if errors.Is(cmd.Err(), redis.Nil) {
-		c.mu.Lock()
-		c.empty[pending] = time.Now().Add(emptyFor)
-		c.mu.Unlock()
+		e.mu.Lock()
+		e.until[pending] = time.Now().Add(emptyFor)
+		e.mu.Unlock()
 	}
 	return cmd
 }

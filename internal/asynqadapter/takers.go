@@ -40,6 +40,10 @@ func takers(sendSlots int) int { return min(max(sendSlots/takerSlots, 1), maxTak
 // but taking takerSlots tasks at once, leaving due tasks to the first and
 // saying only warnings.
 func Servers(conn asynq.RedisConnOpt, first asynq.Config, sendSlots int) []*asynq.Server {
+	if o, ok := conn.(ConnOpt); ok && o.empty == nil {
+		o.empty = newEmptyQueues()
+		conn = o
+	}
 	srvs := make([]*asynq.Server, takers(sendSlots))
 	for i := range srvs {
 		c := first
