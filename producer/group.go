@@ -192,18 +192,25 @@ func (p *Producer) settle(ctx context.Context, id string, task *asynq.Task) (boo
 }
 
 // findCancelled returns the record of the cancelled send id; nil when no
-// queue has one.
+// queue has one. A key cancelled, enqueued again into another queue (or
+// shard, under another QUEUE_SHARDS) and cancelled again has a record in
+// each: the latest is the send's.
 func (p *Producer) findCancelled(ctx context.Context, id string) (*state.Cancellation, error) {
 	queues, err := p.inspector.Queues()
 	if err != nil {
 		return nil, err
 	}
+	var latest *state.Cancellation
 	for _, q := range queues {
-		if c, err := p.groups.LookUp(ctx, q, id); c != nil || err != nil {
-			return c, err
+		c, err := p.groups.LookUp(ctx, q, id)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil && (latest == nil || c.At.After(latest.At)) {
+			latest = c
 		}
 	}
-	return nil, nil
+	return latest, nil
 }
 
 func cancelledStatus(c *state.Cancellation) *Status {

@@ -259,7 +259,7 @@ func (p *Producer) Reschedule(ctx context.Context, id string, at time.Time) (*En
 			return nil, fmt.Errorf("reschedule: %w", err)
 		}
 		if c.Queue != info.Queue {
-			return nil, fmt.Errorf("reschedule: the key was taken over by queue %q", c.Queue)
+			return nil, fmt.Errorf("reschedule: the key was taken over by queue %q", tasks.QueueOf(c.Queue))
 		}
 		payload.Claim = c.Value
 	}
@@ -334,6 +334,9 @@ func (p *Producer) List(ctx context.Context, o ListOptions) ([]*Status, error) {
 		return nil, err
 	}
 	var out []*Status
+	// A key cancelled in two queues (or shards) is one send: its latest
+	// cancel, where it is first listed.
+	cancelledAt := map[string]int{}
 	for _, q := range queues {
 		for _, s := range states {
 			if len(out) >= limit {
@@ -348,7 +351,14 @@ func (p *Producer) List(ctx context.Context, o ListOptions) ([]*Status, error) {
 					return nil, err
 				}
 				for i := range cs {
-					out = append(out, cancelledStatus(&cs[i]))
+					at, seen := cancelledAt[cs[i].ID]
+					switch {
+					case !seen:
+						cancelledAt[cs[i].ID] = len(out)
+						out = append(out, cancelledStatus(&cs[i]))
+					case cs[i].At.After(out[at].CancelledAt):
+						out[at] = cancelledStatus(&cs[i])
+					}
 				}
 				continue
 			}

@@ -93,7 +93,7 @@ func WithSendWindows(named map[string]window.Spec) Option {
 // WithQueueShards splits each queue into n asynq queues by account
 // (QUEUE_SHARDS; tasks.Shards), so that a Redis Cluster spreads one
 // provider's sends over its masters. Give the workers' QUEUE_SHARDS.
-// Default 1.
+// Default 1; a count outside 1 to tasks.MaxShards panics in New.
 func WithQueueShards(n int) Option { return func(s *settings) { s.tasks.Shards = n } }
 
 // Open returns a Producer on the Redis of url, as the worker's REDIS_URL
@@ -142,6 +142,9 @@ func NewFromClient(c redis.UniversalClient, opts ...Option) *Producer {
 	}
 	if err := s.providers.Check(); err != nil {
 		panic(err)
+	}
+	if n := s.tasks.Shards; n < 0 || n > tasks.MaxShards {
+		panic(fmt.Sprintf("producer: WithQueueShards(%d): want 1 to %d", n, tasks.MaxShards))
 	}
 	// Envelopes are checked against the producer's registry.
 	s.tasks.Providers = s.providers

@@ -17,6 +17,9 @@ import (
 // QUEUE_SHARDS is in one of those: a change of the count loses nothing
 // that is queued, whichever side changes first, once the workers restart.
 func shardsTaken(rdb redis.UniversalClient, queues map[string]int, n int) (map[string]int, error) {
+	if n < 0 || n > tasks.MaxShards {
+		return nil, fmt.Errorf("worker: QueueShards %d: want 1 to %d", n, tasks.MaxShards)
+	}
 	taken := map[string]int{}
 	for q, weight := range queues {
 		for _, s := range tasks.Shards(q, n) {

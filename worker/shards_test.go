@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.uber.org/zap/zaptest"
 
+	"github.com/punctualhq/punctual/config"
 	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/tasks"
+	"github.com/punctualhq/punctual/worker"
 )
 
 // shardAccounts are the tests' Mateo accounts: with 3 shards, one in each.
@@ -203,5 +206,25 @@ func TestChangingQueueShardsBetweenEnqueueAndSendLosesNothing(t *testing.T) {
 	}
 	if _, err := again.inspector.GetQueueInfo(tasks.Shards("mateo", 5)[4]); errors.Is(err, asynq.ErrQueueNotFound) {
 		t.Fatal("the five-shard count used none of its own queues: the test proves nothing")
+	}
+}
+
+// TestAQueueShardsOutOfBoundsIsRefused: an app building a worker's Config
+// by hand gets the bound QUEUE_SHARDS has.
+func TestAQueueShardsOutOfBoundsIsRefused(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.LoadFrom(map[string]string{"REDIS_URL": "redis://" + redistest.Start(t).Addr + "/0", "MATEO_TOKEN": "t", "HTTP_ADDR": "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := worker.ConfigFrom(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{-1, tasks.MaxShards + 1} {
+		wc.QueueShards = n
+		if _, err := worker.New(wc, zaptest.NewLogger(t)); err == nil || !strings.Contains(err.Error(), "QueueShards") {
+			t.Errorf("QueueShards %d: %v, want an error naming it", n, err)
+		}
 	}
 }

@@ -117,7 +117,7 @@ func (d *devMode) ready(ctx context.Context, cfg *config.Config, w *worker.Worke
 	if err != nil {
 		return err
 	}
-	p := producer.New(conn, producer.WithProviders(cfg.Registry()))
+	p := producer.New(conn, producer.WithProviders(cfg.Registry()), producer.WithQueueShards(cfg.QueueShards))
 	defer p.Close()
 	return scheduleExamples(ctx, p, log, files, time.Now().Truncate(time.Second))
 }
