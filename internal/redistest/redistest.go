@@ -4,8 +4,10 @@
 // Start gives a single server. Where no redis-server is installed it falls
 // back to the embedded Redis and says so. StartCluster and StartSentinel
 // give a Redis Cluster and a Sentinel setup, which the embedded Redis
-// cannot play: without redis-server they skip the test. In both cases
-// REQUIRE_REDIS_SERVER=1 makes a missing redis-server a failure.
+// cannot play: without redis-server they skip the test; so does
+// StartPersistentCluster, a Cluster whose nodes can be restarted one at a
+// time and keep their data. In all these cases REQUIRE_REDIS_SERVER=1
+// makes a missing redis-server a failure.
 package redistest
 
 import (
@@ -82,15 +84,80 @@ func StartServer(dir string) (*Server, error) {
 // (for --cluster-port); without redis-server it skips t.
 func StartCluster(t testing.TB) []string {
 	t.Helper()
-	path := serverPath(t)
+	return startCluster(t, false).Addrs
+}
+
+// StartPersistentCluster starts a Cluster as StartCluster does, but each
+// node keeps its data in an append-only file fsynced on every write, and
+// its cluster configuration, in a directory of its own: a node Restart
+// kills comes back with every write it acknowledged, in its place.
+func StartPersistentCluster(t testing.TB) *Cluster {
+	t.Helper()
+	return startCluster(t, true)
+}
+
+// Cluster is a running Redis Cluster of three masters, no replicas.
+type Cluster struct {
+	// Addrs are the masters' addresses, in the order of their slots:
+	// Addrs[0] serves the first third.
+	Addrs []string
+
+	path  string
+	mu    sync.Mutex // guards nodes against a Restart during the cleanup
+	nodes []*process
+}
+
+// Restart kills node i (SIGKILL: no shutdown, no last save), starts
+// redis-server again on the same ports with the same arguments, and waits
+// until every node reports cluster_state:ok again. Only a Cluster of
+// StartPersistentCluster gets its data back.
+func (c *Cluster) Restart(i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i < 0 || i >= len(c.nodes) {
+		return fmt.Errorf("redistest: restart node %d of a cluster of %d", i, len(c.nodes))
+	}
+	old := c.nodes[i]
+	old.stop()
+	p, err := launch(c.path, old.addr, old.args)
+	if err != nil {
+		return fmt.Errorf("redistest: restart cluster node %s: %w", old.addr, err)
+	}
+	c.nodes[i] = p
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	return c.waitReady(ctx)
+}
+
+// stop kills every node.
+func (c *Cluster) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.nodes {
+		p.stop()
+	}
+}
+
+// startCluster starts the three masters, persistent or not, and joins
+// them in a Cluster; nodes are stopped when t ends.
+func startCluster(t testing.TB, persistent bool) *Cluster {
+	t.Helper()
+	c := &Cluster{path: serverPath(t)}
 	const masters = 3
 	dir := t.TempDir()
-	nodes := make([]*process, masters)
+	t.Cleanup(c.stop) // before t.TempDir removes dir: cleanups run last first
 	busPorts := make([]string, masters)
-	for i := range nodes {
-		p, err := start(path, 2, func(ports []string) []string {
+	for i := range masters {
+		nodeDir := dir
+		if persistent { // the append-only files of two nodes must not meet
+			nodeDir = filepath.Join(dir, strconv.Itoa(i))
+			if err := os.Mkdir(nodeDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := start(c.path, 2, func(ports []string) []string {
 			busPorts[i] = ports[1]
-			return append(serverArgs(ports[0], dir),
+			return append(nodeArgs(ports[0], nodeDir, persistent),
 				"--cluster-enabled", "yes",
 				"--cluster-port", ports[1],
 				"--cluster-config-file", "nodes-"+ports[0]+".conf",
@@ -99,54 +166,65 @@ func StartCluster(t testing.TB) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(p.stop) // before t.TempDir removes dir: cleanups run last first
-		nodes[i] = p
+		c.mu.Lock()
+		c.nodes = append(c.nodes, p)
+		c.mu.Unlock()
+		c.Addrs = append(c.Addrs, p.addr)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	clients := make([]*redis.Client, masters)
-	for i, n := range nodes {
+	for i, n := range c.nodes {
 		clients[i] = redis.NewClient(&redis.Options{Addr: n.addr})
 		defer clients[i].Close()
 	}
 	// As redis-cli --cluster create does: distinct config epochs, the slots
 	// split in three, then every node introduced to the first.
-	for i, c := range clients {
+	for i, rc := range clients {
 		lo, hi := i*16384/masters, (i+1)*16384/masters-1
-		if err := c.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err(); err != nil {
-			t.Fatalf("redistest: CLUSTER SET-CONFIG-EPOCH on %s: %v", nodes[i].addr, err)
+		if err := rc.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER SET-CONFIG-EPOCH on %s: %v", c.Addrs[i], err)
 		}
-		if err := c.ClusterAddSlotsRange(ctx, lo, hi).Err(); err != nil {
-			t.Fatalf("redistest: CLUSTER ADDSLOTS %d-%d on %s: %v", lo, hi, nodes[i].addr, err)
+		if err := rc.ClusterAddSlotsRange(ctx, lo, hi).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER ADDSLOTS %d-%d on %s: %v", lo, hi, c.Addrs[i], err)
 		}
 	}
-	for i, n := range nodes[1:] {
-		host, port, _ := net.SplitHostPort(n.addr)
+	for i, addr := range c.Addrs[1:] {
+		host, port, _ := net.SplitHostPort(addr)
 		if err := clients[0].Do(ctx, "CLUSTER", "MEET", host, port, busPorts[i+1]).Err(); err != nil {
-			t.Fatalf("redistest: CLUSTER MEET %s: %v", n.addr, err)
+			t.Fatalf("redistest: CLUSTER MEET %s: %v", addr, err)
 		}
 	}
-	addrs := make([]string, masters)
-	for i, c := range clients {
-		addrs[i] = nodes[i].addr
-		err := poll(ctx, nodes[i], func() error {
-			info, err := c.ClusterInfo(ctx).Result()
+	if err := c.waitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitReady waits until every node reports the Cluster whole: state ok,
+// every slot served, every node known.
+func (c *Cluster) waitReady(ctx context.Context) error {
+	for _, n := range c.nodes {
+		rc := redis.NewClient(&redis.Options{Addr: n.addr, MaxRetries: -1})
+		err := poll(ctx, n, func() error {
+			info, err := rc.ClusterInfo(ctx).Result()
 			if err != nil {
 				return err
 			}
-			for _, want := range []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(masters)} {
+			for _, want := range []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(len(c.nodes))} {
 				if !strings.Contains(info, want+"\r\n") {
 					return fmt.Errorf("CLUSTER INFO lacks %s:\n%s", want, info)
 				}
 			}
 			return nil
 		})
+		_ = rc.Close()
 		if err != nil {
-			t.Fatalf("redistest: cluster node %s not ready: %v", nodes[i].addr, err)
+			return fmt.Errorf("redistest: cluster node %s not ready: %w", n.addr, err)
 		}
 	}
-	return addrs
+	return nil
 }
 
 // StartSentinel starts a master redis-server and two Sentinels monitoring
@@ -229,12 +307,24 @@ func serverPath(t testing.TB) string {
 // serverArgs are the arguments of a redis-server on 127.0.0.1:port that
 // keeps nothing on disk but what it must, in dir.
 func serverArgs(port, dir string) []string {
-	return []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
+	return nodeArgs(port, dir, false)
+}
+
+// nodeArgs are serverArgs, or with persistent those of a redis-server
+// that appends every write to a file in dir and fsyncs it before it
+// answers: killed, it loses nothing it acknowledged.
+func nodeArgs(port, dir string, persistent bool) []string {
+	aof := []string{"--appendonly", "no"}
+	if persistent {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	return append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--dir", dir}, aof...)
 }
 
 // process is a running redis-server.
 type process struct {
 	addr   string
+	args   []string // what it was started with: a restart repeats them
 	cmd    *exec.Cmd
 	exited chan struct{}
 	out    *tail
@@ -251,37 +341,45 @@ func (p *process) stop() {
 // answers. A free port can be taken by another process before redis-server
 // binds it: then it exits, and other ports are tried.
 func start(path string, n int, args func(ports []string) []string) (*process, error) {
-	var last string
+	var last error
 	for range 5 {
 		ports, err := freePorts(n)
 		if err != nil {
 			return nil, err
 		}
-		out := &tail{}
-		cmd := exec.Command(path, args(ports)...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("redistest: start redis-server: %w", err)
+		p, err := launch(path, net.JoinHostPort("127.0.0.1", ports[0]), args(ports))
+		if !errors.Is(err, errExited) {
+			return p, err
 		}
-		p := &process{addr: net.JoinHostPort("127.0.0.1", ports[0]), cmd: cmd, exited: make(chan struct{}), out: out}
-		go func() { _ = cmd.Wait(); close(p.exited) }()
-		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-		c := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1})
-		err = poll(ctx, p, func() error { return c.Ping(ctx).Err() })
-		_ = c.Close()
-		cancel()
-		switch {
-		case err == nil:
-			return p, nil
-		case errors.Is(err, errExited):
-			last = out.String()
-			continue
-		default:
-			p.stop()
-			return nil, fmt.Errorf("redistest: redis-server on %s not ready: %w\n%s", p.addr, err, out)
-		}
+		last = err
 	}
-	return nil, fmt.Errorf("redistest: redis-server exited at start on every free port tried; it said:\n%s", last)
+	return nil, fmt.Errorf("redistest: redis-server exited at start on every free port tried: %w", last)
+}
+
+// launch runs redis-server with args, serving addr, and waits until it
+// answers; an error wraps errExited when it exited first.
+func launch(path, addr string, args []string) (*process, error) {
+	out := &tail{}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("redistest: start redis-server: %w", err)
+	}
+	p := &process{addr: addr, args: args, cmd: cmd, exited: make(chan struct{}), out: out}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	c := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1})
+	defer c.Close()
+	switch err := poll(ctx, p, func() error { return c.Ping(ctx).Err() }); {
+	case err == nil:
+		return p, nil
+	case errors.Is(err, errExited):
+		return nil, err
+	default:
+		p.stop()
+		return nil, fmt.Errorf("redistest: redis-server on %s not ready: %w\n%s", p.addr, err, out)
+	}
 }
 
 var errExited = errors.New("redis-server exited")
