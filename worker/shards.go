@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,4 +39,17 @@ func shardsTaken(rdb redis.UniversalClient, queues map[string]int, n int) (map[s
 		}
 	}
 	return taken, nil
+}
+
+// siblings returns, for each asynq queue of taken, the asynq queues of
+// taken that are shards of the same queue, in one order.
+func siblings(taken map[string]int) func(string) []string {
+	byQueue := map[string][]string{}
+	for s := range taken {
+		byQueue[tasks.QueueOf(s)] = append(byQueue[tasks.QueueOf(s)], s)
+	}
+	for _, shards := range byQueue {
+		slices.Sort(shards)
+	}
+	return func(s string) []string { return byQueue[tasks.QueueOf(s)] }
 }

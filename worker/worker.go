@@ -151,7 +151,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 		return nil, err
 	}
 	conn = asynqadapter.ConnOpt{RedisConnOpt: conn, Options: asynqadapter.Options{
-		Retention: cfg.ArchiveRetention, MarkKeys: state.MarkKeys, PreRead: read.preRead, Logger: log.Named("asynq"),
+		Retention: cfg.ArchiveRetention, MarkKeys: state.MarkKeys, PreRead: read.preRead, Shards: siblings(queues), Logger: log.Named("asynq"),
 		WriteResult: func(ctx context.Context, pipe redis.Pipeliner, taskID string, completion []byte) redis.Cmder {
 			return state.WriteCompletion(ctx, pipe, taskID, completion, cfg.ResultRetention)
 		},

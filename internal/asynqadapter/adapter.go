@@ -39,6 +39,10 @@ type Options struct {
 	// completion (result_hold.go). Nil: a result goes to asynq's task at
 	// once, as asynq writes it.
 	WriteResult func(ctx context.Context, pipe redis.Pipeliner, taskID string, result []byte) redis.Cmder
+	// Shards returns the asynq queues taken as one with queue, queue among
+	// them: the shards of its queue (QUEUE_SHARDS) that the worker takes
+	// (shard_dequeue.go). Nil, or nil for a queue: each queue on its own.
+	Shards func(queue string) []string
 	// Logger says once when a change is not recognised; nil says nothing.
 	Logger *zap.Logger
 
@@ -79,6 +83,7 @@ type Client struct {
 	mu      sync.Mutex
 	results map[string]*heldResult // by task key
 	empty   *emptyQueues
+	shards  func(string) []string
 }
 
 // New returns a Client running c's commands. Marks are not read with the
@@ -90,7 +95,7 @@ func New(c redis.UniversalClient, o Options) *Client {
 	}
 	_, cluster := c.(*redis.ClusterClient)
 	cl := &Client{UniversalClient: c, retention: o.Retention, writeResult: o.WriteResult, resultDelay: resultDelay, cluster: cluster,
-		results: map[string]*heldResult{}, empty: o.empty}
+		results: map[string]*heldResult{}, empty: o.empty, shards: o.Shards}
 	if cl.empty == nil {
 		cl.empty = newEmptyQueues()
 	}
@@ -103,29 +108,36 @@ func New(c redis.UniversalClient, o Options) *Client {
 // EvalSha runs one of asynq's scripts by its hash, changed where this
 // package changes it.
 func (c *Client) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
-	return c.script(ctx, sha, keys, args, func(s redis.Scripter, args []any) *redis.Cmd { return s.EvalSha(ctx, sha, keys, args...) })
+	return c.script(ctx, sha, keys, args, func(s redis.Scripter, keys []string, args []any) *redis.Cmd {
+		return s.EvalSha(ctx, sha, keys, args...)
+	})
 }
 
 // Eval runs one of asynq's scripts, changed where this package changes it.
 func (c *Client) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
 	sum := sha1.Sum([]byte(script))
-	return c.script(ctx, hex.EncodeToString(sum[:]), keys, args, func(s redis.Scripter, args []any) *redis.Cmd { return s.Eval(ctx, script, keys, args...) })
+	return c.script(ctx, hex.EncodeToString(sum[:]), keys, args, func(s redis.Scripter, keys []string, args []any) *redis.Cmd {
+		return s.Eval(ctx, script, keys, args...)
+	})
 }
+
+// scriptRun runs a script with keys and args, on s.
+type scriptRun func(s redis.Scripter, keys []string, args []any) *redis.Cmd
 
 // script runs one of asynq's scripts, named by its sha, with run: a
 // dequeue unless its queue was just found empty, archive limits
 // rewritten, and a result held for the task in the same round trip.
-func (c *Client) script(ctx context.Context, sha string, keys []string, args []any, run func(redis.Scripter, []any) *redis.Cmd) *redis.Cmd {
+func (c *Client) script(ctx context.Context, sha string, keys []string, args []any, run scriptRun) *redis.Cmd {
 	pending, ok := dequeues(keys)
 	checkLayout(ok, keys, args)
 	if ok {
-		return c.dequeue(pending, func() *redis.Cmd {
+		return c.dequeueShards(pending, keys, args, func(keys []string, args []any) *redis.Cmd {
 			if c.markKeyParts == nil {
-				return run(c.UniversalClient, args)
+				return run(c.UniversalClient, keys, args)
 			}
 			if sha != asynqDequeueSHA {
 				patches[DequeueMarks].missed()
-				return run(c.UniversalClient, args)
+				return run(c.UniversalClient, keys, args)
 			}
 			patches[DequeueMarks].recognise()
 			return c.dequeueWithMarks(ctx, keys, args)
@@ -137,11 +149,11 @@ func (c *Client) script(ctx context.Context, sha string, keys []string, args []a
 		// Such a call never reaches Redis. asynq tries a failed completion
 		// again with the context of the first try, ended by then: the
 		// result stays held, to be written on its own.
-		return run(c.UniversalClient, args)
+		return run(c.UniversalClient, keys, args)
 	}
 	key, result := c.take(keys)
 	if result == nil {
-		return run(c.UniversalClient, args)
+		return run(c.UniversalClient, keys, args)
 	}
-	return c.withResult(ctx, key, result, func(s redis.Scripter) *redis.Cmd { return run(s, args) })
+	return c.withResult(ctx, key, result, func(s redis.Scripter) *redis.Cmd { return run(s, keys, args) })
 }

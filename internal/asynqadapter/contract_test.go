@@ -340,3 +340,43 @@ func TestContractAppsEnqueueThroughTheAutopipeliner(t *testing.T) {
 	}
 	check()
 }
+
+func TestContractAQueuesShardsAreAskedAsOne(t *testing.T) {
+	check := fired(t, asynqadapter.ShardsAsOne)
+	addr := redistest.Start(t).Addr
+	client, inspector, _ := newClient(t, addr)
+	const n = 20
+	for i := range n {
+		if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.Queue("q~1"), asynq.TaskID(fmt.Sprint("s", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shards := func(q string) []string {
+		if q == "other" {
+			return []string{"other"}
+		}
+		return []string{"q", "q~1"}
+	}
+	var mu sync.Mutex
+	queues := map[string]int{}
+	// One task at a time: each is a dequeue of its own, asked first of q,
+	// q~1 or other, in asynq's weighted order.
+	serve(t, addr, asynqadapter.Options{Shards: shards}, asynq.Config{Concurrency: 1, Queues: map[string]int{"q": 1, "q~1": 1, "other": 1}},
+		func(ctx context.Context, _ *asynq.Task) error {
+			q, _ := asynq.GetQueueName(ctx)
+			mu.Lock()
+			queues[q]++
+			mu.Unlock()
+			return nil
+		})
+	testwait.For(t, 10*time.Second, "every task of q~1 processed", func() bool {
+		info, err := inspector.GetQueueInfo("q~1")
+		return err == nil && info.Processed == n && info.Active == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if queues["q~1"] != n || len(queues) != 1 {
+		t.Errorf("the handler saw queues %v, want q~1 %d times: asynq handles a task by the queue it came from", queues, n)
+	}
+	check()
+}

@@ -18,6 +18,7 @@ const (
 	RetryOffsetPatch     = "retry_offset"
 	Takers               = "takers"
 	PipelinedEnqueue     = "pipelined_enqueue"
+	ShardsAsOne          = "shards_as_one"
 )
 
 // patch counts what one change did. A change recognised at run time
@@ -44,7 +45,7 @@ var patches = func() map[string]*patch {
 	m := map[string]*patch{}
 	for _, p := range []*patch{
 		{name: DequeueMarks, lost: "each send reads its marks in a Redis round trip of its own", limit: 100},
-		{name: EmptyQueueSkip, lost: "asynq's dequeue is not recognised: empty queues are asked for every task taken, and marks are not read with the dequeue", limit: 100},
+		{name: EmptyQueueSkip, lost: "asynq's dequeue is not recognised: empty queues are asked for every task taken, marks are not read with the dequeue, and each shard of a queue is taken as a queue of its own weight", limit: 100},
 		{name: ArchiveLimits, lost: "archived sends are deleted past asynq's 10,000 per queue and 90 days instead of ARCHIVE_RETENTION", limit: 1},
 		{name: ResultWithCompletion, lost: "a send's result is written up to 10 s after its completion", limit: 10},
 		{name: KeyLayout, lost: "asynq's keys are not where punctual looks: a cancel cannot delete queued tasks", limit: 100},
@@ -52,6 +53,7 @@ var patches = func() map[string]*patch {
 		{name: RetryOffsetPatch, lost: "tasks reach the worker without the retry offset: a wait on the last try archives the send", limit: 100},
 		{name: Takers},
 		{name: PipelinedEnqueue},
+		{name: ShardsAsOne},
 	} {
 		m[p.name] = p
 	}
