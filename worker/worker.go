@@ -160,7 +160,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Worker, error) {
 	// One, so a complaint is said once for all.
 	asynqLog := logging.Asynq{L: logging.Quiet(log.Named("asynq")).Sugar(), Muted: redisState.muted}
 	// Several servers, each a loop taking tasks: see asynqadapter.Servers.
-	srvs := asynqadapter.Servers(syncedConn{conn}, asynq.Config{
+	srvs := asynqadapter.Servers(conn, asynq.Config{
 		Concurrency:              cfg.Concurrency + holdCapacity,
 		Queues:                   queues,
 		RetryDelayFunc:           cfg.Backoff.RetryDelay,

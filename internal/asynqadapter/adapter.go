@@ -108,6 +108,8 @@ func New(c redis.UniversalClient, o Options) *Client {
 // EvalSha runs one of asynq's scripts by its hash, changed where this
 // package changes it.
 func (c *Client) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	ctx, cancel := liveEnd(ctx, keys)
+	defer cancel()
 	return c.script(ctx, sha, keys, args, func(s redis.Scripter, keys []string, args []any) *redis.Cmd {
 		return s.EvalSha(ctx, sha, keys, args...)
 	})
@@ -116,6 +118,8 @@ func (c *Client) EvalSha(ctx context.Context, sha string, keys []string, args ..
 // Eval runs one of asynq's scripts, changed where this package changes it.
 func (c *Client) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
 	sum := sha1.Sum([]byte(script))
+	ctx, cancel := liveEnd(ctx, keys)
+	defer cancel()
 	return c.script(ctx, hex.EncodeToString(sum[:]), keys, args, func(s redis.Scripter, keys []string, args []any) *redis.Cmd {
 		return s.Eval(ctx, script, keys, args...)
 	})
@@ -146,9 +150,10 @@ func (c *Client) script(ctx context.Context, sha string, keys []string, args []a
 	patches[EmptyQueueSkip].missed()
 	args = c.limits(keys, args)
 	if ctx.Err() != nil {
-		// Such a call never reaches Redis. asynq tries a failed completion
-		// again with the context of the first try, ended by then: the
-		// result stays held, to be written on its own.
+		// Such a call never reaches Redis: asynq's try again of a failed
+		// completion past the task's deadline, with the first try's
+		// context (end_retry.go revives it before). The result stays
+		// held, to be written on its own.
 		return run(c.UniversalClient, keys, args)
 	}
 	key, result := c.take(keys)

@@ -380,3 +380,42 @@ func TestContractAQueuesShardsAreAskedAsOne(t *testing.T) {
 	}
 	check()
 }
+
+func TestContractAnEndRefusedIsWrittenOnceRedisTakesIt(t *testing.T) {
+	check := fired(t, asynqadapter.EndRetry)
+	addr := redistest.Start(t).Addr
+	client, inspector, rdb := newClient(t, addr)
+	ctx := context.Background()
+	// The worker's user loses its scripts while the task runs: asynq's
+	// end of it (a script) is refused, and given to asynq's syncer to try
+	// again every 5 s.
+	if err := rdb.Do(ctx, "ACL", "SETUSER", "taker", "on", ">secret", "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.TaskID("e1")); err != nil {
+		t.Fatal(err)
+	}
+	conn := asynqadapter.ConnOpt{RedisConnOpt: asynq.RedisClientOpt{Addr: addr, Username: "taker", Password: "secret"}}
+	srv := asynq.NewServer(conn, asynq.Config{Concurrency: 1, LogLevel: asynq.FatalLevel})
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+		return rdb.Do(ctx, "ACL", "SETUSER", "taker", "-evalsha", "-eval").Err()
+	})); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	testwait.For(t, 10*time.Second, "the task's end refused", func() bool {
+		entries, err := rdb.Do(ctx, "ACL", "LOG").Slice()
+		return err == nil && len(entries) > 0
+	})
+	if err := rdb.Do(ctx, "ACL", "SETUSER", "taker", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The syncer's next try, within 5 s, ends it: without the change every
+	// try fails with the cancelled context of the first, and the task
+	// stays active for its lease and the recoverer's minute.
+	testwait.For(t, 12*time.Second, "the task ended", func() bool {
+		_, err := inspector.GetTaskInfo("default", "e1")
+		return errors.Is(err, asynq.ErrTaskNotFound)
+	})
+	check()
+}

@@ -19,6 +19,7 @@ const (
 	Takers               = "takers"
 	PipelinedEnqueue     = "pipelined_enqueue"
 	ShardsAsOne          = "shards_as_one"
+	EndRetry             = "end_retry"
 )
 
 // patch counts what one change did. A change recognised at run time
@@ -54,6 +55,7 @@ var patches = func() map[string]*patch {
 		{name: Takers},
 		{name: PipelinedEnqueue},
 		{name: ShardsAsOne},
+		{name: EndRetry},
 	} {
 		m[p.name] = p
 	}

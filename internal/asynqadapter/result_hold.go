@@ -20,7 +20,7 @@ package asynqadapter
 // go in a transaction of their own just before it, and the completion only
 // once they are written. Either way the record is there before the task is
 // gone. A completion that fails keeps the result held (asynq tries a failed
-// completion again until its lease ends). When no such script comes
+// completion again until its lease ends, with a live context: end_retry.go). When no such script comes
 // within resultDelay, the commands are written on their own, every
 // resultDelay until Redis takes them.
 //
