@@ -94,6 +94,7 @@ var rows = []row{
 	{"scheduled", "scheduled sends, limits off: early, p99 late", "0 early, p99 ≤ 50ms", 2 * time.Minute, rowScheduled},
 	{"accounts-200", "one send from each of 200 accounts, default limits", "0 early, p99 ≤ 50ms, 0 429s", 2 * time.Minute, rowAccounts200},
 	{"accounts-40x5", "5 sends from each of 40 accounts, default limits", "0 early, p99 ≤ 50ms past the limit, 0 429s", 2 * time.Minute, rowAccounts40x5},
+	{"window-open", "10,000 sends of 100 accounts held for a window, 2 workers", "0 early, 0 outside, 0 429s, p99 ≤ 100ms", 3 * time.Minute, rowWindowOpen},
 	{"rate-limited", "50/s per token, 4 accounts, 2 workers", "≥ 90%, 429s ≤ 0.1%, ≤ 1.2 pickups, lone ≤ 1s", 2 * time.Minute, rowRateLimited},
 	{"dev-linearity", "enqueue batch into worker --dev, 10k vs 1k lines", "10k ≤ 12 × 1k", 4 * time.Minute, rowDevLinearity},
 	{"worker-memory", "worker peak RSS, concurrency 256", "≤ 150 MiB", 2 * time.Minute, rowWorkerMemory},

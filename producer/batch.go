@@ -399,7 +399,7 @@ type prepared struct {
 	send *tasks.Send
 }
 
-// tasksOf books the slots of the sends due now, those of one account in
+// tasksOf books the slots of the sends due now or held for their window, those of one account in
 // one round trip, and returns the tasks of all.
 func (p *Producer) tasksOf(ctx context.Context, sends []prepared) ([]built, error) {
 	now := time.Now()
@@ -409,7 +409,7 @@ func (p *Producer) tasksOf(ctx context.Context, sends []prepared) ([]built, erro
 		for _, s := range sends {
 			if s.send.Books(now) {
 				k := [2]string{tasks.Provider(s.send.Type), s.send.Payload.Account}
-				byAccount[k] = append(byAccount[k], ratelimit.Send{TaskID: s.send.ID, At: now})
+				byAccount[k] = append(byAccount[k], ratelimit.Send{TaskID: s.send.ID, At: s.send.BookAt(now)})
 			}
 		}
 		for k, batch := range byAccount {

@@ -180,7 +180,7 @@ func (p *Producer) prepare(ctx context.Context, e *tasks.Envelope) (*tasks.Send,
 
 // build makes the asynq task of e: it prepares the send, claims its key
 // in every queue (with claim), adds it to its group, and books its
-// rate-limit slot when it is due now. undo frees a slot booked for a task that was then not enqueued (a
+// rate-limit slot when it is due now or held for its window (tasks.Send.Books). undo frees a slot booked for a task that was then not enqueued (a
 // duplicate). A key another queue holds gives *heldError.
 func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (send *tasks.Send, task *asynq.Task, undo func(), err error) {
 	undo = func() {}
@@ -204,7 +204,7 @@ func (p *Producer) build(ctx context.Context, e *tasks.Envelope, claim bool) (se
 	at := send.Payload.Due
 	if p.limiter != nil && send.Books(now) {
 		provider, account := tasks.Provider(send.Type), send.Payload.Account
-		slot, booked, err := p.limiter.Reserve(ctx, provider, account, send.ID, now)
+		slot, booked, err := p.limiter.Reserve(ctx, provider, account, send.ID, send.BookAt(now))
 		if err != nil {
 			return nil, nil, undo, err
 		}

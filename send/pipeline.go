@@ -268,7 +268,12 @@ func (s *try) late() bool {
 // allowed the time asked is not asked again. A booking gate is asked
 // when that time has come (so that an account's sends are booked in the
 // order they fall due), or not at all when the time is further off than a
-// try holds a send: it is booked when it comes back.
+// try holds a send: it is booked when it comes back. A send held for its
+// window's opening is booked at once, for the opening, however far off:
+// the sends of a window all fall due then, and booked in the order they
+// reach it they go back to wait for their own slots. Left to book at the
+// opening, they would all come back then and book one script call at a
+// time, the first send of each account late by the time the others took.
 func (h *Handler) settle(ctx context.Context, s *try, at time.Time) (time.Time, error) {
 	return h.ask(ctx, s, at, true)
 }
@@ -292,7 +297,7 @@ func (h *Handler) ask(ctx context.Context, s *try, at time.Time, wait bool) (tim
 				continue
 			}
 			_, books := g.(booking)
-			if books {
+			if books && !(wait && heldForOpening(s, at)) {
 				if far(ctx, at) || !wait && time.Until(at) > 0 {
 					return at, nil
 				}
@@ -322,6 +327,12 @@ func (h *Handler) ask(ctx context.Context, s *try, at time.Time, wait bool) (tim
 		}
 	}
 	return at, nil
+}
+
+// heldForOpening reports whether at is the opening the send's window gave it in
+// this try, still to come.
+func heldForOpening(s *try, at time.Time) bool {
+	return !s.windowAt.IsZero() && at.Equal(s.windowAt) && time.Until(at) > 0
 }
 
 // far reports whether a try cannot hold its send until at: more than

@@ -398,14 +398,22 @@ func (s *Send) Task(o Options, at time.Time) (*asynq.Task, error) {
 }
 
 // Books reports whether a send prepared at now is booked its rate-limit
-// slot when it is enqueued: a send due by then is, a later one is booked
-// by the worker when it falls due, which books sends in the order of their
-// due times and so gives each the earliest time the limit allows. A send
-// whose window is closed, or left to the worker, is booked by the worker
-// too: at the opening.
+// slot when it is enqueued, for BookAt: a send due by then is, a later one
+// is booked by the worker when it falls due, which books sends in the
+// order of their due times and so gives each the earliest time the limit
+// allows. A send held for its window's opening is booked when enqueued
+// too, at the opening: its task then reaches a worker at its own slot.
+// Left to the worker, the sends held for an opening all reached it at the
+// opening and booked one script call at a time, the first of each account
+// late by the time the others took. A window left to the worker is booked
+// by the worker.
 func (s *Send) Books(now time.Time) bool {
-	return s.Payload.dueBy(now) && s.Opening.IsZero() && !s.windowLeft
+	return !s.windowLeft && (s.Payload.dueBy(now) || !s.Opening.IsZero())
 }
+
+// BookAt is the time a send that Books is booked for when it is enqueued
+// at now: now, or its window's opening when later.
+func (s *Send) BookAt(now time.Time) time.Time { return later(now, s.Opening) }
 
 func (p Payload) dueBy(now time.Time) bool { return !p.Due.After(now) }
 

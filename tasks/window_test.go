@@ -22,12 +22,12 @@ func TestPrepareFindsTheWindowsOpening(t *testing.T) {
 		opening        time.Time // zero: the window is open
 		books          bool
 	}{
-		{"closed now", `{"type":"mateo:send_message","window":"office","payload":{` + from + `}}`, time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC), false},
-		{"closed at the due time", `{"type":"mateo:send_message","window":{"tz":"Asia/Tokyo","from":"08:00","to":"21:00"},"process_at":"2026-12-02T13:00:00Z","payload":{` + from + `}}`, time.Date(2026, 12, 2, 23, 0, 0, 0, time.UTC), false},
+		{"closed now", `{"type":"mateo:send_message","window":"office","payload":{` + from + `}}`, time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC), true},
+		{"closed at the due time", `{"type":"mateo:send_message","window":{"tz":"Asia/Tokyo","from":"08:00","to":"21:00"},"process_at":"2026-12-02T13:00:00Z","payload":{` + from + `}}`, time.Date(2026, 12, 2, 23, 0, 0, 0, time.UTC), true},
 		{"open at the due time", `{"type":"mateo:send_message","window":"office","process_at":"2026-12-02T15:00:00Z","payload":{` + from + `}}`, time.Time{}, false},
 		{"open now", `{"type":"mateo:send_message","window":{"tz":"Europe/Berlin","from":"08:00","to":"21:00"},"payload":{` + from + `}}`, time.Time{}, true},
 		// 08:00 to 21:00 in New York and in Berlin: from 13:00 UTC.
-		{"auto, in the zones of every number", `{"type":"mateo:send_message","window":"tcpa","payload":{` + from + `,` + to + `}}`, time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC), false},
+		{"auto, in the zones of every number", `{"type":"mateo:send_message","window":"tcpa","payload":{` + from + `,` + to + `}}`, time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC), true},
 		{"auto in LeadConnector's toNumber", `{"type":"leadconnector:send_message","window":{"tz":"auto","from":"08:00","to":"21:00"},"payload":{"type":"SMS","contactId":"c1","toNumber":"+61212345678"}}`, time.Time{}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -44,6 +44,12 @@ func TestPrepareFindsTheWindowsOpening(t *testing.T) {
 			}
 			if got := s.Books(now); got != c.books {
 				t.Errorf("books its slot when enqueued: %v, want %v", got, c.books)
+			}
+			// A send held for its window is booked at the opening, so that
+			// its task reaches a worker at its slot, not with all the others
+			// at the opening.
+			if want := later(now, c.opening); c.books && !s.BookAt(now).Equal(want) {
+				t.Errorf("booked for %s, want %s", s.BookAt(now), want)
 			}
 			if !s.Opening.IsZero() {
 				task, err := s.Task(o, s.Payload.Due)
