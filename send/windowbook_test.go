@@ -54,7 +54,7 @@ func TestASendHeldForItsWindowBooksItsSlotBeforeItGoesBack(t *testing.T) {
 	h := &Handler{
 		Providers: builtin.Registry(), Transports: testTransports(t, srv.URL), Tokens: oneToken{}, Policy: senders.DefaultPolicy(),
 		Logger: zap.NewNop(), Marks: noMarks{}, Limiter: limiter, Retention: time.Hour,
-		Metrics: metrics.New(prometheus.NewRegistry(), asynq.NewInspectorFromRedisClient(rdb), func(string, string) bool { return true }),
+		Metrics: metrics.New(prometheus.NewRegistry(), asynq.NewInspectorFromRedisClient(rdb), nil, func(string, string) bool { return true }),
 	}
 	p := tasks.Payload{Account: "default", Due: time.Now(), Window: tasks.Window{Spec: spec},
 		Body: []byte(`{"id":"5d1b4c50-1c1a-4a8e-9f3e-2b8e4f2a8d11","text":"hi"}`)}
