@@ -53,17 +53,27 @@ func (c *Client) dequeue(pending string, run func() *redis.Cmd) *redis.Cmd {
 	p.recognise()
 	e := c.empty
 	e.mu.Lock()
-	until := e.until[pending]
-	e.mu.Unlock()
-	if time.Now().Before(until) {
+	now := time.Now()
+	until, wasEmpty := e.until[pending]
+	if now.Before(until) {
+		e.mu.Unlock()
 		p.hit()
 		return redis.NewCmdResult(nil, redis.Nil)
 	}
-	cmd := run()
-	if errors.Is(cmd.Err(), redis.Nil) {
-		e.mu.Lock()
-		e.until[pending] = time.Now().Add(emptyFor)
-		e.mu.Unlock()
+	if wasEmpty {
+		// A queue found empty is asked again by one server: the others,
+		// coming at the same moment, take it as empty meanwhile. A queue
+		// that had a task is asked by all at once.
+		e.until[pending] = now.Add(emptyFor)
 	}
+	e.mu.Unlock()
+	cmd := run()
+	e.mu.Lock()
+	if errors.Is(cmd.Err(), redis.Nil) {
+		e.until[pending] = time.Now().Add(emptyFor)
+	} else {
+		delete(e.until, pending)
+	}
+	e.mu.Unlock()
 	return cmd
 }
