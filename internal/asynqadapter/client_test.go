@@ -160,3 +160,40 @@ func TestTheServersOfAWorkerShareWhatTheyFoundEmpty(t *testing.T) {
 		t.Errorf("a client of its own asked %d times in all, want 2", asked)
 	}
 }
+
+func TestAnEmptyQueueIsAskedAgainByOneServerAtATimeAndABusyOneByAll(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	const pending = "asynq:{q}:pending"
+	empty := func() *redis.Cmd { return redis.NewCmdResult(nil, redis.Nil) }
+	task := func() *redis.Cmd { return redis.NewCmdResult("task", nil) }
+	// While one server asks, the second comes: asked again (by both) only
+	// when the queue had a task the last time.
+	for _, tc := range []struct {
+		name      string
+		last      func() *redis.Cmd
+		wantAsked int
+	}{{"found empty", empty, 1}, {"had a task", task, 2}} {
+		c := New(rdb, Options{Retention: time.Hour})
+		c.dequeue(pending, tc.last)
+		c.empty.mu.Lock()
+		if _, ok := c.empty.until[pending]; ok {
+			c.empty.until[pending] = time.Now().Add(-time.Millisecond) // its skip is over
+		}
+		c.empty.mu.Unlock()
+		asked := 0
+		inside, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			c.dequeue(pending, func() *redis.Cmd { asked++; close(inside); <-release; return tc.last() })
+		}()
+		<-inside
+		c.dequeue(pending, func() *redis.Cmd { asked++; return tc.last() })
+		close(release)
+		<-done
+		if asked != tc.wantAsked {
+			t.Errorf("%s: Redis asked %d times by two servers at once, want %d", tc.name, asked, tc.wantAsked)
+		}
+	}
+}
