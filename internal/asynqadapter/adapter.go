@@ -135,7 +135,7 @@ func (c *Client) script(ctx context.Context, sha string, keys []string, args []a
 	pending, ok := dequeues(keys)
 	checkLayout(ok, keys, args)
 	if ok {
-		return c.dequeueShards(pending, keys, args, func(keys []string, args []any) *redis.Cmd {
+		return c.dequeueShards(ctx, pending, keys, args, func(keys []string, args []any) *redis.Cmd {
 			if c.markKeyParts == nil {
 				return run(c.UniversalClient, keys, args)
 			}

@@ -149,13 +149,13 @@ func TestTheServersOfAWorkerShareWhatTheyFoundEmpty(t *testing.T) {
 	}
 	asked := 0
 	ask := func() *redis.Cmd { asked++; return redis.NewCmdResult(nil, redis.Nil) }
-	clients[0].dequeue("asynq:{q}:pending", ask)
-	clients[1].dequeue("asynq:{q}:pending", ask)
+	clients[0].dequeue(context.Background(), "asynq:{q}:pending", ask)
+	clients[1].dequeue(context.Background(), "asynq:{q}:pending", ask)
 	if asked != 1 {
 		t.Errorf("Redis asked %d times, want once: the second server knows the queue is empty", asked)
 	}
 	alone := New(clients[0].UniversalClient, Options{Retention: time.Hour})
-	alone.dequeue("asynq:{q}:pending", ask)
+	alone.dequeue(context.Background(), "asynq:{q}:pending", ask)
 	if asked != 2 {
 		t.Errorf("a client of its own asked %d times in all, want 2", asked)
 	}
@@ -166,6 +166,10 @@ func TestAnEmptyQueueIsAskedAgainByOneServerAtATimeAndABusyOneByAll(t *testing.T
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
 	const pending = "asynq:{q}:pending"
+	ctx := context.Background()
+	// A task is there, though the queue was found empty: the first server
+	// asks the script.
+	rdb.RPush(ctx, pending, "t1")
 	empty := func() *redis.Cmd { return redis.NewCmdResult(nil, redis.Nil) }
 	task := func() *redis.Cmd { return redis.NewCmdResult("task", nil) }
 	// While one server asks, the second comes: asked again (by both) only
@@ -176,7 +180,7 @@ func TestAnEmptyQueueIsAskedAgainByOneServerAtATimeAndABusyOneByAll(t *testing.T
 		wantAsked int
 	}{{"found empty", empty, 1}, {"had a task", task, 2}} {
 		c := New(rdb, Options{Retention: time.Hour})
-		c.dequeue(pending, tc.last)
+		c.dequeue(ctx, pending, tc.last)
 		c.empty.mu.Lock()
 		if _, ok := c.empty.until[pending]; ok {
 			c.empty.until[pending] = time.Now().Add(-time.Millisecond) // its skip is over
@@ -186,14 +190,56 @@ func TestAnEmptyQueueIsAskedAgainByOneServerAtATimeAndABusyOneByAll(t *testing.T
 		inside, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
-			c.dequeue(pending, func() *redis.Cmd { asked++; close(inside); <-release; return tc.last() })
+			c.dequeue(ctx, pending, func() *redis.Cmd { asked++; close(inside); <-release; return tc.last() })
 		}()
 		<-inside
-		c.dequeue(pending, func() *redis.Cmd { asked++; return tc.last() })
+		c.dequeue(ctx, pending, func() *redis.Cmd { asked++; return tc.last() })
 		close(release)
 		<-done
 		if asked != tc.wantAsked {
 			t.Errorf("%s: Redis asked %d times by two servers at once, want %d", tc.name, asked, tc.wantAsked)
+		}
+	}
+}
+
+func TestAQueueFoundEmptyIsAskedAgainByItsLength(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c := New(rdb, Options{Retention: time.Hour})
+	ctx := context.Background()
+	const pending = "asynq:{q}:pending"
+	scripts := 0
+	script := func() *redis.Cmd {
+		scripts++
+		if rdb.LPop(ctx, pending).Err() != nil {
+			return redis.NewCmdResult(nil, redis.Nil)
+		}
+		return redis.NewCmdResult("task", nil)
+	}
+	skipOver := func() {
+		c.empty.mu.Lock()
+		if _, found := c.empty.until[pending]; found {
+			c.empty.until[pending] = time.Now().Add(-time.Millisecond)
+		}
+		c.empty.mu.Unlock()
+	}
+	for i, step := range []struct {
+		push        bool
+		wantScripts int
+		wantTask    bool
+	}{
+		{false, 1, false}, // never asked: the script
+		{false, 1, false}, // found empty, still empty: its length only
+		{true, 2, true},   // found empty, a task since: the script
+	} {
+		if step.push {
+			rdb.RPush(ctx, pending, "t1")
+		}
+		skipOver()
+		cmd := c.dequeue(ctx, pending, script)
+		if scripts != step.wantScripts || (cmd.Err() == nil) != step.wantTask {
+			t.Errorf("step %d: %d scripts in all, answer %v; want %d, a task %v", i, scripts, cmd.Err(), step.wantScripts, step.wantTask)
 		}
 	}
 }

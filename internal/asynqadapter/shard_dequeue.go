@@ -25,6 +25,7 @@ package asynqadapter
 // EmptyQueueSkip change says so).
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -34,9 +35,9 @@ import (
 
 // dequeueShards runs run, asynq's dequeue, on the queue of the pending key
 // asked and then on each of its shards, until one gives a task.
-func (c *Client) dequeueShards(pending string, keys []string, args []any, run func(keys []string, args []any) *redis.Cmd) *redis.Cmd {
+func (c *Client) dequeueShards(ctx context.Context, pending string, keys []string, args []any, run func(keys []string, args []any) *redis.Cmd) *redis.Cmd {
 	asked := queueOfKey(pending)
-	cmd := c.dequeue(pending, func() *redis.Cmd { return run(keys, args) })
+	cmd := c.dequeue(ctx, pending, func() *redis.Cmd { return run(keys, args) })
 	if c.shards == nil || !errors.Is(cmd.Err(), redis.Nil) {
 		return cmd
 	}
@@ -46,7 +47,7 @@ func (c *Client) dequeueShards(pending string, keys []string, args []any, run fu
 		q := shards[(at+i)%len(shards)]
 		k, a := queueKeys(keys, asked, q), append([]any(nil), args...)
 		a[1] = QueueKeyPrefix(q) + "t:"
-		if cmd := c.dequeue(k[0], func() *redis.Cmd { return run(k, a) }); !errors.Is(cmd.Err(), redis.Nil) {
+		if cmd := c.dequeue(ctx, k[0], func() *redis.Cmd { return run(k, a) }); !errors.Is(cmd.Err(), redis.Nil) {
 			if cmd.Err() == nil {
 				patches[ShardsAsOne].hit()
 			}
