@@ -399,8 +399,8 @@ type prepared struct {
 	send *tasks.Send
 }
 
-// tasksOf books the slots of the sends due now or held for their window, those of one account in
-// one round trip, and returns the tasks of all.
+// tasksOf books the slots of the sends due now or held for their window,
+// those of one account in one round trip, and returns the tasks of all.
 func (p *Producer) tasksOf(ctx context.Context, sends []prepared) ([]built, error) {
 	now := time.Now()
 	slots := map[string]ratelimit.Slot{}

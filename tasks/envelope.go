@@ -403,10 +403,10 @@ func (s *Send) Task(o Options, at time.Time) (*asynq.Task, error) {
 // order of their due times and so gives each the earliest time the limit
 // allows. A send held for its window's opening is booked when enqueued
 // too, at the opening: its task then reaches a worker at its own slot.
-// Left to the worker, the sends held for an opening all reached it at the
-// opening and booked one script call at a time, the first of each account
-// late by the time the others took. A window left to the worker is booked
-// by the worker.
+// Left to the worker, the sends held for an opening would all reach it at
+// the opening and book one script call at a time, the first of each
+// account late by the time the others took. A window left to the worker is
+// booked by the worker.
 func (s *Send) Books(now time.Time) bool {
 	return !s.windowLeft && (s.Payload.dueBy(now) || !s.Opening.IsZero())
 }
