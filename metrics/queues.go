@@ -27,7 +27,7 @@ var (
 	pausedDesc = prometheus.NewDesc("asynq_queue_paused_total",
 		"Number of queues paused", []string{"queue"}, nil)
 	untakenDesc = prometheus.NewDesc("punctual_queue_shards_untaken",
-		"Shards of a queue this worker takes that hold tasks and that it does not take: put there under another QUEUE_SHARDS since it started. Restart the worker to take them.", []string{"queue"}, nil)
+		"Shards of a queue this worker takes that hold tasks to take (pending, scheduled, retry) and that it does not take: put there under another QUEUE_SHARDS since it started. Restart the worker to take them.", []string{"queue"}, nil)
 )
 
 // queueCollector reports asynq's queues, each the sum of its shards, and
@@ -82,7 +82,8 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 		if info.Paused {
 			t.pausedShards++
 		}
-		if _, ok := c.taken[shard]; !ok && info.Size > 0 {
+		// Archived tasks wait for no worker.
+		if _, ok := c.taken[shard]; !ok && info.Pending+info.Scheduled+info.Retry > 0 {
 			t.untaken++
 		}
 	}

@@ -38,6 +38,11 @@ func TestAQueuesSeriesAreNamedForItAndSumItsShards(t *testing.T) {
 	enqueue(shards[3], asynq.ProcessIn(time.Hour))
 	enqueue(shards[1], asynq.ProcessIn(time.Hour))
 	enqueue("bulk")
+	// Shard 2 holds only an archived task: nothing for a worker to take.
+	enqueue(shards[2], asynq.ProcessIn(time.Hour), asynq.TaskID("archived"))
+	if err := ins.ArchiveTask(shards[2], "archived"); err != nil {
+		t.Fatal(err)
+	}
 	if err := ins.PauseQueue(shards[3]); err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +72,9 @@ func TestAQueuesSeriesAreNamedForItAndSumItsShards(t *testing.T) {
 	want := []string{
 		"asynq_queue_paused_total queue=mateo 1",
 		"asynq_queue_size queue=bulk 1",
-		"asynq_queue_size queue=mateo 5",
+		"asynq_queue_size queue=mateo 6",
 		"asynq_tasks_enqueued_total queue=bulk state=pending 1",
+		"asynq_tasks_enqueued_total queue=mateo state=archived 1",
 		"asynq_tasks_enqueued_total queue=mateo state=pending 3",
 		"asynq_tasks_enqueued_total queue=mateo state=scheduled 2",
 		"punctual_queue_shards_untaken queue=mateo 1",
