@@ -5,18 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/punctualhq/punctual/internal/redistest"
 	"github.com/punctualhq/punctual/producer"
 	"github.com/punctualhq/punctual/tasks"
 )
@@ -28,98 +26,6 @@ const clusterMasters = 3
 // from: a send's shard is its account's, so the accounts must be many for
 // the shards to share the work.
 const shardAccounts = 300
-
-// redisNode is a redis-server process the bench started and stops.
-type redisNode struct {
-	addr   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	out    *limitWriter
-}
-
-// stop kills the node and waits for it: its data is thrown away anyway.
-func (n *redisNode) stop() {
-	_ = n.cmd.Process.Kill()
-	<-n.exited
-}
-
-// startNode starts redis-server on a free loopback port with the extra
-// arguments args gives for it and ports more free ports, and waits until
-// it answers PING. A port found free can be taken before redis-server
-// binds it; then redis-server exits and other ports are tried.
-func startNode(dir string, ports int, args func(port string, more []string) []string) (*redisNode, error) {
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, errors.New("no redis-server installed: the bench needs a real one")
-	}
-	var said string
-	for range 5 {
-		free, err := freePorts(1 + ports)
-		if err != nil {
-			return nil, err
-		}
-		base := []string{"--port", free[0], "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
-		cmd := exec.Command(path, append(base, args(free[0], free[1:])...)...)
-		n := &redisNode{addr: net.JoinHostPort("127.0.0.1", free[0]), cmd: cmd, exited: make(chan struct{}),
-			out: &limitWriter{w: &strings.Builder{}, n: 4096}}
-		cmd.Stdout, cmd.Stderr = n.out, n.out
-		// The nodes die with the bench, even when it is killed.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start redis-server: %w", err)
-		}
-		go func() { _ = cmd.Wait(); close(n.exited) }()
-		c := redis.NewClient(&redis.Options{Addr: n.addr, MaxRetries: -1})
-		err = pollNode(n, 15*time.Second, func(ctx context.Context) error { return c.Ping(ctx).Err() })
-		_ = c.Close()
-		switch {
-		case err == nil:
-			return n, nil
-		case errors.Is(err, errNodeExited):
-			said = n.out.String()
-		default:
-			n.stop()
-			return nil, fmt.Errorf("redis-server on %s: %w: %s", n.addr, err, n.out.String())
-		}
-	}
-	return nil, fmt.Errorf("redis-server exited at start on every free port tried; it said: %s", said)
-}
-
-var errNodeExited = errors.New("redis-server exited")
-
-// pollNode calls check every 20 ms until it succeeds, the node exits, or
-// within passes.
-func pollNode(n *redisNode, within time.Duration, check func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	for {
-		err := check(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-n.exited:
-			return errNodeExited
-		case <-ctx.Done():
-			return fmt.Errorf("not ready within %s: %w", within, err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]string, error) {
-	ports := make([]string, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close() // held until all are picked: distinct
-		_, ports[i], _ = net.SplitHostPort(l.Addr().String())
-	}
-	return ports, nil
-}
 
 // redisTarget is where a sharded drain's sends go: one redis-server or
 // the masters of a Cluster, each with a client of its own, which the bench
@@ -155,82 +61,27 @@ func singleTarget(e *env) (*redisTarget, error) {
 
 // startCluster starts a Redis Cluster of clusterMasters masters, no
 // replicas, the hash slots split evenly in ranges, as redis-cli --cluster
-// create makes it, and returns it once every node reports cluster_state:ok.
-func startCluster(e *env) (_ *redisTarget, err error) {
+// create makes it (redistest.StartClusterServers), and returns it once
+// every node reports cluster_state:ok.
+func startCluster(e *env) (*redisTarget, error) {
 	dir, err := os.MkdirTemp(e.tmp, "cluster")
 	if err != nil {
 		return nil, err
 	}
-	var nodes []*redisNode
-	var clients []*redis.Client
-	stop := func() {
-		for _, c := range clients {
-			_ = c.Close()
-		}
-		for _, n := range nodes {
-			n.stop()
-		}
+	c, err := redistest.StartClusterServers(dir, false)
+	if err != nil {
 		_ = os.RemoveAll(dir)
+		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			stop()
-		}
-	}()
-	busPorts := make([]string, clusterMasters)
-	for i := range clusterMasters {
-		n, err := startNode(dir, 1, func(port string, more []string) []string {
-			busPorts[i] = more[0]
-			return []string{"--cluster-enabled", "yes", "--cluster-port", more[0],
-				"--cluster-config-file", "nodes-" + port + ".conf", "--cluster-node-timeout", "5000"}
-		})
-		if err != nil {
-			return nil, err
-		}
-		nodes = append(nodes, n)
-		clients = append(clients, redis.NewClient(&redis.Options{Addr: n.addr}))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for i, c := range clients {
-		lo, hi := slotRange(i)
-		if err := c.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err(); err != nil {
-			return nil, fmt.Errorf("CLUSTER SET-CONFIG-EPOCH on %s: %w", nodes[i].addr, err)
-		}
-		if err := c.ClusterAddSlotsRange(ctx, lo, hi).Err(); err != nil {
-			return nil, fmt.Errorf("CLUSTER ADDSLOTSRANGE %d %d on %s: %w", lo, hi, nodes[i].addr, err)
-		}
-	}
-	for i, n := range nodes[1:] {
-		host, port, _ := net.SplitHostPort(n.addr)
-		if err := clients[0].Do(ctx, "CLUSTER", "MEET", host, port, busPorts[i+1]).Err(); err != nil {
-			return nil, fmt.Errorf("CLUSTER MEET %s: %w", n.addr, err)
-		}
-	}
-	addrs := make([]string, clusterMasters)
-	for i, c := range clients {
-		addrs[i] = nodes[i].addr
-		err := pollNode(nodes[i], 20*time.Second, func(ctx context.Context) error {
-			info, err := c.ClusterInfo(ctx).Result()
-			if err != nil {
-				return err
-			}
-			for _, want := range []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(clusterMasters)} {
-				if !strings.Contains(info, want+"\r\n") {
-					return fmt.Errorf("CLUSTER INFO lacks %s", want)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("cluster node %s: %w", nodes[i].addr, err)
-		}
+	clients := make([]*redis.Client, len(c.Addrs))
+	for i, addr := range c.Addrs {
+		clients[i] = redis.NewClient(&redis.Options{Addr: addr})
 	}
 	return &redisTarget{
 		nodes: clients,
-		addrs: addrs,
-		conn:  asynq.RedisClusterClientOpt{Addrs: addrs},
-		env:   map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(addrs, ",")},
+		addrs: c.Addrs,
+		conn:  asynq.RedisClusterClientOpt{Addrs: c.Addrs},
+		env:   map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(c.Addrs, ",")},
 		nodeOf: func(ctx context.Context, queue string) (int, error) {
 			slot, err := clients[0].ClusterKeySlot(ctx, "{"+queue+"}").Result()
 			if err != nil {
@@ -243,7 +94,13 @@ func startCluster(e *env) (_ *redisTarget, err error) {
 			}
 			return 0, fmt.Errorf("slot %d of queue %s: no master", slot, queue)
 		},
-		stop: stop,
+		stop: func() {
+			for _, rc := range clients {
+				_ = rc.Close()
+			}
+			c.Stop()
+			_ = os.RemoveAll(dir)
+		},
 	}, nil
 }
 
@@ -380,7 +237,7 @@ func drainShards(ctx context.Context, e *env, t *redisTarget, n, shards int) (d 
 		return d, err
 	}
 	defer sb.stop()
-	if err := enqueueSharded(ctx, t.conn, n, shards); err != nil {
+	if err := enqueueOurs(ctx, t.conn, n, shardLine, producer.WithQueueShards(shards)); err != nil {
 		return d, err
 	}
 	// The target's Redis replaces REDIS_URL: a Cluster is named by its
@@ -450,15 +307,9 @@ func drainShards(ctx context.Context, e *env, t *redisTarget, n, shards int) (d 
 	if err := p.stop(); err != nil {
 		return d, err
 	}
-	reqs, err := sb.finish()
-	if err != nil {
+	if d.rate, err = drainRate(sb, n, start); err != nil {
 		return d, err
 	}
-	got, last := lastAccepted(reqs)
-	if got != n {
-		return d, fmt.Errorf("the stand-in accepted %d requests for %d sends (%d received)", got, n, len(reqs))
-	}
-	d.rate = float64(n) / last.Sub(start).Seconds()
 	d.nodeCalls = make([]float64, len(t.nodes))
 	get := toStats["get"]
 	for i := range t.nodes {
@@ -504,34 +355,6 @@ func counters(ctx context.Context, c *redis.Client, queues []string) (map[string
 		out[q] = queueCount{done: p - f, failed: f}
 	}
 	return out, nil
-}
-
-// enqueueSharded enqueues shardLine(0) to shardLine(n-1) with a producer
-// of QUEUE_SHARDS=shards (limits off, as RATE_LIMITS=off), streamed
-// through its Batch, enqueuers at once; each must be enqueued.
-func enqueueSharded(ctx context.Context, conn asynq.RedisConnOpt, n, shards int) error {
-	p := producer.New(conn, producer.WithQueueShards(shards))
-	defer p.Close()
-	in := pipeLines(n, shardLine)
-	defer in.Close()
-	var rejected error
-	sum, err := p.Batch(ctx, in, producer.BatchOptions{
-		Concurrency: enqueuers,
-		OnReject: func(line int, err error) {
-			if rejected == nil {
-				rejected = &producer.RejectedError{Line: line, Err: err}
-			}
-		},
-	})
-	switch {
-	case err != nil:
-		return err
-	case rejected != nil:
-		return fmt.Errorf("batch rejected a line: %w", rejected)
-	case sum.Enqueued != n:
-		return fmt.Errorf("batch enqueued %d of %d: %+v", sum.Enqueued, n, sum)
-	}
-	return nil
 }
 
 // clusterShards are the QUEUE_SHARDS the cluster-shards row compares:

@@ -177,3 +177,17 @@ func lastAccepted(reqs []received) (int, time.Time) {
 	}
 	return n, last
 }
+
+// drainRate stops sb and returns the sends a second from start to its
+// receipt of the last of n sends, each of which it must have accepted.
+func drainRate(sb *standIn, n int, start time.Time) (float64, error) {
+	reqs, err := sb.finish()
+	if err != nil {
+		return 0, err
+	}
+	got, last := lastAccepted(reqs)
+	if got != n {
+		return 0, fmt.Errorf("the stand-in accepted %d requests for %d sends (%d received)", got, n, len(reqs))
+	}
+	return float64(n) / last.Sub(start).Seconds(), nil
+}

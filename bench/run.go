@@ -55,9 +55,10 @@ func enqueueBare(ctx context.Context, conn asynq.RedisConnOpt, n int, payload fu
 }
 
 // enqueueOurs enqueues the envelopes line(0) to line(n-1) with
-// producer.Batch, streamed, enqueuers at once; each must be enqueued.
-func enqueueOurs(ctx context.Context, conn asynq.RedisConnOpt, n int, line func(int) []byte) error {
-	p := producer.New(conn)
+// producer.Batch of a producer with opts, streamed, enqueuers at once;
+// each must be enqueued.
+func enqueueOurs(ctx context.Context, conn asynq.RedisConnOpt, n int, line func(int) []byte, opts ...producer.Option) error {
+	p := producer.New(conn, opts...)
 	defer p.Close()
 	in := pipeLines(n, line)
 	defer in.Close()

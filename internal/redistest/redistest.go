@@ -129,8 +129,8 @@ func (c *Cluster) Restart(i int) error {
 	return c.waitReady(ctx)
 }
 
-// stop kills every node.
-func (c *Cluster) stop() {
+// Stop kills every node.
+func (c *Cluster) Stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range c.nodes {
@@ -142,17 +142,38 @@ func (c *Cluster) stop() {
 // them in a Cluster; nodes are stopped when t ends.
 func startCluster(t testing.TB, persistent bool) *Cluster {
 	t.Helper()
-	c := &Cluster{path: serverPath(t)}
+	RequireServer(t)
+	c, err := StartClusterServers(t.TempDir(), persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop) // before t.TempDir removes the files: cleanups run last first
+	return c
+}
+
+// StartClusterServers starts three redis-server masters keeping their
+// files in dir, persistent or not (StartPersistentCluster), and joins them
+// in a Cluster as redis-cli --cluster create does; Stop stops them. It
+// needs redis-server 7.0 or later (for --cluster-port).
+func StartClusterServers(dir string, persistent bool) (_ *Cluster, err error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redistest: a Cluster needs redis-server, and none is installed")
+	}
+	c := &Cluster{path: path}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
 	const masters = 3
-	dir := t.TempDir()
-	t.Cleanup(c.stop) // before t.TempDir removes dir: cleanups run last first
 	busPorts := make([]string, masters)
 	for i := range masters {
 		nodeDir := dir
 		if persistent { // the append-only files of two nodes must not meet
 			nodeDir = filepath.Join(dir, strconv.Itoa(i))
 			if err := os.Mkdir(nodeDir, 0o700); err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 		}
 		p, err := start(c.path, 2, func(ports []string) []string {
@@ -164,7 +185,7 @@ func startCluster(t testing.TB, persistent bool) *Cluster {
 				"--cluster-node-timeout", "5000")
 		})
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		c.mu.Lock()
 		c.nodes = append(c.nodes, p)
@@ -184,22 +205,22 @@ func startCluster(t testing.TB, persistent bool) *Cluster {
 	for i, rc := range clients {
 		lo, hi := i*16384/masters, (i+1)*16384/masters-1
 		if err := rc.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err(); err != nil {
-			t.Fatalf("redistest: CLUSTER SET-CONFIG-EPOCH on %s: %v", c.Addrs[i], err)
+			return nil, fmt.Errorf("redistest: CLUSTER SET-CONFIG-EPOCH on %s: %w", c.Addrs[i], err)
 		}
 		if err := rc.ClusterAddSlotsRange(ctx, lo, hi).Err(); err != nil {
-			t.Fatalf("redistest: CLUSTER ADDSLOTS %d-%d on %s: %v", lo, hi, c.Addrs[i], err)
+			return nil, fmt.Errorf("redistest: CLUSTER ADDSLOTS %d-%d on %s: %w", lo, hi, c.Addrs[i], err)
 		}
 	}
 	for i, addr := range c.Addrs[1:] {
 		host, port, _ := net.SplitHostPort(addr)
 		if err := clients[0].Do(ctx, "CLUSTER", "MEET", host, port, busPorts[i+1]).Err(); err != nil {
-			t.Fatalf("redistest: CLUSTER MEET %s: %v", addr, err)
+			return nil, fmt.Errorf("redistest: CLUSTER MEET %s: %w", addr, err)
 		}
 	}
 	if err := c.waitReady(ctx); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return c
+	return c, nil
 }
 
 // waitReady waits until every node reports the Cluster whole: state ok,
