@@ -97,3 +97,40 @@ func TestSendsHeldForTheirWindowAreBookedAtTheOpening(t *testing.T) {
 		t.Errorf("status window_at %s, want the opening %s", s.WindowAt, opening)
 	}
 }
+
+// A send booked for its window's opening when enqueued, then cancelled or
+// rescheduled, frees that booking: the calendar keeps no slot of a send
+// that will not be made there.
+func TestABookingForTheOpeningIsFreedByACancelOrAReschedule(t *testing.T) {
+	t.Parallel()
+	conn := redistest.Start(t)
+	limits := ratelimit.Limits{"leadconnector": {{Count: 10, Period: time.Second}}}
+	p := producer.New(conn, producer.WithRateLimits(limits))
+	defer p.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: conn.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	opening := time.Now().UTC().Add(2 * time.Hour).Truncate(time.Hour)
+	win := fmt.Sprintf(`{"tz":"UTC","from":%q,"to":%q}`, opening.Format("15:04"), opening.Add(time.Hour).Format("15:04"))
+	const key = "punctual:rl:{leadconnector:one}:bookings"
+	var ids []string
+	for i := range 2 {
+		res, err := p.EnqueueJSON(ctx, []byte(fmt.Sprintf(`{"type":"leadconnector:send_message","account":"one","window":%s,"payload":{"type":"SMS","contactId":"c%d","message":"Hi"}}`, win, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.ZScore(ctx, key, res.ID).Err(); err != nil {
+			t.Fatalf("send %d not booked for the opening: %v", i, err)
+		}
+		ids = append(ids, res.ID)
+	}
+	if err := p.Cancel(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Reschedule(ctx, ids[1], opening.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.ZCard(ctx, key).Val(); n != 0 {
+		t.Errorf("%d bookings left for the opening after a cancel and a reschedule, want 0: %v", n, rdb.ZRange(ctx, key, 0, -1).Val())
+	}
+}
