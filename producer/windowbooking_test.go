@@ -16,26 +16,35 @@ import (
 	"github.com/punctualhq/punctual/tasks"
 )
 
+// setupWindowBooking returns a producer booking LeadConnector's slots at
+// 10/s on a fresh Redis, a client of it, and a window of an hour that
+// opens on the hour, an hour or two from now, with its opening.
+func setupWindowBooking(t *testing.T) (conn asynq.RedisClientOpt, p *producer.Producer, rdb *redis.Client, opening time.Time, win string) {
+	t.Helper()
+	conn = redistest.Start(t)
+	limits := ratelimit.Limits{"leadconnector": {{Count: 10, Period: time.Second}}}
+	p = producer.New(conn, producer.WithRateLimits(limits))
+	t.Cleanup(func() { _ = p.Close() })
+	rdb = redis.NewClient(&redis.Options{Addr: conn.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	opening = time.Now().UTC().Add(2 * time.Hour).Truncate(time.Hour)
+	win = fmt.Sprintf(`{"tz":"UTC","from":%q,"to":%q}`, opening.Format("15:04"), opening.Add(time.Hour).Format("15:04"))
+	return conn, p, rdb, opening, win
+}
+
 // Sends held for their window's opening are booked when enqueued, one by
 // one and in a batch: the first of an account at the opening, the rest
 // spaced by its limit after it, and each task handed to asynq for its own
-// slot. Booked by the workers once the window opened, they all reached
-// them at the opening and the first of each account went late by the time
-// the bookings of the others took.
+// slot. Booked by the workers once the window opens, they would all reach
+// them at the opening, and the first of each account go late by the time
+// the bookings of the others take.
 func TestSendsHeldForTheirWindowAreBookedAtTheOpening(t *testing.T) {
 	t.Parallel()
-	conn := redistest.Start(t)
-	limits := ratelimit.Limits{"leadconnector": {{Count: 10, Period: time.Second}}}
-	p := producer.New(conn, producer.WithRateLimits(limits))
-	defer p.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: conn.Addr})
-	defer rdb.Close()
+	conn, p, rdb, opening, win := setupWindowBooking(t)
 	ins := asynq.NewInspector(conn)
 	defer ins.Close()
 	ctx := context.Background()
 
-	opening := time.Now().UTC().Add(2 * time.Hour).Truncate(time.Hour)
-	win := fmt.Sprintf(`{"tz":"UTC","from":%q,"to":%q}`, opening.Format("15:04"), opening.Add(time.Hour).Format("15:04"))
 	const n = 30 // 3 s of the account's limit
 	envelope := func(account string, i int) string {
 		return fmt.Sprintf(`{"type":"leadconnector:send_message","account":%q,"window":%s,"payload":{"type":"SMS","contactId":"c%d","message":"Hi %d"}}`, account, win, i, i)
@@ -103,15 +112,8 @@ func TestSendsHeldForTheirWindowAreBookedAtTheOpening(t *testing.T) {
 // that will not be made there.
 func TestABookingForTheOpeningIsFreedByACancelOrAReschedule(t *testing.T) {
 	t.Parallel()
-	conn := redistest.Start(t)
-	limits := ratelimit.Limits{"leadconnector": {{Count: 10, Period: time.Second}}}
-	p := producer.New(conn, producer.WithRateLimits(limits))
-	defer p.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: conn.Addr})
-	defer rdb.Close()
+	_, p, rdb, opening, win := setupWindowBooking(t)
 	ctx := context.Background()
-	opening := time.Now().UTC().Add(2 * time.Hour).Truncate(time.Hour)
-	win := fmt.Sprintf(`{"tz":"UTC","from":%q,"to":%q}`, opening.Format("15:04"), opening.Add(time.Hour).Format("15:04"))
 	const key = "punctual:rl:{leadconnector:one}:bookings"
 	var ids []string
 	for i := range 2 {
